@@ -1,0 +1,525 @@
+-- 001 foundation: identities, organizations, roles, memberships, customers, workflows,
+-- executions and the audit trail, each tenant table behind forced row-level security.
+--
+-- Why this shape (see migrations/CONVENTIONS.md for the rules):
+--  * Every tenant table carries org_id NOT NULL and keys on (org_id, id); foreign keys between
+--    tenant tables include org_id, so a key can never point into another organization and a
+--    distributed Postgres can shard on org_id.
+--  * Row visibility is decided by the database from transaction-local settings the gateway
+--    writes once per request (app.user_id, app.org_id, app.role, app.tenant_id). An unset,
+--    empty or malformed setting reads as NULL, and NULL matches nothing: fail closed.
+--  * The gateway's role (gateway_app) is granted exactly what it needs; the owner
+--    (gateway_owner) runs migrations and owns the few SECURITY DEFINER functions.
+
+create schema app_public;
+create schema app_private;
+grant usage on schema app_public to gateway_app;
+grant usage on schema app_private to gateway_app;
+-- Functions are not executable by PUBLIC unless granted; keep it that way for this schema.
+alter default privileges in schema app_private revoke execute on functions from public;
+
+-------------------------------------------------------------------------------
+-- Request settings, read fail-closed. STABLE so a policy that wraps them in a
+-- scalar sub-select evaluates them once per statement.
+-------------------------------------------------------------------------------
+create function app_public.setting_uuid(name text) returns uuid
+language sql stable parallel safe as $$
+  select case
+    when s ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then s::uuid
+  end
+  from (select current_setting(name, true) as s) as setting
+$$;
+
+create function app_public.current_user_id() returns uuid
+language sql stable parallel safe as $$ select app_public.setting_uuid('app.user_id') $$;
+
+create function app_public.current_org_id() returns uuid
+language sql stable parallel safe as $$ select app_public.setting_uuid('app.org_id') $$;
+
+-- The customer a request is confined to (customers are the platform's tenants).
+create function app_public.current_tenant_id() returns uuid
+language sql stable parallel safe as $$ select app_public.setting_uuid('app.tenant_id') $$;
+
+-- The database role of the request, not the RBAC role: 'staff' sees the whole organization,
+-- 'customer' sees only rows of app.tenant_id and nothing org-internal. Anything else: nothing.
+create function app_public.current_access() returns text
+language sql stable parallel safe as $$
+  select case when s in ('staff', 'customer') then s end
+  from (select current_setting('app.role', true) as s) as setting
+$$;
+
+grant execute on function app_public.setting_uuid(text), app_public.current_user_id(),
+  app_public.current_org_id(), app_public.current_tenant_id(), app_public.current_access()
+  to gateway_app;
+
+create function app_private.touch_updated_at() returns trigger
+language plpgsql as $$
+begin
+  new.updated_at := now();
+  return new;
+end $$;
+
+-------------------------------------------------------------------------------
+-- Catalogue: global reference data, written only by the migrate step from
+-- src/authz/permissions.ts. Not tenant data, so no RLS; the gateway may only read it.
+-------------------------------------------------------------------------------
+create table app_public.permission_categories (
+  key text primary key,
+  name text not null,
+  grouping text not null check (grouping in ('resource', 'platform')),
+  description text not null,
+  position int not null
+);
+
+create table app_public.permissions (
+  key text primary key check (key ~ '^[a-z_]+\.[a-z_]+$'),
+  category text not null references app_public.permission_categories (key) on delete cascade,
+  action text not null,
+  description text not null,
+  position int not null
+);
+
+create table app_public.system_roles (
+  key text primary key,
+  name text not null,
+  description text not null,
+  customer_confined boolean not null,
+  position int not null
+);
+
+create table app_public.system_role_permissions (
+  role_key text not null references app_public.system_roles (key) on delete cascade,
+  permission_key text not null references app_public.permissions (key) on delete cascade,
+  primary key (role_key, permission_key)
+);
+
+grant select on app_public.permission_categories, app_public.permissions,
+  app_public.system_roles, app_public.system_role_permissions to gateway_app;
+
+-------------------------------------------------------------------------------
+-- Users: global identities (OIDC iss + sub). Not owned by one organization, but personal
+-- data, so RLS still applies: you see yourself and the members of your current organization.
+-------------------------------------------------------------------------------
+create table app_public.users (
+  id uuid primary key default gen_random_uuid(),
+  issuer text not null,
+  subject text not null,
+  email text,
+  email_verified boolean not null default false,
+  name text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  unique (issuer, subject)
+);
+create trigger users_updated_at before update on app_public.users
+  for each row execute function app_private.touch_updated_at();
+
+-------------------------------------------------------------------------------
+-- Organizations and their roles.
+-------------------------------------------------------------------------------
+create table app_public.organizations (
+  id uuid primary key,
+  name text not null check (length(btrim(name)) between 1 and 120),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  created_by uuid references app_public.users (id) on delete set null
+);
+create trigger organizations_updated_at before update on app_public.organizations
+  for each row execute function app_private.touch_updated_at();
+
+-- Every organization has a row per system role (system_key set; permissions come from the
+-- catalogue, so a matrix change needs no per-organization rewrite) plus its custom roles
+-- (system_key null; permissions in role_permissions).
+create table app_public.roles (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  system_key text references app_public.system_roles (key) on delete restrict,
+  name text not null check (length(btrim(name)) between 1 and 60),
+  description text not null default '' check (length(description) <= 500),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  created_by uuid references app_public.users (id) on delete set null,
+  primary key (org_id, id),
+  unique (org_id, system_key)
+);
+-- Case-insensitive names per organization; system roles hold their names, so a custom role
+-- can never be called "admin".
+create unique index roles_name_unique on app_public.roles (org_id, lower(btrim(name)));
+create trigger roles_updated_at before update on app_public.roles
+  for each row execute function app_private.touch_updated_at();
+
+create table app_public.role_permissions (
+  org_id uuid not null,
+  role_id uuid not null,
+  permission_key text not null references app_public.permissions (key) on delete cascade,
+  primary key (org_id, role_id, permission_key),
+  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete cascade
+);
+
+create table app_public.customers (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  name text not null check (length(btrim(name)) between 1 and 120),
+  slug text not null check (slug ~ '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$'),
+  region text not null default 'US' check (region in ('US', 'EU', 'APAC')),
+  plan text not null default 'starter',
+  status text not null default 'active' check (status in ('active', 'suspended')),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (org_id, id),
+  unique (org_id, slug)
+);
+create trigger customers_updated_at before update on app_public.customers
+  for each row execute function app_private.touch_updated_at();
+
+create table app_public.memberships (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  user_id uuid not null references app_public.users (id) on delete cascade,
+  role_id uuid not null,
+  -- End Users belong to exactly one customer; staff to none.
+  customer_id uuid,
+  status text not null default 'active' check (status in ('active', 'inactive')),
+  last_active_at timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  primary key (org_id, id),
+  unique (org_id, user_id),
+  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete restrict,
+  foreign key (org_id, customer_id) references app_public.customers (org_id, id) on delete cascade
+);
+create index memberships_user on app_public.memberships (user_id);
+create index memberships_role on app_public.memberships (org_id, role_id);
+create trigger memberships_updated_at before update on app_public.memberships
+  for each row execute function app_private.touch_updated_at();
+
+-------------------------------------------------------------------------------
+-- Workflows: definitions are versioned; a deployment says which version is live where.
+-------------------------------------------------------------------------------
+create table app_public.workflows (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  name text not null check (length(btrim(name)) between 1 and 200),
+  description text not null default '' check (length(description) <= 2000),
+  current_version int not null default 1 check (current_version >= 1),
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  created_by uuid references app_public.users (id) on delete set null,
+  updated_by uuid references app_public.users (id) on delete set null,
+  primary key (org_id, id)
+);
+create unique index workflows_name_unique on app_public.workflows (org_id, lower(btrim(name)));
+create index workflows_created on app_public.workflows (org_id, created_at desc, id desc);
+create index workflows_updated on app_public.workflows (org_id, updated_at desc, id desc);
+create trigger workflows_updated_at before update on app_public.workflows
+  for each row execute function app_private.touch_updated_at();
+
+create table app_public.workflow_versions (
+  org_id uuid not null,
+  workflow_id uuid not null,
+  version int not null check (version >= 1),
+  definition jsonb not null default '{}',
+  created_at timestamptz not null default now(),
+  created_by uuid references app_public.users (id) on delete set null,
+  primary key (org_id, workflow_id, version),
+  foreign key (org_id, workflow_id) references app_public.workflows (org_id, id) on delete cascade
+);
+
+create table app_public.workflow_deployments (
+  org_id uuid not null,
+  workflow_id uuid not null,
+  environment text not null check (environment in ('test', 'production')),
+  version int not null,
+  deployed_at timestamptz not null default now(),
+  deployed_by uuid references app_public.users (id) on delete set null,
+  primary key (org_id, workflow_id, environment),
+  foreign key (org_id, workflow_id, version)
+    references app_public.workflow_versions (org_id, workflow_id, version) on delete cascade
+);
+
+-------------------------------------------------------------------------------
+-- Executions: queued runs of a workflow (agents and tools later) for one customer. There is
+-- no engine here; a runner picks queued rows up.
+-------------------------------------------------------------------------------
+create table app_public.executions (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  customer_id uuid not null,
+  target_kind text not null check (target_kind in ('workflow', 'agent', 'tool')),
+  workflow_id uuid,
+  -- Denormalized so a customer-confined reader sees what ran without reading the
+  -- org-internal definition, and so history survives the definition's deletion.
+  target_name text not null,
+  target_version int,
+  status text not null default 'queued'
+    check (status in ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  input jsonb not null default '{}',
+  output jsonb,
+  error text,
+  retry_of uuid,
+  requested_by uuid references app_public.users (id) on delete set null,
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  finished_at timestamptz,
+  primary key (org_id, id),
+  foreign key (org_id, customer_id) references app_public.customers (org_id, id) on delete cascade,
+  foreign key (org_id, workflow_id) references app_public.workflows (org_id, id) on delete set null (workflow_id),
+  foreign key (org_id, retry_of) references app_public.executions (org_id, id) on delete set null (retry_of)
+);
+create index executions_created on app_public.executions (org_id, created_at desc, id desc);
+create index executions_customer on app_public.executions (org_id, customer_id, created_at desc);
+create index executions_workflow on app_public.executions (org_id, workflow_id, created_at desc);
+
+-------------------------------------------------------------------------------
+-- Audit trail. No foreign key to organizations: the trail outlives what it describes.
+-- The gateway may insert and read, never update or delete (no grant, no policy).
+-------------------------------------------------------------------------------
+create table app_public.audit_events (
+  org_id uuid not null,
+  id uuid not null default gen_random_uuid(),
+  -- clock_timestamp, not now(): events of one transaction keep their order.
+  occurred_at timestamptz not null default clock_timestamp(),
+  actor_type text not null check (actor_type in ('user', 'system')),
+  actor_user_id uuid,
+  actor_name text,
+  action text not null check (action ~ '^[a-z_]+(\.[a-z_]+)+$'),
+  resource_type text not null,
+  resource_id text,
+  outcome text not null check (outcome in ('success', 'failure', 'denied')),
+  customer_id uuid,
+  request_id text,
+  client_ip inet,
+  user_agent text,
+  details jsonb not null default '{}',
+  primary key (org_id, id),
+  check ((actor_type = 'user') = (actor_user_id is not null))
+);
+create index audit_events_recent on app_public.audit_events (org_id, occurred_at desc, id desc);
+create index audit_events_actor on app_public.audit_events (org_id, actor_user_id, occurred_at desc);
+create index audit_events_action on app_public.audit_events (org_id, action, occurred_at desc);
+
+-------------------------------------------------------------------------------
+-- Row-level security: enabled and forced on every table with tenant or personal data.
+-------------------------------------------------------------------------------
+alter table app_public.users enable row level security;
+alter table app_public.users force row level security;
+alter table app_public.organizations enable row level security;
+alter table app_public.organizations force row level security;
+alter table app_public.roles enable row level security;
+alter table app_public.roles force row level security;
+alter table app_public.role_permissions enable row level security;
+alter table app_public.role_permissions force row level security;
+alter table app_public.customers enable row level security;
+alter table app_public.customers force row level security;
+alter table app_public.memberships enable row level security;
+alter table app_public.memberships force row level security;
+alter table app_public.workflows enable row level security;
+alter table app_public.workflows force row level security;
+alter table app_public.workflow_versions enable row level security;
+alter table app_public.workflow_versions force row level security;
+alter table app_public.workflow_deployments enable row level security;
+alter table app_public.workflow_deployments force row level security;
+alter table app_public.executions enable row level security;
+alter table app_public.executions force row level security;
+alter table app_public.audit_events enable row level security;
+alter table app_public.audit_events force row level security;
+
+-- Users: yourself, and members of the organization you are acting in (staff only).
+create policy select_self_or_colleague on app_public.users for select using (
+  id = (select app_public.current_user_id())
+  or (
+    (select app_public.current_access()) = 'staff'
+    and exists (
+      select 1 from app_public.memberships m
+      where m.user_id = users.id and m.org_id = (select app_public.current_org_id())
+    )
+  )
+);
+-- The identity upsert (app_private.upsert_user) runs as the owner and needs to see and write
+-- any user row; no other owner-run code touches this table.
+create policy owner_identity_upsert on app_public.users for all to gateway_owner using (true) with check (true);
+
+-- Organizations: the one you act in, and those you are an active member of (your org list).
+create policy select_member on app_public.organizations for select using (
+  id = (select app_public.current_org_id())
+  or exists (
+    select 1 from app_public.memberships m
+    where m.org_id = organizations.id and m.user_id = (select app_public.current_user_id())
+  )
+);
+-- Creating an organization: the gateway binds the new id as app.org_id first.
+create policy insert_current on app_public.organizations for insert
+  with check (id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy update_current on app_public.organizations for update
+  using (id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy delete_current on app_public.organizations for delete
+  using (id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+
+-- Org-internal tables: staff of the current organization only.
+create policy staff_all on app_public.roles for all
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy staff_all on app_public.role_permissions for all
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy staff_all on app_public.workflows for all
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy staff_all on app_public.workflow_versions for all
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy staff_all on app_public.workflow_deployments for all
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+
+-- Memberships: staff see their organization's; everyone sees their own (the org switcher).
+create policy select_staff_or_self on app_public.memberships for select using (
+  (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  or user_id = (select app_public.current_user_id())
+);
+create policy write_staff on app_public.memberships for insert
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy update_staff on app_public.memberships for update
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy delete_staff on app_public.memberships for delete
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+
+-- Customer-scoped tables: staff see every customer of the organization; a customer-confined
+-- request sees its own customer's rows only.
+create policy tenant_all on app_public.customers for all
+  using (
+    org_id = (select app_public.current_org_id())
+    and ((select app_public.current_access()) = 'staff' or id = (select app_public.current_tenant_id()))
+  )
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy tenant_all on app_public.executions for all
+  using (
+    org_id = (select app_public.current_org_id())
+    and ((select app_public.current_access()) = 'staff' or customer_id = (select app_public.current_tenant_id()))
+  )
+  with check (
+    org_id = (select app_public.current_org_id())
+    and ((select app_public.current_access()) = 'staff' or customer_id = (select app_public.current_tenant_id()))
+  );
+
+-- Audit: anyone acting in an organization may record into it; only staff read it.
+create policy insert_current_org on app_public.audit_events for insert
+  with check (org_id = (select app_public.current_org_id()));
+create policy select_staff on app_public.audit_events for select
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+
+-- Policies above, grants below: a grant without a policy shows nothing, never everything.
+grant select on app_public.users to gateway_app;
+grant select, insert, update, delete on app_public.organizations to gateway_app;
+grant select, insert, update, delete on app_public.roles, app_public.role_permissions to gateway_app;
+grant select, insert, update, delete on app_public.customers, app_public.memberships to gateway_app;
+grant select, insert, update, delete on app_public.workflows, app_public.workflow_versions,
+  app_public.workflow_deployments to gateway_app;
+grant select, insert, update on app_public.executions to gateway_app;
+grant select, insert on app_public.audit_events to gateway_app;
+
+-------------------------------------------------------------------------------
+-- SECURITY DEFINER functions: the only two ways around the request's own visibility,
+-- each narrow, with a fixed search_path.
+-------------------------------------------------------------------------------
+
+-- First sight of a verified token creates its user; later sights refresh email and name.
+create function app_private.upsert_user(p_issuer text, p_subject text, p_email text, p_email_verified boolean, p_name text)
+returns uuid
+language sql volatile security definer set search_path = pg_catalog, pg_temp as $$
+  insert into app_public.users as u (issuer, subject, email, email_verified, name)
+  values (p_issuer, p_subject, p_email, coalesce(p_email_verified, false), p_name)
+  on conflict (issuer, subject) do update
+    set email = excluded.email, email_verified = excluded.email_verified, name = excluded.name
+    where (u.email, u.email_verified, u.name) is distinct from (excluded.email, excluded.email_verified, excluded.name)
+  returning id
+$$;
+-- "do update ... where" returns nothing when unchanged; fall back to a plain lookup.
+create function app_private.ensure_user(p_issuer text, p_subject text, p_email text, p_email_verified boolean, p_name text)
+returns uuid
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_id uuid;
+begin
+  v_id := app_private.upsert_user(p_issuer, p_subject, p_email, p_email_verified, p_name);
+  if v_id is null then
+    select id into v_id from app_public.users where issuer = p_issuer and subject = p_subject;
+  end if;
+  return v_id;
+end $$;
+revoke execute on function app_private.upsert_user(text, text, text, boolean, text) from public;
+grant execute on function app_private.ensure_user(text, text, text, boolean, text) to gateway_app;
+
+-- Who is this user in this organization? Returns the membership, its role and the effective
+-- permission set, or no row. The owner is itself subject to forced RLS, so the function binds
+-- the organization transaction-locally while it reads, then puts the caller's settings back.
+create function app_private.resolve_principal(p_user_id uuid, p_org_id uuid)
+returns table (
+  membership_id uuid,
+  org_id uuid,
+  org_name text,
+  role_id uuid,
+  role_key text,
+  role_name text,
+  customer_id uuid,
+  status text,
+  permissions text[]
+)
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_org text := current_setting('app.org_id', true);
+  saved_access text := current_setting('app.role', true);
+begin
+  perform set_config('app.org_id', p_org_id::text, true), set_config('app.role', 'staff', true);
+  return query
+    select m.id, o.id, o.name, r.id, r.system_key, r.name, m.customer_id, m.status,
+      array(
+        select srp.permission_key from app_public.system_role_permissions srp where srp.role_key = r.system_key
+        union
+        select rp.permission_key from app_public.role_permissions rp where rp.org_id = r.org_id and rp.role_id = r.id
+        order by 1
+      )
+    from app_public.memberships m
+    join app_public.organizations o on o.id = m.org_id
+    join app_public.roles r on r.org_id = m.org_id and r.id = m.role_id
+    where m.user_id = p_user_id and m.org_id = p_org_id;
+  perform set_config('app.org_id', coalesce(saved_org, ''), true), set_config('app.role', coalesce(saved_access, ''), true);
+end $$;
+grant execute on function app_private.resolve_principal(uuid, uuid) to gateway_app;
+
+-- The organizations a user may act in, oldest membership first (picks the default one).
+create function app_private.active_organizations(p_user_id uuid)
+returns setof uuid
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_user text := current_setting('app.user_id', true);
+begin
+  perform set_config('app.user_id', p_user_id::text, true);
+  return query
+    select m.org_id from app_public.memberships m
+    where m.user_id = p_user_id and m.status = 'active'
+    order by m.created_at, m.org_id;
+  perform set_config('app.user_id', coalesce(saved_user, ''), true);
+end $$;
+grant execute on function app_private.active_organizations(uuid) to gateway_app;
+
+-------------------------------------------------------------------------------
+-- Permission caches in every gateway replica listen on 'gateway_authz'; any change that can
+-- alter someone's effective permissions names the organization (and user, when one).
+-------------------------------------------------------------------------------
+create function app_private.notify_authz_change() returns trigger
+language plpgsql as $$
+declare
+  r record;
+begin
+  if tg_op = 'DELETE' then r := old; else r := new; end if;
+  perform pg_notify('gateway_authz', json_build_object('table', tg_table_name, 'org_id', r.org_id)::text);
+  return null;
+end $$;
+create trigger memberships_authz after insert or update or delete on app_public.memberships
+  for each row execute function app_private.notify_authz_change();
+create trigger roles_authz after update or delete on app_public.roles
+  for each row execute function app_private.notify_authz_change();
+create trigger role_permissions_authz after insert or update or delete on app_public.role_permissions
+  for each row execute function app_private.notify_authz_change();

@@ -1,0 +1,125 @@
+/**
+ * The audit trail (DESIGN §6). A success is written through the request's own transaction, so
+ * the change and its event commit or vanish together. Failures and denials are kept in memory
+ * and written after the request's transaction has ended, in a transaction of their own, so a
+ * rollback cannot erase them.
+ */
+import type pg from 'pg';
+import type { Logger } from '../logger.js';
+import { withBoundTransaction, type DatabaseBinding, type RequestDatabase } from '../db/request-database.js';
+
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+
+export interface AuditEntry {
+  /** Dot notation: `workflow.deploy_prod`, `role.create`, `auth.login`… */
+  action: string;
+  resourceType: string;
+  resourceId?: string | null;
+  customerId?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditActor {
+  userId: string;
+  name: string | null;
+}
+
+interface AuditRow extends AuditEntry {
+  outcome: AuditOutcome;
+  orgId: string;
+}
+
+export interface RequestMeta {
+  requestId: string;
+  clientIp: string | null;
+  userAgent: string | null;
+}
+
+interface Queryable {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
+export async function insertAuditRows(db: Queryable, meta: RequestMeta, actor: AuditActor | null, rows: AuditRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db.query(
+    `insert into app_public.audit_events
+       (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome,
+        customer_id, request_id, client_ip, user_agent, details)
+     select org_id, $2, $3, $4, action, resource_type, resource_id, outcome, customer_id, $5, $6::inet, $7, details
+     from unnest($1::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::jsonb[])
+       as e(org_id, action, resource_type, resource_id, outcome, customer_id, details)`,
+    [
+      rows.map((r) => r.orgId),
+      actor ? 'user' : 'system',
+      actor?.userId ?? null,
+      actor?.name ?? 'system',
+      meta.requestId,
+      meta.clientIp,
+      meta.userAgent?.slice(0, 512) ?? null,
+      rows.map((r) => r.action),
+      rows.map((r) => r.resourceType),
+      rows.map((r) => r.resourceId ?? null),
+      rows.map((r) => r.outcome),
+      rows.map((r) => r.customerId ?? null),
+      rows.map((r) => JSON.stringify(r.details ?? {})),
+    ],
+  );
+}
+
+export class RequestAudit {
+  private readonly deferred: AuditRow[] = [];
+  private readonly seen = new Set<string>();
+  private readonly pendingSuccesses: AuditRow[] = [];
+
+  constructor(
+    private readonly meta: RequestMeta,
+    private readonly actor: AuditActor | null,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Record a success inside the request transaction (call it last, inside the mutation). */
+  async success(db: RequestDatabase, entry: AuditEntry): Promise<void> {
+    const orgId = db.currentBinding.orgId;
+    if (!orgId) throw new Error(`audit: ${entry.action} succeeded outside any organization`);
+    const row: AuditRow = { ...entry, orgId, outcome: 'success' };
+    await insertAuditRows(db, this.meta, this.actor, [row]);
+    this.pendingSuccesses.push(row);
+  }
+
+  /** Queue a failure or a denial for after the request transaction. Repeats are written once. */
+  defer(outcome: Exclude<AuditOutcome, 'success'>, orgId: string | null, entry: AuditEntry): void {
+    const key = `${outcome}|${entry.action}|${entry.resourceId ?? ''}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    if (!orgId) {
+      // No organization to file it under (anonymous, or none selected): logs only.
+      this.logger.info({ audit: { ...entry, outcome, actor: this.actor?.userId ?? 'anonymous' } }, 'audit event without organization');
+      return;
+    }
+    this.deferred.push({ ...entry, orgId, outcome });
+  }
+
+  /** The commit failed: the successes it carried never happened. Report them as failures. */
+  commitFailed(code: string): void {
+    for (const row of this.pendingSuccesses.splice(0)) {
+      this.deferred.push({ ...row, outcome: 'failure', details: { ...row.details, code } });
+    }
+  }
+
+  /** Write deferred events in a transaction of their own. Never throws: the response stands. */
+  async flush(pool: pg.Pool, binding: DatabaseBinding): Promise<void> {
+    this.pendingSuccesses.length = 0;
+    const rows = this.deferred.splice(0);
+    if (rows.length === 0) return;
+    const byOrg = new Map<string, AuditRow[]>();
+    for (const row of rows) byOrg.set(row.orgId, [...(byOrg.get(row.orgId) ?? []), row]);
+    for (const [orgId, orgRows] of byOrg) {
+      try {
+        // The insert policy wants the event's organization bound; nothing else is read.
+        await withBoundTransaction(pool, { ...binding, orgId }, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
+      } catch (error) {
+        this.logger.error({ err: error, audit: orgRows }, 'could not write audit events');
+      }
+    }
+  }
+}

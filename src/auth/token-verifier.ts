@@ -1,0 +1,117 @@
+/**
+ * Verifies bearer tokens from the configured OIDC issuer (Keycloak in production, the
+ * development issuer locally; the same code path for both). Pinned algorithms, issuer and
+ * audience; `exp` and `sub` required; Keycloak's `typ` must be `Bearer` when present, so
+ * refresh and ID tokens are refused.
+ */
+import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { serviceUnavailable, unauthenticated } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createJwksCache, IssuerUnavailableError } from './jwks.js';
+
+export interface VerifiedToken {
+  issuer: string;
+  subject: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  /** The sign-in session (Keycloak `sid`), else the token id; one `auth.login` per value. */
+  sessionKey: string | null;
+  expiresAt: number;
+}
+
+export interface TokenVerifierOptions {
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+  jwksUri?: string;
+  clockToleranceMs: number;
+  maxStaleMs: number;
+  authorizedParties?: string[];
+  logger: Logger;
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<VerifiedToken>;
+}
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const issuer = options.issuer.replace(/\/+$/, '');
+  let discovered: URL | undefined;
+  const discover = async (): Promise<URL> => {
+    if (options.jwksUri) return new URL(options.jwksUri);
+    if (discovered) return discovered;
+    const url = `${issuer}/.well-known/openid-configuration`;
+    let doc: { issuer?: string; jwks_uri?: string };
+    try {
+      const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5_000) });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      doc = (await response.json()) as typeof doc;
+    } catch (error) {
+      throw new IssuerUnavailableError(`OIDC discovery at ${url} failed: ${(error as Error).message}`);
+    }
+    if (doc.issuer?.replace(/\/+$/, '') !== issuer || typeof doc.jwks_uri !== 'string') {
+      throw new IssuerUnavailableError(`OIDC discovery at ${url} does not describe issuer ${issuer}`);
+    }
+    discovered = new URL(doc.jwks_uri);
+    return discovered;
+  };
+
+  const keys = createJwksCache({
+    jwksUri: discover,
+    maxStaleMs: options.maxStaleMs,
+    onStale: (ageMs, error) =>
+      options.logger.warn({ ageMs, err: error }, 'issuer unreachable; verifying with the cached signing keys'),
+  });
+
+  return {
+    async verify(token: string): Promise<VerifiedToken> {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, keys, {
+          issuer: [issuer, `${issuer}/`],
+          audience: options.audience,
+          algorithms: options.algorithms,
+          requiredClaims: ['exp', 'sub'],
+          clockTolerance: Math.round(options.clockToleranceMs / 1000),
+        }));
+      } catch (error) {
+        throw toAuthError(error, options.logger);
+      }
+      const typ = payload.typ;
+      if (typ !== undefined && String(typ).toLowerCase() !== 'bearer') {
+        throw unauthenticated('The token is not an access token.', `token type ${String(typ)} is not accepted`);
+      }
+      if (options.authorizedParties && !options.authorizedParties.includes(String(payload.azp ?? ''))) {
+        throw unauthenticated('The token was issued to a client this gateway does not accept.', 'unexpected azp');
+      }
+      const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
+      return {
+        issuer,
+        subject: payload.sub!,
+        email: str(payload.email),
+        emailVerified: payload.email_verified === true,
+        name: str(payload.name) ?? str(payload.preferred_username),
+        sessionKey: str(payload.sid) ?? str(payload.jti),
+        expiresAt: payload.exp! * 1000,
+      };
+    },
+  };
+}
+
+function toAuthError(error: unknown, logger: Logger) {
+  if (error instanceof IssuerUnavailableError || error instanceof errors.JWKSTimeout) {
+    logger.error({ err: error }, 'cannot verify tokens: issuer unavailable');
+    return serviceUnavailable('The identity provider cannot be reached; try again shortly.', 5);
+  }
+  if (error instanceof errors.JWTExpired) return unauthenticated('The token has expired.', 'token expired');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return unauthenticated(`The token's ${error.claim} claim is not accepted.`, `${error.claim} claim check failed`);
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) return unauthenticated('The token is signed with an algorithm this gateway does not accept.', 'algorithm not allowed');
+  if (error instanceof errors.JWKSNoMatchingKey) return unauthenticated('The token is signed by an unknown key.', 'unknown signing key');
+  if (error instanceof errors.JOSEError) return unauthenticated('The token is invalid.', 'invalid token');
+  // Anything else (a bug, a malformed key set) must not look like "your token is bad".
+  logger.error({ err: error }, 'unexpected error while verifying a token');
+  return serviceUnavailable('Tokens cannot be verified right now.', 5);
+}

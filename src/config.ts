@@ -1,0 +1,106 @@
+/**
+ * Configuration comes from the environment, is parsed once at start, and is typed from then on.
+ * A bad value stops the process with a message naming the variable; nothing reads process.env
+ * anywhere else.
+ */
+import { z } from 'zod';
+
+const boolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const postgresUrl = z
+  .string()
+  .url()
+  .refine((u) => /^postgres(ql)?:\/\//.test(u), 'must be a postgres:// or postgresql:// URL');
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)$/, 'must look like 500ms, 30s, 1m or 1h')
+  .transform((v) => {
+    const match = /^(\d+)(ms|s|m|h)$/.exec(v)!;
+    const n = Number(match[1]);
+    const unit = match[2] as 'ms' | 's' | 'm' | 'h';
+    return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit];
+  });
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    HOST: z.string().default('127.0.0.1'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    /** The gateway's own login role: not superuser, no BYPASSRLS, owns no table. Unset: embedded PostgreSQL. */
+    DATABASE_URL: postgresUrl.optional(),
+    /** The schema owner, used only to migrate. When set (or embedded), migrations run at start. */
+    DATABASE_OWNER_URL: postgresUrl.optional(),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
+    DATABASE_STATEMENT_TIMEOUT: duration.default(10_000),
+    EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
+    EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+    /** Seed the demo organization at start (default: on for embedded PostgreSQL, off otherwise). */
+    SEED_DEMO: boolean.optional(),
+
+    /** Unset: a development issuer runs in-process and the demo members can get tokens. */
+    OIDC_ISSUER: z.string().url().optional(),
+    OIDC_AUDIENCE: z.string().min(1).optional(),
+    /** Overrides discovery (Keycloak: {issuer}/protocol/openid-connect/certs). */
+    OIDC_JWKS_URI: z.string().url().optional(),
+    OIDC_ALGORITHMS: z
+      .string()
+      .default('RS256')
+      .transform((v) => v.split(',').map((a) => a.trim()).filter(Boolean)),
+    /** When set, a token's `azp` must be one of these client ids. */
+    OIDC_AUTHORIZED_PARTIES: z
+      .string()
+      .optional()
+      .transform((v) => (v ? v.split(',').map((a) => a.trim()).filter(Boolean) : undefined)),
+    OIDC_CLOCK_TOLERANCE: duration.default(5_000),
+    /** How long the JWKS may be served from cache when the issuer cannot be reached (stale-if-error). */
+    OIDC_JWKS_MAX_STALE: duration.default(3_600_000),
+    DEV_ISSUER_PORT: z.coerce.number().int().min(0).max(65535).default(4001),
+
+    /** Shared rate-limit counters across replicas. Unset: in-process counters. */
+    REDIS_URL: z.string().url().optional(),
+    RATE_LIMIT_WINDOW: duration.default(60_000),
+    RATE_LIMIT_USER_MAX: z.coerce.number().int().min(1).default(600),
+    RATE_LIMIT_ORG_MAX: z.coerce.number().int().min(1).default(6000),
+
+    GRAPHIQL: boolean.default(true),
+    /** Take the client IP from X-Forwarded-For (only behind a proxy you trust). */
+    TRUST_PROXY: boolean.default(false),
+    /** Cap on a request's body, in bytes. */
+    MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  })
+  .superRefine((env, ctx) => {
+    if (env.OIDC_ISSUER && !env.OIDC_AUDIENCE) {
+      ctx.addIssue({ code: 'custom', path: ['OIDC_AUDIENCE'], message: 'is required when OIDC_ISSUER is set' });
+    }
+    if (env.DATABASE_OWNER_URL && !env.DATABASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required when DATABASE_OWNER_URL is set' });
+    }
+    for (const alg of env.OIDC_ALGORITHMS) {
+      if (!/^(RS|PS|ES)(256|384|512)$|^EdDSA$/.test(alg)) {
+        ctx.addIssue({ code: 'custom', path: ['OIDC_ALGORITHMS'], message: `${alg} is not an asymmetric JWS algorithm` });
+      }
+    }
+  });
+
+export type Config = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset: `FOO= npm start` should not mean "the empty URL".
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  return parsed.data;
+}

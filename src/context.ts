@@ -1,0 +1,149 @@
+/**
+ * The per-request context: who is calling, in which organization, with which database binding.
+ * Built after the operation parsed and validated (Yoga's order), so an invalid query costs no
+ * token verification and no database work.
+ */
+import type { YogaInitialContext } from 'graphql-yoga';
+import type pg from 'pg';
+import { RequestAudit } from './audit/audit-log.js';
+import type { Principal, PrincipalResolver } from './auth/principal.js';
+import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
+import type { Config } from './config.js';
+import { badUserInput, forbidden, unauthenticated } from './errors.js';
+import { createLoaders, type Loaders } from './db/loaders.js';
+import { RequestDatabase, type DatabaseBinding } from './db/request-database.js';
+import type { Logger } from './logger.js';
+
+export const ORGANIZATION_HEADER = 'x-organization-id';
+export const CUSTOMER_HEADER = 'x-customer-id';
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+export type Caller = { kind: 'anonymous' } | { kind: 'user'; userId: string; token: VerifiedToken };
+
+export interface GatewayServices {
+  config: Config;
+  pool: pg.Pool;
+  logger: Logger;
+  verifier: TokenVerifier;
+  principals: PrincipalResolver;
+}
+
+export interface Context {
+  requestId: string;
+  clientIp: string | null;
+  userAgent: string | null;
+  caller: Caller;
+  /** The caller's membership in the organization this request acts in, if any. */
+  principal: Principal | null;
+  /** Set when a staff member scoped the request to one customer, or the caller is an End User. */
+  confinedToCustomer: string | null;
+  db: RequestDatabase;
+  audit: RequestAudit;
+  loaders: Loaders;
+  logger: Logger;
+  services: GatewayServices;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** Request ids are assigned in onRequest (before any context exists) and kept per Request. */
+export const requestIds = new WeakMap<Request, string>();
+
+export function clientIpOf(request: Request, trustProxy: boolean, socketIp: string | null): string | null {
+  if (trustProxy) {
+    const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  return socketIp;
+}
+
+export interface ServerContext {
+  req?: { socket?: { remoteAddress?: string } };
+}
+
+export function createContextFactory(services: GatewayServices) {
+  return async function createContext(initial: YogaInitialContext & ServerContext): Promise<Context> {
+    const { request } = initial;
+    const requestId = requestIds.get(request) ?? crypto.randomUUID();
+    const logger = services.logger.child({ requestId });
+    const clientIp = normalizeIp(clientIpOf(request, services.config.TRUST_PROXY, initial.req?.socket?.remoteAddress ?? null));
+    const userAgent = request.headers.get('user-agent');
+
+    const caller = await authenticate(request, services);
+    let principal: Principal | null = null;
+    if (caller.kind === 'user') principal = await selectOrganization(request, caller.userId, services);
+
+    const confinedToCustomer = principal ? customerScope(request, principal) : null;
+    const binding: DatabaseBinding = {
+      userId: caller.kind === 'user' ? caller.userId : null,
+      orgId: principal?.orgId ?? null,
+      access: principal ? (confinedToCustomer ? 'customer' : 'staff') : null,
+      tenantId: confinedToCustomer,
+    };
+    const db = new RequestDatabase(services.pool, binding, logger);
+    const actor = caller.kind === 'user' ? { userId: caller.userId, name: caller.token.name ?? caller.token.email } : null;
+    return {
+      requestId,
+      clientIp,
+      userAgent,
+      caller,
+      principal,
+      confinedToCustomer,
+      db,
+      audit: new RequestAudit({ requestId, clientIp, userAgent }, actor, logger),
+      loaders: createLoaders(db),
+      logger,
+      services,
+    };
+  };
+}
+
+async function authenticate(request: Request, services: GatewayServices): Promise<Caller> {
+  const header = request.headers.get('authorization');
+  if (!header) return { kind: 'anonymous' };
+  const match = /^Bearer +([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header.trim());
+  if (!match) throw unauthenticated('The Authorization header must be "Bearer <access token>".', 'malformed Authorization header');
+  const token = await services.verifier.verify(match[1]!);
+  const userId = await services.principals.userId(token);
+  return { kind: 'user', userId, token };
+}
+
+/**
+ * The organization comes from the X-Organization-Id header; without it, the user's only active
+ * organization is used. Not a member, or no such organization: the same 403, so the header
+ * cannot be used to discover organizations.
+ */
+async function selectOrganization(request: Request, userId: string, services: GatewayServices): Promise<Principal | null> {
+  const requested = request.headers.get(ORGANIZATION_HEADER)?.trim();
+  if (!requested) {
+    const orgId = await services.principals.defaultOrganization(userId);
+    return orgId ? services.principals.principal(userId, orgId) : null;
+  }
+  const principal = isUuid(requested) ? await services.principals.principal(userId, requested) : null;
+  if (!principal) {
+    throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
+  }
+  if (principal.status !== 'active') {
+    throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
+  }
+  return principal;
+}
+
+/** End Users are always confined to their customer; staff may confine themselves with X-Customer-Id. */
+function customerScope(request: Request, principal: Principal): string | null {
+  if (principal.customerId) return principal.customerId;
+  const requested = request.headers.get(CUSTOMER_HEADER)?.trim();
+  if (!requested) return null;
+  if (!isUuid(requested)) throw badUserInput('X-Customer-Id', 'must be a customer id (a UUID)');
+  return requested;
+}
+
+function normalizeIp(ip: string | null): string | null {
+  if (!ip) return null;
+  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  return v4mapped ? v4mapped[1]! : ip;
+}

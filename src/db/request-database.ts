@@ -1,0 +1,204 @@
+/**
+ * One request, one transaction. The client is taken from the pool on the first query only;
+ * the request's settings are written with one transaction-local `set_config` statement sent in
+ * the same round trip as BEGIN; `finish()` commits (or rolls back) and releases, destroying the
+ * client if anything about its state is in doubt. Nothing here uses a session-level SET, so a
+ * client returned to the pool carries no request's identity.
+ */
+import type pg from 'pg';
+import { serviceUnavailable } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** What RLS sees. `access` is the database role of the request (see migrations/CONVENTIONS.md). */
+export interface DatabaseBinding {
+  userId: string | null;
+  orgId: string | null;
+  access: 'staff' | 'customer' | null;
+  tenantId: string | null;
+}
+
+export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The statement that binds a transaction to a request. Values are validated (uuids and a fixed
+ * vocabulary) and then quoted, so BEGIN and the settings travel as one simple-protocol message.
+ */
+export function bindingSql(binding: DatabaseBinding): string {
+  const uuidOrEmpty = (v: string | null) => {
+    if (v !== null && !UUID.test(v)) throw new Error(`refusing to bind a malformed id: ${JSON.stringify(v)}`);
+    return `'${v ?? ''}'`;
+  };
+  const access = binding.access === 'staff' || binding.access === 'customer' ? binding.access : '';
+  return (
+    `select set_config('app.user_id', ${uuidOrEmpty(binding.userId)}, true), ` +
+    `set_config('app.org_id', ${uuidOrEmpty(binding.orgId)}, true), ` +
+    `set_config('app.role', '${access}', true), ` +
+    `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true)`
+  );
+}
+
+type State = 'unopened' | 'open' | 'finished';
+
+export class RequestDatabase {
+  private client: pg.PoolClient | undefined;
+  private opening: Promise<pg.PoolClient> | undefined;
+  private state: State = 'unopened';
+  private rollbackOnly = false;
+  private savepoints = 0;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private binding: DatabaseBinding,
+    private readonly logger: Logger,
+  ) {}
+
+  get opened(): boolean {
+    return this.state !== 'unopened';
+  }
+
+  get currentBinding(): DatabaseBinding {
+    return this.binding;
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    const client = await this.connection();
+    return client.query<R>(text, values);
+  }
+
+  /**
+   * Runs one mutation. When it is the operation's only mutation, its failure simply dooms the
+   * request's transaction; when several run in one operation, each gets a savepoint so one
+   * failing leaves the others' work (and their audit events) intact.
+   */
+  async mutation<T>(isolated: boolean, fn: () => Promise<T>): Promise<T> {
+    if (!isolated) {
+      try {
+        return await fn();
+      } catch (error) {
+        this.rollbackOnly = true;
+        throw error;
+      }
+    }
+    const name = `mutation_${++this.savepoints}`;
+    await this.query(`savepoint ${name}`);
+    try {
+      const result = await fn();
+      await this.query(`release savepoint ${name}`);
+      return result;
+    } catch (error) {
+      await this.query(`rollback to savepoint ${name}`).catch(() => {
+        this.rollbackOnly = true;
+      });
+      throw error;
+    }
+  }
+
+  /**
+   * Re-binds the open transaction (creating an organization acts inside the new one), returning
+   * a function that restores the previous binding.
+   */
+  async rebind(binding: DatabaseBinding): Promise<() => Promise<void>> {
+    const previous = this.binding;
+    this.binding = binding;
+    if (this.state === 'open') await this.query(bindingSql(binding));
+    return async () => {
+      this.binding = previous;
+      if (this.state !== 'open') return;
+      // Fails only in an aborted transaction, which is rolled back anyway; never continue
+      // bound to the wrong organization.
+      await this.query(bindingSql(previous)).catch(() => {
+        this.rollbackOnly = true;
+      });
+    };
+  }
+
+  /** Commit (or roll back) and release. Safe to call twice; throws 503 when the commit fails. */
+  async finish(): Promise<'committed' | 'rolled back' | 'unused'> {
+    if (this.state === 'unopened') {
+      this.state = 'finished';
+      return 'unused';
+    }
+    if (this.state === 'finished') return 'unused';
+    this.state = 'finished';
+    let client: pg.PoolClient;
+    try {
+      client = await this.opening!;
+    } catch {
+      return 'rolled back'; // never connected: nothing to release
+    }
+    const verb = this.rollbackOnly ? 'rollback' : 'commit';
+    try {
+      const result = await client.query(verb);
+      client.release();
+      // COMMIT of an aborted transaction answers ROLLBACK.
+      return verb === 'commit' && result.command === 'COMMIT' ? 'committed' : 'rolled back';
+    } catch (error) {
+      this.logger.error({ err: error }, `request transaction ${verb} failed`);
+      client.release(error as Error); // destroy: its transaction state is unknown
+      if (verb === 'commit') throw serviceUnavailable('The change could not be saved. Try again.');
+      return 'rolled back';
+    }
+  }
+
+  /** Last resort for paths that never reached finish(): roll back and destroy nothing healthy. */
+  async abandon(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.rollbackOnly = true;
+    await this.finish().catch(() => {});
+  }
+
+  private connection(): Promise<pg.PoolClient> {
+    if (this.state === 'finished') {
+      return Promise.reject(new Error('the request transaction has already finished'));
+    }
+    if (!this.opening) {
+      this.state = 'open';
+      this.opening = this.open();
+    }
+    return this.opening;
+  }
+
+  private async open(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      this.logger.error({ err: error }, 'no database connection for the request');
+      throw serviceUnavailable('The database is unavailable. Try again shortly.', 1);
+    }
+    try {
+      await client.query(`begin; ${bindingSql(this.binding)}`);
+      return client;
+    } catch (error) {
+      client.release(error as Error);
+      this.logger.error({ err: error }, 'could not open the request transaction');
+      throw serviceUnavailable('The database is unavailable. Try again shortly.', 1);
+    }
+  }
+}
+
+/** A short transaction of its own with a binding: audit events written after a rollback. */
+export async function withBoundTransaction<T>(
+  pool: pg.Pool,
+  binding: DatabaseBinding,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query(`begin; ${bindingSql(binding)}`);
+    const result = await fn(client);
+    await client.query('commit');
+    client.release();
+    return result;
+  } catch (error) {
+    try {
+      await client.query('rollback');
+      client.release();
+    } catch (rollbackError) {
+      client.release(rollbackError as Error);
+    }
+    throw error;
+  }
+}

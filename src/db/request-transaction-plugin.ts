@@ -1,0 +1,40 @@
+/**
+ * Ends each request's transaction when execution is done, before the response is written:
+ * a client that receives a mutation's answer can rely on it being committed. A failed commit
+ * replaces the answer with SERVICE_UNAVAILABLE and turns the Success events it carried into
+ * Failures. Deferred audit events (failures, denials) are written after, in their own
+ * transaction. Streams (@defer, subscriptions) are not enabled, so results are single.
+ */
+import { GraphQLError } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type pg from 'pg';
+import type { Context } from '../context.js';
+import { ErrorCode, errorCodeOf } from '../errors.js';
+
+export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
+  return {
+    onExecute() {
+      return {
+        async onExecuteDone({ result, setResult, args }) {
+          const ctx = args.contextValue as Context;
+          if (isAsyncIterable(result)) {
+            await ctx.db.abandon();
+            return;
+          }
+          try {
+            await ctx.db.finish();
+          } catch (error) {
+            ctx.audit.commitFailed(errorCodeOf(error) ?? ErrorCode.SERVICE_UNAVAILABLE);
+            setResult({ data: null, errors: [error instanceof GraphQLError ? error : new GraphQLError('Commit failed', { originalError: error as Error })] });
+          }
+          await ctx.audit.flush(pool, ctx.db.currentBinding);
+        },
+      };
+    },
+    // Belt and braces: a request that never reached onExecuteDone must not keep its client.
+    async onResponse({ serverContext }) {
+      const ctx = serverContext as Partial<Context> | undefined;
+      if (ctx?.db) await ctx.db.abandon().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Keyset (cursor) pagination. A cursor carries the sort key exactly as Postgres printed it plus
+ * the row id, so the next page starts right after the last row seen even when rows are inserted
+ * meanwhile, and ties on the sort key are broken by id: a stable order.
+ */
+import { badUserInput } from '../errors.js';
+
+export interface PageArgs {
+  first?: number | null;
+  after?: string | null;
+  last?: number | null;
+  before?: string | null;
+}
+
+export interface Sort {
+  /** A SQL expression over the row (e.g. `w.created_at`, `lower(w.name)`). */
+  expression: string;
+  /** The type the cursor's text is cast back to. */
+  type: 'timestamptz' | 'text' | 'int';
+  direction: 'asc' | 'desc';
+  /** The tie-breaker: the row's id column, qualified like `expression` (e.g. `w.id`). */
+  id: string;
+}
+
+export interface PageWindow {
+  limit: number;
+  backward: boolean;
+  cursor: { key: string; id: string } | null;
+  args: PageArgs;
+}
+
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_PAGE_SIZE = 100;
+
+export function encodeCursor(key: string, id: string): string {
+  return Buffer.from(JSON.stringify([key, id])).toString('base64url');
+}
+
+function decodeCursor(field: string, cursor: string): { key: string; id: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' && /^[0-9a-f-]{36}$/i.test(parsed[1])) {
+      return { key: parsed[0], id: parsed[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw badUserInput(field, 'is not a cursor returned by this list');
+}
+
+export function pageWindow(args: PageArgs): PageWindow {
+  const { first, last, after, before } = args;
+  if (first != null && last != null) throw badUserInput('first', 'cannot be combined with last');
+  if (first != null && (first < 0 || first > MAX_PAGE_SIZE)) throw badUserInput('first', `must be between 0 and ${MAX_PAGE_SIZE}`);
+  if (last != null && (last < 0 || last > MAX_PAGE_SIZE)) throw badUserInput('last', `must be between 0 and ${MAX_PAGE_SIZE}`);
+  if (after != null && before != null) throw badUserInput('after', 'cannot be combined with before');
+  const backward = last != null || (before != null && first == null);
+  if (backward && after != null) throw badUserInput('after', 'pages backwards with before, not after');
+  if (!backward && before != null) throw badUserInput('before', 'pages backwards with last');
+  const cursor = backward ? (before != null ? decodeCursor('before', before) : null) : after != null ? decodeCursor('after', after) : null;
+  return { limit: (backward ? last : first) ?? DEFAULT_PAGE_SIZE, backward, cursor, args };
+}
+
+/**
+ * SQL fragments for one page: the keyset condition (`$n` placeholders numbered from
+ * `nextParam`), the ORDER BY, and the cursor key expression to select.
+ */
+export function keyset(sort: Sort, window: PageWindow, nextParam: number) {
+  const effective = window.backward ? (sort.direction === 'asc' ? 'desc' : 'asc') : sort.direction;
+  const id = sort.id;
+  const condition = window.cursor
+    ? `(${sort.expression}, ${id}) ${effective === 'asc' ? '>' : '<'} ($${nextParam}::${sort.type}, $${nextParam + 1}::uuid)`
+    : 'true';
+  return {
+    condition,
+    params: window.cursor ? [window.cursor.key, window.cursor.id] : [],
+    orderBy: `${sort.expression} ${effective}, ${id} ${effective}`,
+    cursorKey: `(${sort.expression})::text`,
+    limit: window.limit + 1,
+  };
+}
+
+export interface Connection<T> {
+  edges: { cursor: string; node: T }[];
+  pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null };
+  totalCount: () => Promise<number>;
+}
+
+/** Turns limit+1 fetched rows (each with `cursor_key` and `id`) into a Relay connection. */
+export function toConnection<T extends { id: string; cursor_key: string }>(
+  rows: T[],
+  window: PageWindow,
+  totalCount: () => Promise<number>,
+): Connection<T> {
+  const hasMore = rows.length > window.limit;
+  const page = rows.slice(0, window.limit);
+  if (window.backward) page.reverse();
+  const edges = page.map((node) => ({ cursor: encodeCursor(node.cursor_key, node.id), node }));
+  return {
+    edges,
+    pageInfo: {
+      hasNextPage: window.backward ? window.args.before != null : hasMore,
+      hasPreviousPage: window.backward ? hasMore : window.args.after != null,
+      startCursor: edges[0]?.cursor ?? null,
+      endCursor: edges.at(-1)?.cursor ?? null,
+    },
+    totalCount: memo(totalCount),
+  };
+}
+
+function memo<T>(fn: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= fn());
+}

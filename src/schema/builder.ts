@@ -1,0 +1,53 @@
+/**
+ * The schema builder, and nothing else: types live in their own modules (src/schema/*.ts) and
+ * src/schema/index.ts assembles them. Scope-auth is listed first so its checks wrap every
+ * resolver; the relay plugin only supplies connection types (ids are plain UUIDs and there is
+ * no `node` field to bypass root-field checks).
+ */
+import SchemaBuilder from '@pothos/core';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import type { Permission } from '../authz/permissions.js';
+import { scopesFor, unauthorizedError } from '../authz/scopes.js';
+import type { Context } from '../context.js';
+
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  AuthScopes: {
+    /** Answers without a token. Used sparingly and always on purpose. */
+    public: boolean;
+    /** Any verified token. */
+    authenticated: boolean;
+    /** An active member of the organization the request acts in. */
+    member: boolean;
+    /** The caller's effective permissions (role ∪ teams' roles) include this one. */
+    permission: Permission;
+  };
+  Scalars: {
+    DateTime: { Input: Date; Output: Date | string };
+    JSON: { Input: unknown; Output: unknown };
+  };
+  DefaultEdgesNullability: false;
+  DefaultNodeNullability: false;
+}>({
+  plugins: [ScopeAuthPlugin, RelayPlugin],
+  scopeAuth: {
+    authScopes: scopesFor,
+    unauthorizedError,
+    // A failing scope loader (e.g. the database) is an error, not a silent "no".
+    treatErrorsAsUnauthorized: false,
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    edgesFieldOptions: { nullable: false },
+    nodeFieldOptions: { nullable: false },
+    // Connection wrappers carry what their parent field and node type already authorized.
+    pageInfoTypeOptions: { authScopes: { public: true } },
+    defaultConnectionTypeOptions: { authScopes: { public: true } },
+    defaultEdgeTypeOptions: { authScopes: { public: true } },
+  },
+});

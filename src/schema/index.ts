@@ -1,0 +1,16 @@
+/** Imports every type module (each registers itself on the builder) and builds the schema. */
+import { builder } from './builder.js';
+import './scalars.js';
+import './catalogue.js';
+import './users.js';
+import './customers.js';
+import './roles.js';
+import './organizations.js';
+import './viewer.js';
+import './executions.js';
+import './workflows.js';
+
+builder.queryType({ description: 'Reads. Every field states the permission it needs.' });
+builder.mutationType({ description: 'Writes. Every permission-gated mutation is audited.' });
+
+export const schema = builder.toSchema();

@@ -1,0 +1,43 @@
+import { createOrganization, loadOrganization, type OrganizationRow } from '../domain/organizations.js';
+import { notFound } from '../errors.js';
+import { audited } from './audited.js';
+import { builder } from './builder.js';
+
+export const OrganizationRef = builder.objectRef<OrganizationRow>('Organization').implement({
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    createdAt: t.field({ type: 'DateTime', resolve: (o) => o.created_at }),
+  }),
+});
+
+const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
+  fields: (t) => ({ name: t.string({ required: true, description: '1–120 characters.' }) }),
+});
+
+builder.mutationField('createOrganization', (t) =>
+  t.field({
+    description:
+      'Create an organization; you become its Owner. Act in it by sending its id in the X-Organization-Id header.',
+    type: OrganizationRef,
+    nullable: true,
+    authScopes: { authenticated: true },
+    extensions: { audit: { action: 'organization.create', resourceType: 'organization' } },
+    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
+    resolve: (_root, args, ctx, info) => {
+      if (ctx.caller.kind !== 'user') throw new Error('unreachable: scope requires a user');
+      const userId = ctx.caller.userId;
+      return audited(ctx, info, async () => {
+        let created: OrganizationRow | null = null;
+        // The Success event is written inside the new organization, so its Owner sees it.
+        const orgId = await createOrganization(ctx.db, userId, args.input.name, async (id) => {
+          created = await loadOrganization(ctx.db, id);
+          await ctx.audit.success(ctx.db, { action: 'organization.create', resourceType: 'organization', resourceId: id });
+        });
+        if (!created) throw notFound('Organization', orgId);
+        return { result: created, resourceId: orgId, successRecorded: true };
+      });
+    },
+  }),
+);

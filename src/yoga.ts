@@ -1,0 +1,95 @@
+/**
+ * Builds the gateway (a Yoga server) from its services; binding a port is main.ts's job, so tests
+ * call `yoga.fetch(...)` in-process or serve it on an ephemeral port.
+ *
+ * The plugin order is the request's way through the gateway (DESIGN §4):
+ *   request id, body limit, GraphiQL assets → parse + validate with operation limits (armor)
+ *   → context: verify the token, resolve the principal (src/context.ts) → rate limits
+ *   → execute with scope-auth on every field, DB work in one request transaction
+ *   → commit, then deferred audit events → response.
+ */
+import { EnvelopArmor } from '@escape.tech/graphql-armor';
+import type { Store } from '@envelop/rate-limiter';
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createContextFactory, type Context, type GatewayServices, type ServerContext } from './context.js';
+import { useRequestTransaction } from './db/request-transaction-plugin.js';
+import { renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
+import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
+import { useBodyLimit, useRequestId } from './http/request-id.js';
+import { useRateLimits } from './ratelimit/rate-limit.js';
+import { schema } from './schema/index.js';
+
+export const OPERATION_LIMITS = {
+  // Relay lists nest quickly: workflows → edges → node → deployments → deployedBy → name is 6.
+  maxDepth: 12,
+  maxAliases: 15,
+  maxTokens: 2000,
+  maxCost: 5000,
+  maxDirectives: 50,
+};
+
+export type Gateway = YogaServerInstance<ServerContext, Context>;
+
+const EXAMPLE_QUERY = /* GraphQL */ `# Send your token in the Authorization header (Headers tab below):
+#   { "Authorization": "Bearer <token>" }
+# Get one for a demo member with:  npm run token -- owner
+query Viewer {
+  viewer {
+    user { name email }
+    organization { name }
+    role { name permissionCount }
+  }
+}
+`;
+
+export function createGateway(services: GatewayServices, rateLimitStore: Store): Gateway {
+  const { config, logger, pool } = services;
+  const armor = new EnvelopArmor({
+    maxDepth: { n: OPERATION_LIMITS.maxDepth, exposeLimits: true },
+    maxAliases: { n: OPERATION_LIMITS.maxAliases, exposeLimits: true },
+    maxTokens: { n: OPERATION_LIMITS.maxTokens, exposeLimits: true },
+    costLimit: { maxCost: OPERATION_LIMITS.maxCost, exposeLimits: true },
+    maxDirectives: { n: OPERATION_LIMITS.maxDirectives, exposeLimits: true },
+    // The schema is introspectable (GraphiQL, codegen); hiding "did you mean" would hide nothing.
+    blockFieldSuggestion: { enabled: false },
+  });
+
+  return createYoga<ServerContext, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    healthCheckEndpoint: '/health',
+    landingPage: false,
+    batching: false,
+    logging: {
+      debug: (...args) => logger.debug({ yoga: args.map(String) }, 'yoga'),
+      info: (...args) => logger.info({ yoga: args.map(String) }, 'yoga'),
+      warn: (...args) => logger.warn({ yoga: args.map(String) }, 'yoga'),
+      error: (...args) => logger.error({ yoga: args.map(String) }, 'yoga'),
+    },
+    maskedErrors: { isDev: false, maskError: maskUnexpectedError(logger), errorMessage: 'Unexpected error.' },
+    graphiql: config.GRAPHIQL ? { title: 'Control-plane gateway', defaultQuery: EXAMPLE_QUERY, shouldPersistHeaders: true } : false,
+    renderGraphiQL: renderOfflineGraphiQL,
+    context: createContextFactory(services),
+    plugins: [
+      useRequestId(logger),
+      useBodyLimit(config.MAX_REQUEST_BYTES),
+      useOfflineGraphiQLAssets(),
+      useReadinessCheck({
+        endpoint: '/ready',
+        check: async () => {
+          await pool.query('select 1');
+        },
+      }),
+      ...(armor.protect().plugins as Plugin[]),
+      useStableErrorCodes(),
+      ...useRateLimits({
+        windowMs: config.RATE_LIMIT_WINDOW,
+        userMax: config.RATE_LIMIT_USER_MAX,
+        orgMax: config.RATE_LIMIT_ORG_MAX,
+        store: rateLimitStore,
+      }),
+      useUnexpectedErrorLogging(),
+      useRequestTransaction(pool),
+    ],
+  });
+}

@@ -341,7 +341,13 @@ create policy owner_identity_upsert on app_public.users for all to gateway_owner
 
 -- Organizations: the one you act in, and those you are an active member of (your org list).
 create policy select_member on app_public.organizations for select using (
-  id = (select app_public.current_org_id())
+  (
+    id = (select app_public.current_org_id())
+    and (
+      (select app_public.current_access()) = 'staff'
+      or ((select app_public.current_access()) = 'customer' and (select app_public.current_tenant_id()) is not null)
+    )
+  )
   or exists (
     select 1 from app_public.memberships m
     where m.org_id = organizations.id and m.user_id = (select app_public.current_user_id())

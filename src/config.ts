@@ -5,9 +5,7 @@
  */
 import { z } from 'zod';
 
-const boolean = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const boolean = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const postgresUrl = z
   .string()
@@ -50,14 +48,30 @@ const schema = z
     OIDC_ALGORITHMS: z
       .string()
       .default('RS256')
-      .transform((v) => v.split(',').map((a) => a.trim()).filter(Boolean)),
+      .transform((v) =>
+        v
+          .split(',')
+          .map((a) => a.trim())
+          .filter(Boolean),
+      ),
     /** When set, a token's `azp` must be one of these client ids. */
     OIDC_AUTHORIZED_PARTIES: z
       .string()
       .optional()
-      .transform((v) => (v ? v.split(',').map((a) => a.trim()).filter(Boolean) : undefined)),
+      .transform((v) =>
+        v
+          ? v
+              .split(',')
+              .map((a) => a.trim())
+              .filter(Boolean)
+          : undefined,
+      ),
     OIDC_CLOCK_TOLERANCE: duration.default(5_000),
-    /** How long the JWKS may be served from cache when the issuer cannot be reached (stale-if-error). */
+    /** Signing keys are refetched when older than this. */
+    OIDC_JWKS_MAX_AGE: duration.default(600_000),
+    /** An unknown key id triggers a refetch at most this often (rotation vs. junk-token floods). */
+    OIDC_JWKS_COOLDOWN: duration.default(30_000),
+    /** How long past max age the keys may still be used when the issuer cannot be reached (stale-if-error). */
     OIDC_JWKS_MAX_STALE: duration.default(3_600_000),
     DEV_ISSUER_PORT: z.coerce.number().int().min(0).max(65535).default(4001),
 

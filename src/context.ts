@@ -106,7 +106,8 @@ async function authenticate(request: Request, services: GatewayServices): Promis
   const header = request.headers.get('authorization');
   if (!header) return { kind: 'anonymous' };
   const match = /^Bearer +([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header.trim());
-  if (!match) throw unauthenticated('The Authorization header must be "Bearer <access token>".', 'malformed Authorization header');
+  if (!match)
+    throw unauthenticated('The Authorization header must be "Bearer <access token>".', 'malformed Authorization header');
   const token = await services.verifier.verify(match[1]!);
   const userId = await services.principals.userId(token);
   return { kind: 'user', userId, token };

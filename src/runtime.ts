@@ -85,7 +85,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
     }
 
-    const pool = createPool(appUrl, { max: config.DATABASE_POOL_MAX, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT }, logger);
+    const pool = createPool(
+      appUrl,
+      { max: config.DATABASE_POOL_MAX, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT },
+      logger,
+    );
     cleanups.push(() => pool.end());
     await assertUnprivilegedRole(pool);
     if (!ownerUrl) await verifyMigrated(pool);
@@ -113,6 +117,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       algorithms: config.OIDC_ALGORITHMS,
       jwksUri: config.OIDC_JWKS_URI,
       clockToleranceMs: config.OIDC_CLOCK_TOLERANCE,
+      jwksMaxAgeMs: config.OIDC_JWKS_MAX_AGE,
+      jwksCooldownMs: config.OIDC_JWKS_COOLDOWN,
       maxStaleMs: config.OIDC_JWKS_MAX_STALE,
       authorizedParties: config.OIDC_AUTHORIZED_PARTIES,
       logger,

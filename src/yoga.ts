@@ -30,16 +30,25 @@ export const OPERATION_LIMITS = {
 
 export type Gateway = YogaServerInstance<ServerContext, Context>;
 
-const EXAMPLE_QUERY = /* GraphQL */ `# Send your token in the Authorization header (Headers tab below):
-#   { "Authorization": "Bearer <token>" }
-# Get one for a demo member with:  npm run token -- owner
-query Viewer {
-  viewer {
-    user { name email }
-    organization { name }
-    role { name permissionCount }
+const EXAMPLE_QUERY = /* GraphQL */ `
+  # Send your token in the Authorization header (Headers tab below):
+  #   { "Authorization": "Bearer <token>" }
+  # Get one for a demo member with:  npm run token -- owner
+  query Viewer {
+    viewer {
+      user {
+        name
+        email
+      }
+      organization {
+        name
+      }
+      role {
+        name
+        permissionCount
+      }
+    }
   }
-}
 `;
 
 export function createGateway(services: GatewayServices, rateLimitStore: Store): Gateway {
@@ -67,7 +76,9 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
       error: (...args) => logger.error({ yoga: args.map(String) }, 'yoga'),
     },
     maskedErrors: { isDev: false, maskError: maskUnexpectedError(logger), errorMessage: 'Unexpected error.' },
-    graphiql: config.GRAPHIQL ? { title: 'Control-plane gateway', defaultQuery: EXAMPLE_QUERY, shouldPersistHeaders: true } : false,
+    graphiql: config.GRAPHIQL
+      ? { title: 'Control-plane gateway', defaultQuery: EXAMPLE_QUERY, shouldPersistHeaders: true }
+      : false,
     renderGraphiQL: renderOfflineGraphiQL,
     context: createContextFactory(services),
     plugins: [

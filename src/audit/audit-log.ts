@@ -39,7 +39,12 @@ interface Queryable {
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
-export async function insertAuditRows(db: Queryable, meta: RequestMeta, actor: AuditActor | null, rows: AuditRow[]): Promise<void> {
+export async function insertAuditRows(
+  db: Queryable,
+  meta: RequestMeta,
+  actor: AuditActor | null,
+  rows: AuditRow[],
+): Promise<void> {
   if (rows.length === 0) return;
   await db.query(
     `insert into app_public.audit_events
@@ -93,7 +98,10 @@ export class RequestAudit {
     this.seen.add(key);
     if (!orgId) {
       // No organization to file it under (anonymous, or none selected): logs only.
-      this.logger.info({ audit: { ...entry, outcome, actor: this.actor?.userId ?? 'anonymous' } }, 'audit event without organization');
+      this.logger.info(
+        { audit: { ...entry, outcome, actor: this.actor?.userId ?? 'anonymous' } },
+        'audit event without organization',
+      );
       return;
     }
     this.deferred.push({ ...entry, orgId, outcome });
@@ -116,7 +124,9 @@ export class RequestAudit {
     for (const [orgId, orgRows] of byOrg) {
       try {
         // The insert policy wants the event's organization bound; nothing else is read.
-        await withBoundTransaction(pool, { ...binding, orgId }, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
+        await withBoundTransaction(pool, { ...binding, orgId }, (client) =>
+          insertAuditRows(client, this.meta, this.actor, orgRows),
+        );
       } catch (error) {
         this.logger.error({ err: error, audit: orgRows }, 'could not write audit events');
       }

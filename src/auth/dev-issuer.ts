@@ -27,8 +27,8 @@ export interface TokenClaims {
   email?: string;
   name?: string;
   emailVerified?: boolean;
-  /** Seconds; default 1 hour (Keycloak's default is 5 minutes; this is for people at a keyboard). */
-  expiresIn?: number;
+  /** Seconds; default 1 hour (Keycloak's default is 5 minutes; this is for people at a keyboard). Null: no `exp` (tests). */
+  expiresIn?: number | null;
   audience?: string | string[];
   sid?: string;
   /** Extra or overriding claims, for tests of hostile tokens. */
@@ -63,7 +63,14 @@ export async function loadOrCreateKey(file?: string): Promise<StoredKey> {
 export async function signToken(key: StoredKey, issuer: string, audience: string, claims: TokenClaims): Promise<string> {
   const privateKey = await importJWK(key.privateJwk, 'RS256');
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({
+  // Shaped like a Keycloak access token; `extra` overrides anything (tests forge bad tokens).
+  const payload: Record<string, unknown> = {
+    iss: issuer,
+    sub: claims.sub,
+    aud: claims.audience ?? audience,
+    iat: now,
+    ...(claims.expiresIn === null ? {} : { exp: now + (claims.expiresIn ?? 3600) }),
+    jti: randomUUID(),
     typ: 'Bearer',
     azp: DEV_CLIENT_ID,
     sid: claims.sid ?? randomUUID(),
@@ -71,15 +78,9 @@ export async function signToken(key: StoredKey, issuer: string, audience: string
     ...(claims.email ? { email: claims.email, email_verified: claims.emailVerified ?? true } : {}),
     ...(claims.name ? { name: claims.name, preferred_username: claims.email ?? claims.name } : {}),
     ...claims.extra,
-  })
-    .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' })
-    .setIssuer(issuer)
-    .setSubject(claims.sub)
-    .setAudience(claims.audience ?? audience)
-    .setIssuedAt(now)
-    .setExpirationTime(now + (claims.expiresIn ?? 3600))
-    .setJti(randomUUID())
-    .sign(privateKey);
+  };
+  for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k];
+  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' }).sign(privateKey);
 }
 
 export interface DevIssuerOptions {

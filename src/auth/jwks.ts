@@ -7,7 +7,15 @@
  *    set for up to `maxStaleMs`, then answer 503. Never accept a token we could not check,
  *    and never turn an outage into a storm of 401s.
  */
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTHeaderParameters, type FlattenedJWSInput, type KeyObject, type CryptoKey } from 'jose';
+import {
+  createLocalJWKSet,
+  errors,
+  type JSONWebKeySet,
+  type JWTHeaderParameters,
+  type FlattenedJWSInput,
+  type KeyObject,
+  type CryptoKey,
+} from 'jose';
 
 export class IssuerUnavailableError extends Error {}
 
@@ -38,7 +46,11 @@ export function createJwksCache(options: JwksCacheOptions): KeyResolver & { refr
     const url = typeof options.jwksUri === 'function' ? await options.jwksUri() : options.jwksUri;
     let body: unknown;
     try {
-      const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+      const response = await fetch(url, {
+        redirect: 'error',
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: { accept: 'application/json' },
+      });
       if (!response.ok) throw new Error(`JWKS endpoint answered HTTP ${response.status}`);
       body = await response.json();
     } catch (error) {

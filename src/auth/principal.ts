@@ -166,7 +166,10 @@ export class PrincipalResolver {
       if (cached !== undefined) return cached;
     }
     const generation = this.generation;
-    const { rows } = await this.pool.query<{ org_id: string }>('select org_id from app_private.active_organizations($1) as org_id', [userId]);
+    const { rows } = await this.pool.query<{ org_id: string }>(
+      'select org_id from app_private.active_organizations($1) as org_id',
+      [userId],
+    );
     const orgId = rows.length === 1 ? rows[0]!.org_id : null;
     if (this.listening && generation === this.generation) this.defaultOrgs.set(userId, orgId);
     return orgId;

@@ -26,6 +26,8 @@ export interface TokenVerifierOptions {
   algorithms: string[];
   jwksUri?: string;
   clockToleranceMs: number;
+  jwksMaxAgeMs: number;
+  jwksCooldownMs: number;
   maxStaleMs: number;
   authorizedParties?: string[];
   logger: Logger;
@@ -59,6 +61,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   const keys = createJwksCache({
     jwksUri: discover,
+    maxAgeMs: options.jwksMaxAgeMs,
+    cooldownMs: options.jwksCooldownMs,
     maxStaleMs: options.maxStaleMs,
     onStale: (ageMs, error) =>
       options.logger.warn({ ageMs, err: error }, 'issuer unreachable; verifying with the cached signing keys'),
@@ -108,8 +112,10 @@ function toAuthError(error: unknown, logger: Logger) {
   if (error instanceof errors.JWTClaimValidationFailed) {
     return unauthenticated(`The token's ${error.claim} claim is not accepted.`, `${error.claim} claim check failed`);
   }
-  if (error instanceof errors.JOSEAlgNotAllowed) return unauthenticated('The token is signed with an algorithm this gateway does not accept.', 'algorithm not allowed');
-  if (error instanceof errors.JWKSNoMatchingKey) return unauthenticated('The token is signed by an unknown key.', 'unknown signing key');
+  if (error instanceof errors.JOSEAlgNotAllowed)
+    return unauthenticated('The token is signed with an algorithm this gateway does not accept.', 'algorithm not allowed');
+  if (error instanceof errors.JWKSNoMatchingKey)
+    return unauthenticated('The token is signed by an unknown key.', 'unknown signing key');
   if (error instanceof errors.JOSEError) return unauthenticated('The token is invalid.', 'invalid token');
   // Anything else (a bug, a malformed key set) must not look like "your token is bad".
   logger.error({ err: error }, 'unexpected error while verifying a token');

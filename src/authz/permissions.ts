@@ -120,9 +120,18 @@ export interface SystemRoleDefinition {
 }
 
 const ROLE_TEXT: Record<SystemRoleKey, { name: string; description: string }> = {
-  owner: { name: 'Owner', description: 'Full access, including ownership transfer and organization deletion. One per organization.' },
-  admin: { name: 'Admin', description: 'Full access to connectors, workflows, customers, billing and settings. Cannot transfer ownership.' },
-  developer: { name: 'Developer', description: 'Build connectors, workflows, agents. No billing, organization settings or user roles.' },
+  owner: {
+    name: 'Owner',
+    description: 'Full access, including ownership transfer and organization deletion. One per organization.',
+  },
+  admin: {
+    name: 'Admin',
+    description: 'Full access to connectors, workflows, customers, billing and settings. Cannot transfer ownership.',
+  },
+  developer: {
+    name: 'Developer',
+    description: 'Build connectors, workflows, agents. No billing, organization settings or user roles.',
+  },
   operator: { name: 'Operator', description: 'Operational access: run workflows, monitor activity, manage connections.' },
   viewer: { name: 'Viewer', description: 'Read-only access.' },
   end_user: { name: 'End User', description: 'Customer-facing widget access, confined to one customer.' },

@@ -38,7 +38,9 @@ export async function syncCatalogue(client: pg.ClientBase): Promise<void> {
       ],
     );
     await client.query('delete from app_public.permissions where key <> all($1::text[])', [PERMISSIONS.map((p) => p.key)]);
-    await client.query('delete from app_public.permission_categories where key <> all($1::text[])', [CATEGORIES.map((c) => c.key)]);
+    await client.query('delete from app_public.permission_categories where key <> all($1::text[])', [
+      CATEGORIES.map((c) => c.key),
+    ]);
     await client.query(
       `insert into app_public.system_roles (key, name, description, customer_confined, position)
        select * from unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::int[])
@@ -77,6 +79,8 @@ export async function verifyCatalogue(db: Queryable): Promise<void> {
   const inCode = new Set(SYSTEM_ROLES.flatMap((r) => r.permissions.map((p) => `${r.key}:${p}`)));
   const same = inDb.size === inCode.size && [...inCode].every((k) => inDb.has(k));
   if (!same) {
-    throw new Error('The permission catalogue in the database differs from this build. Run `npm run migrate` (as the owner) first.');
+    throw new Error(
+      'The permission catalogue in the database differs from this build. Run `npm run migrate` (as the owner) first.',
+    );
   }
 }

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import type { SystemRoleKey } from '../authz/permissions.js';
 import type { Logger } from '../logger.js';
+import { addMembership } from '../domain/members.js';
 import { createOrganization } from '../domain/organizations.js';
 import { createWorkflow, deployWorkflow } from '../domain/workflows.js';
 import { RequestDatabase, UNBOUND } from './request-database.js';
@@ -25,7 +26,13 @@ export interface DemoMember {
 export const DEMO_MEMBERS: readonly DemoMember[] = [
   { key: 'owner', role: 'owner', subject: 'demo-owner', email: 'olivia.owner@demo.example', name: 'Olivia Owner' },
   { key: 'admin', role: 'admin', subject: 'demo-admin', email: 'adam.admin@demo.example', name: 'Adam Admin' },
-  { key: 'developer', role: 'developer', subject: 'demo-developer', email: 'dana.developer@demo.example', name: 'Dana Developer' },
+  {
+    key: 'developer',
+    role: 'developer',
+    subject: 'demo-developer',
+    email: 'dana.developer@demo.example',
+    name: 'Dana Developer',
+  },
   { key: 'operator', role: 'operator', subject: 'demo-operator', email: 'oscar.operator@demo.example', name: 'Oscar Operator' },
   { key: 'viewer', role: 'viewer', subject: 'demo-viewer', email: 'vera.viewer@demo.example', name: 'Vera Viewer' },
   { key: 'end-user', role: 'end_user', subject: 'demo-end-user', email: 'eddie@acme.example', name: 'Eddie End-User' },
@@ -59,17 +66,16 @@ export async function seedDemo(pool: pg.Pool, issuer: string, logger: Logger): P
       [DEMO_ORG_ID, DEMO_CUSTOMER_ID],
     );
     for (const member of DEMO_MEMBERS.filter((m) => m.role !== 'owner')) {
-      await db.query(
-        `insert into memberships (org_id, user_id, role_id, customer_id)
-         select $1, $2, id, $4 from roles where org_id = $1 and system_key = $3`,
-        [DEMO_ORG_ID, userIds.get(member.key), member.role, member.role === 'end_user' ? DEMO_CUSTOMER_ID : null],
-      );
+      await addMembership(db, userIds.get(member.key)!, member.role, member.role === 'end_user' ? DEMO_CUSTOMER_ID : null);
     }
     const developerId = userIds.get('developer')!;
     const sync = await createWorkflow(db, developerId, {
       name: 'Sync HubSpot contacts to Salesforce',
       description: 'Every 15 minutes, copy new HubSpot contacts into Salesforce leads.',
-      definition: { trigger: { schedule: '*/15 * * * *' }, steps: [{ action: 'hubspot.listContacts' }, { action: 'salesforce.upsertLead' }] },
+      definition: {
+        trigger: { schedule: '*/15 * * * *' },
+        steps: [{ action: 'hubspot.listContacts' }, { action: 'salesforce.upsertLead' }],
+      },
     });
     await deployWorkflow(db, developerId, sync, 'test');
     await deployWorkflow(db, developerId, sync, 'production');

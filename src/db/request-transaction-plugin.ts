@@ -25,7 +25,12 @@ export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
             await ctx.db.finish();
           } catch (error) {
             ctx.audit.commitFailed(errorCodeOf(error) ?? ErrorCode.SERVICE_UNAVAILABLE);
-            setResult({ data: null, errors: [error instanceof GraphQLError ? error : new GraphQLError('Commit failed', { originalError: error as Error })] });
+            setResult({
+              data: null,
+              errors: [
+                error instanceof GraphQLError ? error : new GraphQLError('Commit failed', { originalError: error as Error }),
+              ],
+            });
           }
           await ctx.audit.flush(pool, ctx.db.currentBinding);
         },

@@ -19,11 +19,15 @@ export function translateDatabaseError(error: unknown, messages: ConstraintMessa
   switch (error.code) {
     case '23505': {
       const known = messages.unique?.[constraint];
-      return known ? conflict(known.message, { field: known.field }) : conflict('This conflicts with something that already exists.');
+      return known
+        ? conflict(known.message, { field: known.field })
+        : conflict('This conflicts with something that already exists.');
     }
     case '23503': {
       const known = messages.foreignKey?.[constraint];
-      return known ? notFound(known.resourceType) : conflict('This is still referenced by other records, or refers to one that does not exist.');
+      return known
+        ? notFound(known.resourceType)
+        : conflict('This is still referenced by other records, or refers to one that does not exist.');
     }
     case '23514':
     case '23502':

@@ -29,7 +29,9 @@ export const EXECUTION_COLUMNS = `e.id, e.org_id, e.customer_id, e.target_kind, 
   e.started_at, e.finished_at`;
 
 export async function loadExecutions(db: RequestDatabase, ids: readonly string[]): Promise<ExecutionRow[]> {
-  const { rows } = await db.query<ExecutionRow>(`select ${EXECUTION_COLUMNS} from executions e where e.id = any($1::uuid[])`, [ids]);
+  const { rows } = await db.query<ExecutionRow>(`select ${EXECUTION_COLUMNS} from executions e where e.id = any($1::uuid[])`, [
+    ids,
+  ]);
   return rows;
 }
 
@@ -37,7 +39,8 @@ export async function loadExecutions(db: RequestDatabase, ids: readonly string[]
 export async function requireActiveCustomer(db: RequestDatabase, customerId: string): Promise<void> {
   const { rows } = await db.query<{ status: string }>('select status from customers where id = $1', [customerId]);
   if (!rows[0]) throw notFound('Customer', customerId);
-  if (rows[0].status !== 'active') throw conflict('This customer is suspended; nothing can run for it.', { field: 'input.customerId' });
+  if (rows[0].status !== 'active')
+    throw conflict('This customer is suspended; nothing can run for it.', { field: 'input.customerId' });
 }
 
 /** Queue a run of a workflow version for a customer; a runner picks queued rows up. */

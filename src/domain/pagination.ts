@@ -39,7 +39,13 @@ export function encodeCursor(key: string, id: string): string {
 function decodeCursor(field: string, cursor: string): { key: string; id: string } {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(parsed) && parsed.length === 2 && typeof parsed[0] === 'string' && typeof parsed[1] === 'string' && /^[0-9a-f-]{36}$/i.test(parsed[1])) {
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      typeof parsed[0] === 'string' &&
+      typeof parsed[1] === 'string' &&
+      /^[0-9a-f-]{36}$/i.test(parsed[1])
+    ) {
       return { key: parsed[0], id: parsed[1] };
     }
   } catch {
@@ -51,13 +57,20 @@ function decodeCursor(field: string, cursor: string): { key: string; id: string 
 export function pageWindow(args: PageArgs): PageWindow {
   const { first, last, after, before } = args;
   if (first != null && last != null) throw badUserInput('first', 'cannot be combined with last');
-  if (first != null && (first < 0 || first > MAX_PAGE_SIZE)) throw badUserInput('first', `must be between 0 and ${MAX_PAGE_SIZE}`);
+  if (first != null && (first < 0 || first > MAX_PAGE_SIZE))
+    throw badUserInput('first', `must be between 0 and ${MAX_PAGE_SIZE}`);
   if (last != null && (last < 0 || last > MAX_PAGE_SIZE)) throw badUserInput('last', `must be between 0 and ${MAX_PAGE_SIZE}`);
   if (after != null && before != null) throw badUserInput('after', 'cannot be combined with before');
   const backward = last != null || (before != null && first == null);
   if (backward && after != null) throw badUserInput('after', 'pages backwards with before, not after');
   if (!backward && before != null) throw badUserInput('before', 'pages backwards with last');
-  const cursor = backward ? (before != null ? decodeCursor('before', before) : null) : after != null ? decodeCursor('after', after) : null;
+  const cursor = backward
+    ? before != null
+      ? decodeCursor('before', before)
+      : null
+    : after != null
+      ? decodeCursor('after', after)
+      : null;
   return { limit: (backward ? last : first) ?? DEFAULT_PAGE_SIZE, backward, cursor, args };
 }
 

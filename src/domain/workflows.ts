@@ -151,7 +151,12 @@ export interface UpdateWorkflowInput {
   definition?: unknown;
 }
 
-export async function updateWorkflow(db: RequestDatabase, actorId: string, id: string, input: UpdateWorkflowInput): Promise<void> {
+export async function updateWorkflow(
+  db: RequestDatabase,
+  actorId: string,
+  id: string,
+  input: UpdateWorkflowInput,
+): Promise<void> {
   const name = input.name == null ? null : requireText('input.name', input.name, 200);
   const description = optionalText('input.description', input.description, 2000);
   const definition = input.definition == null ? null : requireJsonObject('input.definition', input.definition);
@@ -193,7 +198,9 @@ export async function deployWorkflow(
   environment: Environment,
   version?: number | null,
 ): Promise<DeploymentRow> {
-  const { rows: found } = await db.query<{ current_version: number }>('select current_version from workflows where id = $1', [id]);
+  const { rows: found } = await db.query<{ current_version: number }>('select current_version from workflows where id = $1', [
+    id,
+  ]);
   const workflow = found[0];
   if (!workflow) throw notFound('Workflow', id);
   const target = version ?? workflow.current_version;
@@ -216,4 +223,3 @@ export async function requireWorkflow(db: RequestDatabase, id: string): Promise<
   if (!rows[0]) throw notFound('Workflow', id);
   return rows[0];
 }
-

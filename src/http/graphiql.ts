@@ -44,10 +44,12 @@ export function useOfflineGraphiQLAssets(): Plugin {
       }
       let body = cache.get(name);
       if (!body) {
-        body = fs.readFileSync(path.join(dir, name), "utf8");
+        body = fs.readFileSync(path.join(dir, name), 'utf8');
         cache.set(name, body);
       }
-      endResponse(new fetchAPI.Response(body, { status: 200, headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' } }));
+      endResponse(
+        new fetchAPI.Response(body, { status: 200, headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' } }),
+      );
     },
   };
 }

@@ -45,7 +45,9 @@ export function useBodyLimit(maxBytes: number): Plugin {
       if (length > maxBytes) {
         endResponse(
           new fetchAPI.Response(
-            JSON.stringify({ errors: [{ message: `Request body exceeds ${maxBytes} bytes.`, extensions: { code: 'BAD_USER_INPUT' } }] }),
+            JSON.stringify({
+              errors: [{ message: `Request body exceeds ${maxBytes} bytes.`, extensions: { code: 'BAD_USER_INPUT' } }],
+            }),
             { status: 413, headers: { 'content-type': 'application/json' } },
           ),
         );

@@ -80,7 +80,14 @@ export class RedisStore extends Store {
 
   async setForIdentity(identity: Identity, timestamps: readonly number[], windowMs = 60_000): Promise<void> {
     const now = Date.now();
-    await this.redis.eval(MERGE, 1, this.prefix + keyOf(identity), JSON.stringify(timestamps), String(now - windowMs), String(windowMs));
+    await this.redis.eval(
+      MERGE,
+      1,
+      this.prefix + keyOf(identity),
+      JSON.stringify(timestamps),
+      String(now - windowMs),
+      String(windowMs),
+    );
   }
 
   async getForIdentity(identity: Identity): Promise<readonly number[]> {

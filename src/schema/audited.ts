@@ -26,7 +26,8 @@ function rootFieldCount(operation: OperationDefinitionNode): number {
 }
 
 function permissionOf(info: GraphQLResolveInfo): string | undefined {
-  const scopes = info.parentType.getFields()[info.fieldName]?.extensions?.pothosOptions as { authScopes?: { permission?: string } } | undefined;
+  const scopes = info.parentType.getFields()[info.fieldName]?.extensions?.pothosOptions as
+    { authScopes?: { permission?: string } } | undefined;
   return scopes?.authScopes?.permission;
 }
 

@@ -11,7 +11,6 @@ import type { Permission } from '../authz/permissions.js';
 import { scopesFor, unauthorizedError } from '../authz/scopes.js';
 import type { Context } from '../context.js';
 
-
 export const builder = new SchemaBuilder<{
   Context: Context;
   AuthScopes: {
@@ -28,10 +27,13 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date | string };
     JSON: { Input: unknown; Output: unknown };
   };
+  DefaultFieldNullability: false;
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
 }>({
   plugins: [ScopeAuthPlugin, RelayPlugin],
+  // Non-null unless a field says otherwise; gated fields say so, so a denial nulls only them.
+  defaultFieldNullability: false,
   scopeAuth: {
     authScopes: scopesFor,
     unauthorizedError,

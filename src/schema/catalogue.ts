@@ -3,7 +3,8 @@ import { CATEGORIES, PERMISSIONS, type CategoryDefinition, type PermissionDefini
 import { builder } from './builder.js';
 
 export const PermissionGroup = builder.enumType('PermissionGroup', {
-  description: 'RESOURCE: the five categories the Roles page draws as a matrix. PLATFORM: customers, people, billing and the rest.',
+  description:
+    'RESOURCE: the five categories the Roles page draws as a matrix. PLATFORM: customers, people, billing and the rest.',
   values: { RESOURCE: { value: 'resource' }, PLATFORM: { value: 'platform' } } as const,
 });
 

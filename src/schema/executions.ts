@@ -28,7 +28,10 @@ export const ExecutionRef = builder.objectRef<ExecutionRow>('Execution').impleme
     targetKind: t.field({ type: TargetKindEnum, resolve: (e) => e.target_kind }),
     targetName: t.exposeString('target_name', { description: 'What ran, as named when it was queued.' }),
     targetVersion: t.exposeInt('target_version', { nullable: true }),
-    workflowId: t.exposeID('workflow_id', { nullable: true, description: 'Null for agents and tools, or when the workflow was deleted.' }),
+    workflowId: t.exposeID('workflow_id', {
+      nullable: true,
+      description: 'Null for agents and tools, or when the workflow was deleted.',
+    }),
     customer: t.field({
       type: CustomerRef,
       nullable: true,

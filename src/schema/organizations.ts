@@ -18,8 +18,7 @@ const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
 
 builder.mutationField('createOrganization', (t) =>
   t.field({
-    description:
-      'Create an organization; you become its Owner. Act in it by sending its id in the X-Organization-Id header.',
+    description: 'Create an organization; you become its Owner. Act in it by sending its id in the X-Organization-Id header.',
     type: OrganizationRef,
     nullable: true,
     authScopes: { authenticated: true },

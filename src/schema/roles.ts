@@ -30,12 +30,18 @@ export const RoleRef = builder.objectRef<RoleRow>('Role').implement({
   authScopes: { member: true },
   fields: (t) => ({
     id: t.exposeID('id'),
-    key: t.exposeString('system_key', { nullable: true, description: 'The system role key (owner, admin…); null for custom roles.' }),
+    key: t.exposeString('system_key', {
+      nullable: true,
+      description: 'The system role key (owner, admin…); null for custom roles.',
+    }),
     name: t.exposeString('name'),
     description: t.exposeString('description'),
     isSystem: t.boolean({ description: 'System roles are immutable.', resolve: (r) => r.system_key !== null }),
     customerConfined: t.exposeBoolean('customer_confined', { description: 'Holders act inside one customer only (End User).' }),
-    permissions: t.stringList({ description: 'Permission keys, in matrix order.', resolve: (r) => PERMISSIONS.map((p) => p.key).filter((k) => r.permissions.includes(k)) }),
+    permissions: t.stringList({
+      description: 'Permission keys, in matrix order.',
+      resolve: (r) => PERMISSIONS.map((p) => p.key).filter((k) => r.permissions.includes(k)),
+    }),
     permissionCount: t.int({ resolve: (r) => r.permissions.length }),
     categories: t.field({ type: [CategoryCoverageRef], resolve: (r) => categoryCoverage(r.permissions) }),
     memberCount: t.int({

@@ -88,32 +88,40 @@ const WorkflowFilter = builder.inputType('WorkflowFilter', {
 });
 
 builder.queryFields((t) => ({
-  workflows: t.connection({
-    type: WorkflowRef,
-    nullable: true,
-    description: 'Newest first by default; ties broken by id, so the order is stable across pages.',
-    authScopes: { permission: 'workflows.read' },
-    args: {
-      filter: t.arg({ type: WorkflowFilter }),
-      orderBy: t.arg({ type: WorkflowOrder }),
+  workflows: t.connection(
+    {
+      type: WorkflowRef,
+      nullable: true,
+      description: 'Newest first by default; ties broken by id, so the order is stable across pages.',
+      authScopes: { permission: 'workflows.read' },
+      args: {
+        filter: t.arg({ type: WorkflowFilter }),
+        orderBy: t.arg({ type: WorkflowOrder }),
+      },
+      resolve: (_root, args, ctx) =>
+        listWorkflows(
+          ctx.db,
+          {
+            search: args.filter?.search,
+            createdBy: args.filter?.createdBy ? requireId('filter.createdBy', args.filter.createdBy) : null,
+            deployedTo: args.filter?.deployedTo as Environment | null | undefined,
+            updatedAfter: args.filter?.updatedAfter,
+          },
+          { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'desc' },
+          args,
+        ),
     },
-    resolve: (_root, args, ctx) =>
-      listWorkflows(
-        ctx.db,
-        {
-          search: args.filter?.search,
-          createdBy: args.filter?.createdBy ? requireId('filter.createdBy', args.filter.createdBy) : null,
-          deployedTo: args.filter?.deployedTo as Environment | null | undefined,
-          updatedAfter: args.filter?.updatedAfter,
-        },
-        { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'desc' },
-        args,
-      ),
-  }, {
-    fields: (c) => ({
-      totalCount: c.int({ description: 'All matches, not just this page.', resolve: (connection) => (connection as unknown as { totalCount: () => Promise<number> }).totalCount() }),
-    }),
-  }),
+    {
+      name: 'WorkflowConnection',
+      fields: (c) => ({
+        totalCount: c.int({
+          description: 'All matches, not just this page.',
+          resolve: (connection) => (connection as unknown as { totalCount: () => Promise<number> }).totalCount(),
+        }),
+      }),
+    },
+    { name: 'WorkflowEdge' },
+  ),
   workflow: t.field({
     type: WorkflowRef,
     nullable: true,
@@ -238,7 +246,14 @@ builder.mutationFields((t) => ({
       audited(ctx, info, async () => {
         const id = requireId('input.id', args.input.id);
         const customerId = requireId('input.customerId', args.input.customerId);
-        const execution = await enqueueWorkflowExecution(ctx.db, userIdOf(ctx), id, customerId, args.input.parameters, args.input.version);
+        const execution = await enqueueWorkflowExecution(
+          ctx.db,
+          userIdOf(ctx),
+          id,
+          customerId,
+          args.input.parameters,
+          args.input.version,
+        );
         return {
           result: execution,
           resourceId: id,

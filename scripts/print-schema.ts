@@ -1,0 +1,15 @@
+/** `npm run schema`: writes schema.graphql from the code (sorted, so diffs are meaningful). */
+import fs from 'node:fs';
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { schema } from '../src/schema/index.js';
+
+export const SCHEMA_FILE = new URL('../schema.graphql', import.meta.url);
+
+export function printedSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}
+
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
+  fs.writeFileSync(SCHEMA_FILE, printedSchema());
+  console.log('wrote schema.graphql');
+}

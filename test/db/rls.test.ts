@@ -1,0 +1,231 @@
+/**
+ * Row-level security, in SQL, connected as gateway_app: the database alone keeps tenants apart.
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
+import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { World, type SeededOrg } from '../helpers/world.js';
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let issuer: DevIssuer;
+let a: SeededOrg;
+let b: SeededOrg;
+
+const staffOf = (org: SeededOrg) => ({ userId: org.members.owner.userId, orgId: org.id, role: 'staff' });
+
+/** Every table the gateway can read that holds tenant data, and its tenant column. */
+const TENANT_TABLES = [
+  'roles',
+  'role_permissions',
+  'customers',
+  'memberships',
+  'workflows',
+  'workflow_versions',
+  'workflow_deployments',
+  'executions',
+  'audit_events',
+];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = db.appPool();
+  issuer = await startDevIssuer({ port: 0 });
+  const world = new World(pool, issuer);
+  a = await world.organization('Org A', { workflows: 3 });
+  b = await world.organization('Org B', { workflows: 2 });
+  // An execution and an audit event in each organization.
+  for (const org of [a, b]) {
+    await asApp(
+      pool,
+      staffOf(org),
+      async (c) => {
+        await c.query(
+          `insert into executions (org_id, customer_id, target_kind, workflow_id, target_name) values ($1, $2, 'workflow', $3, 'x')`,
+          [org.id, org.customers[0]!.id, org.workflows[0]],
+        );
+        await c.query(
+          `insert into audit_events (org_id, actor_type, actor_user_id, action, resource_type, outcome) values ($1, 'user', $2, 'workflow.create', 'workflow', 'success')`,
+          [org.id, org.members.owner.userId],
+        );
+        await c.query(`insert into workflow_deployments (org_id, workflow_id, environment, version) values ($1, $2, 'test', 1)`, [
+          org.id,
+          org.workflows[0],
+        ]);
+        const { rows } = await c.query(`insert into roles (org_id, name) values ($1, 'Auditor') returning id`, [org.id]);
+        await c.query(`insert into role_permissions (org_id, role_id, permission_key) values ($1, $2, 'audit_log.read')`, [
+          org.id,
+          rows[0].id,
+        ]);
+      },
+      { commit: true },
+    );
+  }
+});
+
+afterAll(async () => {
+  await issuer?.stop();
+  await db?.drop();
+});
+
+describe('the gateway role', () => {
+  it('is not superuser, has no BYPASSRLS and owns nothing', async () => {
+    const { rows } = await pool.query(`
+      select rolsuper, rolbypassrls,
+        (select count(*)::int from pg_class where relowner = r.oid) as owned
+      from pg_roles r where rolname = current_user`);
+    expect(rows[0]).toEqual({ rolsuper: false, rolbypassrls: false, owned: 0 });
+  });
+
+  it('finds RLS enabled and forced on every table with an org_id, and on users and organizations', async () => {
+    const { rows } = await pool.query<{ table: string; enabled: boolean; forced: boolean }>(`
+      select c.relname as table, c.relrowsecurity as enabled, c.relforcerowsecurity as forced
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'app_public' and c.relkind = 'r'
+        and (exists (select 1 from pg_attribute a where a.attrelid = c.oid and a.attname = 'org_id' and not a.attisdropped)
+             or c.relname in ('users', 'organizations'))`);
+    expect(rows.length).toBeGreaterThanOrEqual(TENANT_TABLES.length + 2);
+    for (const row of rows) expect(row, row.table).toMatchObject({ enabled: true, forced: true });
+  });
+});
+
+describe('reads', () => {
+  it.each(TENANT_TABLES)('%s: org A’s settings show only org A’s rows', async (table) => {
+    const rows = await asApp(pool, staffOf(a), async (c) => (await c.query(`select distinct org_id from ${table}`)).rows);
+    expect(rows.map((r) => r.org_id)).toEqual([a.id]);
+  });
+
+  const unsafeSettings = {
+    unset: {},
+    empty: { userId: '', orgId: '', role: '', tenantId: '' },
+    'malformed org': { userId: randomUUID(), orgId: 'not-a-uuid', role: 'staff' },
+    "org of someone's typo": { userId: randomUUID(), orgId: `${randomUUID()}`, role: 'staff' },
+    'unknown role': { orgId: 'ORG', role: 'superuser' },
+    'customer role without tenant': { orgId: 'ORG', role: 'customer' },
+    'customer role with malformed tenant': { orgId: 'ORG', role: 'customer', tenantId: 'nope' },
+  } as const;
+
+  for (const [label, settings] of Object.entries(unsafeSettings)) {
+    it(`${label}: no rows in any tenant table`, async () => {
+      const resolved = {
+        ...settings,
+        orgId: 'orgId' in settings && settings.orgId === 'ORG' ? a.id : (settings as { orgId?: string }).orgId,
+      };
+      for (const table of [...TENANT_TABLES, 'organizations', 'users']) {
+        const { rows } = await asApp(pool, resolved, async (c) => c.query(`select count(*)::int as n from ${table}`));
+        expect(rows[0].n, `${label}: ${table}`).toBe(0);
+      }
+    });
+  }
+
+  it('a customer-confined request sees its own customer’s rows and nothing org-internal', async () => {
+    const settings = { userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id };
+    const seen = await asApp(pool, settings, async (c) => ({
+      customers: (await c.query('select id from customers')).rows.map((r) => r.id),
+      executions: (await c.query('select customer_id from executions')).rows.map((r) => r.customer_id),
+      workflows: (await c.query('select count(*)::int as n from workflows')).rows[0].n,
+      roles: (await c.query('select count(*)::int as n from roles')).rows[0].n,
+      memberships: (await c.query('select user_id from memberships')).rows.map((r) => r.user_id),
+      audit: (await c.query('select count(*)::int as n from audit_events')).rows[0].n,
+    }));
+    expect(seen).toEqual({
+      customers: [a.customers[0]!.id],
+      executions: [a.customers[0]!.id],
+      workflows: 0,
+      roles: 0,
+      memberships: [a.members.end_user.userId], // only their own
+      audit: 0,
+    });
+  });
+
+  it('users: yourself, and colleagues of the organization you act in', async () => {
+    const ids = await asApp(pool, staffOf(a), async (c) => (await c.query('select id from users')).rows.map((r) => r.id));
+    expect(ids.sort()).toEqual(
+      Object.values(a.members)
+        .map((m) => m.userId)
+        .sort(),
+    );
+  });
+});
+
+describe('writes', () => {
+  it('cannot insert a row into another organization', async () => {
+    await expect(
+      asApp(pool, staffOf(a), (c) => c.query(`insert into workflows (org_id, name) values ($1, 'sneaky')`, [b.id])),
+    ).rejects.toThrow(/row-level security/);
+  });
+
+  it('cannot move a row into another organization', async () => {
+    const moved = asApp(pool, staffOf(a), (c) =>
+      c.query('update workflows set org_id = $1 where id = $2', [b.id, a.workflows[0]]),
+    );
+    await expect(moved).rejects.toThrow(/row-level security|violates foreign key/);
+  });
+
+  it('cannot update or delete another organization’s rows (they are not there)', async () => {
+    const result = await asApp(pool, staffOf(a), async (c) => ({
+      updated: (await c.query(`update workflows set name = 'pwned' where id = $1`, [b.workflows[0]])).rowCount,
+      deleted: (await c.query('delete from workflows where id = $1', [b.workflows[1]])).rowCount,
+    }));
+    expect(result).toEqual({ updated: 0, deleted: 0 });
+  });
+
+  it('with settings unset, empty or malformed, writes nothing', async () => {
+    for (const settings of [{}, { orgId: '', role: '' }, { orgId: 'garbage', role: 'staff' }]) {
+      await expect(
+        asApp(pool, settings, (c) => c.query(`insert into workflows (org_id, name) values ($1, 'x')`, [a.id])),
+      ).rejects.toThrow(/row-level security/);
+      const changed = await asApp(
+        pool,
+        settings,
+        async (c) => (await c.query(`update workflows set name = name || '!'`)).rowCount,
+      );
+      expect(changed).toBe(0);
+    }
+  });
+
+  it('a customer-confined request cannot write into another customer', async () => {
+    const settings = { userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id };
+    await expect(
+      asApp(pool, settings, (c) =>
+        c.query(`insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'tool', 'x')`, [
+          a.id,
+          a.customers[1]!.id,
+        ]),
+      ),
+    ).rejects.toThrow(/row-level security/);
+  });
+
+  it('audit events can be inserted but never updated or deleted', async () => {
+    await expect(asApp(pool, staffOf(a), (c) => c.query(`update audit_events set outcome = 'success'`))).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(asApp(pool, staffOf(a), (c) => c.query('delete from audit_events'))).rejects.toThrow(/permission denied/);
+    await expect(asApp(pool, staffOf(a), (c) => c.query('truncate audit_events'))).rejects.toThrow(/permission denied/);
+  });
+
+  it('cannot write the permission catalogue', async () => {
+    await expect(
+      asApp(pool, staffOf(a), (c) => c.query(`insert into permissions values ('x.y', 'workflows', 'y', 'z', 99)`)),
+    ).rejects.toThrow(/permission denied/);
+  });
+});
+
+describe('session settings', () => {
+  it('are transaction-local: nothing survives on the connection', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`select set_config('app.org_id', $1, true)`, [a.id]);
+      await client.query('commit');
+      const { rows } = await client.query(
+        `select nullif(current_setting('app.org_id', true), '') as org, (select count(*)::int from workflows) as n`,
+      );
+      expect(rows[0]).toEqual({ org: null, n: 0 });
+    } finally {
+      client.release();
+    }
+  });
+});

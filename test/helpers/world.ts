@@ -1,0 +1,94 @@
+/**
+ * Seed stories for tests: organizations with one member per system role and a couple of
+ * customers, written as the app role through the same domain code as requests.
+ *
+ *   const world = new World(pool, issuer);
+ *   const acme = await world.organization('Acme');
+ *   await client.as(acme.members.developer).request(...)
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { SYSTEM_ROLE_KEYS, type SystemRoleKey } from '../../src/authz/permissions.js';
+import type { DevIssuer, TokenClaims } from '../../src/auth/dev-issuer.js';
+import { RequestDatabase, UNBOUND } from '../../src/db/request-database.js';
+import { addMembership } from '../../src/domain/members.js';
+import { createOrganization } from '../../src/domain/organizations.js';
+import { createWorkflow } from '../../src/domain/workflows.js';
+import { silentLogger } from './database.js';
+
+export interface SeededUser {
+  userId: string;
+  subject: string;
+  email: string;
+  name: string;
+}
+
+export interface SeededMember extends SeededUser {
+  role: SystemRoleKey;
+  orgId: string;
+}
+
+export interface SeededOrg {
+  id: string;
+  name: string;
+  customers: { id: string; name: string }[];
+  members: Record<SystemRoleKey, SeededMember>;
+  workflows: string[];
+}
+
+export class World {
+  constructor(
+    readonly pool: pg.Pool,
+    readonly issuer: DevIssuer,
+  ) {}
+
+  async user(label = 'user'): Promise<SeededUser> {
+    const subject = `${label}-${randomUUID()}`;
+    const email = `${subject}@example.test`;
+    const name = `${label} ${subject.slice(-6)}`;
+    const { rows } = await this.pool.query<{ id: string }>('select app_private.ensure_user($1, $2, $3, true, $4) as id', [
+      this.issuer.issuer,
+      subject,
+      email,
+      name,
+    ]);
+    return { userId: rows[0]!.id, subject, email, name };
+  }
+
+  /** An organization with one member per system role, `customers` customers and `workflows` workflows. */
+  async organization(name: string, options: { customers?: number; workflows?: number } = {}): Promise<SeededOrg> {
+    const users = new Map<SystemRoleKey, SeededUser>();
+    for (const role of SYSTEM_ROLE_KEYS)
+      users.set(role, await this.user(`${name}-${role}`.toLowerCase().replace(/[^a-z0-9-]/g, '-')));
+    const owner = users.get('owner')!;
+    const db = new RequestDatabase(this.pool, { ...UNBOUND, userId: owner.userId }, silentLogger);
+    const orgId = await createOrganization(db, owner.userId, name);
+    await db.rebind({ userId: owner.userId, orgId, access: 'staff', tenantId: null });
+    const customers: SeededOrg['customers'] = [];
+    for (let i = 0; i < (options.customers ?? 2); i++) {
+      const customerName = `${name} customer ${i + 1}`;
+      const { rows } = await db.query<{ id: string }>(
+        `insert into customers (org_id, name, slug) values ($1, $2, $3) returning id`,
+        [orgId, customerName, `customer-${i + 1}`],
+      );
+      customers.push({ id: rows[0]!.id, name: customerName });
+    }
+    for (const role of SYSTEM_ROLE_KEYS.filter((r) => r !== 'owner')) {
+      await addMembership(db, users.get(role)!.userId, role, role === 'end_user' ? customers[0]!.id : null);
+    }
+    const workflows: string[] = [];
+    for (let i = 0; i < (options.workflows ?? 0); i++) {
+      workflows.push(await createWorkflow(db, owner.userId, { name: `${name} workflow ${i + 1}`, definition: { step: i } }));
+    }
+    if ((await db.finish()) !== 'committed') throw new Error('seed did not commit');
+    const members = Object.fromEntries(SYSTEM_ROLE_KEYS.map((role) => [role, { ...users.get(role)!, role, orgId }])) as Record<
+      SystemRoleKey,
+      SeededMember
+    >;
+    return { id: orgId, name, customers, members, workflows };
+  }
+
+  token(who: SeededUser, claims: Partial<TokenClaims> = {}): Promise<string> {
+    return this.issuer.mint({ sub: who.subject, email: who.email, name: who.name, ...claims });
+  }
+}

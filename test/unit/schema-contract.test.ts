@@ -1,0 +1,82 @@
+/**
+ * The schema is a contract: every field carries an authorization rule, and the committed
+ * schema.graphql is exactly what the code builds.
+ */
+import fs from 'node:fs';
+import { isObjectType, type GraphQLField, type GraphQLObjectType } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { isPermission } from '../../src/authz/permissions.js';
+import { schema } from '../../src/schema/index.js';
+import { printedSchema, SCHEMA_FILE } from '../../scripts/print-schema.js';
+
+type Scopes = Record<string, unknown> | ((...args: unknown[]) => unknown) | undefined;
+
+function scopesOf(thing: GraphQLField<unknown, unknown> | GraphQLObjectType): Scopes {
+  return (thing.extensions?.pothosOptions as { authScopes?: Scopes } | undefined)?.authScopes;
+}
+
+const KNOWN_SCOPES = new Set(['public', 'authenticated', 'member', 'permission']);
+
+function describeRule(scopes: Scopes): string | null {
+  if (!scopes) return null;
+  if (typeof scopes === 'function') return 'dynamic';
+  const keys = Object.keys(scopes);
+  for (const key of keys) {
+    if (!KNOWN_SCOPES.has(key)) throw new Error(`unknown scope ${key}`);
+    if (key === 'permission' && !isPermission(String(scopes[key]))) throw new Error(`unknown permission ${String(scopes[key])}`);
+  }
+  return keys.map((k) => (k === 'permission' ? String(scopes[k]) : k)).join('|');
+}
+
+const objectTypes = Object.values(schema.getTypeMap()).filter(
+  (t): t is GraphQLObjectType => isObjectType(t) && !t.name.startsWith('__'),
+);
+
+describe('authorization rules', () => {
+  it('every root field (query and mutation) has its own rule', () => {
+    const missing: string[] = [];
+    for (const root of [schema.getQueryType(), schema.getMutationType()]) {
+      for (const field of Object.values(root!.getFields())) {
+        if (!describeRule(scopesOf(field))) missing.push(`${root!.name}.${field.name}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('every field of every other type has a rule, its own or its type’s', () => {
+    const missing: string[] = [];
+    for (const type of objectTypes.filter((t) => t !== schema.getQueryType() && t !== schema.getMutationType())) {
+      const typeRule = describeRule(scopesOf(type));
+      for (const field of Object.values(type.getFields())) {
+        if (!typeRule && !describeRule(scopesOf(field))) missing.push(`${type.name}.${field.name}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('public is used only where meant', () => {
+    const publicRoots = Object.values(schema.getQueryType()!.getFields())
+      .filter((f) => describeRule(scopesOf(f)) === 'public')
+      .map((f) => f.name);
+    expect(publicRoots.sort()).toEqual(['permissionCatalogue', 'viewer']);
+    const publicMutations = Object.values(schema.getMutationType()!.getFields()).filter(
+      (f) => describeRule(scopesOf(f)) === 'public',
+    );
+    expect(publicMutations).toEqual([]);
+  });
+
+  it('every permission-gated mutation declares or derives an audit action', () => {
+    for (const field of Object.values(schema.getMutationType()!.getFields())) {
+      const rule = describeRule(scopesOf(field))!;
+      const declared = field.extensions?.audit as { action?: string } | undefined;
+      expect(declared?.action ?? (isPermission(rule) ? rule : null), field.name).toBeTruthy();
+    }
+  });
+});
+
+describe('schema.graphql', () => {
+  it('matches the code (regenerate with `npm run schema`, then `npm run codegen`)', () => {
+    const committed = fs.readFileSync(SCHEMA_FILE, 'utf8');
+    expect(committed, 'schema.graphql is out of date: run `npm run schema` and commit it').toBe(printedSchema());
+  });
+});

@@ -55,7 +55,7 @@ grant execute on function app_public.setting_uuid(text), app_public.current_user
 create function app_private.touch_updated_at() returns trigger
 language plpgsql as $$
 begin
-  new.updated_at := now();
+  new.updated_at := clock_timestamp();
   return new;
 end $$;
 
@@ -107,8 +107,8 @@ create table app_public.users (
   email text,
   email_verified boolean not null default false,
   name text,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   unique (issuer, subject)
 );
 create trigger users_updated_at before update on app_public.users
@@ -120,8 +120,8 @@ create trigger users_updated_at before update on app_public.users
 create table app_public.organizations (
   id uuid primary key,
   name text not null check (length(btrim(name)) between 1 and 120),
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   created_by uuid references app_public.users (id) on delete set null
 );
 create trigger organizations_updated_at before update on app_public.organizations
@@ -136,8 +136,8 @@ create table app_public.roles (
   system_key text references app_public.system_roles (key) on delete restrict,
   name text not null check (length(btrim(name)) between 1 and 60),
   description text not null default '' check (length(description) <= 500),
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   created_by uuid references app_public.users (id) on delete set null,
   primary key (org_id, id),
   unique (org_id, system_key)
@@ -164,8 +164,8 @@ create table app_public.customers (
   region text not null default 'US' check (region in ('US', 'EU', 'APAC')),
   plan text not null default 'starter',
   status text not null default 'active' check (status in ('active', 'suspended')),
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   primary key (org_id, id),
   unique (org_id, slug)
 );
@@ -181,8 +181,8 @@ create table app_public.memberships (
   customer_id uuid,
   status text not null default 'active' check (status in ('active', 'inactive')),
   last_active_at timestamptz,
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   primary key (org_id, id),
   unique (org_id, user_id),
   foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete restrict,
@@ -202,8 +202,8 @@ create table app_public.workflows (
   name text not null check (length(btrim(name)) between 1 and 200),
   description text not null default '' check (length(description) <= 2000),
   current_version int not null default 1 check (current_version >= 1),
-  created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
   created_by uuid references app_public.users (id) on delete set null,
   updated_by uuid references app_public.users (id) on delete set null,
   primary key (org_id, id)
@@ -219,7 +219,7 @@ create table app_public.workflow_versions (
   workflow_id uuid not null,
   version int not null check (version >= 1),
   definition jsonb not null default '{}',
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
   created_by uuid references app_public.users (id) on delete set null,
   primary key (org_id, workflow_id, version),
   foreign key (org_id, workflow_id) references app_public.workflows (org_id, id) on delete cascade
@@ -258,7 +258,7 @@ create table app_public.executions (
   error text,
   retry_of uuid,
   requested_by uuid references app_public.users (id) on delete set null,
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
   started_at timestamptz,
   finished_at timestamptz,
   primary key (org_id, id),

@@ -10,6 +10,7 @@
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { Store } from '@envelop/rate-limiter';
+import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { createContextFactory, type Context, type GatewayServices, type ServerContext } from './context.js';
 import { useRequestTransaction } from './db/request-transaction-plugin.js';
@@ -53,12 +54,18 @@ const EXAMPLE_QUERY = /* GraphQL */ `
 
 export function createGateway(services: GatewayServices, rateLimitStore: Store): Gateway {
   const { config, logger, pool } = services;
+  // Armor's rules throw out of validation by default (HTTP 200, no code); reporting through the
+  // validation context makes them ordinary validation errors: HTTP 400 with a stable code.
+  const reject = {
+    propagateOnRejection: false,
+    onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+  };
   const armor = new EnvelopArmor({
-    maxDepth: { n: OPERATION_LIMITS.maxDepth, exposeLimits: true },
-    maxAliases: { n: OPERATION_LIMITS.maxAliases, exposeLimits: true },
+    maxDepth: { n: OPERATION_LIMITS.maxDepth, exposeLimits: true, ...reject },
+    maxAliases: { n: OPERATION_LIMITS.maxAliases, exposeLimits: true, ...reject },
     maxTokens: { n: OPERATION_LIMITS.maxTokens, exposeLimits: true },
-    costLimit: { maxCost: OPERATION_LIMITS.maxCost, exposeLimits: true },
-    maxDirectives: { n: OPERATION_LIMITS.maxDirectives, exposeLimits: true },
+    costLimit: { maxCost: OPERATION_LIMITS.maxCost, exposeLimits: true, ...reject },
+    maxDirectives: { n: OPERATION_LIMITS.maxDirectives, exposeLimits: true, ...reject },
     // The schema is introspectable (GraphiQL, codegen); hiding "did you mean" would hide nothing.
     blockFieldSuggestion: { enabled: false },
   });

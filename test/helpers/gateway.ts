@@ -35,7 +35,11 @@ export class GatewayClient {
     options: RequestOptions = {},
   ): Promise<GraphQLResponse<R>> {
     const query = typeof document === 'string' ? document : print(document);
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...options.headers };
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/graphql-response+json, application/json;q=0.9',
+      ...options.headers,
+    };
     if (options.token) headers.authorization = `Bearer ${options.token}`;
     if (options.orgId) headers['x-organization-id'] = options.orgId;
     if (options.customerId) headers['x-customer-id'] = options.customerId;

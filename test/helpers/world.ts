@@ -88,6 +88,52 @@ export class World {
     return { id: orgId, name, customers, members, workflows };
   }
 
+  /** Runs `fn` bound to `org` as its owner (staff), committed: extra fixtures for a test. */
+  inOrg<T>(org: Pick<SeededOrg, 'id' | 'members'>, fn: (db: RequestDatabase) => Promise<T>): Promise<T> {
+    return this.inOrgAs(org.id, org.members.owner.userId, fn);
+  }
+
+  async inOrgAs<T>(orgId: string, userId: string, fn: (db: RequestDatabase) => Promise<T>): Promise<T> {
+    const db = new RequestDatabase(this.pool, { userId, orgId, access: 'staff', tenantId: null }, silentLogger);
+    try {
+      const result = await fn(db);
+      if ((await db.finish()) !== 'committed') throw new Error('fixture did not commit');
+      return result;
+    } catch (error) {
+      await db.abandon();
+      throw error;
+    }
+  }
+
+  workflow(org: SeededOrg, name = `wf ${randomUUID()}`): Promise<string> {
+    return this.inOrg(org, (db) => createWorkflow(db, org.members.owner.userId, { name, definition: { n: 1 } }));
+  }
+
+  /** The organization's audit trail, oldest first (read as its staff, through RLS). */
+  audit(org: Pick<SeededOrg, 'id' | 'members'>, where: { requestId?: string } = {}) {
+    return this.auditOf(org.id, org.members.owner.userId, where);
+  }
+
+  async auditOf(orgId: string, asUserId: string, where: { requestId?: string } = {}) {
+    return this.inOrgAs(orgId, asUserId, async (db) => {
+      const { rows } = await db.query<{
+        action: string;
+        outcome: string;
+        resource_type: string;
+        resource_id: string | null;
+        actor_user_id: string | null;
+        customer_id: string | null;
+        request_id: string | null;
+        details: Record<string, unknown>;
+      }>(
+        `select action, outcome, resource_type, resource_id, actor_user_id, customer_id, request_id, details
+         from audit_events where ($1::text is null or request_id = $1) order by occurred_at, id`,
+        [where.requestId ?? null],
+      );
+      return rows;
+    });
+  }
+
   token(who: SeededUser, claims: Partial<TokenClaims> = {}): Promise<string> {
     return this.issuer.mint({ sub: who.subject, email: who.email, name: who.name, ...claims });
   }

@@ -1,0 +1,79 @@
+/**
+ * Many concurrent requests with failures mixed in, through a small pool: afterwards every client
+ * is back, idle, outside any transaction, and carries no request's settings.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import type { SeededOrg } from '../helpers/world.js';
+import { CreateWorkflow, ExecuteWorkflow, UpdateWorkflow, ViewerQuery, WorkflowQuery, WorkflowsQuery } from './operations.js';
+
+let t: TestGateway;
+let a: SeededOrg;
+let b: SeededOrg;
+
+beforeAll(async () => {
+  t = await startTestGateway({ DATABASE_POOL_MAX: '3' });
+  a = await t.world.organization('PoolA', { workflows: 3 });
+  b = await t.world.organization('PoolB', { workflows: 3 });
+});
+afterAll(() => t?.stop());
+
+it('returns every client clean after 120 concurrent mixed requests', async () => {
+  const tokens = {
+    aDev: await t.world.token(a.members.developer),
+    aViewer: await t.world.token(a.members.viewer),
+    bOwner: await t.world.token(b.members.owner),
+    endUser: await t.world.token(a.members.end_user),
+  };
+  const ctx = (token: string, org: SeededOrg) => ({ token, orgId: org.id });
+  const jobs: (() => Promise<unknown>)[] = [
+    () => t.client.request(WorkflowsQuery, { first: 10 }, ctx(tokens.aViewer, a)),
+    () => t.client.request(WorkflowsQuery, { first: 10 }, ctx(tokens.bOwner, b)),
+    () => t.client.request(CreateWorkflow, { input: { name: `ok ${randomUUID()}` } }, ctx(tokens.aDev, a)),
+    () => t.client.request(CreateWorkflow, { input: { name: '' } }, ctx(tokens.aDev, a)), // bad input
+    () => t.client.request(CreateWorkflow, { input: { name: 'PoolA workflow 1' } }, ctx(tokens.aDev, a)), // SQL unique violation
+    () => t.client.request(CreateWorkflow, { input: { name: 'denied' } }, ctx(tokens.aViewer, a)), // denied
+    () => t.client.request(UpdateWorkflow, { input: { id: b.workflows[0]!, name: 'x' } }, ctx(tokens.aDev, a)), // other tenant
+    () => t.client.request(WorkflowQuery, { id: randomUUID() }, ctx(tokens.aDev, a)), // missing
+    () =>
+      t.client.request(ExecuteWorkflow, { input: { id: a.workflows[0]!, customerId: a.customers[0]!.id } }, ctx(tokens.aDev, a)),
+    () => t.client.request(ViewerQuery, {}, { token: 'garbage.token.here' }), // 401 before any DB work
+    () => t.client.request(ViewerQuery, {}, ctx(tokens.endUser, a)),
+    () =>
+      t.client.request(
+        `mutation { x: createWorkflow(input: { name: "${randomUUID()}" }) { id } y: createWorkflow(input: { name: "PoolA workflow 2" }) { id } }`,
+        {},
+        ctx(tokens.aDev, a),
+      ),
+  ];
+  const responses = await Promise.all(Array.from({ length: 120 }, (_, i) => jobs[i % jobs.length]!()));
+  expect(responses).toHaveLength(120);
+
+  const pool = t.gateway.pool;
+  expect(pool.waitingCount).toBe(0);
+  expect(pool.totalCount).toBeLessThanOrEqual(3);
+  expect(pool.idleCount).toBe(pool.totalCount);
+
+  // Hold every client at once and look inside each.
+  const clients = await Promise.all(Array.from({ length: pool.totalCount }, () => pool.connect()));
+  try {
+    for (const client of clients) {
+      const { rows } = await client.query(`
+        select nullif(current_setting('app.user_id', true), '') as user_id,
+               nullif(current_setting('app.org_id', true), '') as org_id,
+               nullif(current_setting('app.role', true), '') as role,
+               nullif(current_setting('app.tenant_id', true), '') as tenant_id,
+               pg_current_xact_id_if_assigned() as xact,
+               (select count(*)::int from workflows) as visible_workflows`);
+      expect(rows[0]).toEqual({ user_id: null, org_id: null, role: null, tenant_id: null, xact: null, visible_workflows: 0 });
+    }
+  } finally {
+    for (const client of clients) client.release();
+  }
+
+  const { rows: sessions } = await pool.query(
+    `select count(*)::int as n from pg_stat_activity where usename = current_user and state like 'idle in transaction%'`,
+  );
+  expect(sessions[0].n).toBe(0);
+});

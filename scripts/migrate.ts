@@ -10,7 +10,7 @@ import { ensureDataDir, prepareDatabase } from '../src/runtime.js';
 
 const config = loadConfig();
 const logger = createLogger(config.LOG_LEVEL);
-ensureDataDir();
+ensureDataDir(config);
 const { ownerUrl, embedded } = await prepareDatabase(config, logger);
 try {
   if (!ownerUrl) throw new Error('Set DATABASE_OWNER_URL (the schema owner) to migrate a server database.');

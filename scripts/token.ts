@@ -6,7 +6,7 @@
  */
 import { mintFromStateFile } from '../src/auth/dev-issuer.js';
 import { DEMO_MEMBERS } from '../src/db/demo-seed.js';
-import { DEV_ISSUER_STATE } from '../src/runtime.js';
+import { devIssuerStateFile, loadConfig } from '../src/config.js';
 
 const args = process.argv.slice(2);
 const who = args.find((a) => !a.startsWith('--'));
@@ -18,7 +18,7 @@ if (!member || !Number.isFinite(expiresIn)) {
   process.exit(2);
 }
 try {
-  const { token } = await mintFromStateFile(DEV_ISSUER_STATE, {
+  const { token } = await mintFromStateFile(devIssuerStateFile(loadConfig()), {
     sub: member.subject,
     email: member.email,
     name: member.name,

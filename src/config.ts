@@ -35,7 +35,10 @@ const schema = z
     DATABASE_OWNER_URL: postgresUrl.optional(),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
     DATABASE_STATEMENT_TIMEOUT: duration.default(10_000),
-    EMBEDDED_POSTGRES_DIR: z.string().default('.data/postgres'),
+    /** Local state: the embedded cluster, the development issuer's key. */
+    DATA_DIR: z.string().default('.data'),
+    /** Default: $DATA_DIR/postgres. */
+    EMBEDDED_POSTGRES_DIR: z.string().optional(),
     EMBEDDED_POSTGRES_PORT: z.coerce.number().int().min(0).max(65535).default(0),
     /** Seed the demo organization at start (default: on for embedded PostgreSQL, off otherwise). */
     SEED_DEMO: boolean.optional(),
@@ -102,6 +105,14 @@ const schema = z
   });
 
 export type Config = z.infer<typeof schema>;
+
+export function embeddedPostgresDir(config: Config): string {
+  return config.EMBEDDED_POSTGRES_DIR ?? `${config.DATA_DIR}/postgres`;
+}
+
+export function devIssuerStateFile(config: Config): string {
+  return `${config.DATA_DIR}/dev-issuer.json`;
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

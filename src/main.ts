@@ -13,7 +13,7 @@ try {
 }
 
 const logger = createLogger(config.LOG_LEVEL);
-ensureDataDir();
+ensureDataDir(config);
 
 try {
   const gateway = await startGateway(config, logger);

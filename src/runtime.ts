@@ -9,13 +9,12 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { PrincipalResolver } from './auth/principal.js';
 import { DEV_AUDIENCE, startDevIssuer, type DevIssuer } from './auth/dev-issuer.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
-import type { Config } from './config.js';
+import { devIssuerStateFile, embeddedPostgresDir, type Config } from './config.js';
 import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, withDatabase } from './db/bootstrap.js';
 import { seedDemo } from './db/demo-seed.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.js';
@@ -25,8 +24,6 @@ import type { Logger } from './logger.js';
 import { MemoryStore, RedisStore } from './ratelimit/stores.js';
 import { createGateway, type Gateway } from './yoga.js';
 
-export const DATA_DIR = '.data';
-export const DEV_ISSUER_STATE = path.join(DATA_DIR, 'dev-issuer.json');
 const EMBEDDED_DATABASE = 'gateway';
 
 export interface RunningGateway {
@@ -56,7 +53,7 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<D
     return { appUrl: config.DATABASE_URL, ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
   }
   const embedded = await startEmbeddedPostgres({
-    dataDir: config.EMBEDDED_POSTGRES_DIR,
+    dataDir: embeddedPostgresDir(config),
     port: config.EMBEDDED_POSTGRES_PORT,
     logger,
   });
@@ -96,7 +93,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 
     let devIssuer: DevIssuer | undefined;
     if (!config.OIDC_ISSUER) {
-      devIssuer = await startDevIssuer({ port: config.DEV_ISSUER_PORT, stateFile: DEV_ISSUER_STATE });
+      devIssuer = await startDevIssuer({ port: config.DEV_ISSUER_PORT, stateFile: devIssuerStateFile(config) });
       cleanups.push(() => devIssuer!.stop());
     }
     const issuer = config.OIDC_ISSUER ?? devIssuer!.issuer;
@@ -138,7 +135,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
 
     const yoga = createGateway({ config, pool, logger, verifier, principals }, store);
-    const server = http.createServer(yoga);
+    // Count handlers, not sockets: a client that disconnects mid-request leaves its handler
+    // running, and shutdown must not end the pool under it.
+    let inFlight = 0;
+    const server = http.createServer((req, res) => {
+      inFlight++;
+      Promise.resolve(yoga(req, res)).finally(() => inFlight--);
+    });
     server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
     server.listen(config.PORT, config.HOST);
     await once(server, 'listening');
@@ -157,6 +160,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         const deadline = setTimeout(() => server.closeAllConnections(), 10_000);
         await closed;
         clearInterval(idleCloser);
+        const drainUntil = Date.now() + 10_000;
+        while (inFlight > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
         clearTimeout(deadline);
         await yoga.dispose();
         await cleanup();
@@ -169,6 +174,6 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   }
 }
 
-export function ensureDataDir(): void {
-  fs.mkdirSync(DATA_DIR, { recursive: true });
+export function ensureDataDir(config: Config): void {
+  fs.mkdirSync(config.DATA_DIR, { recursive: true });
 }

@@ -18,6 +18,8 @@ export interface VerifiedToken {
   /** The sign-in session (Keycloak `sid`), else the token id; one `auth.login` per value. */
   sessionKey: string | null;
   expiresAt: number;
+  /** Set on cached verifications. */
+  cachedUntil?: number;
 }
 
 export interface TokenVerifierOptions {
@@ -68,40 +70,61 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       options.logger.warn({ ageMs, err: error }, 'issuer unreachable; verifying with the cached signing keys'),
   });
 
+  // Verifying RS256 costs more CPU than the rest of a small request. A token that verified is
+  // valid until its exp whatever we do (JWTs are not revoked), so remember the exact string,
+  // briefly and in bounded number.
+  const verified = new Map<string, VerifiedToken>();
+  const remember = (token: string, result: VerifiedToken) => {
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value!);
+    verified.set(token, { ...result, cachedUntil: Math.min(result.expiresAt, Date.now() + VERIFIED_CACHE_TTL_MS) });
+  };
+
   return {
     async verify(token: string): Promise<VerifiedToken> {
-      let payload: JWTPayload;
-      try {
-        ({ payload } = await jwtVerify(token, keys, {
-          issuer: [issuer, `${issuer}/`],
-          audience: options.audience,
-          algorithms: options.algorithms,
-          requiredClaims: ['exp', 'sub'],
-          clockTolerance: Math.round(options.clockToleranceMs / 1000),
-        }));
-      } catch (error) {
-        throw toAuthError(error, options.logger);
-      }
-      const typ = payload.typ;
-      if (typ !== undefined && String(typ).toLowerCase() !== 'bearer') {
-        throw unauthenticated('The token is not an access token.', `token type ${String(typ)} is not accepted`);
-      }
-      if (options.authorizedParties && !options.authorizedParties.includes(String(payload.azp ?? ''))) {
-        throw unauthenticated('The token was issued to a client this gateway does not accept.', 'unexpected azp');
-      }
-      const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
-      return {
-        issuer,
-        subject: payload.sub!,
-        email: str(payload.email),
-        emailVerified: payload.email_verified === true,
-        name: str(payload.name) ?? str(payload.preferred_username),
-        sessionKey: str(payload.sid) ?? str(payload.jti),
-        expiresAt: payload.exp! * 1000,
-      };
+      const hit = verified.get(token);
+      if (hit && hit.cachedUntil! > Date.now()) return hit;
+      if (hit) verified.delete(token);
+      const result = await verifyUncached(token);
+      remember(token, result);
+      return result;
     },
   };
+
+  async function verifyUncached(token: string): Promise<VerifiedToken> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: [issuer, `${issuer}/`],
+        audience: options.audience,
+        algorithms: options.algorithms,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: Math.round(options.clockToleranceMs / 1000),
+      }));
+    } catch (error) {
+      throw toAuthError(error, options.logger);
+    }
+    const typ = payload.typ;
+    if (typ !== undefined && String(typ).toLowerCase() !== 'bearer') {
+      throw unauthenticated('The token is not an access token.', `token type ${String(typ)} is not accepted`);
+    }
+    if (options.authorizedParties && !options.authorizedParties.includes(String(payload.azp ?? ''))) {
+      throw unauthenticated('The token was issued to a client this gateway does not accept.', 'unexpected azp');
+    }
+    const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
+    return {
+      issuer,
+      subject: payload.sub!,
+      email: str(payload.email),
+      emailVerified: payload.email_verified === true,
+      name: str(payload.name) ?? str(payload.preferred_username),
+      sessionKey: str(payload.sid) ?? str(payload.jti),
+      expiresAt: payload.exp! * 1000,
+    };
+  }
 }
+
+const VERIFIED_CACHE_SIZE = 10_000;
+const VERIFIED_CACHE_TTL_MS = 60_000;
 
 function toAuthError(error: unknown, logger: Logger) {
   if (error instanceof IssuerUnavailableError || error instanceof errors.JWKSTimeout) {

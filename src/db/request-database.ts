@@ -47,6 +47,7 @@ export class RequestDatabase {
   private state: State = 'unopened';
   private rollbackOnly = false;
   private savepoints = 0;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -62,9 +63,15 @@ export class RequestDatabase {
     return this.binding;
   }
 
+  /**
+   * Resolvers run concurrently (DataLoader batches of different types dispatch together), but a
+   * connection runs one statement at a time: queue them here rather than inside pg.
+   */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     const client = await this.connection();
-    return client.query<R>(text, values);
+    const run = this.queue.then(() => client.query<R>(text, values));
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -130,6 +137,7 @@ export class RequestDatabase {
     }
     const verb = this.rollbackOnly ? 'rollback' : 'commit';
     try {
+      await this.queue;
       const result = await client.query(verb);
       client.release();
       // COMMIT of an aborted transaction answers ROLLBACK.

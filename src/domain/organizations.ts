@@ -5,7 +5,8 @@ import { requireText } from './validation.js';
 export interface OrganizationRow {
   id: string;
   name: string;
-  created_at: Date;
+  /** Absent when the row came from the caller's principal rather than a query. */
+  created_at?: Date;
 }
 
 /**

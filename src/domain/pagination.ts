@@ -99,12 +99,17 @@ export interface Connection<T> {
   totalCount: () => Promise<number>;
 }
 
-/** Turns limit+1 fetched rows (each with `cursor_key` and `id`) into a Relay connection. */
-export function toConnection<T extends { id: string; cursor_key: string }>(
+/**
+ * Turns limit+1 fetched rows (each with `cursor_key` and `id`) into a Relay connection. When the
+ * list query already computed the total (a `total_count` column), no second query is needed.
+ */
+export function toConnection<T extends { id: string; cursor_key: string; total_count?: number }>(
   rows: T[],
   window: PageWindow,
   totalCount: () => Promise<number>,
 ): Connection<T> {
+  const counted = rows[0]?.total_count;
+  if (counted !== undefined && counted !== null) totalCount = async () => Number(counted);
   const hasMore = rows.length > window.limit;
   const page = rows.slice(0, window.limit);
   if (window.backward) page.reverse();

@@ -85,25 +85,28 @@ export async function listWorkflows(
   filter: WorkflowFilter,
   order: { field: WorkflowOrderField; direction: 'asc' | 'desc' },
   page: PageArgs,
+  options: { withTotal?: boolean } = {},
 ): Promise<Connection<WorkflowRow & { cursor_key: string }>> {
   const window = pageWindow(page);
   const params: unknown[] = [];
   const where = filterSql(filter, params);
   const k = keyset({ ...SORTS[order.field], direction: order.direction }, window, params.length + 1);
-  const { rows } = await db.query<WorkflowRow & { cursor_key: string }>(
-    `select ${COLUMNS}, ${k.cursorKey} as cursor_key from ${FROM}
+  const countSql = `select count(*)::int from workflows w where ${where}`;
+  // The total rides along as an uncorrelated sub-select (evaluated once) when it is wanted.
+  const { rows } = await db.query<WorkflowRow & { cursor_key: string; total_count?: number }>(
+    `select ${COLUMNS}, ${k.cursorKey} as cursor_key${options.withTotal ? `, (${countSql}) as total_count` : ''}
+     from ${FROM}
      where ${where} and ${k.condition}
      order by ${k.orderBy} limit ${k.limit}`,
     [...params, ...k.params],
   );
-  return toConnection(rows, window, async () => {
-    const countParams: unknown[] = [];
-    const { rows: count } = await db.query<{ n: number }>(
-      `select count(*)::int as n from workflows w where ${filterSql(filter, countParams)}`,
-      countParams,
-    );
-    return count[0]!.n;
-  });
+  return toConnection(
+    rows,
+    window,
+    async () =>
+      (await db.query<{ n: number }>(`${countSql.replace('select count(*)::int', 'select count(*)::int as n')}`, params)).rows[0]!
+        .n,
+  );
 }
 
 export async function loadWorkflows(db: RequestDatabase, ids: readonly string[]): Promise<WorkflowRow[]> {

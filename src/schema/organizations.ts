@@ -8,7 +8,15 @@ export const OrganizationRef = builder.objectRef<OrganizationRow>('Organization'
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
-    createdAt: t.field({ type: 'DateTime', resolve: (o) => o.created_at }),
+    createdAt: t.field({
+      type: 'DateTime',
+      resolve: async (o, _args, ctx) => {
+        if (o.created_at) return o.created_at;
+        const row = await loadOrganization(ctx.db, o.id);
+        if (!row?.created_at) throw notFound('Organization', o.id);
+        return row.created_at;
+      },
+    }),
   }),
 });
 

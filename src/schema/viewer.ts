@@ -1,6 +1,6 @@
 /** `viewer`: who you are, where you act, with which role and permissions. */
 import { PERMISSION_KEYS } from '../authz/permissions.js';
-import { loadOrganization, type OrganizationRow } from '../domain/organizations.js';
+import type { OrganizationRow } from '../domain/organizations.js';
 import { roleOfPrincipal } from '../domain/roles.js';
 import { builder } from './builder.js';
 import { CustomerRef } from './customers.js';
@@ -30,15 +30,20 @@ const OrganizationMembershipRef = builder.objectRef<MembershipSummary>('Organiza
 const ViewerRef = builder.objectRef<{ userId: string }>('Viewer').implement({
   authScopes: { authenticated: true },
   fields: (t) => ({
+    // Both answer from the verified request itself (the user row mirrors the token's claims,
+    // refreshed whenever they change), so a plain `viewer` query needs no database round trip.
     user: t.field({
       type: UserRef,
-      resolve: async (v, _args, ctx) => (await ctx.loaders.user.load(v.userId)) ?? { id: v.userId, email: null, name: null },
+      resolve: (v, _args, ctx) =>
+        ctx.caller.kind === 'user'
+          ? { id: v.userId, email: ctx.caller.token.email, name: ctx.caller.token.name }
+          : { id: v.userId, email: null, name: null },
     }),
     organization: t.field({
       type: OrganizationRef,
       nullable: true,
       description: 'The organization this request acts in (X-Organization-Id, or your only one).',
-      resolve: (_v, _args, ctx) => (ctx.principal ? loadOrganization(ctx.db, ctx.principal.orgId) : null),
+      resolve: (_v, _args, ctx) => (ctx.principal ? { id: ctx.principal.orgId, name: ctx.principal.orgName } : null),
     }),
     role: t.field({
       type: RoleRef,

@@ -20,6 +20,7 @@ import { audited } from './audited.js';
 import { builder } from './builder.js';
 import { ExecutionRef } from './executions.js';
 import { OrderDirection } from './scalars.js';
+import { selectsField } from './selection.js';
 import { UserRef } from './users.js';
 
 export const EnvironmentEnum = builder.enumType('Environment', {
@@ -98,7 +99,7 @@ builder.queryFields((t) => ({
         filter: t.arg({ type: WorkflowFilter }),
         orderBy: t.arg({ type: WorkflowOrder }),
       },
-      resolve: (_root, args, ctx) =>
+      resolve: (_root, args, ctx, info) =>
         listWorkflows(
           ctx.db,
           {
@@ -109,6 +110,7 @@ builder.queryFields((t) => ({
           },
           { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'desc' },
           args,
+          { withTotal: selectsField(info, 'totalCount') },
         ),
     },
     {

@@ -75,6 +75,15 @@ describe('a bad token: 401 UNAUTHENTICATED with WWW-Authenticate', () => {
     expect401(await viewerWith(await t.issuer.mint({ sub: 'x', expiresIn: -120 })));
   });
 
+  it('expired after it was first accepted (remembered verifications expire too)', async () => {
+    // Expired 4 s ago: still inside the default 5 s clock tolerance, so accepted once…
+    const token = await t.issuer.mint({ sub: 'short-lived', expiresIn: -4 });
+    expect((await viewerWith(token)).status).toBe(200);
+    // …and refused once the tolerance is spent, although the first verification succeeded.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect401(await viewerWith(token));
+  });
+
   it('unsigned (alg: none)', async () => {
     const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url');
     const payload = Buffer.from(
@@ -162,8 +171,10 @@ describe('when the issuer cannot be reached', () => {
       expect((await viewerWith(token, {}, strict)).status).toBe(200);
       await issuer.stop();
       await new Promise((r) => setTimeout(r, 20));
-      expect((await viewerWith(token, {}, lenient)).status).toBe(200);
-      expect((await viewerWith(token, {}, strict)).status).toBe(503);
+      // A token not seen before (seen ones are remembered until they expire) needs the keys.
+      const fresh = await issuer.mint({ sub: 'stale' });
+      expect((await viewerWith(fresh, {}, lenient)).status).toBe(200);
+      expect((await viewerWith(fresh, {}, strict)).status).toBe(503);
     } finally {
       await lenient.stop();
       await strict.stop();

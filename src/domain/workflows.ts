@@ -100,13 +100,7 @@ export async function listWorkflows(
      order by ${k.orderBy} limit ${k.limit}`,
     [...params, ...k.params],
   );
-  return toConnection(
-    rows,
-    window,
-    async () =>
-      (await db.query<{ n: number }>(`${countSql.replace('select count(*)::int', 'select count(*)::int as n')}`, params)).rows[0]!
-        .n,
-  );
+  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
 }
 
 export async function loadWorkflows(db: RequestDatabase, ids: readonly string[]): Promise<WorkflowRow[]> {

@@ -127,7 +127,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
       await redis.connect();
       cleanups.push(() => redis.quit());
-      store = new RedisStore(redis);
+      store = new RedisStore(redis, config.RATE_LIMIT_WINDOW);
     } else {
       const memory = new MemoryStore();
       cleanups.push(async () => memory.close());

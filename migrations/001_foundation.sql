@@ -470,12 +470,16 @@ returns table (
   role_name text,
   customer_id uuid,
   status text,
-  permissions text[]
+  permissions text[],
+  authz_version bigint
 )
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   saved_org text := current_setting('app.org_id', true);
   saved_access text := current_setting('app.role', true);
+  -- Read before the membership: a change committed in between makes the principal newer than
+  -- its version (one extra re-resolve later), never older (a stale cache entry).
+  v_version bigint := app_private.authz_version(p_org_id);
 begin
   perform set_config('app.org_id', p_org_id::text, true), set_config('app.role', 'staff', true);
   return query
@@ -485,7 +489,8 @@ begin
         union
         select rp.permission_key from app_public.role_permissions rp where rp.org_id = r.org_id and rp.role_id = r.id
         order by 1
-      )
+      ),
+      v_version
     from app_public.memberships m
     join app_public.organizations o on o.id = m.org_id
     join app_public.roles r on r.org_id = m.org_id and r.id = m.role_id
@@ -511,21 +516,40 @@ end $$;
 grant execute on function app_private.active_organizations(uuid) to gateway_app;
 
 -------------------------------------------------------------------------------
--- Permission caches in every gateway replica listen on 'gateway_authz'; any change that can
--- alter someone's effective permissions names the organization (and user, when one).
+-- Authorization versions. Gateways cache who-holds-what per (user, organization); every change
+-- that can alter someone's effective permissions bumps its organization's version in the same
+-- transaction. Each request reads the version in the round trip that opens its transaction and
+-- re-resolves a cached principal whose version differs, so a change applies on the very next
+-- request on every replica, with no timing involved. Not tenant data (a counter), so no RLS.
 -------------------------------------------------------------------------------
-create function app_private.notify_authz_change() returns trigger
-language plpgsql as $$
+create table app_private.authz_versions (
+  org_id uuid primary key,
+  version bigint not null
+);
+
+-- The row with the nil uuid is the catalogue's: the migrate step bumps it when it rewrites the
+-- system roles, which changes every organization's permissions at once.
+create function app_private.authz_version(p_org_id uuid) returns bigint
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select coalesce((select version from app_private.authz_versions where org_id = p_org_id), 0)
+       + coalesce((select version from app_private.authz_versions where org_id = '00000000-0000-0000-0000-000000000000'), 0)
+$$;
+grant execute on function app_private.authz_version(uuid) to gateway_app;
+
+-- SECURITY DEFINER: the counter is written only here, whatever the invoking request may do.
+create function app_private.bump_authz_version() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
   r record;
 begin
   if tg_op = 'DELETE' then r := old; else r := new; end if;
-  perform pg_notify('gateway_authz', json_build_object('table', tg_table_name, 'org_id', r.org_id)::text);
+  insert into app_private.authz_versions as v (org_id, version) values (r.org_id, 1)
+  on conflict (org_id) do update set version = v.version + 1;
   return null;
 end $$;
-create trigger memberships_authz after insert or update or delete on app_public.memberships
-  for each row execute function app_private.notify_authz_change();
+create trigger memberships_authz after insert or delete or update of role_id, status, customer_id on app_public.memberships
+  for each row execute function app_private.bump_authz_version();
 create trigger roles_authz after update or delete on app_public.roles
-  for each row execute function app_private.notify_authz_change();
+  for each row execute function app_private.bump_authz_version();
 create trigger role_permissions_authz after insert or update or delete on app_public.role_permissions
-  for each row execute function app_private.notify_authz_change();
+  for each row execute function app_private.bump_authz_version();

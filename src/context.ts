@@ -6,6 +6,7 @@
 import type { YogaInitialContext } from 'graphql-yoga';
 import type pg from 'pg';
 import { RequestAudit } from './audit/audit-log.js';
+import type { MemberActivity } from './auth/activity.js';
 import type { Principal, PrincipalResolver } from './auth/principal.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
@@ -26,6 +27,7 @@ export interface GatewayServices {
   logger: Logger;
   verifier: TokenVerifier;
   principals: PrincipalResolver;
+  activity: MemberActivity;
 }
 
 export interface Context {
@@ -42,6 +44,8 @@ export interface Context {
   loaders: Loaders;
   logger: Logger;
   services: GatewayServices;
+  /** Bookkeeping to do once the request's transaction has committed. */
+  afterCommit?: () => void;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -77,15 +81,33 @@ export function createContextFactory(services: GatewayServices) {
     let principal: Principal | null = null;
     if (caller.kind === 'user') principal = await selectOrganization(request, caller.userId, services);
 
-    const confinedToCustomer = principal ? customerScope(request, principal) : null;
-    const binding: DatabaseBinding = {
-      userId: caller.kind === 'user' ? caller.userId : null,
-      orgId: principal?.orgId ?? null,
-      access: principal ? (confinedToCustomer ? 'customer' : 'staff') : null,
-      tenantId: confinedToCustomer,
-    };
-    const db = new RequestDatabase(services.pool, binding, logger);
+    let confinedToCustomer = principal ? customerScope(request, principal) : null;
+    const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer), logger);
     const actor = caller.kind === 'user' ? { userId: caller.userId, name: caller.token.name ?? caller.token.email } : null;
+    const audit = new RequestAudit({ requestId, clientIp, userAgent }, actor, logger);
+    let afterCommit: (() => void) | undefined;
+
+    if (principal && caller.kind === 'user') {
+      // The round trip that opens the transaction also reads the organization's authorization
+      // version: a cached principal older than it is resolved again before anything is decided.
+      const version = await db.open();
+      if (version !== principal.authzVersion) {
+        const fresh = await services.principals.refresh(caller.userId, principal.orgId);
+        if (!fresh) {
+          await db.abandon();
+          throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
+        }
+        principal = fresh;
+        confinedToCustomer = customerScope(request, principal);
+        await db.rebind(bindingFor(caller, principal, confinedToCustomer));
+      }
+      if (principal.status !== 'active') {
+        await db.abandon();
+        throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
+      }
+      afterCommit = await services.activity.record(db, audit, principal, caller.userId, caller.token.sessionKey);
+    }
+
     return {
       requestId,
       clientIp,
@@ -94,11 +116,21 @@ export function createContextFactory(services: GatewayServices) {
       principal,
       confinedToCustomer,
       db,
-      audit: new RequestAudit({ requestId, clientIp, userAgent }, actor, logger),
+      audit,
       loaders: createLoaders(db),
       logger,
       services,
+      afterCommit,
     };
+  };
+}
+
+function bindingFor(caller: Caller, principal: Principal | null, confinedToCustomer: string | null): DatabaseBinding {
+  return {
+    userId: caller.kind === 'user' ? caller.userId : null,
+    orgId: principal?.orgId ?? null,
+    access: principal ? (confinedToCustomer ? 'customer' : 'staff') : null,
+    tenantId: confinedToCustomer,
   };
 }
 
@@ -127,9 +159,6 @@ async function selectOrganization(request: Request, userId: string, services: Ga
   const principal = isUuid(requested) ? await services.principals.principal(userId, requested) : null;
   if (!principal) {
     throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
-  }
-  if (principal.status !== 'active') {
-    throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
   }
   return principal;
 }

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
+import { MemberActivity } from './auth/activity.js';
 import { PrincipalResolver } from './auth/principal.js';
 import { DEV_AUDIENCE, startDevIssuer, type DevIssuer } from './auth/dev-issuer.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
@@ -104,9 +105,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.info({ outcome }, 'demo organization');
     }
 
-    const principals = new PrincipalResolver(pool, appUrl, logger);
-    await principals.start();
-    cleanups.push(() => principals.stop());
+    const principals = new PrincipalResolver(pool);
 
     const verifier = createTokenVerifier({
       issuer,
@@ -134,7 +133,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       store = memory;
     }
 
-    const yoga = createGateway({ config, pool, logger, verifier, principals }, store);
+    const yoga = createGateway({ config, pool, logger, verifier, principals, activity: new MemberActivity() }, store);
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler
     // running, and shutdown must not end the pool under it.
     let inFlight = 0;

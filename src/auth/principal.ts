@@ -1,16 +1,15 @@
 /**
- * Who the caller is inside an organization: membership → role → effective permissions.
- * Membership in the database is the truth (not token claims), so a role change applies on the
- * next request, not at token expiry.
+ * Who the caller is inside an organization: membership → role (∪ teams' roles) → effective
+ * permissions. Membership in the database is the truth (not token claims), so a change applies
+ * on the next request, not at token expiry.
  *
- * Lookups are cached per replica and the cache is emptied whenever Postgres announces an
- * authorization change on the `gateway_authz` channel (triggers on memberships, roles, role
- * grants, teams). Every replica listens, so a change made through one is seen by all. While the
- * listener is down the cache is bypassed: slower, never stale.
+ * Lookups are cached per replica together with the organization's authorization version, and
+ * every request checks that version in the round trip that opens its transaction (see
+ * src/context.ts): a cached principal is used only while nothing that could change it has
+ * committed, on any replica.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { isPermission, type Permission } from '../authz/permissions.js';
-import type { Logger } from '../logger.js';
 import type { VerifiedToken } from './token-verifier.js';
 
 export interface Principal {
@@ -25,6 +24,8 @@ export interface Principal {
   /** End Users belong to one customer; staff to none. */
   customerId: string | null;
   permissions: ReadonlySet<Permission>;
+  /** The organization's authorization version this was resolved at. */
+  authzVersion: number;
 }
 
 interface PrincipalRow {
@@ -37,11 +38,12 @@ interface PrincipalRow {
   customer_id: string | null;
   status: 'active' | 'inactive';
   permissions: string[];
+  authz_version: string;
 }
 
 const MAX_ENTRIES = 20_000;
 const USER_TTL_MS = 10 * 60_000;
-const PRINCIPAL_TTL_MS = 5 * 60_000;
+const PRINCIPAL_TTL_MS = 10 * 60_000;
 
 class BoundedCache<V> {
   private readonly entries = new Map<string, { value: V; expires: number }>();
@@ -70,53 +72,10 @@ class BoundedCache<V> {
 export class PrincipalResolver {
   private readonly users = new BoundedCache<string>(USER_TTL_MS);
   private readonly principals = new BoundedCache<Principal | null>(PRINCIPAL_TTL_MS);
-  private readonly defaultOrgs = new BoundedCache<string | null>(PRINCIPAL_TTL_MS);
-  private listener: pg.Client | undefined;
-  private listening = false;
-  private stopped = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private readonly waiters = new Set<() => void>();
-  /** Bumped on every invalidation; a lookup started before one must not fill the cache. */
-  private generation = 0;
 
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly listenUrl: string,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly pool: pg.Pool) {}
 
-  async start(): Promise<void> {
-    await this.connectListener();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.reconnectTimer);
-    this.listening = false;
-    await this.listener?.end().catch(() => {});
-  }
-
-  /** Resolves when this replica next hears of an authorization change (or after `timeoutMs`). */
-  nextInvalidation(timeoutMs = 1000): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.waiters.add(done);
-    });
-  }
-
-  invalidate(): void {
-    this.generation++;
-    this.principals.clear();
-    this.defaultOrgs.clear();
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  /** The user row for a verified token; the first sight creates it. */
+  /** The user row for a verified token; the first sight creates it, changed claims refresh it. */
   async userId(token: VerifiedToken): Promise<string> {
     const key = `${token.issuer}\n${token.subject}\n${token.email}\n${token.name}\n${token.emailVerified}`;
     const cached = this.users.get(key);
@@ -133,13 +92,14 @@ export class PrincipalResolver {
     return id;
   }
 
+  /** The cached principal (validate its version before trusting it), or a fresh one. */
   async principal(userId: string, orgId: string): Promise<Principal | null> {
-    const key = `${userId}:${orgId}`;
-    if (this.listening) {
-      const cached = this.principals.get(key);
-      if (cached !== undefined) return cached;
-    }
-    const generation = this.generation;
+    const cached = this.principals.get(`${userId}:${orgId}`);
+    return cached !== undefined ? cached : this.refresh(userId, orgId);
+  }
+
+  /** Reads the principal from the database and caches it. */
+  async refresh(userId: string, orgId: string): Promise<Principal | null> {
     const { rows } = await this.pool.query<PrincipalRow>('select * from app_private.resolve_principal($1, $2)', [userId, orgId]);
     const row = rows[0];
     const principal: Principal | null = row
@@ -153,53 +113,30 @@ export class PrincipalResolver {
           status: row.status,
           customerId: row.customer_id,
           permissions: new Set(row.permissions.filter(isPermission)),
+          authzVersion: Number(row.authz_version),
         }
       : null;
-    if (this.listening && generation === this.generation) this.principals.set(key, principal);
+    // Non-members are not cached: joining must work on the next request without a version check.
+    if (principal) this.principals.set(`${userId}:${orgId}`, principal);
     return principal;
   }
 
-  /** The organization a request acts in when it names none: the user's only one, if one. */
+  /**
+   * The organization a request acts in when it names none: the user's only active one, if one.
+   * Not cached (joining a second organization must end the default at once); clients that
+   * send X-Organization-Id never pay for it.
+   */
   async defaultOrganization(userId: string): Promise<string | null> {
-    if (this.listening) {
-      const cached = this.defaultOrgs.get(userId);
-      if (cached !== undefined) return cached;
-    }
-    const generation = this.generation;
     const { rows } = await this.pool.query<{ org_id: string }>(
       'select org_id from app_private.active_organizations($1) as org_id',
       [userId],
     );
-    const orgId = rows.length === 1 ? rows[0]!.org_id : null;
-    if (this.listening && generation === this.generation) this.defaultOrgs.set(userId, orgId);
-    return orgId;
+    return rows.length === 1 ? rows[0]!.org_id : null;
   }
 
-  private async connectListener(): Promise<void> {
-    if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.listenUrl, application_name: 'gateway-authz-listener' });
-    client.on('notification', () => this.invalidate());
-    const lost = (error?: Error) => {
-      if (this.listener !== client) return;
-      this.listening = false;
-      this.listener = undefined;
-      this.invalidate();
-      if (this.stopped) return;
-      this.logger.warn({ err: error }, 'authorization change listener lost; cache bypassed until it reconnects');
-      this.reconnectTimer = setTimeout(() => void this.connectListener().catch(() => {}), 1000);
-    };
-    client.on('error', lost);
-    client.on('end', () => lost());
-    try {
-      await client.connect();
-      await client.query('listen gateway_authz');
-      this.listener = client;
-      this.invalidate();
-      this.listening = true;
-    } catch (error) {
-      await client.end().catch(() => {});
-      this.logger.warn({ err: error }, 'authorization change listener could not connect; retrying');
-      this.reconnectTimer = setTimeout(() => void this.connectListener().catch(() => {}), 1000);
-    }
+  /** For tests and operators: forget everything. */
+  clear(): void {
+    this.users.clear();
+    this.principals.clear();
   }
 }

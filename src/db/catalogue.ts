@@ -61,8 +61,11 @@ export async function syncCatalogue(client: pg.ClientBase): Promise<void> {
        select * from unnest($1::text[], $2::text[])`,
       [pairs.map(([r]) => r), pairs.map(([, p]) => p)],
     );
-    // Every gateway replica drops its permission cache: a system role may have changed.
-    await client.query(`select pg_notify('gateway_authz', '{"table":"catalogue"}')`);
+    // A system role may have changed: every cached principal, in every organization, is stale.
+    await client.query(
+      `insert into app_private.authz_versions (org_id, version) values ('00000000-0000-0000-0000-000000000000', 1)
+       on conflict (org_id) do update set version = app_private.authz_versions.version + 1`,
+    );
     await client.query('commit');
   } catch (error) {
     await client.query('rollback');

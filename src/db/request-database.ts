@@ -55,6 +55,17 @@ export class RequestDatabase {
     private readonly logger: Logger,
   ) {}
 
+  private authzVersion: number | null = null;
+
+  /**
+   * Opens the transaction now (instead of at the first query) and returns the authorization
+   * version of the bound organization as of this transaction's start, or null without one.
+   */
+  async open(): Promise<number | null> {
+    await this.connection();
+    return this.authzVersion;
+  }
+
   get opened(): boolean {
     return this.state !== 'unopened';
   }
@@ -163,12 +174,12 @@ export class RequestDatabase {
     }
     if (!this.opening) {
       this.state = 'open';
-      this.opening = this.open();
+      this.opening = this.connect();
     }
     return this.opening;
   }
 
-  private async open(): Promise<pg.PoolClient> {
+  private async connect(): Promise<pg.PoolClient> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -177,7 +188,10 @@ export class RequestDatabase {
       throw serviceUnavailable('The database is unavailable. Try again shortly.', 1);
     }
     try {
-      await client.query(`begin; ${bindingSql(this.binding)}`);
+      // One round trip: open, bind, and read the organization's authorization version.
+      const version = this.binding.orgId ? `; select app_private.authz_version('${this.binding.orgId}') as v` : '';
+      const results = (await client.query(`begin; ${bindingSql(this.binding)}${version}`)) as unknown as pg.QueryResult[];
+      this.authzVersion = this.binding.orgId ? Number(results.at(-1)!.rows[0].v) : null;
       return client;
     } catch (error) {
       client.release(error as Error);

@@ -22,7 +22,7 @@ export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
             return;
           }
           try {
-            await ctx.db.finish();
+            if ((await ctx.db.finish()) === 'committed') ctx.afterCommit?.();
           } catch (error) {
             ctx.audit.commitFailed(errorCodeOf(error) ?? ErrorCode.SERVICE_UNAVAILABLE);
             setResult({

@@ -44,6 +44,7 @@ describe('createOrganization', () => {
     const events = await t.world.auditOf(created.id, viewer.user.id);
     expect(events.map((e) => [e.action, e.outcome, e.resource_id, e.actor_user_id])).toEqual([
       ['organization.create', 'success', created.id, viewer.user.id],
+      ['auth.login', 'success', expect.any(String), viewer.user.id],
     ]);
   });
 

@@ -185,7 +185,9 @@ create table app_public.memberships (
   updated_at timestamptz not null default clock_timestamp(),
   primary key (org_id, id),
   unique (org_id, user_id),
-  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete restrict,
+  -- NO ACTION, not RESTRICT: checked at the end of the statement, so deleting an organization
+  -- can cascade to roles and memberships in any order. Deleting a role in use still fails.
+  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete no action,
   foreign key (org_id, customer_id) references app_public.customers (org_id, id) on delete cascade
 );
 create index memberships_user on app_public.memberships (user_id);

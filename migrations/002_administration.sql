@@ -32,7 +32,7 @@ create table app_public.teams (
   created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default clock_timestamp(),
   primary key (org_id, id),
-  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete restrict
+  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete no action
 );
 create unique index teams_name_unique on app_public.teams (org_id, lower(btrim(name)));
 create index teams_role on app_public.teams (org_id, role_id);
@@ -76,7 +76,7 @@ create table app_public.invitations (
   created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default clock_timestamp(),
   primary key (org_id, id),
-  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete restrict,
+  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete no action,
   foreign key (org_id, customer_id) references app_public.customers (org_id, id) on delete cascade
 );
 create unique index invitations_pending_email on app_public.invitations (org_id, email) where status = 'pending';
@@ -100,7 +100,9 @@ create table app_public.join_requests (
   org_id uuid not null references app_public.organizations (id) on delete cascade,
   id uuid not null default gen_random_uuid(),
   user_id uuid not null references app_public.users (id) on delete cascade,
+  -- Who asked, as they were then: staff cannot read a non-member's user row.
   email text not null,
+  name text,
   status text not null default 'pending' check (status in ('pending', 'approved', 'rejected')),
   decided_by uuid references app_public.users (id) on delete set null,
   decided_at timestamptz,
@@ -365,7 +367,7 @@ grant execute on function app_private.organizations_for_domain(text) to gateway_
 -- Ask to join by email domain: joins at once with the configured role when auto-approve is on
 -- (Viewer when none is configured), else files a request. Returns an outcome:
 -- joined | requested | already_requested | already_member | not_eligible.
-create function app_private.request_to_join(p_org_id uuid, p_user_id uuid, p_email text)
+create function app_private.request_to_join(p_org_id uuid, p_user_id uuid, p_email text, p_name text)
 returns table (outcome text, membership_id uuid, request_id uuid)
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
@@ -393,7 +395,7 @@ begin
     returning id into v_membership;
     v_outcome := 'joined';
   else
-    insert into app_public.join_requests (org_id, user_id, email) values (p_org_id, p_user_id, lower(p_email))
+    insert into app_public.join_requests (org_id, user_id, email, name) values (p_org_id, p_user_id, lower(p_email), p_name)
     on conflict (org_id, user_id) where status = 'pending' do nothing
     returning id into v_request;
     v_outcome := case when v_request is null then 'already_requested' else 'requested' end;
@@ -401,4 +403,4 @@ begin
   perform set_config('app.org_id', coalesce(saved_org, ''), true), set_config('app.role', coalesce(saved_access, ''), true);
   return query select v_outcome, v_membership, v_request;
 end $$;
-grant execute on function app_private.request_to_join(uuid, uuid, text) to gateway_app;
+grant execute on function app_private.request_to_join(uuid, uuid, text, text) to gateway_app;

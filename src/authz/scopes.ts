@@ -13,6 +13,7 @@ export function scopesFor(ctx: Context) {
     authenticated: ctx.caller.kind === 'user',
     member: ctx.principal !== null && ctx.principal.status === 'active',
     permission: (permission: Permission) => ctx.principal?.permissions.has(permission) ?? false,
+    organizationOwner: ctx.principal?.roleKey === 'owner',
   };
 }
 
@@ -104,7 +105,7 @@ export function unauthorizedError(_parent: unknown, ctx: Context, info: GraphQLR
       details: { field: where, ...(permission ? { permission } : {}) },
     });
   }
-  return permission
-    ? forbidden(`Your role does not grant ${permission}, which ${where} requires.`, { permission })
-    : forbidden(`You cannot use ${where}.`);
+  if (permission) return forbidden(`Your role does not grant ${permission}, which ${where} requires.`, { permission });
+  if (spec) return forbidden(`Only the Owner can use ${where}.`);
+  return forbidden(`You cannot use ${where}.`);
 }

@@ -1,20 +1,17 @@
 /**
  * Per-request DataLoaders: nested lookups batch into one query per type and level, and every
  * one of them goes through the request's own transaction (so RLS sees the request's binding).
- * Loaders for domain rows live next to their domain; this file only assembles them.
+ * The queries live with their domain; this file only assembles them.
  */
 import DataLoader from 'dataloader';
 import type { RequestDatabase } from './request-database.js';
+import { customerUsage, loadCustomers, type CustomerRow, type CustomerUsage } from '../domain/customers.js';
+import { loadExecutions, type ExecutionRow } from '../domain/executions.js';
+import { loadInvitations, loadMembers, teamIdsOfInvitations, type InvitationRow, type MemberRow } from '../domain/people.js';
+import { countMembersByRole, loadRoles, type RoleRow } from '../domain/roles.js';
+import { loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
 import { loadUsers, type UserRow } from '../domain/users.js';
-import { loadWorkflows, loadDeployments, type WorkflowRow, type DeploymentRow } from '../domain/workflows.js';
-import { loadCustomers, type CustomerRow } from '../domain/customers.js';
-
-export interface Loaders {
-  user: DataLoader<string, UserRow | null>;
-  workflow: DataLoader<string, WorkflowRow | null>;
-  deployments: DataLoader<string, DeploymentRow[]>;
-  customer: DataLoader<string, CustomerRow | null>;
-}
+import { loadDeployments, loadWorkflows, type DeploymentRow, type WorkflowRow } from '../domain/workflows.js';
 
 /** Rows come back in any order; DataLoader wants them aligned with the keys. */
 export function byKey<K, R>(keys: readonly K[], rows: R[], keyOf: (row: R) => K): (R | null)[] {
@@ -28,11 +25,39 @@ export function groupByKey<K, R>(keys: readonly K[], rows: R[], keyOf: (row: R) 
   return keys.map((k) => map.get(k) ?? []);
 }
 
-export function createLoaders(db: RequestDatabase): Loaders {
+export function createLoaders(db: RequestDatabase) {
   return {
-    user: new DataLoader(async (ids) => byKey(ids, await loadUsers(db, ids), (r) => r.id)),
-    workflow: new DataLoader(async (ids) => byKey(ids, await loadWorkflows(db, ids), (r) => r.id)),
-    deployments: new DataLoader(async (ids) => groupByKey(ids, await loadDeployments(db, ids), (r) => r.workflow_id)),
-    customer: new DataLoader(async (ids) => byKey(ids, await loadCustomers(db, ids), (r) => r.id)),
+    user: new DataLoader<string, UserRow | null>(async (ids) => byKey(ids, await loadUsers(db, ids), (r) => r.id)),
+    workflow: new DataLoader<string, WorkflowRow | null>(async (ids) => byKey(ids, await loadWorkflows(db, ids), (r) => r.id)),
+    deployments: new DataLoader<string, DeploymentRow[]>(async (ids) => groupByKey(ids, await loadDeployments(db, ids), (r) => r.workflow_id)),
+    execution: new DataLoader<string, ExecutionRow | null>(async (ids) => byKey(ids, await loadExecutions(db, ids), (r) => r.id)),
+    customer: new DataLoader<string, CustomerRow | null>(async (ids) => byKey(ids, await loadCustomers(db, ids), (r) => r.id)),
+    customerUsage: new DataLoader<string, CustomerUsage | null>(async (ids) =>
+      byKey(ids, await customerUsage(db, ids), (r) => r.customer_id),
+    ),
+    role: new DataLoader<string, RoleRow | null>(async (ids) => byKey(ids, await loadRoles(db, ids), (r) => r.id)),
+    roleMemberCount: new DataLoader<string, number>(async (ids) => {
+      const counts = await countMembersByRole(db, ids);
+      return ids.map((id) => counts.get(id) ?? 0);
+    }),
+    member: new DataLoader<string, MemberRow | null>(async (ids) => byKey(ids, await loadMembers(db, ids), (r) => r.id)),
+    teamIdsOfMember: new DataLoader<string, string[]>(async (ids) =>
+      groupByKey(ids, await teamIdsOfMembers(db, ids), (r) => r.membership_id).map((rows) => rows.map((r) => r.team_id)),
+    ),
+    team: new DataLoader<string, TeamRow | null>(async (ids) => byKey(ids, await loadTeams(db, ids), (r) => r.id)),
+    memberIdsOfTeam: new DataLoader<string, string[]>(async (ids) =>
+      groupByKey(ids, await memberIdsOfTeams(db, ids), (r) => r.team_id).map((rows) => rows.map((r) => r.membership_id)),
+    ),
+    invitation: new DataLoader<string, InvitationRow | null>(async (ids) => byKey(ids, await loadInvitations(db, ids), (r) => r.id)),
+    teamIdsOfInvitation: new DataLoader<string, string[]>(async (ids) =>
+      groupByKey(ids, await teamIdsOfInvitations(db, ids), (r) => r.invitation_id).map((rows) => rows.map((r) => r.team_id)),
+    ),
   };
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+/** Loads many ids, dropping the ones this request cannot see. */
+export async function loadAll<T>(loader: DataLoader<string, T | null>, ids: readonly string[]): Promise<T[]> {
+  return (await loader.loadMany(ids)).filter((v): v is T => v !== null && !(v instanceof Error));
 }

@@ -1,4 +1,8 @@
 import type { RequestDatabase } from '../db/request-database.js';
+import { badUserInput, conflict, notFound } from '../errors.js';
+import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
+import { requireText } from './validation.js';
 
 export interface CustomerRow {
   id: string;
@@ -8,13 +12,208 @@ export interface CustomerRow {
   region: 'US' | 'EU' | 'APAC';
   plan: string;
   status: 'active' | 'suspended';
+  max_connections: number | null;
+  max_executions_per_month: number | null;
   created_at: Date;
   updated_at: Date;
 }
 
-export const CUSTOMER_COLUMNS = 'c.id, c.org_id, c.name, c.slug, c.region, c.plan, c.status, c.created_at, c.updated_at';
+export const CUSTOMER_COLUMNS =
+  'c.id, c.org_id, c.name, c.slug, c.region, c.plan, c.status, c.max_connections, c.max_executions_per_month, c.created_at, c.updated_at';
 
 export async function loadCustomers(db: RequestDatabase, ids: readonly string[]): Promise<CustomerRow[]> {
   const { rows } = await db.query<CustomerRow>(`select ${CUSTOMER_COLUMNS} from customers c where c.id = any($1::uuid[])`, [ids]);
   return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Customers: the organization's tenants, with per-customer billing limits.
+// ---------------------------------------------------------------------------------------------
+
+export interface CustomerFilter {
+  status?: 'active' | 'suspended' | null;
+  region?: 'US' | 'EU' | 'APAC' | null;
+  search?: string | null;
+}
+
+const CONSTRAINTS: ConstraintMessages = {
+  unique: { customers_org_id_slug_key: { field: 'input.slug', message: 'Another customer of your organization has this slug.' } },
+};
+
+function customerFilter(filter: CustomerFilter, params: unknown[]): string {
+  const conditions: string[] = [];
+  if (filter.status) {
+    params.push(filter.status);
+    conditions.push(`c.status = $${params.length}`);
+  }
+  if (filter.region) {
+    params.push(filter.region);
+    conditions.push(`c.region = $${params.length}`);
+  }
+  if (filter.search?.trim()) {
+    params.push(`%${filter.search.trim().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+    conditions.push(`(c.name ilike $${params.length} or c.slug ilike $${params.length})`);
+  }
+  return conditions.length ? conditions.join(' and ') : 'true';
+}
+
+export async function listCustomers(
+  db: RequestDatabase,
+  filter: CustomerFilter,
+  page: PageArgs,
+  withTotal: boolean,
+): Promise<Connection<CustomerRow & { cursor_key: string }>> {
+  const window = pageWindow(page);
+  const params: unknown[] = [];
+  const where = customerFilter(filter, params);
+  const k = keyset({ expression: 'lower(c.name)', type: 'text', direction: 'asc', id: 'c.id' }, window, params.length + 1);
+  const countSql = `select count(*)::int from customers c where ${where}`;
+  const { rows } = await db.query<CustomerRow & { cursor_key: string; total_count?: number }>(
+    `select ${CUSTOMER_COLUMNS}, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
+     from customers c where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
+    [...params, ...k.params],
+  );
+  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+}
+
+export async function requireCustomer(db: RequestDatabase, id: string): Promise<CustomerRow> {
+  const customer = (await loadCustomers(db, [id]))[0];
+  if (!customer) throw notFound('Customer', id);
+  return customer;
+}
+
+const REGIONS = ['US', 'EU', 'APAC'] as const;
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function slugify(name: string): string {
+  return (
+    name
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 63)
+      .replace(/-+$/, '') || 'customer'
+  );
+}
+
+export interface CustomerInput {
+  name: string;
+  slug?: string | null;
+  region?: string | null;
+  plan?: string | null;
+}
+
+function requireSlug(value: string): string {
+  if (!SLUG.test(value)) throw badUserInput('input.slug', 'lowercase letters, digits and dashes, 1–63 characters');
+  return value;
+}
+
+function requireRegion(value: string): CustomerRow['region'] {
+  if (!(REGIONS as readonly string[]).includes(value)) throw badUserInput('input.region', `must be one of ${REGIONS.join(', ')}`);
+  return value as CustomerRow['region'];
+}
+
+export async function createCustomer(db: RequestDatabase, input: CustomerInput): Promise<string> {
+  const name = requireText('input.name', input.name, 120);
+  const slug = requireSlug(input.slug?.trim() || slugify(name));
+  const region = requireRegion(input.region ?? 'US');
+  const plan = requireText('input.plan', input.plan ?? 'starter', 40);
+  return withDatabaseErrors(async () => {
+    const { rows } = await db.query<{ id: string }>(
+      `insert into customers (org_id, name, slug, region, plan) values (app_public.current_org_id(), $1, $2, $3, $4) returning id`,
+      [name, slug, region, plan],
+    );
+    return rows[0]!.id;
+  }, CONSTRAINTS);
+}
+
+export async function updateCustomer(
+  db: RequestDatabase,
+  id: string,
+  input: { name?: string | null; slug?: string | null; region?: string | null; plan?: string | null },
+): Promise<void> {
+  await requireCustomer(db, id);
+  const name = input.name == null ? null : requireText('input.name', input.name, 120);
+  const slug = input.slug == null ? null : requireSlug(input.slug.trim());
+  const region = input.region == null ? null : requireRegion(input.region);
+  const plan = input.plan == null ? null : requireText('input.plan', input.plan, 40);
+  await withDatabaseErrors(
+    () =>
+      db.query(
+        `update customers set name = coalesce($2, name), slug = coalesce($3, slug), region = coalesce($4, region), plan = coalesce($5, plan)
+         where id = $1`,
+        [id, name, slug, region, plan],
+      ),
+    CONSTRAINTS,
+  );
+}
+
+export async function setCustomerStatus(db: RequestDatabase, id: string, status: CustomerRow['status']): Promise<void> {
+  const customer = await requireCustomer(db, id);
+  if (customer.status === status) throw conflict(`This customer is already ${status}.`);
+  await db.query('update customers set status = $2 where id = $1', [id, status]);
+}
+
+export interface LimitsInput {
+  /** Null: unlimited. */
+  maxConnections?: number | null;
+  maxExecutionsPerMonth?: number | null;
+}
+
+export async function setCustomerLimits(db: RequestDatabase, id: string, input: LimitsInput): Promise<void> {
+  await requireCustomer(db, id);
+  for (const [field, value] of Object.entries(input)) {
+    if (value != null && (!Number.isInteger(value) || value < 0 || value > 100_000_000)) {
+      throw badUserInput(`input.${field}`, 'must be a whole number between 0 and 100000000, or null for no limit');
+    }
+  }
+  await db.query('update customers set max_connections = $2, max_executions_per_month = $3 where id = $1', [
+    id,
+    input.maxConnections ?? null,
+    input.maxExecutionsPerMonth ?? null,
+  ]);
+}
+
+export interface CustomerUsage {
+  executions_this_month: number;
+}
+
+/** The month is the organization's (its timezone setting). */
+export async function customerUsage(db: RequestDatabase, ids: readonly string[]): Promise<(CustomerUsage & { customer_id: string })[]> {
+  return (
+    await db.query<CustomerUsage & { customer_id: string }>(
+      `select c.id as customer_id,
+         (select count(*)::int from executions e where e.customer_id = c.id
+            and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone)) as executions_this_month
+       from customers c join organizations o on o.id = c.org_id
+       where c.id = any($1::uuid[])`,
+      [ids],
+    )
+  ).rows;
+}
+
+/**
+ * Locks the customer row (so concurrent runs count one after another) and refuses a run that
+ * would exceed its monthly executions limit, or any run for a suspended customer.
+ */
+export async function assertCanRun(db: RequestDatabase, customerId: string): Promise<void> {
+  const { rows } = await db.query<{ status: string; max_executions_per_month: number | null; used: number }>(
+    `select c.status, c.max_executions_per_month,
+       (select count(*)::int from executions e where e.customer_id = c.id
+          and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone)) as used
+     from customers c join organizations o on o.id = c.org_id
+     where c.id = $1 for update of c`,
+    [customerId],
+  );
+  const customer = rows[0];
+  if (!customer) throw notFound('Customer', customerId);
+  if (customer.status !== 'active') throw conflict('This customer is suspended; nothing can run for it.', { field: 'input.customerId' });
+  if (customer.max_executions_per_month !== null && customer.used >= customer.max_executions_per_month) {
+    throw conflict(`This customer has used its ${customer.max_executions_per_month} executions for this month.`, {
+      limit: 'maxExecutionsPerMonth',
+      max: customer.max_executions_per_month,
+    });
+  }
 }

@@ -1,5 +1,6 @@
 import type { RequestDatabase } from '../db/request-database.js';
 import { conflict, notFound } from '../errors.js';
+import { assertCanRun } from './customers.js';
 import { requireJsonObject } from './validation.js';
 
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -35,14 +36,6 @@ export async function loadExecutions(db: RequestDatabase, ids: readonly string[]
   return rows;
 }
 
-/** An execution needs an active customer of the caller's organization (RLS hides the others). */
-export async function requireActiveCustomer(db: RequestDatabase, customerId: string): Promise<void> {
-  const { rows } = await db.query<{ status: string }>('select status from customers where id = $1', [customerId]);
-  if (!rows[0]) throw notFound('Customer', customerId);
-  if (rows[0].status !== 'active')
-    throw conflict('This customer is suspended; nothing can run for it.', { field: 'input.customerId' });
-}
-
 /** Queue a run of a workflow version for a customer; a runner picks queued rows up. */
 export async function enqueueWorkflowExecution(
   db: RequestDatabase,
@@ -63,7 +56,7 @@ export async function enqueueWorkflowExecution(
   if (target < 1 || target > workflow.current_version) {
     throw conflict(`Version ${target} of this workflow does not exist.`, { field: 'input.version' });
   }
-  await requireActiveCustomer(db, customerId);
+  await assertCanRun(db, customerId);
   const { rows } = await db.query<ExecutionRow>(
     `insert into executions as e (org_id, customer_id, target_kind, workflow_id, target_name, target_version, input, requested_by)
      values (app_public.current_org_id(), $1, 'workflow', $2, $3, $4, $5, $6)

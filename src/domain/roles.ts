@@ -1,6 +1,9 @@
 import type { RequestDatabase } from '../db/request-database.js';
-import { isPermission, systemRole, isSystemRoleKey, type Permission } from '../authz/permissions.js';
+import { isPermission, isSystemRoleKey, PERMISSION_KEYS, SYSTEM_ROLES, systemRole, type Permission } from '../authz/permissions.js';
 import type { Principal } from '../auth/principal.js';
+import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
+import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { optionalText, requireText } from './validation.js';
 
 export interface RoleRow {
   id: string;
@@ -61,4 +64,147 @@ export async function roleOfPrincipal(db: RequestDatabase, principal: Principal)
     };
   }
   return (await loadRoles(db, [principal.roleId]))[0] ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom roles: create, duplicate, edit, delete, with the guards DESIGN §3 asks for.
+// ---------------------------------------------------------------------------------------------
+
+const CONSTRAINTS: ConstraintMessages = {
+  unique: { roles_name_unique: { field: 'input.name', message: 'A role with this name already exists in your organization.' } },
+};
+
+/** Known permission keys only, each once, in matrix order. */
+export function requirePermissionKeys(field: string, value: readonly string[]): Permission[] {
+  const unknown = value.filter((key) => !isPermission(key));
+  if (unknown.length > 0) throw badUserInput(field, `unknown permission ${unknown.map((k) => JSON.stringify(k)).join(', ')}`);
+  return PERMISSION_KEYS.filter((key) => value.includes(key));
+}
+
+/** No privilege escalation: nobody grants (or takes from a holder) what they do not hold. */
+export function assertHolds(caller: Principal, permissions: readonly Permission[], action: string): void {
+  const missing = permissions.filter((p) => !caller.permissions.has(p));
+  if (missing.length > 0) {
+    throw forbidden(`You cannot ${action}: it involves permissions you do not hold (${missing.join(', ')}).`, { missing });
+  }
+}
+
+function requireRoleName(value: unknown): string {
+  const name = requireText('input.name', value, 60);
+  if (SYSTEM_ROLES.some((r) => r.name.toLowerCase() === name.toLowerCase() || r.key === name.toLowerCase())) {
+    throw conflict(`"${name}" is the name of a system role.`, { field: 'input.name' });
+  }
+  return name;
+}
+
+export async function requireRole(db: RequestDatabase, id: string): Promise<RoleRow> {
+  const role = (await loadRoles(db, [id]))[0];
+  if (!role) throw notFound('Role', id);
+  return role;
+}
+
+async function writePermissions(db: RequestDatabase, roleId: string, permissions: readonly Permission[]): Promise<void> {
+  await db.query('delete from role_permissions where role_id = $1', [roleId]);
+  await db.query(
+    `insert into role_permissions (org_id, role_id, permission_key)
+     select app_public.current_org_id(), $1, unnest($2::text[])`,
+    [roleId, permissions],
+  );
+}
+
+export interface RoleInput {
+  name: string;
+  description?: string | null;
+  permissions: readonly string[];
+}
+
+export async function createRole(db: RequestDatabase, caller: Principal, actorId: string, input: RoleInput): Promise<string> {
+  const name = requireRoleName(input.name);
+  const description = optionalText('input.description', input.description, 500) ?? '';
+  const permissions = requirePermissionKeys('input.permissions', input.permissions);
+  assertHolds(caller, permissions, 'create this role');
+  return withDatabaseErrors(async () => {
+    const { rows } = await db.query<{ id: string }>(
+      `insert into roles (org_id, name, description, created_by) values (app_public.current_org_id(), $1, $2, $3) returning id`,
+      [name, description, actorId],
+    );
+    await writePermissions(db, rows[0]!.id, permissions);
+    return rows[0]!.id;
+  }, CONSTRAINTS);
+}
+
+/** "Duplicate as Custom": any role's permissions, under a new name. */
+export async function duplicateRole(db: RequestDatabase, caller: Principal, actorId: string, sourceId: string, name?: string | null): Promise<string> {
+  const source = await requireRole(db, sourceId);
+  return createRole(db, caller, actorId, {
+    name: name ?? `${source.name} (custom)`,
+    description: source.description,
+    permissions: source.permissions,
+  });
+}
+
+export async function updateRole(
+  db: RequestDatabase,
+  caller: Principal,
+  id: string,
+  input: { name?: string | null; description?: string | null; permissions?: readonly string[] | null },
+): Promise<void> {
+  const role = await requireRole(db, id);
+  if (role.system_key) throw forbidden('System roles cannot be changed; duplicate one as a custom role instead.');
+  const name = input.name == null ? null : requireRoleName(input.name);
+  const description = optionalText('input.description', input.description, 500);
+  const permissions = input.permissions == null ? null : requirePermissionKeys('input.permissions', input.permissions);
+  // Editing a role changes what its holders can do: the editor must hold all of it, before and after.
+  assertHolds(caller, [...role.permissions, ...(permissions ?? [])], 'edit this role');
+  await withDatabaseErrors(async () => {
+    if (name !== null || description !== null) {
+      await db.query('update roles set name = coalesce($2, name), description = coalesce($3, description) where id = $1', [id, name, description]);
+    }
+    if (permissions) await writePermissions(db, id, permissions);
+  }, CONSTRAINTS);
+}
+
+export interface RoleUsage {
+  members: number;
+  teams: number;
+  invitations: number;
+  autoApprove: boolean;
+}
+
+export async function roleUsage(db: RequestDatabase, id: string): Promise<RoleUsage> {
+  const { rows } = await db.query<{ members: number; teams: number; invitations: number; auto_approve: boolean }>(
+    `select (select count(*)::int from memberships where role_id = $1) as members,
+            (select count(*)::int from teams where role_id = $1) as teams,
+            (select count(*)::int from invitations where role_id = $1 and status = 'pending') as invitations,
+            exists (select 1 from organizations where id = app_public.current_org_id() and auto_approve_role_id = $1) as auto_approve`,
+    [id],
+  );
+  const row = rows[0]!;
+  return { members: row.members, teams: row.teams, invitations: row.invitations, autoApprove: row.auto_approve };
+}
+
+function describeUsage(usage: RoleUsage): string {
+  const parts = [
+    usage.members && `${usage.members} member${usage.members === 1 ? '' : 's'}`,
+    usage.teams && `${usage.teams} team${usage.teams === 1 ? '' : 's'}`,
+    usage.invitations && `${usage.invitations} pending invitation${usage.invitations === 1 ? '' : 's'}`,
+    usage.autoApprove && 'the auto-approve setting',
+  ].filter(Boolean);
+  return parts.join(', ').replace(/, ([^,]*)$/, ' and $1');
+}
+
+export async function deleteRole(db: RequestDatabase, caller: Principal, id: string): Promise<void> {
+  const role = await requireRole(db, id);
+  if (role.system_key) throw forbidden('System roles cannot be deleted.');
+  assertHolds(caller, role.permissions, 'delete this role');
+  const usage = await roleUsage(db, id);
+  if (usage.members || usage.teams || usage.invitations || usage.autoApprove) {
+    throw conflict(`This role is in use by ${describeUsage(usage)}; move them to another role first.`, {
+      memberCount: usage.members,
+      teamCount: usage.teams,
+      invitationCount: usage.invitations,
+      usedByAutoApprove: usage.autoApprove,
+    });
+  }
+  await db.query('delete from roles where id = $1', [id]);
 }

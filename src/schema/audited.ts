@@ -5,7 +5,7 @@
  * The audit action is declared once, on the field (`extensions.audit`), so the Denied event
  * written by scope-auth and the Success/Failure events here always agree.
  */
-import type { GraphQLResolveInfo, OperationDefinitionNode } from 'graphql';
+import type { GraphQLResolveInfo } from 'graphql';
 import { auditSpecOf, targetIdOf } from '../authz/scopes.js';
 import type { Context } from '../context.js';
 import { ErrorCode, errorCodeOf } from '../errors.js';
@@ -20,9 +20,9 @@ export interface AuditedOutcome<T> {
 }
 
 /** Several root mutations in one operation each get a savepoint; a lone one needs none. */
-function rootFieldCount(operation: OperationDefinitionNode): number {
-  const selections = operation.selectionSet.selections;
-  return selections.every((s) => s.kind === 'Field') ? selections.length : Number.POSITIVE_INFINITY;
+export function needsSavepoint(info: GraphQLResolveInfo): boolean {
+  const selections = info.operation.selectionSet.selections;
+  return !(selections.length === 1 && selections[0]!.kind === 'Field');
 }
 
 function permissionOf(info: GraphQLResolveInfo): string | undefined {
@@ -34,9 +34,8 @@ function permissionOf(info: GraphQLResolveInfo): string | undefined {
 export async function audited<T>(ctx: Context, info: GraphQLResolveInfo, work: () => Promise<AuditedOutcome<T>>): Promise<T> {
   const spec = auditSpecOf(info, permissionOf(info));
   if (!spec) throw new Error(`${info.parentType.name}.${info.fieldName} has no audit action`);
-  const isolated = rootFieldCount(info.operation) > 1;
   try {
-    return await ctx.db.mutation(isolated, async () => {
+    return await ctx.db.mutation(needsSavepoint(info), async () => {
       const outcome = await work();
       if (outcome.successRecorded) return outcome.result;
       await ctx.audit.success(ctx.db, {

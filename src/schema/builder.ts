@@ -11,7 +11,7 @@ import type { Permission } from '../authz/permissions.js';
 import { scopesFor, unauthorizedError } from '../authz/scopes.js';
 import type { Context } from '../context.js';
 
-export const builder = new SchemaBuilder<{
+export interface GatewaySchemaTypes {
   Context: Context;
   AuthScopes: {
     /** Answers without a token. Used sparingly and always on purpose. */
@@ -22,6 +22,8 @@ export const builder = new SchemaBuilder<{
     member: boolean;
     /** The caller's effective permissions (role ∪ teams' roles) include this one. */
     permission: Permission;
+    /** The Owner of the organization the request acts in (capabilities no permission grants). */
+    organizationOwner: boolean;
   };
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
@@ -30,7 +32,11 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
-}>({
+}
+
+export type SchemaTypes = PothosSchemaTypes.ExtendDefaultTypes<GatewaySchemaTypes>;
+
+export const builder = new SchemaBuilder<GatewaySchemaTypes>({
   plugins: [ScopeAuthPlugin, RelayPlugin],
   // Non-null unless a field says otherwise; gated fields say so, so a denial nulls only them.
   defaultFieldNullability: false,

@@ -9,6 +9,10 @@ import './organizations.js';
 import './viewer.js';
 import './executions.js';
 import './workflows.js';
+import './teams.js';
+import './people.js';
+import './settings.js';
+import './audit-log.js';
 
 builder.queryType({ description: 'Reads. Every field states the permission it needs.' });
 builder.mutationType({ description: 'Writes. Every permission-gated mutation is audited.' });

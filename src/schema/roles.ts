@@ -1,8 +1,18 @@
 import { categoryCoverage, PERMISSIONS } from '../authz/permissions.js';
-import { type RoleRow, listRoles, loadRoles, countMembersByRole } from '../domain/roles.js';
-import { notFound } from '../errors.js';
+import {
+  createRole,
+  deleteRole,
+  duplicateRole,
+  listRoles,
+  requireRole,
+  roleUsage,
+  updateRole,
+  type RoleRow,
+} from '../domain/roles.js';
 import { requireId } from '../domain/validation.js';
+import { audited } from './audited.js';
 import { builder } from './builder.js';
+import { auditAs, principalOf, userIdOf } from './caller.js';
 import { PermissionCategoryRef, PermissionRef } from './catalogue.js';
 
 type Coverage = ReturnType<typeof categoryCoverage>[number];
@@ -48,7 +58,7 @@ export const RoleRef = builder.objectRef<RoleRow>('Role').implement({
       authScopes: { permission: 'people.read' },
       nullable: true,
       description: 'How many members hold this role directly.',
-      resolve: async (r, _args, ctx) => (await countMembersByRole(ctx.db, [r.id])).get(r.id) ?? 0,
+      resolve: (r, _args, ctx) => ctx.loaders.roleMemberCount.load(r.id),
     }),
   }),
 });
@@ -66,11 +76,117 @@ builder.queryFields((t) => ({
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
     authScopes: { permission: 'people.read' },
-    resolve: async (_root, args, ctx) => {
-      const id = requireId('id', args.id);
-      const role = (await loadRoles(ctx.db, [id]))[0];
-      if (!role) throw notFound('Role', id);
-      return role;
-    },
+    resolve: (_root, args, ctx) => requireRole(ctx.db, requireId('id', args.id)),
+  }),
+}));
+
+const RoleUsageRef = builder.objectRef<Awaited<ReturnType<typeof roleUsage>>>('RoleUsage').implement({
+  description: 'What holds a role; a role in use cannot be deleted.',
+  authScopes: { permission: 'people.read' },
+  fields: (t) => ({
+    members: t.exposeInt('members'),
+    teams: t.exposeInt('teams'),
+    pendingInvitations: t.exposeInt('invitations'),
+    autoApprove: t.exposeBoolean('autoApprove', { description: 'The auto-approve setting names this role.' }),
+  }),
+});
+
+builder.objectField(RoleRef, 'usage', (t) =>
+  t.field({
+    type: RoleUsageRef,
+    nullable: true,
+    authScopes: { permission: 'people.read' },
+    resolve: (r, _args, ctx) => roleUsage(ctx.db, r.id),
+  }),
+);
+
+const CreateRoleInput = builder.inputType('CreateRoleInput', {
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Unique in the organization (case-insensitive); not a system role’s name.' }),
+    description: t.string(),
+    permissions: t.stringList({ required: true, description: 'Permission keys; only ones you hold yourself.' }),
+  }),
+});
+
+const DuplicateRoleInput = builder.inputType('DuplicateRoleInput', {
+  fields: (t) => ({
+    id: t.id({ required: true, description: 'Any role, system or custom.' }),
+    name: t.string({ description: 'Default: "<name> (custom)".' }),
+  }),
+});
+
+const UpdateRoleInput = builder.inputType('UpdateRoleInput', {
+  fields: (t) => ({
+    id: t.id({ required: true }),
+    name: t.string(),
+    description: t.string(),
+    permissions: t.stringList({ description: 'Replaces the permission set.' }),
+  }),
+});
+
+const DeleteRoleInput = builder.inputType('DeleteRoleInput', { fields: (t) => ({ id: t.id({ required: true }) }) });
+
+const DeleteRolePayload = builder.objectRef<{ id: string }>('DeleteRolePayload').implement({
+  authScopes: { permission: 'roles.manage' },
+  fields: (t) => ({ deletedRoleId: t.exposeID('id') }),
+});
+
+builder.mutationFields((t) => ({
+  createRole: t.field({
+    type: RoleRef,
+    nullable: true,
+    description: 'Create a custom role from scratch.',
+    authScopes: { permission: 'roles.manage' },
+    extensions: auditAs('role.create'),
+    args: { input: t.arg({ type: CreateRoleInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const id = await createRole(ctx.db, principalOf(ctx), userIdOf(ctx), args.input);
+        const role = await requireRole(ctx.db, id);
+        return { result: role, resourceId: id, details: { name: role.name, permissions: role.permissions } };
+      }),
+  }),
+  duplicateRole: t.field({
+    type: RoleRef,
+    nullable: true,
+    description: '"Duplicate as Custom": a custom copy of any role, to adjust.',
+    authScopes: { permission: 'roles.manage' },
+    extensions: auditAs('role.duplicate'),
+    args: { input: t.arg({ type: DuplicateRoleInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const sourceId = requireId('input.id', args.input.id);
+        const id = await duplicateRole(ctx.db, principalOf(ctx), userIdOf(ctx), sourceId, args.input.name);
+        return { result: await requireRole(ctx.db, id), resourceId: id, details: { source: sourceId } };
+      }),
+  }),
+  updateRole: t.field({
+    type: RoleRef,
+    nullable: true,
+    description: 'Edit a custom role (system roles are immutable). Takes effect on its holders’ next request.',
+    authScopes: { permission: 'roles.manage' },
+    extensions: auditAs('role.update'),
+    args: { input: t.arg({ type: UpdateRoleInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const id = requireId('input.id', args.input.id);
+        await updateRole(ctx.db, principalOf(ctx), id, args.input);
+        const role = await requireRole(ctx.db, id);
+        return { result: role, resourceId: id, details: { name: role.name, permissions: role.permissions } };
+      }),
+  }),
+  deleteRole: t.field({
+    type: DeleteRolePayload,
+    nullable: true,
+    description: 'Delete a custom role nobody holds (CONFLICT says who still does).',
+    authScopes: { permission: 'roles.manage' },
+    extensions: auditAs('role.delete'),
+    args: { input: t.arg({ type: DeleteRoleInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const id = requireId('input.id', args.input.id);
+        await deleteRole(ctx.db, principalOf(ctx), id);
+        return { result: { id }, resourceId: id };
+      }),
   }),
 }));

@@ -2,6 +2,8 @@
 import { PERMISSION_KEYS } from '../authz/permissions.js';
 import type { OrganizationRow } from '../domain/organizations.js';
 import { roleOfPrincipal } from '../domain/roles.js';
+import { permissionSources } from '../domain/teams.js';
+import type { Context } from '../context.js';
 import { builder } from './builder.js';
 import { CustomerRef } from './customers.js';
 import { OrganizationRef } from './organizations.js';
@@ -90,3 +92,123 @@ builder.queryField('viewer', (t) =>
     resolve: (_root, _args, ctx) => (ctx.caller.kind === 'user' ? { userId: ctx.caller.userId } : null),
   }),
 );
+
+interface ReceivedInvitation {
+  invitation_id: string;
+  org_id: string;
+  org_name: string;
+  role_name: string;
+  expires_at: Date;
+  invited_by_name: string | null;
+}
+
+const ReceivedInvitationRef = builder.objectRef<ReceivedInvitation>('ReceivedInvitation').implement({
+  description: 'A pending invitation to your verified email address.',
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    id: t.exposeID('invitation_id', { description: 'Pass it to acceptInvitation.' }),
+    organizationId: t.exposeID('org_id'),
+    organizationName: t.exposeString('org_name'),
+    roleName: t.exposeString('role_name'),
+    invitedBy: t.exposeString('invited_by_name', { nullable: true }),
+    expiresAt: t.field({ type: 'DateTime', resolve: (i) => i.expires_at }),
+  }),
+});
+
+const JoinableOrganizationRef = builder.objectRef<{ org_id: string; org_name: string; auto_approve: boolean }>('JoinableOrganization').implement({
+  description: 'An organization whose email domain is your verified email’s.',
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    id: t.exposeID('org_id'),
+    name: t.exposeString('org_name'),
+    autoApprove: t.exposeBoolean('auto_approve', { description: 'Asking to join makes you a member at once.' }),
+  }),
+});
+
+const GrantKindEnum = builder.enumType('PermissionGrantKind', { values: ['ROLE', 'TEAM'] as const });
+
+interface GrantSource {
+  kind: 'ROLE' | 'TEAM';
+  id: string;
+  name: string;
+}
+const PermissionGrantSourceRef = builder.objectRef<GrantSource>('PermissionGrantSource').implement({
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    kind: t.field({ type: GrantKindEnum, resolve: (g) => g.kind }),
+    id: t.exposeID('id', { description: 'The role or team id.' }),
+    name: t.exposeString('name'),
+  }),
+});
+
+const PermissionSourceRef = builder.objectRef<{ permission: string; sources: GrantSource[] }>('PermissionSource').implement({
+  description: 'One of your effective permissions and what grants it: your role, your teams’ roles.',
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    permission: t.exposeString('permission'),
+    sources: t.field({ type: [PermissionGrantSourceRef], resolve: (p) => p.sources }),
+  }),
+});
+
+function verifiedEmail(ctx: Context): string | null {
+  return ctx.caller.kind === 'user' && ctx.caller.token.emailVerified ? ctx.caller.token.email : null;
+}
+
+builder.objectFields(ViewerRef, (t) => ({
+  invitations: t.field({
+    type: [ReceivedInvitationRef],
+    description: 'Pending invitations to your verified email address, in any organization.',
+    resolve: async (_v, _args, ctx) => {
+      const email = verifiedEmail(ctx);
+      if (!email) return [];
+      return (await ctx.db.query<ReceivedInvitation>('select * from app_private.invitations_for($1)', [email])).rows;
+    },
+  }),
+  joinableOrganizations: t.field({
+    type: [JoinableOrganizationRef],
+    description: 'Organizations you may ask to join by your verified email’s domain (requestToJoin).',
+    resolve: async (_v, _args, ctx) => {
+      const email = verifiedEmail(ctx);
+      if (!email) return [];
+      const { rows } = await ctx.db.query<{ org_id: string; org_name: string; auto_approve: boolean }>(
+        `select d.* from app_private.organizations_for_domain($1) d
+         where not exists (select 1 from memberships m where m.org_id = d.org_id and m.user_id = app_public.current_user_id())`,
+        [email],
+      );
+      return rows;
+    },
+  }),
+  permissionSources: t.field({
+    type: [PermissionSourceRef],
+    description: 'Where each of your effective permissions comes from, in matrix order.',
+    resolve: async (_v, _args, ctx) => {
+      const principal = ctx.principal;
+      if (!principal) return [];
+      const byPermission = new Map<string, GrantSource[]>();
+      const add = (permission: string, source: GrantSource) => byPermission.set(permission, [...(byPermission.get(permission) ?? []), source]);
+      if (principal.customerId || ctx.confinedToCustomer) {
+        // Customer-confined requests cannot read org-internal roles and teams; End Users have
+        // no teams, so everything comes from their role.
+        for (const permission of principal.permissions) add(permission, { kind: 'ROLE', id: principal.roleId, name: principal.roleName });
+      } else {
+        const rows = await permissionSources(ctx.db, principal.membershipId);
+        const names = new Map<string, string>();
+        const teamIds = [...new Set(rows.map((r) => r.team_id).filter((id): id is string => id !== null))];
+        if (teamIds.length) {
+          for (const team of (await ctx.db.query<{ id: string; name: string }>('select id, name from teams where id = any($1::uuid[])', [teamIds])).rows) {
+            names.set(team.id, team.name);
+          }
+        }
+        for (const row of rows) {
+          add(
+            row.permission_key,
+            row.source === 'role'
+              ? { kind: 'ROLE', id: row.role_id, name: principal.roleName }
+              : { kind: 'TEAM', id: row.team_id!, name: names.get(row.team_id!) ?? 'team' },
+          );
+        }
+      }
+      return PERMISSION_KEYS.filter((p) => byPermission.has(p)).map((permission) => ({ permission, sources: byPermission.get(permission)! }));
+    },
+  }),
+}));

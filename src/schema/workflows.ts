@@ -15,11 +15,12 @@ import {
   type Environment,
   type WorkflowRow,
 } from '../domain/workflows.js';
-import type { Context } from '../context.js';
 import { audited } from './audited.js';
+import { userIdOf } from './caller.js';
 import { builder } from './builder.js';
 import { ExecutionRef } from './executions.js';
 import { OrderDirection } from './scalars.js';
+import { connectionOptions, edgeOptions } from './connections.js';
 import { selectsField } from './selection.js';
 import { UserRef } from './users.js';
 
@@ -113,16 +114,8 @@ builder.queryFields((t) => ({
           { withTotal: selectsField(info, 'totalCount') },
         ),
     },
-    {
-      name: 'WorkflowConnection',
-      fields: (c) => ({
-        totalCount: c.int({
-          description: 'All matches, not just this page.',
-          resolve: (connection) => (connection as unknown as { totalCount: () => Promise<number> }).totalCount(),
-        }),
-      }),
-    },
-    { name: 'WorkflowEdge' },
+    connectionOptions('Workflow'),
+    edgeOptions('Workflow'),
   ),
   workflow: t.field({
     type: WorkflowRef,
@@ -175,10 +168,6 @@ const DeleteWorkflowPayload = builder.objectRef<{ id: string }>('DeleteWorkflowP
   fields: (t) => ({ deletedWorkflowId: t.exposeID('id') }),
 });
 
-function userIdOf(ctx: Context): string {
-  if (ctx.caller.kind !== 'user') throw new Error('unreachable: permission scopes need a user');
-  return ctx.caller.userId;
-}
 
 function deployField(environment: Environment) {
   const permission = environment === 'test' ? 'workflows.deploy_test' : 'workflows.deploy_prod';

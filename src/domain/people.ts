@@ -1,0 +1,359 @@
+/**
+ * People: members (active or inactive) and pending invitations, as the seeds' People table shows
+ * them; inviting, accepting, changing roles, deactivating; and email-domain join requests.
+ */
+import type { Principal } from '../auth/principal.js';
+import type { RequestDatabase } from '../db/request-database.js';
+import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
+import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
+import { assertHolds, requireRole, type RoleRow } from './roles.js';
+import { requireTeam } from './teams.js';
+
+export const INVITATION_LIFETIME_DAYS = 7;
+
+export type PersonStatus = 'active' | 'inactive' | 'invited';
+
+export interface PersonRow {
+  id: string;
+  kind: 'member' | 'invitation';
+  user_id: string | null;
+  name: string | null;
+  email: string | null;
+  role_id: string;
+  status: PersonStatus;
+  customer_id: string | null;
+  last_active_at: Date | null;
+  created_at: Date;
+  expires_at: Date | null;
+  cursor_key: string;
+  total_count?: number;
+}
+
+export interface PeopleFilter {
+  roleId?: string | null;
+  status?: PersonStatus | null;
+  teamId?: string | null;
+  search?: string | null;
+}
+
+const PEOPLE = `(
+  select m.id, 'member' as kind, m.user_id, u.name, u.email, m.role_id, m.status, m.customer_id,
+         m.last_active_at, m.created_at, null::timestamptz as expires_at
+  from memberships m left join users u on u.id = m.user_id
+  union all
+  select i.id, 'invitation', null, null, i.email, i.role_id, 'invited', i.customer_id,
+         null, i.created_at, i.expires_at
+  from invitations i where i.status = 'pending'
+) p`;
+
+function peopleFilter(filter: PeopleFilter, params: unknown[]): string {
+  const conditions: string[] = [];
+  if (filter.roleId) {
+    params.push(filter.roleId);
+    conditions.push(`p.role_id = $${params.length}::uuid`);
+  }
+  if (filter.status) {
+    params.push(filter.status);
+    conditions.push(`p.status = $${params.length}`);
+  }
+  if (filter.teamId) {
+    params.push(filter.teamId);
+    conditions.push(`(exists (select 1 from team_members tm where tm.membership_id = p.id and tm.team_id = $${params.length}::uuid)
+      or exists (select 1 from invitation_teams it where it.invitation_id = p.id and it.team_id = $${params.length}::uuid))`);
+  }
+  if (filter.search?.trim()) {
+    params.push(`%${filter.search.trim().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    conditions.push(`(p.name ilike $${params.length} or p.email ilike $${params.length})`);
+  }
+  return conditions.length ? conditions.join(' and ') : 'true';
+}
+
+/** The People table: sorted by name (or email, for invitations), then id. */
+export async function listPeople(db: RequestDatabase, filter: PeopleFilter, page: PageArgs, withTotal: boolean): Promise<Connection<PersonRow>> {
+  const window = pageWindow(page);
+  const params: unknown[] = [];
+  const where = peopleFilter(filter, params);
+  const k = keyset({ expression: `lower(coalesce(p.name, p.email, ''))`, type: 'text', direction: 'asc', id: 'p.id' }, window, params.length + 1);
+  const countSql = `select count(*)::int from ${PEOPLE} where ${where}`;
+  const { rows } = await db.query<PersonRow>(
+    `select p.*, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
+     from ${PEOPLE} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
+    [...params, ...k.params],
+  );
+  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members
+// ---------------------------------------------------------------------------------------------
+
+export interface MemberRow {
+  id: string;
+  user_id: string;
+  role_id: string;
+  customer_id: string | null;
+  status: 'active' | 'inactive';
+  last_active_at: Date | null;
+  created_at: Date;
+  role_key: string | null;
+}
+
+const MEMBER_SELECT = `select m.id, m.user_id, m.role_id, m.customer_id, m.status, m.last_active_at, m.created_at, r.system_key as role_key
+  from memberships m join roles r on r.org_id = m.org_id and r.id = m.role_id`;
+
+export async function loadMembers(db: RequestDatabase, ids: readonly string[]): Promise<MemberRow[]> {
+  return (await db.query<MemberRow>(`${MEMBER_SELECT} where m.id = any($1::uuid[])`, [ids])).rows;
+}
+
+export async function requireMember(db: RequestDatabase, id: string): Promise<MemberRow> {
+  const member = (await loadMembers(db, [id]))[0];
+  if (!member) throw notFound('Member', id);
+  return member;
+}
+
+/** A role that may be given to someone by `caller`: not Owner (ownership is transferred), and held. */
+async function requireAssignableRole(db: RequestDatabase, caller: Principal, roleId: string, field: string): Promise<RoleRow> {
+  const role = await requireRole(db, roleId);
+  if (role.system_key === 'owner') throw badUserInput(field, 'the Owner role is not assigned; transfer ownership instead');
+  assertHolds(caller, role.permissions, `assign the role ${role.name}`);
+  return role;
+}
+
+/** Customer-confined roles need a customer of this organization; staff roles must not name one. */
+async function customerForRole(db: RequestDatabase, role: RoleRow, customerId: string | null | undefined, field: string): Promise<string | null> {
+  if (!role.customer_confined) {
+    if (customerId) throw badUserInput(field, `${role.name} is not a customer role; leave the customer out`);
+    return null;
+  }
+  if (!customerId) throw badUserInput(field, `${role.name} belongs to one customer: name it`);
+  const { rows } = await db.query('select 1 from customers where id = $1', [customerId]);
+  if (!rows[0]) throw notFound('Customer', customerId);
+  return customerId;
+}
+
+/** Members more privileged than the caller are out of their reach. */
+async function assertCanManage(db: RequestDatabase, caller: Principal, member: MemberRow, action: string): Promise<void> {
+  if (member.role_key === 'owner') throw conflict(`The Owner cannot be ${action}; transfer ownership first.`);
+  assertHolds(caller, (await requireRole(db, member.role_id)).permissions, `${action.replace(/d$/, '')} this member`);
+}
+
+export async function changeMemberRole(
+  db: RequestDatabase,
+  caller: Principal,
+  memberId: string,
+  roleId: string,
+  customerId?: string | null,
+): Promise<void> {
+  const member = await requireMember(db, memberId);
+  await assertCanManage(db, caller, member, 'changed');
+  const role = await requireAssignableRole(db, caller, roleId, 'input.roleId');
+  const customer = await customerForRole(db, role, customerId, 'input.customerId');
+  await db.query('update memberships set role_id = $2, customer_id = $3 where id = $1', [memberId, roleId, customer]);
+  // Teams are for staff: a member who becomes an End User leaves them.
+  if (customer) await db.query('delete from team_members where membership_id = $1', [memberId]);
+}
+
+export async function setMemberStatus(db: RequestDatabase, caller: Principal, memberId: string, status: 'active' | 'inactive'): Promise<void> {
+  const member = await requireMember(db, memberId);
+  if (member.id === caller.membershipId) throw conflict('You cannot change your own status.');
+  await assertCanManage(db, caller, member, status === 'inactive' ? 'deactivated' : 'reactivated');
+  if (member.status === status) throw conflict(`This member is already ${status}.`);
+  await db.query('update memberships set status = $2 where id = $1', [memberId, status]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invitations
+// ---------------------------------------------------------------------------------------------
+
+export interface InvitationRow {
+  id: string;
+  email: string;
+  role_id: string;
+  customer_id: string | null;
+  status: 'pending' | 'accepted' | 'revoked';
+  expires_at: Date;
+  invited_by: string | null;
+  send_count: number;
+  last_sent_at: Date;
+  accepted_by: string | null;
+  accepted_at: Date | null;
+  created_at: Date;
+}
+
+const INVITATION_SELECT = `select id, email, role_id, customer_id, status, expires_at, invited_by, send_count, last_sent_at,
+  accepted_by, accepted_at, created_at from invitations`;
+
+export async function loadInvitations(db: RequestDatabase, ids: readonly string[]): Promise<InvitationRow[]> {
+  return (await db.query<InvitationRow>(`${INVITATION_SELECT} where id = any($1::uuid[])`, [ids])).rows;
+}
+
+export async function requireInvitation(db: RequestDatabase, id: string): Promise<InvitationRow> {
+  const invitation = (await loadInvitations(db, [id]))[0];
+  if (!invitation) throw notFound('Invitation', id);
+  return invitation;
+}
+
+export async function teamIdsOfInvitations(db: RequestDatabase, ids: readonly string[]): Promise<{ invitation_id: string; team_id: string }[]> {
+  return (await db.query<{ invitation_id: string; team_id: string }>('select invitation_id, team_id from invitation_teams where invitation_id = any($1::uuid[])', [ids])).rows;
+}
+
+const INVITATION_CONSTRAINTS: ConstraintMessages = {
+  unique: {
+    invitations_pending_email: { field: 'input.email', message: 'An invitation to this email is already pending; resend it instead.' },
+  },
+};
+
+export function normalizeEmail(field: string, value: unknown): string {
+  const email = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email) || email.length > 254) throw badUserInput(field, 'must be an email address');
+  return email;
+}
+
+export interface InviteInput {
+  email: string;
+  roleId: string;
+  teamIds?: readonly string[] | null;
+  customerId?: string | null;
+}
+
+export async function inviteMember(db: RequestDatabase, caller: Principal, actorId: string, input: InviteInput): Promise<string> {
+  const email = normalizeEmail('input.email', input.email);
+  const role = await requireAssignableRole(db, caller, input.roleId, 'input.roleId');
+  const customerId = await customerForRole(db, role, input.customerId, 'input.customerId');
+  const teamIds = [...new Set(input.teamIds ?? [])];
+  if (customerId && teamIds.length) throw badUserInput('input.teamIds', 'End Users cannot join teams');
+  for (const teamId of teamIds) {
+    const team = await requireTeam(db, teamId);
+    if (team.role_id) assertHolds(caller, (await requireRole(db, team.role_id)).permissions, `add people to the team ${team.name}`);
+  }
+  const { rows: existing } = await db.query(
+    `select 1 from memberships m join users u on u.id = m.user_id where lower(u.email) = $1`,
+    [email],
+  );
+  if (existing[0]) throw conflict('Someone with this email is already a member.', { field: 'input.email' });
+  return withDatabaseErrors(async () => {
+    const { rows } = await db.query<{ id: string }>(
+      `insert into invitations (org_id, email, role_id, customer_id, invited_by, expires_at)
+       values (app_public.current_org_id(), $1, $2, $3, $4, now() + make_interval(days => $5)) returning id`,
+      [email, role.id, customerId, actorId, INVITATION_LIFETIME_DAYS],
+    );
+    const id = rows[0]!.id;
+    if (teamIds.length) {
+      await db.query(
+        `insert into invitation_teams (org_id, invitation_id, team_id) select app_public.current_org_id(), $1, unnest($2::uuid[])`,
+        [id, teamIds],
+      );
+    }
+    return id;
+  }, INVITATION_CONSTRAINTS);
+}
+
+export async function resendInvitation(db: RequestDatabase, caller: Principal, id: string): Promise<void> {
+  const invitation = await requireInvitation(db, id);
+  if (invitation.status !== 'pending') throw conflict(`This invitation was ${invitation.status}; send a new one.`);
+  assertHolds(caller, (await requireRole(db, invitation.role_id)).permissions, 'resend this invitation');
+  await db.query(
+    `update invitations set expires_at = now() + make_interval(days => $2), send_count = send_count + 1, last_sent_at = now()
+     where id = $1`,
+    [id, INVITATION_LIFETIME_DAYS],
+  );
+}
+
+export async function revokeInvitation(db: RequestDatabase, id: string): Promise<void> {
+  const invitation = await requireInvitation(db, id);
+  if (invitation.status !== 'pending') throw conflict(`This invitation was already ${invitation.status}.`);
+  await db.query(`update invitations set status = 'revoked' where id = $1`, [id]);
+}
+
+export type AcceptOutcome = 'accepted' | 'not_found' | 'wrong_email' | 'revoked' | 'already_accepted' | 'expired' | 'already_member';
+
+/** Runs as the invitee, who cannot read the organization yet: app_private.accept_invitation. */
+export async function acceptInvitation(
+  db: RequestDatabase,
+  invitationId: string,
+  userId: string,
+  verifiedEmail: string | null,
+): Promise<{ outcome: AcceptOutcome; org_id: string | null; membership_id: string | null }> {
+  const { rows } = await db.query<{ outcome: AcceptOutcome; org_id: string | null; membership_id: string | null }>(
+    'select * from app_private.accept_invitation($1, $2, $3)',
+    [invitationId, userId, verifiedEmail],
+  );
+  return rows[0]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Join requests (email domain)
+// ---------------------------------------------------------------------------------------------
+
+export interface JoinRequestRow {
+  id: string;
+  user_id: string;
+  email: string;
+  name: string | null;
+  status: 'pending' | 'approved' | 'rejected';
+  decided_by: string | null;
+  decided_at: Date | null;
+  created_at: Date;
+}
+
+export async function listJoinRequests(db: RequestDatabase, status: JoinRequestRow['status']): Promise<JoinRequestRow[]> {
+  return (
+    await db.query<JoinRequestRow>(
+      `select id, user_id, email, name, status, decided_by, decided_at, created_at from join_requests
+       where status = $1 order by created_at desc, id desc limit 500`,
+      [status],
+    )
+  ).rows;
+}
+
+async function requirePendingJoinRequest(db: RequestDatabase, id: string): Promise<JoinRequestRow> {
+  const { rows } = await db.query<JoinRequestRow>(
+    'select id, user_id, email, name, status, decided_by, decided_at, created_at from join_requests where id = $1 for update',
+    [id],
+  );
+  if (!rows[0]) throw notFound('Join request', id);
+  if (rows[0].status !== 'pending') throw conflict(`This request was already ${rows[0].status}.`);
+  return rows[0];
+}
+
+export async function approveJoinRequest(db: RequestDatabase, caller: Principal, actorId: string, id: string, roleId: string): Promise<string> {
+  const request = await requirePendingJoinRequest(db, id);
+  const role = await requireAssignableRole(db, caller, roleId, 'input.roleId');
+  if (role.customer_confined) throw badUserInput('input.roleId', 'people joining by email domain are staff; invite End Users instead');
+  const { rows: existing } = await db.query('select 1 from memberships where user_id = $1', [request.user_id]);
+  if (existing[0]) throw conflict('This person is already a member.');
+  const { rows } = await db.query<{ id: string }>(
+    `insert into memberships (org_id, user_id, role_id) values (app_public.current_org_id(), $1, $2) returning id`,
+    [request.user_id, role.id],
+  );
+  await db.query(`update join_requests set status = 'approved', decided_by = $2, decided_at = now() where id = $1`, [id, actorId]);
+  return rows[0]!.id;
+}
+
+export async function rejectJoinRequest(db: RequestDatabase, actorId: string, id: string): Promise<void> {
+  await requirePendingJoinRequest(db, id);
+  await db.query(`update join_requests set status = 'rejected', decided_by = $2, decided_at = now() where id = $1`, [id, actorId]);
+}
+
+export function assertVerifiedEmail(email: string | null, verified: boolean): string {
+  if (!email || !verified) throw forbidden('Your sign-in has no verified email address.');
+  return email;
+}
+
+export type JoinOutcome = 'joined' | 'requested' | 'already_requested' | 'already_member' | 'not_eligible';
+
+/** Runs as someone who is not a member: app_private.request_to_join. */
+export async function requestToJoin(
+  db: RequestDatabase,
+  orgId: string,
+  userId: string,
+  verifiedEmail: string,
+  name: string | null,
+): Promise<{ outcome: JoinOutcome; membership_id: string | null; request_id: string | null }> {
+  const { rows } = await db.query<{ outcome: JoinOutcome; membership_id: string | null; request_id: string | null }>(
+    'select * from app_private.request_to_join($1, $2, $3, $4)',
+    [orgId, userId, verifiedEmail, name],
+  );
+  return rows[0]!;
+}

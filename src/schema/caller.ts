@@ -1,0 +1,19 @@
+/** The caller, for resolvers behind scopes that already guarantee one. */
+import type { Principal } from '../auth/principal.js';
+import type { Context } from '../context.js';
+import type { AuditSpec } from '../authz/scopes.js';
+
+export function userIdOf(ctx: Context): string {
+  if (ctx.caller.kind !== 'user') throw new Error('unreachable: this field is scoped to signed-in users');
+  return ctx.caller.userId;
+}
+
+export function principalOf(ctx: Context): Principal {
+  if (!ctx.principal) throw new Error('unreachable: this field is scoped to members');
+  return ctx.principal;
+}
+
+/** Field extensions naming the audit action of a mutation whose permission does not (e.g. people.manage → member.invite). */
+export function auditAs(action: string, resourceType = action.split('.')[0]!): { audit: AuditSpec } {
+  return { audit: { action, resourceType } };
+}

@@ -29,7 +29,9 @@ export function createLoaders(db: RequestDatabase) {
   return {
     user: new DataLoader<string, UserRow | null>(async (ids) => byKey(ids, await loadUsers(db, ids), (r) => r.id)),
     workflow: new DataLoader<string, WorkflowRow | null>(async (ids) => byKey(ids, await loadWorkflows(db, ids), (r) => r.id)),
-    deployments: new DataLoader<string, DeploymentRow[]>(async (ids) => groupByKey(ids, await loadDeployments(db, ids), (r) => r.workflow_id)),
+    deployments: new DataLoader<string, DeploymentRow[]>(async (ids) =>
+      groupByKey(ids, await loadDeployments(db, ids), (r) => r.workflow_id),
+    ),
     execution: new DataLoader<string, ExecutionRow | null>(async (ids) => byKey(ids, await loadExecutions(db, ids), (r) => r.id)),
     customer: new DataLoader<string, CustomerRow | null>(async (ids) => byKey(ids, await loadCustomers(db, ids), (r) => r.id)),
     customerUsage: new DataLoader<string, CustomerUsage | null>(async (ids) =>
@@ -48,7 +50,9 @@ export function createLoaders(db: RequestDatabase) {
     memberIdsOfTeam: new DataLoader<string, string[]>(async (ids) =>
       groupByKey(ids, await memberIdsOfTeams(db, ids), (r) => r.team_id).map((rows) => rows.map((r) => r.membership_id)),
     ),
-    invitation: new DataLoader<string, InvitationRow | null>(async (ids) => byKey(ids, await loadInvitations(db, ids), (r) => r.id)),
+    invitation: new DataLoader<string, InvitationRow | null>(async (ids) =>
+      byKey(ids, await loadInvitations(db, ids), (r) => r.id),
+    ),
     teamIdsOfInvitation: new DataLoader<string, string[]>(async (ids) =>
       groupByKey(ids, await teamIdsOfInvitations(db, ids), (r) => r.invitation_id).map((rows) => rows.map((r) => r.team_id)),
     ),

@@ -77,7 +77,11 @@ export async function listAuditEvents(
   const window = pageWindow(page);
   const params: unknown[] = [];
   const where = auditFilter(filter, params);
-  const k = keyset({ expression: 'a.occurred_at', type: 'timestamptz', direction: 'desc', id: 'a.id' }, window, params.length + 1);
+  const k = keyset(
+    { expression: 'a.occurred_at', type: 'timestamptz', direction: 'desc', id: 'a.id' },
+    window,
+    params.length + 1,
+  );
   const countSql = `select count(*)::int from audit_events a where ${where}`;
   const { rows } = await db.query<AuditEventRow>(
     `select ${COLUMNS}, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}

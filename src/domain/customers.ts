@@ -181,7 +181,10 @@ export interface CustomerUsage {
 }
 
 /** The month is the organization's (its timezone setting). */
-export async function customerUsage(db: RequestDatabase, ids: readonly string[]): Promise<(CustomerUsage & { customer_id: string })[]> {
+export async function customerUsage(
+  db: RequestDatabase,
+  ids: readonly string[],
+): Promise<(CustomerUsage & { customer_id: string })[]> {
   return (
     await db.query<CustomerUsage & { customer_id: string }>(
       `select c.id as customer_id,
@@ -209,7 +212,8 @@ export async function assertCanRun(db: RequestDatabase, customerId: string): Pro
   );
   const customer = rows[0];
   if (!customer) throw notFound('Customer', customerId);
-  if (customer.status !== 'active') throw conflict('This customer is suspended; nothing can run for it.', { field: 'input.customerId' });
+  if (customer.status !== 'active')
+    throw conflict('This customer is suspended; nothing can run for it.', { field: 'input.customerId' });
   if (customer.max_executions_per_month !== null && customer.used >= customer.max_executions_per_month) {
     throw conflict(`This customer has used its ${customer.max_executions_per_month} executions for this month.`, {
       limit: 'maxExecutionsPerMonth',

@@ -70,11 +70,20 @@ function peopleFilter(filter: PeopleFilter, params: unknown[]): string {
 }
 
 /** The People table: sorted by name (or email, for invitations), then id. */
-export async function listPeople(db: RequestDatabase, filter: PeopleFilter, page: PageArgs, withTotal: boolean): Promise<Connection<PersonRow>> {
+export async function listPeople(
+  db: RequestDatabase,
+  filter: PeopleFilter,
+  page: PageArgs,
+  withTotal: boolean,
+): Promise<Connection<PersonRow>> {
   const window = pageWindow(page);
   const params: unknown[] = [];
   const where = peopleFilter(filter, params);
-  const k = keyset({ expression: `lower(coalesce(p.name, p.email, ''))`, type: 'text', direction: 'asc', id: 'p.id' }, window, params.length + 1);
+  const k = keyset(
+    { expression: `lower(coalesce(p.name, p.email, ''))`, type: 'text', direction: 'asc', id: 'p.id' },
+    window,
+    params.length + 1,
+  );
   const countSql = `select count(*)::int from ${PEOPLE} where ${where}`;
   const { rows } = await db.query<PersonRow>(
     `select p.*, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
@@ -121,7 +130,12 @@ async function requireAssignableRole(db: RequestDatabase, caller: Principal, rol
 }
 
 /** Customer-confined roles need a customer of this organization; staff roles must not name one. */
-async function customerForRole(db: RequestDatabase, role: RoleRow, customerId: string | null | undefined, field: string): Promise<string | null> {
+async function customerForRole(
+  db: RequestDatabase,
+  role: RoleRow,
+  customerId: string | null | undefined,
+  field: string,
+): Promise<string | null> {
   if (!role.customer_confined) {
     if (customerId) throw badUserInput(field, `${role.name} is not a customer role; leave the customer out`);
     return null;
@@ -154,7 +168,12 @@ export async function changeMemberRole(
   if (customer) await db.query('delete from team_members where membership_id = $1', [memberId]);
 }
 
-export async function setMemberStatus(db: RequestDatabase, caller: Principal, memberId: string, status: 'active' | 'inactive'): Promise<void> {
+export async function setMemberStatus(
+  db: RequestDatabase,
+  caller: Principal,
+  memberId: string,
+  status: 'active' | 'inactive',
+): Promise<void> {
   const member = await requireMember(db, memberId);
   if (member.id === caller.membershipId) throw conflict('You cannot change your own status.');
   await assertCanManage(db, caller, member, status === 'inactive' ? 'deactivated' : 'reactivated');
@@ -194,13 +213,24 @@ export async function requireInvitation(db: RequestDatabase, id: string): Promis
   return invitation;
 }
 
-export async function teamIdsOfInvitations(db: RequestDatabase, ids: readonly string[]): Promise<{ invitation_id: string; team_id: string }[]> {
-  return (await db.query<{ invitation_id: string; team_id: string }>('select invitation_id, team_id from invitation_teams where invitation_id = any($1::uuid[])', [ids])).rows;
+export async function teamIdsOfInvitations(
+  db: RequestDatabase,
+  ids: readonly string[],
+): Promise<{ invitation_id: string; team_id: string }[]> {
+  return (
+    await db.query<{ invitation_id: string; team_id: string }>(
+      'select invitation_id, team_id from invitation_teams where invitation_id = any($1::uuid[])',
+      [ids],
+    )
+  ).rows;
 }
 
 const INVITATION_CONSTRAINTS: ConstraintMessages = {
   unique: {
-    invitations_pending_email: { field: 'input.email', message: 'An invitation to this email is already pending; resend it instead.' },
+    invitations_pending_email: {
+      field: 'input.email',
+      message: 'An invitation to this email is already pending; resend it instead.',
+    },
   },
 };
 
@@ -225,7 +255,8 @@ export async function inviteMember(db: RequestDatabase, caller: Principal, actor
   if (customerId && teamIds.length) throw badUserInput('input.teamIds', 'End Users cannot join teams');
   for (const teamId of teamIds) {
     const team = await requireTeam(db, teamId);
-    if (team.role_id) assertHolds(caller, (await requireRole(db, team.role_id)).permissions, `add people to the team ${team.name}`);
+    if (team.role_id)
+      assertHolds(caller, (await requireRole(db, team.role_id)).permissions, `add people to the team ${team.name}`);
   }
   const { rows: existing } = await db.query(
     `select 1 from memberships m join users u on u.id = m.user_id where lower(u.email) = $1`,
@@ -266,7 +297,8 @@ export async function revokeInvitation(db: RequestDatabase, id: string): Promise
   await db.query(`update invitations set status = 'revoked' where id = $1`, [id]);
 }
 
-export type AcceptOutcome = 'accepted' | 'not_found' | 'wrong_email' | 'revoked' | 'already_accepted' | 'expired' | 'already_member';
+export type AcceptOutcome =
+  'accepted' | 'not_found' | 'wrong_email' | 'revoked' | 'already_accepted' | 'expired' | 'already_member';
 
 /** Runs as the invitee, who cannot read the organization yet: app_private.accept_invitation. */
 export async function acceptInvitation(
@@ -317,23 +349,36 @@ async function requirePendingJoinRequest(db: RequestDatabase, id: string): Promi
   return rows[0];
 }
 
-export async function approveJoinRequest(db: RequestDatabase, caller: Principal, actorId: string, id: string, roleId: string): Promise<string> {
+export async function approveJoinRequest(
+  db: RequestDatabase,
+  caller: Principal,
+  actorId: string,
+  id: string,
+  roleId: string,
+): Promise<string> {
   const request = await requirePendingJoinRequest(db, id);
   const role = await requireAssignableRole(db, caller, roleId, 'input.roleId');
-  if (role.customer_confined) throw badUserInput('input.roleId', 'people joining by email domain are staff; invite End Users instead');
+  if (role.customer_confined)
+    throw badUserInput('input.roleId', 'people joining by email domain are staff; invite End Users instead');
   const { rows: existing } = await db.query('select 1 from memberships where user_id = $1', [request.user_id]);
   if (existing[0]) throw conflict('This person is already a member.');
   const { rows } = await db.query<{ id: string }>(
     `insert into memberships (org_id, user_id, role_id) values (app_public.current_org_id(), $1, $2) returning id`,
     [request.user_id, role.id],
   );
-  await db.query(`update join_requests set status = 'approved', decided_by = $2, decided_at = now() where id = $1`, [id, actorId]);
+  await db.query(`update join_requests set status = 'approved', decided_by = $2, decided_at = now() where id = $1`, [
+    id,
+    actorId,
+  ]);
   return rows[0]!.id;
 }
 
 export async function rejectJoinRequest(db: RequestDatabase, actorId: string, id: string): Promise<void> {
   await requirePendingJoinRequest(db, id);
-  await db.query(`update join_requests set status = 'rejected', decided_by = $2, decided_at = now() where id = $1`, [id, actorId]);
+  await db.query(`update join_requests set status = 'rejected', decided_by = $2, decided_at = now() where id = $1`, [
+    id,
+    actorId,
+  ]);
 }
 
 export function assertVerifiedEmail(email: string | null, verified: boolean): string {

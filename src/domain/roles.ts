@@ -1,5 +1,12 @@
 import type { RequestDatabase } from '../db/request-database.js';
-import { isPermission, isSystemRoleKey, PERMISSION_KEYS, SYSTEM_ROLES, systemRole, type Permission } from '../authz/permissions.js';
+import {
+  isPermission,
+  isSystemRoleKey,
+  PERMISSION_KEYS,
+  SYSTEM_ROLES,
+  systemRole,
+  type Permission,
+} from '../authz/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
@@ -134,7 +141,13 @@ export async function createRole(db: RequestDatabase, caller: Principal, actorId
 }
 
 /** "Duplicate as Custom": any role's permissions, under a new name. */
-export async function duplicateRole(db: RequestDatabase, caller: Principal, actorId: string, sourceId: string, name?: string | null): Promise<string> {
+export async function duplicateRole(
+  db: RequestDatabase,
+  caller: Principal,
+  actorId: string,
+  sourceId: string,
+  name?: string | null,
+): Promise<string> {
   const source = await requireRole(db, sourceId);
   return createRole(db, caller, actorId, {
     name: name ?? `${source.name} (custom)`,
@@ -158,7 +171,11 @@ export async function updateRole(
   assertHolds(caller, [...role.permissions, ...(permissions ?? [])], 'edit this role');
   await withDatabaseErrors(async () => {
     if (name !== null || description !== null) {
-      await db.query('update roles set name = coalesce($2, name), description = coalesce($3, description) where id = $1', [id, name, description]);
+      await db.query('update roles set name = coalesce($2, name), description = coalesce($3, description) where id = $1', [
+        id,
+        name,
+        description,
+      ]);
     }
     if (permissions) await writePermissions(db, id, permissions);
   }, CONSTRAINTS);

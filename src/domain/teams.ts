@@ -42,7 +42,10 @@ export async function requireTeam(db: RequestDatabase, id: string): Promise<Team
 }
 
 /** Team ids per membership, for the People table and member details. */
-export async function teamIdsOfMembers(db: RequestDatabase, membershipIds: readonly string[]): Promise<{ membership_id: string; team_id: string }[]> {
+export async function teamIdsOfMembers(
+  db: RequestDatabase,
+  membershipIds: readonly string[],
+): Promise<{ membership_id: string; team_id: string }[]> {
   return (
     await db.query<{ membership_id: string; team_id: string }>(
       `select tm.membership_id, tm.team_id from team_members tm join teams t on t.org_id = tm.org_id and t.id = tm.team_id
@@ -52,7 +55,10 @@ export async function teamIdsOfMembers(db: RequestDatabase, membershipIds: reado
   ).rows;
 }
 
-export async function memberIdsOfTeams(db: RequestDatabase, teamIds: readonly string[]): Promise<{ team_id: string; membership_id: string }[]> {
+export async function memberIdsOfTeams(
+  db: RequestDatabase,
+  teamIds: readonly string[],
+): Promise<{ team_id: string; membership_id: string }[]> {
   return (
     await db.query<{ team_id: string; membership_id: string }>(
       'select team_id, membership_id from team_members where team_id = any($1::uuid[]) order by added_at',
@@ -123,7 +129,9 @@ export async function deleteTeam(db: RequestDatabase, caller: Principal, id: str
 }
 
 async function requireStaffMember(db: RequestDatabase, membershipId: string): Promise<void> {
-  const { rows } = await db.query<{ customer_id: string | null }>('select customer_id from memberships where id = $1', [membershipId]);
+  const { rows } = await db.query<{ customer_id: string | null }>('select customer_id from memberships where id = $1', [
+    membershipId,
+  ]);
   if (!rows[0]) throw notFound('Member', membershipId);
   if (rows[0].customer_id) throw badUserInput('input.memberId', 'End Users cannot join teams');
 }
@@ -139,10 +147,18 @@ export async function addTeamMember(db: RequestDatabase, caller: Principal, team
   );
 }
 
-export async function removeTeamMember(db: RequestDatabase, caller: Principal, teamId: string, membershipId: string): Promise<void> {
+export async function removeTeamMember(
+  db: RequestDatabase,
+  caller: Principal,
+  teamId: string,
+  membershipId: string,
+): Promise<void> {
   const team = await requireTeam(db, teamId);
   if (team.role_id) assertHolds(caller, (await requireRole(db, team.role_id)).permissions, 'remove members from this team');
-  const { rowCount } = await db.query('delete from team_members where team_id = $1 and membership_id = $2', [teamId, membershipId]);
+  const { rowCount } = await db.query('delete from team_members where team_id = $1 and membership_id = $2', [
+    teamId,
+    membershipId,
+  ]);
   if (!rowCount) throw notFound('Team member', membershipId);
 }
 

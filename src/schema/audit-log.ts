@@ -9,13 +9,18 @@ import { UserRef } from './users.js';
 const AuditOutcomeEnum = builder.enumType('AuditOutcome', {
   values: { SUCCESS: { value: 'success' }, FAILURE: { value: 'failure' }, DENIED: { value: 'denied' } } as const,
 });
-const ActorTypeEnum = builder.enumType('AuditActorType', { values: { USER: { value: 'user' }, SYSTEM: { value: 'system' } } as const });
+const ActorTypeEnum = builder.enumType('AuditActorType', {
+  values: { USER: { value: 'user' }, SYSTEM: { value: 'system' } } as const,
+});
 
 const AuditActorRef = builder.objectRef<AuditEventRow>('AuditActor').implement({
   authScopes: { permission: 'audit_log.read' },
   fields: (t) => ({
     type: t.field({ type: ActorTypeEnum, resolve: (e) => e.actor_type }),
-    name: t.string({ description: 'As it was when the event happened ("system" for the system).', resolve: (e) => e.actor_name ?? 'system' }),
+    name: t.string({
+      description: 'As it was when the event happened ("system" for the system).',
+      resolve: (e) => e.actor_name ?? 'system',
+    }),
     user: t.field({
       type: UserRef,
       nullable: true,

@@ -78,7 +78,12 @@ builder.queryFields((t) => ({
       authScopes: { permission: 'customers.read' },
       args: { filter: t.arg({ type: CustomerFilter }) },
       resolve: (_root, args, ctx, info) =>
-        listCustomers(ctx.db, { status: args.filter?.status, region: args.filter?.region, search: args.filter?.search }, args, selectsField(info, 'totalCount')),
+        listCustomers(
+          ctx.db,
+          { status: args.filter?.status, region: args.filter?.region, search: args.filter?.search },
+          args,
+          selectsField(info, 'totalCount'),
+        ),
     },
     connectionOptions('Customer'),
     edgeOptions('Customer'),

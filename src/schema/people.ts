@@ -131,7 +131,10 @@ const PersonRef = builder.objectRef<PersonRow>('Person').implement({
     teams: t.field({
       type: [TeamRef],
       resolve: async (p, _args, ctx) =>
-        loadAll(ctx.loaders.team, await (p.kind === 'member' ? ctx.loaders.teamIdsOfMember : ctx.loaders.teamIdsOfInvitation).load(p.id)),
+        loadAll(
+          ctx.loaders.team,
+          await (p.kind === 'member' ? ctx.loaders.teamIdsOfMember : ctx.loaders.teamIdsOfInvitation).load(p.id),
+        ),
     }),
     status: t.field({ type: PersonStatusEnum, resolve: (p) => p.status }),
     lastActiveAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.last_active_at }),
@@ -293,7 +296,12 @@ function memberStatusMutation(name: string, action: string, status: 'active' | '
     }),
   );
 }
-memberStatusMutation('deactivateMember', 'member.deactivate', 'inactive', 'Their requests are refused from their very next one on.');
+memberStatusMutation(
+  'deactivateMember',
+  'member.deactivate',
+  'inactive',
+  'Their requests are refused from their very next one on.',
+);
 memberStatusMutation('reactivateMember', 'member.reactivate', 'active', 'Restore a deactivated member.');
 
 builder.mutationFields((t) => ({
@@ -352,7 +360,13 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
         const id = requireId('input.id', args.input.id);
-        const memberId = await approveJoinRequest(ctx.db, principalOf(ctx), userIdOf(ctx), id, requireId('input.roleId', args.input.roleId));
+        const memberId = await approveJoinRequest(
+          ctx.db,
+          principalOf(ctx),
+          userIdOf(ctx),
+          id,
+          requireId('input.roleId', args.input.roleId),
+        );
         return { result: await requireMember(ctx.db, memberId), resourceId: id, details: { memberId } };
       }),
   }),
@@ -400,7 +414,10 @@ async function recordIn(ctx: Context, orgId: string, entry: Parameters<Context['
 }
 
 const JoinStatusEnum = builder.enumType('JoinStatus', {
-  values: { JOINED: { description: 'Auto-approved: you are a member now.' }, REQUESTED: { description: 'Waiting for approval.' } } as const,
+  values: {
+    JOINED: { description: 'Auto-approved: you are a member now.' },
+    REQUESTED: { description: 'Waiting for approval.' },
+  } as const,
 });
 
 const JoinResultRef = builder.objectRef<{ status: 'JOINED' | 'REQUESTED'; orgId: string }>('JoinResult').implement({
@@ -411,7 +428,9 @@ const JoinResultRef = builder.objectRef<{ status: 'JOINED' | 'REQUESTED'; orgId:
   }),
 });
 
-const RequestToJoinInput = builder.inputType('RequestToJoinInput', { fields: (t) => ({ organizationId: t.id({ required: true }) }) });
+const RequestToJoinInput = builder.inputType('RequestToJoinInput', {
+  fields: (t) => ({ organizationId: t.id({ required: true }) }),
+});
 
 builder.mutationFields((t) => ({
   acceptInvitation: t.field({

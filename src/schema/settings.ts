@@ -2,7 +2,13 @@
  * Settings → Organization: name, timezone, email domain, auto-approve. Owner-only: transfer
  * ownership and delete the organization (capabilities, not permissions: `organizationOwner`).
  */
-import { deleteOrganization, loadSettings, transferOwnership, updateSettings, type OrganizationSettingsRow } from '../domain/settings.js';
+import {
+  deleteOrganization,
+  loadSettings,
+  transferOwnership,
+  updateSettings,
+  type OrganizationSettingsRow,
+} from '../domain/settings.js';
 import { requireMember } from '../domain/people.js';
 import { requireId } from '../domain/validation.js';
 import { audited } from './audited.js';
@@ -54,13 +60,15 @@ const DeleteOrganizationInput = builder.inputType('DeleteOrganizationInput', {
   fields: (t) => ({ confirmName: t.string({ required: true, description: 'The organization’s name, exactly.' }) }),
 });
 
-const TransferOwnershipPayload = builder.objectRef<{ previousOwnerId: string; newOwnerId: string }>('TransferOwnershipPayload').implement({
-  authScopes: { member: true },
-  fields: (t) => ({
-    previousOwner: t.field({ type: MemberRef, resolve: (p, _args, ctx) => requireMember(ctx.db, p.previousOwnerId) }),
-    newOwner: t.field({ type: MemberRef, resolve: (p, _args, ctx) => requireMember(ctx.db, p.newOwnerId) }),
-  }),
-});
+const TransferOwnershipPayload = builder
+  .objectRef<{ previousOwnerId: string; newOwnerId: string }>('TransferOwnershipPayload')
+  .implement({
+    authScopes: { member: true },
+    fields: (t) => ({
+      previousOwner: t.field({ type: MemberRef, resolve: (p, _args, ctx) => requireMember(ctx.db, p.previousOwnerId) }),
+      newOwner: t.field({ type: MemberRef, resolve: (p, _args, ctx) => requireMember(ctx.db, p.newOwnerId) }),
+    }),
+  });
 
 const DeleteOrganizationPayload = builder.objectRef<{ id: string }>('DeleteOrganizationPayload').implement({
   authScopes: { authenticated: true },
@@ -78,7 +86,9 @@ builder.mutationFields((t) => ({
       audited(ctx, info, async () => {
         await updateSettings(ctx.db, principalOf(ctx), {
           ...args.input,
-          autoApproveRoleId: args.input.autoApproveRoleId ? requireId('input.autoApproveRoleId', args.input.autoApproveRoleId) : null,
+          autoApproveRoleId: args.input.autoApproveRoleId
+            ? requireId('input.autoApproveRoleId', args.input.autoApproveRoleId)
+            : null,
         });
         const settings = await loadSettings(ctx.db);
         return { result: settings, resourceId: settings.id, details: { changed: Object.keys(args.input) } };

@@ -115,15 +115,17 @@ const ReceivedInvitationRef = builder.objectRef<ReceivedInvitation>('ReceivedInv
   }),
 });
 
-const JoinableOrganizationRef = builder.objectRef<{ org_id: string; org_name: string; auto_approve: boolean }>('JoinableOrganization').implement({
-  description: 'An organization whose email domain is your verified email’s.',
-  authScopes: { authenticated: true },
-  fields: (t) => ({
-    id: t.exposeID('org_id'),
-    name: t.exposeString('org_name'),
-    autoApprove: t.exposeBoolean('auto_approve', { description: 'Asking to join makes you a member at once.' }),
-  }),
-});
+const JoinableOrganizationRef = builder
+  .objectRef<{ org_id: string; org_name: string; auto_approve: boolean }>('JoinableOrganization')
+  .implement({
+    description: 'An organization whose email domain is your verified email’s.',
+    authScopes: { authenticated: true },
+    fields: (t) => ({
+      id: t.exposeID('org_id'),
+      name: t.exposeString('org_name'),
+      autoApprove: t.exposeBoolean('auto_approve', { description: 'Asking to join makes you a member at once.' }),
+    }),
+  });
 
 const GrantKindEnum = builder.enumType('PermissionGrantKind', { values: ['ROLE', 'TEAM'] as const });
 
@@ -185,17 +187,21 @@ builder.objectFields(ViewerRef, (t) => ({
       const principal = ctx.principal;
       if (!principal) return [];
       const byPermission = new Map<string, GrantSource[]>();
-      const add = (permission: string, source: GrantSource) => byPermission.set(permission, [...(byPermission.get(permission) ?? []), source]);
+      const add = (permission: string, source: GrantSource) =>
+        byPermission.set(permission, [...(byPermission.get(permission) ?? []), source]);
       if (principal.customerId || ctx.confinedToCustomer) {
         // Customer-confined requests cannot read org-internal roles and teams; End Users have
         // no teams, so everything comes from their role.
-        for (const permission of principal.permissions) add(permission, { kind: 'ROLE', id: principal.roleId, name: principal.roleName });
+        for (const permission of principal.permissions)
+          add(permission, { kind: 'ROLE', id: principal.roleId, name: principal.roleName });
       } else {
         const rows = await permissionSources(ctx.db, principal.membershipId);
         const names = new Map<string, string>();
         const teamIds = [...new Set(rows.map((r) => r.team_id).filter((id): id is string => id !== null))];
         if (teamIds.length) {
-          for (const team of (await ctx.db.query<{ id: string; name: string }>('select id, name from teams where id = any($1::uuid[])', [teamIds])).rows) {
+          for (const team of (
+            await ctx.db.query<{ id: string; name: string }>('select id, name from teams where id = any($1::uuid[])', [teamIds])
+          ).rows) {
             names.set(team.id, team.name);
           }
         }
@@ -208,7 +214,10 @@ builder.objectFields(ViewerRef, (t) => ({
           );
         }
       }
-      return PERMISSION_KEYS.filter((p) => byPermission.has(p)).map((permission) => ({ permission, sources: byPermission.get(permission)! }));
+      return PERMISSION_KEYS.filter((p) => byPermission.has(p)).map((permission) => ({
+        permission,
+        sources: byPermission.get(permission)!,
+      }));
     },
   }),
 }));

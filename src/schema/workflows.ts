@@ -168,7 +168,6 @@ const DeleteWorkflowPayload = builder.objectRef<{ id: string }>('DeleteWorkflowP
   fields: (t) => ({ deletedWorkflowId: t.exposeID('id') }),
 });
 
-
 function deployField(environment: Environment) {
   const permission = environment === 'test' ? 'workflows.deploy_test' : 'workflows.deploy_prod';
   return builder.mutationField(environment === 'test' ? 'deployWorkflowToTest' : 'deployWorkflowToProduction', (t) =>

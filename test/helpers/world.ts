@@ -24,8 +24,9 @@ export interface SeededUser {
 }
 
 export interface SeededMember extends SeededUser {
-  role: SystemRoleKey;
+  role: SystemRoleKey | 'custom';
   orgId: string;
+  membershipId: string;
 }
 
 export interface SeededOrg {
@@ -64,6 +65,11 @@ export class World {
     const db = new RequestDatabase(this.pool, { ...UNBOUND, userId: owner.userId }, silentLogger);
     const orgId = await createOrganization(db, owner.userId, name);
     await db.rebind({ userId: owner.userId, orgId, access: 'staff', tenantId: null });
+    const membershipIds = new Map<SystemRoleKey, string>();
+    membershipIds.set(
+      'owner',
+      (await db.query<{ id: string }>('select id from memberships where user_id = $1', [owner.userId])).rows[0]!.id,
+    );
     const customers: SeededOrg['customers'] = [];
     for (let i = 0; i < (options.customers ?? 2); i++) {
       const customerName = `${name} customer ${i + 1}`;
@@ -74,17 +80,30 @@ export class World {
       customers.push({ id: rows[0]!.id, name: customerName });
     }
     for (const role of SYSTEM_ROLE_KEYS.filter((r) => r !== 'owner')) {
-      await addMembership(db, users.get(role)!.userId, role, role === 'end_user' ? customers[0]!.id : null);
+      membershipIds.set(
+        role,
+        await addMembership(db, users.get(role)!.userId, role, role === 'end_user' ? customers[0]!.id : null),
+      );
     }
     const workflows: string[] = [];
     for (let i = 0; i < (options.workflows ?? 0); i++) {
       workflows.push(await createWorkflow(db, owner.userId, { name: `${name} workflow ${i + 1}`, definition: { step: i } }));
     }
     if ((await db.finish()) !== 'committed') throw new Error('seed did not commit');
-    const members = Object.fromEntries(SYSTEM_ROLE_KEYS.map((role) => [role, { ...users.get(role)!, role, orgId }])) as Record<
-      SystemRoleKey,
-      SeededMember
-    >;
+    const memberOf = (role: SystemRoleKey): SeededMember => ({
+      ...users.get(role)!,
+      role,
+      orgId,
+      membershipId: membershipIds.get(role)!,
+    });
+    const members: Record<SystemRoleKey, SeededMember> = {
+      owner: memberOf('owner'),
+      admin: memberOf('admin'),
+      developer: memberOf('developer'),
+      operator: memberOf('operator'),
+      viewer: memberOf('viewer'),
+      end_user: memberOf('end_user'),
+    };
     return { id: orgId, name, customers, members, workflows };
   }
 
@@ -132,6 +151,58 @@ export class World {
       );
       return rows;
     });
+  }
+
+  /** A new member of `org` with a system role (End Users go into the first customer). */
+  async member(org: SeededOrg, role: SystemRoleKey, label: string = role): Promise<SeededMember> {
+    const user = await this.user(`${label}-${role}`);
+    const membershipId = await this.inOrg(org, (db) =>
+      addMembership(db, user.userId, role, role === 'end_user' ? org.customers[0]!.id : null),
+    );
+    return { ...user, role, orgId: org.id, membershipId };
+  }
+
+  /** A custom role with these permissions, and (optionally) a new member holding it. */
+  async customRole(
+    org: SeededOrg,
+    name: string,
+    permissions: readonly string[],
+  ): Promise<{ roleId: string; member: SeededMember }> {
+    const user = await this.user(`custom-${name}`.toLowerCase().replace(/[^a-z0-9-]/g, '-'));
+    return this.inOrg(org, async (db) => {
+      const { rows } = await db.query<{ id: string }>(`insert into roles (org_id, name) values ($1, $2) returning id`, [
+        org.id,
+        name,
+      ]);
+      const roleId = rows[0]!.id;
+      await db.query(`insert into role_permissions (org_id, role_id, permission_key) select $1, $2, unnest($3::text[])`, [
+        org.id,
+        roleId,
+        permissions,
+      ]);
+      const { rows: m } = await db.query<{ id: string }>(
+        `insert into memberships (org_id, user_id, role_id) values ($1, $2, $3) returning id`,
+        [org.id, user.userId, roleId],
+      );
+      return { roleId, member: { ...user, role: 'custom' as const, orgId: org.id, membershipId: m[0]!.id } };
+    });
+  }
+
+  async customer(org: SeededOrg, name = `Customer ${randomUUID().slice(0, 8)}`): Promise<string> {
+    return this.inOrg(org, async (db) => {
+      const { rows } = await db.query<{ id: string }>(
+        `insert into customers (org_id, name, slug) values ($1, $2, $3) returning id`,
+        [org.id, name, `c-${randomUUID().slice(0, 12)}`],
+      );
+      return rows[0]!.id;
+    });
+  }
+
+  async systemRoleId(org: Pick<SeededOrg, 'id' | 'members'>, key: SystemRoleKey): Promise<string> {
+    return this.inOrg(
+      org,
+      async (db) => (await db.query<{ id: string }>('select id from roles where system_key = $1', [key])).rows[0]!.id,
+    );
   }
 
   token(who: SeededUser, claims: Partial<TokenClaims> = {}): Promise<string> {

@@ -159,9 +159,33 @@ create policy own_sessions on app_public.sign_in_sessions for all
   using (org_id = (select app_public.current_org_id()) and user_id = (select app_public.current_user_id()))
   with check (org_id = (select app_public.current_org_id()) and user_id = (select app_public.current_user_id()));
 
+-- The database, not the caller, says when an event happened: no backdating past retention.
+create function app_private.stamp_audit_event() returns trigger
+language plpgsql as $$
+begin
+  new.occurred_at := clock_timestamp();
+  return new;
+end $$;
+create trigger audit_events_stamp before insert on app_public.audit_events
+  for each row execute function app_private.stamp_audit_event();
+
 -- The owner (a DBA's job, `npm run audit:purge`) may delete audit events past retention.
+-- (A DELETE with a WHERE clause must also see the rows: hence the owner's read policies.)
 create policy purge_by_owner on app_public.audit_events for delete to gateway_owner using (true);
+create policy purge_read_by_owner on app_public.audit_events for select to gateway_owner using (true);
 create policy purge_by_owner on app_public.sign_in_sessions for delete to gateway_owner using (true);
+create policy purge_read_by_owner on app_public.sign_in_sessions for select to gateway_owner using (true);
+
+-- Cached principals carry the organization's name: a rename is an authorization-version change.
+create function app_private.bump_authz_version_of_organization() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  insert into app_private.authz_versions as v (org_id, version) values (new.id, 1)
+  on conflict (org_id) do update set version = v.version + 1;
+  return null;
+end $$;
+create trigger organizations_authz after update of name on app_public.organizations
+  for each row when (old.name is distinct from new.name) execute function app_private.bump_authz_version_of_organization();
 
 grant select, insert, update, delete on app_public.teams, app_public.team_members, app_public.invitations,
   app_public.invitation_teams, app_public.join_requests to gateway_app;

@@ -84,6 +84,9 @@ const schema = z
     RATE_LIMIT_USER_MAX: z.coerce.number().int().min(1).default(600),
     RATE_LIMIT_ORG_MAX: z.coerce.number().int().min(1).default(6000),
 
+    /** Audit events older than this are deleted by `npm run audit:purge`, organization or not. */
+    AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
+
     GRAPHIQL: boolean.default(true),
     /** Take the client IP from X-Forwarded-For (only behind a proxy you trust). */
     TRUST_PROXY: boolean.default(false),

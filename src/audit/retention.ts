@@ -9,9 +9,14 @@ export async function purgeAuditEvents(ownerUrl: string, retentionDays: number):
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   try {
-    const events = await client.query('delete from app_public.audit_events where occurred_at < now() - make_interval(days => $1)', [retentionDays]);
+    const events = await client.query(
+      'delete from app_public.audit_events where occurred_at < now() - make_interval(days => $1)',
+      [retentionDays],
+    );
     // Sign-in sessions only deduplicate auth.login; a month is plenty.
-    const sessions = await client.query(`delete from app_public.sign_in_sessions where first_seen_at < now() - interval '30 days'`);
+    const sessions = await client.query(
+      `delete from app_public.sign_in_sessions where first_seen_at < now() - interval '30 days'`,
+    );
     return { events: events.rowCount ?? 0, sessions: sessions.rowCount ?? 0 };
   } finally {
     await client.end();

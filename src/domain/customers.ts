@@ -202,12 +202,15 @@ export async function customerUsage(
  * would exceed its monthly executions limit, or any run for a suspended customer.
  */
 export async function assertCanRun(db: RequestDatabase, customerId: string): Promise<void> {
+  // Lock first, count after: in READ COMMITTED a statement's snapshot predates the lock wait,
+  // so counting in the locking statement would miss the run that held the lock before us.
+  await db.query('select 1 from customers where id = $1 for update', [customerId]);
   const { rows } = await db.query<{ status: string; max_executions_per_month: number | null; used: number }>(
     `select c.status, c.max_executions_per_month,
        (select count(*)::int from executions e where e.customer_id = c.id
           and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone)) as used
      from customers c join organizations o on o.id = c.org_id
-     where c.id = $1 for update of c`,
+     where c.id = $1`,
     [customerId],
   );
   const customer = rows[0];

@@ -73,7 +73,9 @@ it('returns every client clean after 120 concurrent mixed requests', async () =>
   }
 
   const { rows: sessions } = await pool.query(
-    `select count(*)::int as n from pg_stat_activity where usename = current_user and state like 'idle in transaction%'`,
+    // This database only: other test files share the cluster and the role.
+    `select count(*)::int as n from pg_stat_activity
+     where datname = current_database() and usename = current_user and state like 'idle in transaction%'`,
   );
   expect(sessions[0].n).toBe(0);
 });

@@ -1,4 +1,4 @@
--- 001 foundation: identities, organizations, roles, memberships, customers, workflows,
+-- 001 foundation: identities, organizations, roles, memberships, customers, definitions,
 -- executions and the audit trail, each tenant table behind forced row-level security.
 --
 -- Why this shape (see migrations/CONVENTIONS.md for the rules):
@@ -196,59 +196,72 @@ create trigger memberships_updated_at before update on app_public.memberships
   for each row execute function app_private.touch_updated_at();
 
 -------------------------------------------------------------------------------
--- Workflows: definitions are versioned; a deployment says which version is live where.
+-- Definitions built by staff: connectors, workflows, agents and tools. One shape (a name and a
+-- versioned JSON definition), one table, one set of rules and policies; `kind` tells them apart
+-- and the GraphQL schema exposes each kind with its own permissions. Connectors and workflows
+-- are deployed: a deployment says which version is live in which environment.
 -------------------------------------------------------------------------------
-create table app_public.workflows (
+create table app_public.definitions (
   org_id uuid not null references app_public.organizations (id) on delete cascade,
   id uuid not null default gen_random_uuid(),
+  kind text not null check (kind in ('connector', 'workflow', 'agent', 'tool')),
   name text not null check (length(btrim(name)) between 1 and 200),
   description text not null default '' check (length(description) <= 2000),
   current_version int not null default 1 check (current_version >= 1),
+  -- Connectors: how a customer authenticates to the app, and the logo the widget shows.
+  auth_kind text check (auth_kind in ('oauth2', 'api_key', 'basic', 'none')),
+  logo_url text check (length(logo_url) <= 2048),
   created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default clock_timestamp(),
   created_by uuid references app_public.users (id) on delete set null,
   updated_by uuid references app_public.users (id) on delete set null,
-  primary key (org_id, id)
+  primary key (org_id, id),
+  -- Lets other tables' foreign keys pin the kind they point at.
+  unique (org_id, id, kind),
+  check ((kind = 'connector') = (auth_kind is not null))
 );
-create unique index workflows_name_unique on app_public.workflows (org_id, lower(btrim(name)));
-create index workflows_created on app_public.workflows (org_id, created_at desc, id desc);
-create index workflows_updated on app_public.workflows (org_id, updated_at desc, id desc);
-create trigger workflows_updated_at before update on app_public.workflows
+create unique index definitions_name_unique on app_public.definitions (org_id, kind, lower(btrim(name)));
+create index definitions_created on app_public.definitions (org_id, kind, created_at desc, id desc);
+create index definitions_updated on app_public.definitions (org_id, kind, updated_at desc, id desc);
+create trigger definitions_updated_at before update on app_public.definitions
   for each row execute function app_private.touch_updated_at();
 
-create table app_public.workflow_versions (
+create table app_public.definition_versions (
   org_id uuid not null,
-  workflow_id uuid not null,
+  definition_id uuid not null,
   version int not null check (version >= 1),
   definition jsonb not null default '{}',
   created_at timestamptz not null default clock_timestamp(),
   created_by uuid references app_public.users (id) on delete set null,
-  primary key (org_id, workflow_id, version),
-  foreign key (org_id, workflow_id) references app_public.workflows (org_id, id) on delete cascade
+  primary key (org_id, definition_id, version),
+  foreign key (org_id, definition_id) references app_public.definitions (org_id, id) on delete cascade
 );
 
-create table app_public.workflow_deployments (
+create table app_public.definition_deployments (
   org_id uuid not null,
-  workflow_id uuid not null,
+  definition_id uuid not null,
+  kind text not null check (kind in ('connector', 'workflow')),
   environment text not null check (environment in ('test', 'production')),
   version int not null,
-  deployed_at timestamptz not null default now(),
+  deployed_at timestamptz not null default clock_timestamp(),
   deployed_by uuid references app_public.users (id) on delete set null,
-  primary key (org_id, workflow_id, environment),
-  foreign key (org_id, workflow_id, version)
-    references app_public.workflow_versions (org_id, workflow_id, version) on delete cascade
+  primary key (org_id, definition_id, environment),
+  foreign key (org_id, definition_id, kind) references app_public.definitions (org_id, id, kind) on delete cascade,
+  foreign key (org_id, definition_id, version)
+    references app_public.definition_versions (org_id, definition_id, version) on delete cascade
 );
 
 -------------------------------------------------------------------------------
--- Executions: queued runs of a workflow (agents and tools later) for one customer. There is
--- no engine here; a runner picks queued rows up.
+-- Executions: queued runs of a workflow, agent or tool for one customer. There is no engine
+-- here; a runner picks queued rows up.
 -------------------------------------------------------------------------------
 create table app_public.executions (
   org_id uuid not null references app_public.organizations (id) on delete cascade,
   id uuid not null default gen_random_uuid(),
   customer_id uuid not null,
   target_kind text not null check (target_kind in ('workflow', 'agent', 'tool')),
-  workflow_id uuid,
+  -- What ran; null once it is deleted (the name below keeps the history readable).
+  definition_id uuid,
   -- Denormalized so a customer-confined reader sees what ran without reading the
   -- org-internal definition, and so history survives the definition's deletion.
   target_name text not null,
@@ -265,12 +278,13 @@ create table app_public.executions (
   finished_at timestamptz,
   primary key (org_id, id),
   foreign key (org_id, customer_id) references app_public.customers (org_id, id) on delete cascade,
-  foreign key (org_id, workflow_id) references app_public.workflows (org_id, id) on delete set null (workflow_id),
+  foreign key (org_id, definition_id, target_kind)
+    references app_public.definitions (org_id, id, kind) on delete set null (definition_id),
   foreign key (org_id, retry_of) references app_public.executions (org_id, id) on delete set null (retry_of)
 );
 create index executions_created on app_public.executions (org_id, created_at desc, id desc);
 create index executions_customer on app_public.executions (org_id, customer_id, created_at desc);
-create index executions_workflow on app_public.executions (org_id, workflow_id, created_at desc);
+create index executions_definition on app_public.executions (org_id, definition_id, created_at desc);
 
 -------------------------------------------------------------------------------
 -- Audit trail. No foreign key to organizations: the trail outlives what it describes.
@@ -315,12 +329,12 @@ alter table app_public.customers enable row level security;
 alter table app_public.customers force row level security;
 alter table app_public.memberships enable row level security;
 alter table app_public.memberships force row level security;
-alter table app_public.workflows enable row level security;
-alter table app_public.workflows force row level security;
-alter table app_public.workflow_versions enable row level security;
-alter table app_public.workflow_versions force row level security;
-alter table app_public.workflow_deployments enable row level security;
-alter table app_public.workflow_deployments force row level security;
+alter table app_public.definitions enable row level security;
+alter table app_public.definitions force row level security;
+alter table app_public.definition_versions enable row level security;
+alter table app_public.definition_versions force row level security;
+alter table app_public.definition_deployments enable row level security;
+alter table app_public.definition_deployments force row level security;
 alter table app_public.executions enable row level security;
 alter table app_public.executions force row level security;
 alter table app_public.audit_events enable row level security;
@@ -370,13 +384,13 @@ create policy staff_all on app_public.roles for all
 create policy staff_all on app_public.role_permissions for all
   using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
   with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
-create policy staff_all on app_public.workflows for all
+create policy staff_all on app_public.definitions for all
   using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
   with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
-create policy staff_all on app_public.workflow_versions for all
+create policy staff_all on app_public.definition_versions for all
   using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
   with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
-create policy staff_all on app_public.workflow_deployments for all
+create policy staff_all on app_public.definition_deployments for all
   using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
   with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
 
@@ -422,8 +436,8 @@ grant select on app_public.users to gateway_app;
 grant select, insert, update, delete on app_public.organizations to gateway_app;
 grant select, insert, update, delete on app_public.roles, app_public.role_permissions to gateway_app;
 grant select, insert, update, delete on app_public.customers, app_public.memberships to gateway_app;
-grant select, insert, update, delete on app_public.workflows, app_public.workflow_versions,
-  app_public.workflow_deployments to gateway_app;
+grant select, insert, update, delete on app_public.definitions, app_public.definition_versions,
+  app_public.definition_deployments to gateway_app;
 grant select, insert, update on app_public.executions to gateway_app;
 grant select, insert on app_public.audit_events to gateway_app;
 

@@ -84,6 +84,18 @@ const schema = z
     RATE_LIMIT_USER_MAX: z.coerce.number().int().min(1).default(600),
     RATE_LIMIT_ORG_MAX: z.coerce.number().int().min(1).default(6000),
 
+    /** 32 bytes, base64: encrypts connection credentials. Unset in development: a key in DATA_DIR. */
+    CREDENTIALS_ENCRYPTION_KEY: z.string().optional(),
+    /** How often due OAuth tokens are refreshed (0: never, e.g. a replica that should not). */
+    TOKEN_REFRESH_INTERVAL: z
+      .string()
+      .regex(/^\d+(ms|s|m|h)$/)
+      .default('60s')
+      .transform((v) => {
+        const m = /^(\d+)(ms|s|m|h)$/.exec(v)!;
+        return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+      }),
+
     /** Audit events older than this are deleted by `npm run audit:purge`, organization or not. */
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
 
@@ -99,6 +111,12 @@ const schema = z
     }
     if (env.DATABASE_OWNER_URL && !env.DATABASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required when DATABASE_OWNER_URL is set' });
+    }
+    if (env.NODE_ENV === 'production' && !env.CREDENTIALS_ENCRYPTION_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'is required in production' });
+    }
+    if (env.CREDENTIALS_ENCRYPTION_KEY && Buffer.from(env.CREDENTIALS_ENCRYPTION_KEY, 'base64').length !== 32) {
+      ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'must be 32 bytes, base64-encoded' });
     }
     for (const alg of env.OIDC_ALGORITHMS) {
       if (!/^(RS|PS|ES)(256|384|512)$|^EdDSA$/.test(alg)) {

@@ -7,6 +7,8 @@ import type { YogaInitialContext } from 'graphql-yoga';
 import type pg from 'pg';
 import { RequestAudit } from './audit/audit-log.js';
 import type { MemberActivity } from './auth/activity.js';
+import type { TokenRefresher } from './domain/connections.js';
+import type { CredentialCipher } from './integrations/credentials.js';
 import type { Principal, PrincipalResolver } from './auth/principal.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
@@ -28,6 +30,8 @@ export interface GatewayServices {
   verifier: TokenVerifier;
   principals: PrincipalResolver;
   activity: MemberActivity;
+  cipher: CredentialCipher;
+  refresher: TokenRefresher;
 }
 
 export interface Context {
@@ -104,6 +108,15 @@ export function createContextFactory(services: GatewayServices) {
       if (principal.status !== 'active') {
         await db.abandon();
         throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
+      }
+      // Staff scoping a request to one customer must name one of their organization's; another
+      // organization's customer answers like a missing one.
+      if (confinedToCustomer && !principal.customerId) {
+        const { rowCount } = await db.query('select 1 from customers where id = $1', [confinedToCustomer]);
+        if (!rowCount) {
+          await db.abandon();
+          throw forbidden('No such customer in this organization.', { http: { status: 403 } });
+        }
       }
       afterCommit = await services.activity.record(db, audit, principal, caller.userId, caller.token.sessionKey);
     }

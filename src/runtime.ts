@@ -12,6 +12,8 @@ import type net from 'node:net';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { MemberActivity } from './auth/activity.js';
+import { CredentialCipher, loadOrCreateDevelopmentKey, parseKey } from './integrations/credentials.js';
+import { LocalTokenRefresher, scheduleTokenRefresh } from './integrations/token-refresh.js';
 import { PrincipalResolver } from './auth/principal.js';
 import { DEV_AUDIENCE, startDevIssuer, type DevIssuer } from './auth/dev-issuer.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
@@ -133,7 +135,21 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       store = memory;
     }
 
-    const yoga = createGateway({ config, pool, logger, verifier, principals, activity: new MemberActivity() }, store);
+    const cipher = new CredentialCipher(
+      config.CREDENTIALS_ENCRYPTION_KEY
+        ? parseKey(config.CREDENTIALS_ENCRYPTION_KEY)
+        : loadOrCreateDevelopmentKey(config.DATA_DIR),
+    );
+    const refresher = new LocalTokenRefresher();
+    if (config.TOKEN_REFRESH_INTERVAL > 0) {
+      const stopRefresh = scheduleTokenRefresh({ pool, cipher, refresher, logger }, config.TOKEN_REFRESH_INTERVAL);
+      cleanups.push(stopRefresh);
+    }
+
+    const yoga = createGateway(
+      { config, pool, logger, verifier, principals, activity: new MemberActivity(), cipher, refresher },
+      store,
+    );
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler
     // running, and shutdown must not end the pool under it.
     let inFlight = 0;

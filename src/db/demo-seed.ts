@@ -8,7 +8,7 @@ import type { SystemRoleKey } from '../authz/permissions.js';
 import type { Logger } from '../logger.js';
 import { addMembership } from '../domain/members.js';
 import { createOrganization } from '../domain/organizations.js';
-import { createWorkflow, deployWorkflow } from '../domain/workflows.js';
+import { createDefinition, deployDefinition } from '../domain/definitions.js';
 import { RequestDatabase, UNBOUND } from './request-database.js';
 
 export const DEMO_ORG_ID = '0d3e0000-0000-4000-8000-000000000001';
@@ -69,7 +69,7 @@ export async function seedDemo(pool: pg.Pool, issuer: string, logger: Logger): P
       await addMembership(db, userIds.get(member.key)!, member.role, member.role === 'end_user' ? DEMO_CUSTOMER_ID : null);
     }
     const developerId = userIds.get('developer')!;
-    const sync = await createWorkflow(db, developerId, {
+    const sync = await createDefinition(db, 'workflow', developerId, {
       name: 'Sync HubSpot contacts to Salesforce',
       description: 'Every 15 minutes, copy new HubSpot contacts into Salesforce leads.',
       definition: {
@@ -77,14 +77,17 @@ export async function seedDemo(pool: pg.Pool, issuer: string, logger: Logger): P
         steps: [{ action: 'hubspot.listContacts' }, { action: 'salesforce.upsertLead' }],
       },
     });
-    await deployWorkflow(db, developerId, sync, 'test');
-    await deployWorkflow(db, developerId, sync, 'production');
-    await createWorkflow(db, developerId, {
+    await deployDefinition(db, 'workflow', developerId, sync, 'test');
+    await deployDefinition(db, 'workflow', developerId, sync, 'production');
+    await createDefinition(db, 'workflow', developerId, {
       name: 'Slack alert on failed payment',
       description: 'Post to #billing when Stripe reports a failed charge.',
       definition: { trigger: { webhook: 'stripe.charge.failed' }, steps: [{ action: 'slack.postMessage' }] },
     });
-    await createWorkflow(db, ownerId, { name: 'Weekly usage report', definition: { trigger: { schedule: '0 9 * * MON' } } });
+    await createDefinition(db, 'workflow', ownerId, {
+      name: 'Weekly usage report',
+      definition: { trigger: { schedule: '0 9 * * MON' } },
+    });
     if ((await db.finish()) !== 'committed') throw new Error('demo seed did not commit');
   } catch (error) {
     await db.abandon();

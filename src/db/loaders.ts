@@ -11,7 +11,8 @@ import { loadInvitations, loadMembers, teamIdsOfInvitations, type InvitationRow,
 import { countMembersByRole, loadRoles, type RoleRow } from '../domain/roles.js';
 import { loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
 import { loadUsers, type UserRow } from '../domain/users.js';
-import { loadDeployments, loadWorkflows, type DeploymentRow, type WorkflowRow } from '../domain/workflows.js';
+import { loadConnections, type ConnectionRow } from '../domain/connections.js';
+import { loadDefinitions, loadDeployments, type DefinitionRow, type DeploymentRow } from '../domain/definitions.js';
 
 /** Rows come back in any order; DataLoader wants them aligned with the keys. */
 export function byKey<K, R>(keys: readonly K[], rows: R[], keyOf: (row: R) => K): (R | null)[] {
@@ -28,9 +29,14 @@ export function groupByKey<K, R>(keys: readonly K[], rows: R[], keyOf: (row: R) 
 export function createLoaders(db: RequestDatabase) {
   return {
     user: new DataLoader<string, UserRow | null>(async (ids) => byKey(ids, await loadUsers(db, ids), (r) => r.id)),
-    workflow: new DataLoader<string, WorkflowRow | null>(async (ids) => byKey(ids, await loadWorkflows(db, ids), (r) => r.id)),
+    definition: new DataLoader<string, DefinitionRow | null>(async (ids) =>
+      byKey(ids, await loadDefinitions(db, ids), (r) => r.id),
+    ),
+    connection: new DataLoader<string, ConnectionRow | null>(async (ids) =>
+      byKey(ids, await loadConnections(db, ids), (r) => r.id),
+    ),
     deployments: new DataLoader<string, DeploymentRow[]>(async (ids) =>
-      groupByKey(ids, await loadDeployments(db, ids), (r) => r.workflow_id),
+      groupByKey(ids, await loadDeployments(db, ids), (r) => r.definition_id),
     ),
     execution: new DataLoader<string, ExecutionRow | null>(async (ids) => byKey(ids, await loadExecutions(db, ids), (r) => r.id)),
     customer: new DataLoader<string, CustomerRow | null>(async (ids) => byKey(ids, await loadCustomers(db, ids), (r) => r.id)),

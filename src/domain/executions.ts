@@ -1,17 +1,26 @@
+/**
+ * Executions: queued runs of a workflow, agent or tool (or a connection's action) for one
+ * customer. There is no engine here: a runner picks queued rows up. Customer-confined callers
+ * see only their customer's executions (RLS).
+ */
 import type { RequestDatabase } from '../db/request-database.js';
-import { conflict, notFound } from '../errors.js';
+import { badUserInput, conflict, notFound } from '../errors.js';
 import { assertCanRun } from './customers.js';
+import { requireDefinition } from './definitions.js';
+import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
 import { requireJsonObject } from './validation.js';
 
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type TargetKind = 'workflow' | 'agent' | 'tool';
+export type TargetKind = 'workflow' | 'agent' | 'tool' | 'connection';
+export type ExecutableKind = 'workflow' | 'agent' | 'tool';
 
 export interface ExecutionRow {
   id: string;
   org_id: string;
   customer_id: string;
   target_kind: TargetKind;
-  workflow_id: string | null;
+  definition_id: string | null;
+  connection_id: string | null;
   target_name: string;
   target_version: number | null;
   status: ExecutionStatus;
@@ -25,43 +34,165 @@ export interface ExecutionRow {
   finished_at: Date | null;
 }
 
-export const EXECUTION_COLUMNS = `e.id, e.org_id, e.customer_id, e.target_kind, e.workflow_id, e.target_name,
+export const EXECUTION_COLUMNS = `e.id, e.org_id, e.customer_id, e.target_kind, e.definition_id, e.connection_id, e.target_name,
   e.target_version, e.status, e.input, e.output, e.error, e.retry_of, e.requested_by, e.created_at,
   e.started_at, e.finished_at`;
 
 export async function loadExecutions(db: RequestDatabase, ids: readonly string[]): Promise<ExecutionRow[]> {
-  const { rows } = await db.query<ExecutionRow>(`select ${EXECUTION_COLUMNS} from executions e where e.id = any($1::uuid[])`, [
-    ids,
-  ]);
-  return rows;
+  return (await db.query<ExecutionRow>(`select ${EXECUTION_COLUMNS} from executions e where e.id = any($1::uuid[])`, [ids])).rows;
 }
 
-/** Queue a run of a workflow version for a customer; a runner picks queued rows up. */
-export async function enqueueWorkflowExecution(
+export async function requireExecution(db: RequestDatabase, id: string): Promise<ExecutionRow> {
+  const row = (await loadExecutions(db, [id]))[0];
+  if (!row) throw notFound('Execution', id);
+  return row;
+}
+
+interface NewExecution {
+  customerId: string;
+  kind: TargetKind;
+  definitionId: string | null;
+  connectionId: string | null;
+  name: string;
+  version: number | null;
+  input: Record<string, unknown>;
+  retryOf?: string | null;
+}
+
+/** Queues a run after checking the customer may run anything (active, under its monthly limit). */
+async function insertExecution(db: RequestDatabase, actorId: string | null, run: NewExecution): Promise<ExecutionRow> {
+  await assertCanRun(db, run.customerId);
+  const { rows } = await db.query<ExecutionRow>(
+    `insert into executions as e (org_id, customer_id, target_kind, definition_id, connection_id, target_name, target_version, input, requested_by, retry_of)
+     values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9)
+     returning ${EXECUTION_COLUMNS}`,
+    [
+      run.customerId,
+      run.kind,
+      run.definitionId,
+      run.connectionId,
+      run.name,
+      run.version,
+      run.input,
+      actorId,
+      run.retryOf ?? null,
+    ],
+  );
+  return rows[0]!;
+}
+
+/** Queue a run of a workflow, agent or tool version for a customer. */
+export async function enqueueExecution(
   db: RequestDatabase,
   actorId: string,
-  workflowId: string,
+  kind: ExecutableKind,
+  definitionId: string,
   customerId: string,
   input: unknown,
   version: number | null | undefined,
 ): Promise<ExecutionRow> {
-  const payload = input == null ? {} : requireJsonObject('input.input', input);
-  const { rows: found } = await db.query<{ name: string; current_version: number }>(
-    'select name, current_version from workflows where id = $1',
-    [workflowId],
-  );
-  const workflow = found[0];
-  if (!workflow) throw notFound('Workflow', workflowId);
-  const target = version ?? workflow.current_version;
-  if (target < 1 || target > workflow.current_version) {
-    throw conflict(`Version ${target} of this workflow does not exist.`, { field: 'input.version' });
+  const payload = input == null ? {} : requireJsonObject('input.parameters', input);
+  const definition = await requireDefinition(db, kind, definitionId);
+  const target = version ?? definition.current_version;
+  if (target < 1 || target > definition.current_version) {
+    throw badUserInput('input.version', `must be between 1 and ${definition.current_version}`);
   }
-  await assertCanRun(db, customerId);
-  const { rows } = await db.query<ExecutionRow>(
-    `insert into executions as e (org_id, customer_id, target_kind, workflow_id, target_name, target_version, input, requested_by)
-     values (app_public.current_org_id(), $1, 'workflow', $2, $3, $4, $5, $6)
-     returning ${EXECUTION_COLUMNS}`,
-    [customerId, workflowId, workflow.name, target, payload, actorId],
+  return insertExecution(db, actorId, {
+    customerId,
+    kind,
+    definitionId,
+    connectionId: null,
+    name: definition.name,
+    version: target,
+    input: payload,
+  });
+}
+
+/** Queue an action on a customer's connection. */
+export async function enqueueConnectionAction(
+  db: RequestDatabase,
+  actorId: string | null,
+  connection: { id: string; customer_id: string; name: string },
+  action: string,
+  input: Record<string, unknown>,
+): Promise<ExecutionRow> {
+  return insertExecution(db, actorId, {
+    customerId: connection.customer_id,
+    kind: 'connection',
+    definitionId: null,
+    connectionId: connection.id,
+    name: `${connection.name}: ${action}`,
+    version: null,
+    input: { action, ...input },
+  });
+}
+
+/** A new execution of the same thing for the same customer, linked to the one retried. */
+export async function retryExecution(db: RequestDatabase, actorId: string, id: string): Promise<ExecutionRow> {
+  const original = await requireExecution(db, id);
+  if (original.status === 'queued' || original.status === 'running') {
+    throw conflict('This execution has not finished; retry it once it has.');
+  }
+  if (original.target_kind !== 'connection' && !original.definition_id) {
+    throw conflict(`The ${original.target_kind} that ran was deleted; it cannot run again.`);
+  }
+  if (original.target_kind === 'connection') {
+    const { rows } = await db.query('select 1 from connections where id = $1', [original.connection_id]);
+    if (!rows[0]) throw conflict('The connection that ran was deleted; it cannot run again.');
+  }
+  return insertExecution(db, actorId, {
+    customerId: original.customer_id,
+    kind: original.target_kind,
+    definitionId: original.definition_id,
+    connectionId: original.connection_id,
+    name: original.target_name,
+    version: original.target_version,
+    input: original.input,
+    retryOf: original.id,
+  });
+}
+
+export interface ExecutionFilter {
+  status?: ExecutionStatus | null;
+  targetKind?: TargetKind | null;
+  /** The workflow, agent, tool or connection that ran. */
+  targetId?: string | null;
+  customerId?: string | null;
+  from?: Date | null;
+  to?: Date | null;
+}
+
+function executionFilter(filter: ExecutionFilter, params: unknown[]): string {
+  const conditions: string[] = [];
+  const add = (sql: (n: number) => string, value: unknown) => {
+    params.push(value);
+    conditions.push(sql(params.length));
+  };
+  if (filter.status) add((n) => `e.status = $${n}`, filter.status);
+  if (filter.targetKind) add((n) => `e.target_kind = $${n}`, filter.targetKind);
+  if (filter.targetId) add((n) => `(e.definition_id = $${n}::uuid or e.connection_id = $${n}::uuid)`, filter.targetId);
+  if (filter.customerId) add((n) => `e.customer_id = $${n}::uuid`, filter.customerId);
+  if (filter.from && filter.to && filter.from > filter.to) throw badUserInput('filter.from', 'must not be after filter.to');
+  if (filter.from) add((n) => `e.created_at >= $${n}::timestamptz`, filter.from);
+  if (filter.to) add((n) => `e.created_at < $${n}::timestamptz`, filter.to);
+  return conditions.length ? conditions.join(' and ') : 'true';
+}
+
+export async function listExecutions(
+  db: RequestDatabase,
+  filter: ExecutionFilter,
+  page: PageArgs,
+  withTotal: boolean,
+): Promise<Connection<ExecutionRow & { cursor_key: string }>> {
+  const window = pageWindow(page);
+  const params: unknown[] = [];
+  const where = executionFilter(filter, params);
+  const k = keyset({ expression: 'e.created_at', type: 'timestamptz', direction: 'desc', id: 'e.id' }, window, params.length + 1);
+  const countSql = `select count(*)::int from executions e where ${where}`;
+  const { rows } = await db.query<ExecutionRow & { cursor_key: string; total_count?: number }>(
+    `select ${EXECUTION_COLUMNS}, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
+     from executions e where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
+    [...params, ...k.params],
   );
-  return rows[0]!;
+  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
 }

@@ -2,7 +2,7 @@
 import { auditFacets, listAuditEvents, type AuditEventRow } from '../domain/audit-log.js';
 import { requireId } from '../domain/validation.js';
 import { builder } from './builder.js';
-import { connectionOptions, edgeOptions } from './connections.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 import { selectsField } from './selection.js';
 import { UserRef } from './users.js';
 

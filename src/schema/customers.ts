@@ -13,7 +13,7 @@ import { requireId } from '../domain/validation.js';
 import { audited } from './audited.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
-import { connectionOptions, edgeOptions } from './connections.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 import { InvitationRef } from './refs.js';
 import { selectsField } from './selection.js';
 

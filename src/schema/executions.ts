@@ -1,8 +1,12 @@
-import { loadExecutions, type ExecutionRow } from '../domain/executions.js';
+/** Executions: runs for one customer — list with filters, detail, retry. */
+import { listExecutions, requireExecution, retryExecution, type ExecutionRow } from '../domain/executions.js';
 import { requireId } from '../domain/validation.js';
-import { notFound } from '../errors.js';
+import { audited } from './audited.js';
 import { builder } from './builder.js';
+import { userIdOf } from './caller.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 import { CustomerRef } from './customers.js';
+import { selectsField } from './selection.js';
 import { UserRef } from './users.js';
 
 export const ExecutionStatusEnum = builder.enumType('ExecutionStatus', {
@@ -16,22 +20,30 @@ export const ExecutionStatusEnum = builder.enumType('ExecutionStatus', {
 });
 
 export const TargetKindEnum = builder.enumType('ExecutionTargetKind', {
-  values: { WORKFLOW: { value: 'workflow' }, AGENT: { value: 'agent' }, TOOL: { value: 'tool' } } as const,
+  values: {
+    WORKFLOW: { value: 'workflow' },
+    AGENT: { value: 'agent' },
+    TOOL: { value: 'tool' },
+    CONNECTION: { value: 'connection' },
+  } as const,
 });
 
-export const ExecutionRef = builder.objectRef<ExecutionRow>('Execution').implement({
-  description: 'A run of a workflow, agent or tool for one customer.',
+export const ExecutionRef = builder.objectRef<ExecutionRow>('Execution');
+
+ExecutionRef.implement({
+  description: 'A run of a workflow, agent or tool, or an action on a connection, for one customer.',
   authScopes: { permission: 'executions.read' },
   fields: (t) => ({
     id: t.exposeID('id'),
     status: t.field({ type: ExecutionStatusEnum, resolve: (e) => e.status }),
     targetKind: t.field({ type: TargetKindEnum, resolve: (e) => e.target_kind }),
+    targetId: t.id({
+      nullable: true,
+      description: 'The workflow, agent, tool or connection that ran; null once it was deleted.',
+      resolve: (e) => e.definition_id ?? e.connection_id,
+    }),
     targetName: t.exposeString('target_name', { description: 'What ran, as named when it was queued.' }),
     targetVersion: t.exposeInt('target_version', { nullable: true }),
-    workflowId: t.exposeID('workflow_id', {
-      nullable: true,
-      description: 'Null for agents and tools, or when the workflow was deleted.',
-    }),
     customer: t.field({
       type: CustomerRef,
       nullable: true,
@@ -40,7 +52,12 @@ export const ExecutionRef = builder.objectRef<ExecutionRow>('Execution').impleme
     parameters: t.field({ type: 'JSON', resolve: (e) => e.input }),
     output: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.output ?? null }),
     error: t.exposeString('error', { nullable: true }),
-    retryOfId: t.exposeID('retry_of', { nullable: true }),
+    retryOf: t.field({
+      type: ExecutionRef,
+      nullable: true,
+      description: 'The execution this one retried.',
+      resolve: (e, _args, ctx) => (e.retry_of ? ctx.loaders.execution.load(e.retry_of) : null),
+    }),
     requestedBy: t.field({
       type: UserRef,
       nullable: true,
@@ -52,17 +69,66 @@ export const ExecutionRef = builder.objectRef<ExecutionRow>('Execution').impleme
   }),
 });
 
-builder.queryField('execution', (t) =>
-  t.field({
+const ExecutionFilter = builder.inputType('ExecutionFilter', {
+  fields: (t) => ({
+    status: t.field({ type: ExecutionStatusEnum }),
+    targetKind: t.field({ type: TargetKindEnum, description: 'What kind of thing ran.' }),
+    targetId: t.id({ description: 'The workflow, agent, tool or connection that ran.' }),
+    customerId: t.id(),
+    from: t.field({ type: 'DateTime', description: 'Queued at or after (inclusive).' }),
+    to: t.field({ type: 'DateTime', description: 'Queued before (exclusive).' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  executions: t.connection(
+    {
+      type: ExecutionRef,
+      nullable: true,
+      description: 'Newest first. End Users see their customer’s only.',
+      authScopes: { permission: 'executions.read' },
+      args: { filter: t.arg({ type: ExecutionFilter }) },
+      resolve: (_root, args, ctx, info) =>
+        listExecutions(
+          ctx.db,
+          {
+            status: args.filter?.status,
+            targetKind: args.filter?.targetKind,
+            targetId: args.filter?.targetId ? requireId('filter.targetId', args.filter.targetId) : null,
+            customerId: args.filter?.customerId ? requireId('filter.customerId', args.filter.customerId) : null,
+            from: args.filter?.from,
+            to: args.filter?.to,
+          },
+          args,
+          selectsField(info, 'totalCount'),
+        ),
+    },
+    connectionOptions('Execution'),
+    edgeOptions('Execution'),
+  ),
+  execution: t.field({
     type: ExecutionRef,
     nullable: true,
     authScopes: { permission: 'executions.read' },
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const id = requireId('id', args.id);
-      const execution = (await loadExecutions(ctx.db, [id]))[0];
-      if (!execution) throw notFound('Execution', id);
-      return execution;
-    },
+    resolve: (_root, args, ctx) => requireExecution(ctx.db, requireId('id', args.id)),
+  }),
+}));
+
+const RetryExecutionInput = builder.inputType('RetryExecutionInput', { fields: (t) => ({ id: t.id({ required: true }) }) });
+
+builder.mutationField('retryExecution', (t) =>
+  t.field({
+    type: ExecutionRef,
+    nullable: true,
+    description: 'Queue the same run again (a finished one), linked to it by retryOf.',
+    authScopes: { permission: 'executions.retry' },
+    args: { input: t.arg({ type: RetryExecutionInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const id = requireId('input.id', args.input.id);
+        const execution = await retryExecution(ctx.db, userIdOf(ctx), id);
+        return { result: execution, resourceId: id, customerId: execution.customer_id, details: { executionId: execution.id } };
+      }),
   }),
 );

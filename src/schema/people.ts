@@ -31,7 +31,7 @@ import type { Context } from '../context.js';
 import { audited, needsSavepoint } from './audited.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
-import { connectionOptions, edgeOptions } from './connections.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 import { CustomerRef } from './customers.js';
 import { OrganizationRef } from './organizations.js';
 import { InvitationRef, MemberRef, TeamRef } from './refs.js';

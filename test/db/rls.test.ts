@@ -22,9 +22,10 @@ const TENANT_TABLES = [
   'role_permissions',
   'customers',
   'memberships',
-  'workflows',
-  'workflow_versions',
-  'workflow_deployments',
+  'definitions',
+  'definition_versions',
+  'definition_deployments',
+  'connections',
   'executions',
   'audit_events',
 ];
@@ -43,17 +44,25 @@ beforeAll(async () => {
       staffOf(org),
       async (c) => {
         await c.query(
-          `insert into executions (org_id, customer_id, target_kind, workflow_id, target_name) values ($1, $2, 'workflow', $3, 'x')`,
+          `insert into executions (org_id, customer_id, target_kind, definition_id, target_name) values ($1, $2, 'workflow', $3, 'x')`,
           [org.id, org.customers[0]!.id, org.workflows[0]],
         );
         await c.query(
           `insert into audit_events (org_id, actor_type, actor_user_id, action, resource_type, outcome) values ($1, 'user', $2, 'workflow.create', 'workflow', 'success')`,
           [org.id, org.members.owner.userId],
         );
-        await c.query(`insert into workflow_deployments (org_id, workflow_id, environment, version) values ($1, $2, 'test', 1)`, [
-          org.id,
-          org.workflows[0],
-        ]);
+        await c.query(
+          `insert into definition_deployments (org_id, definition_id, kind, environment, version) values ($1, $2, 'workflow', 'test', 1)`,
+          [org.id, org.workflows[0]],
+        );
+        const { rows: connector } = await c.query(
+          `insert into definitions (org_id, kind, name, auth_kind) values ($1, 'connector', 'CRM', 'api_key') returning id`,
+          [org.id],
+        );
+        await c.query(
+          `insert into connections (org_id, customer_id, connector_id, name, scope, owner_user_id) values ($1, $2, $3, 'CRM', 'shared', $4)`,
+          [org.id, org.customers[0]!.id, connector[0].id, org.members.end_user.userId],
+        );
         const { rows } = await c.query(`insert into roles (org_id, name) values ($1, 'Auditor') returning id`, [org.id]);
         await c.query(`insert into role_permissions (org_id, role_id, permission_key) values ($1, $2, 'audit_log.read')`, [
           org.id,
@@ -125,7 +134,7 @@ describe('reads', () => {
     const seen = await asApp(pool, settings, async (c) => ({
       customers: (await c.query('select id from customers')).rows.map((r) => r.id),
       executions: (await c.query('select customer_id from executions')).rows.map((r) => r.customer_id),
-      workflows: (await c.query('select count(*)::int as n from workflows')).rows[0].n,
+      workflows: (await c.query('select count(*)::int as n from definitions')).rows[0].n,
       roles: (await c.query('select count(*)::int as n from roles')).rows[0].n,
       memberships: (await c.query('select user_id from memberships')).rows.map((r) => r.user_id),
       audit: (await c.query('select count(*)::int as n from audit_events')).rows[0].n,
@@ -153,21 +162,23 @@ describe('reads', () => {
 describe('writes', () => {
   it('cannot insert a row into another organization', async () => {
     await expect(
-      asApp(pool, staffOf(a), (c) => c.query(`insert into workflows (org_id, name) values ($1, 'sneaky')`, [b.id])),
+      asApp(pool, staffOf(a), (c) =>
+        c.query(`insert into definitions (org_id, kind, name) values ($1, 'workflow', 'sneaky')`, [b.id]),
+      ),
     ).rejects.toThrow(/row-level security/);
   });
 
   it('cannot move a row into another organization', async () => {
     const moved = asApp(pool, staffOf(a), (c) =>
-      c.query('update workflows set org_id = $1 where id = $2', [b.id, a.workflows[0]]),
+      c.query('update definitions set org_id = $1 where id = $2', [b.id, a.workflows[0]]),
     );
     await expect(moved).rejects.toThrow(/row-level security|violates foreign key/);
   });
 
   it('cannot update or delete another organization’s rows (they are not there)', async () => {
     const result = await asApp(pool, staffOf(a), async (c) => ({
-      updated: (await c.query(`update workflows set name = 'pwned' where id = $1`, [b.workflows[0]])).rowCount,
-      deleted: (await c.query('delete from workflows where id = $1', [b.workflows[1]])).rowCount,
+      updated: (await c.query(`update definitions set name = 'pwned' where id = $1`, [b.workflows[0]])).rowCount,
+      deleted: (await c.query('delete from definitions where id = $1', [b.workflows[1]])).rowCount,
     }));
     expect(result).toEqual({ updated: 0, deleted: 0 });
   });
@@ -175,12 +186,14 @@ describe('writes', () => {
   it('with settings unset, empty or malformed, writes nothing', async () => {
     for (const settings of [{}, { orgId: '', role: '' }, { orgId: 'garbage', role: 'staff' }]) {
       await expect(
-        asApp(pool, settings, (c) => c.query(`insert into workflows (org_id, name) values ($1, 'x')`, [a.id])),
+        asApp(pool, settings, (c) =>
+          c.query(`insert into definitions (org_id, kind, name) values ($1, 'workflow', 'x')`, [a.id]),
+        ),
       ).rejects.toThrow(/row-level security/);
       const changed = await asApp(
         pool,
         settings,
-        async (c) => (await c.query(`update workflows set name = name || '!'`)).rowCount,
+        async (c) => (await c.query(`update definitions set name = name || '!'`)).rowCount,
       );
       expect(changed).toBe(0);
     }
@@ -221,7 +234,7 @@ describe('session settings', () => {
       await client.query(`select set_config('app.org_id', $1, true)`, [a.id]);
       await client.query('commit');
       const { rows } = await client.query(
-        `select nullif(current_setting('app.org_id', true), '') as org, (select count(*)::int from workflows) as n`,
+        `select nullif(current_setting('app.org_id', true), '') as org, (select count(*)::int from definitions) as n`,
       );
       expect(rows[0]).toEqual({ org: null, n: 0 });
     } finally {

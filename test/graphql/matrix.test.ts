@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ROLES, isPermission, type Permission } from '../../src/authz/permissions.js';
 import { specFromPermission } from '../../src/authz/scopes.js';
 import { RequestDatabase } from '../../src/db/request-database.js';
-import { enqueueWorkflowExecution } from '../../src/domain/executions.js';
+import { enqueueExecution } from '../../src/domain/executions.js';
 import { schema } from '../../src/schema/index.js';
 import { silentLogger } from '../helpers/database.js';
 import { errorCodes, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
@@ -329,8 +329,9 @@ beforeAll(async () => {
     { userId: org.members.owner.userId, orgId: org.id, access: 'staff', tenantId: null },
     silentLogger,
   );
-  executionId = (await enqueueWorkflowExecution(db, org.members.owner.userId, org.workflows[0]!, org.customers[0]!.id, {}, null))
-    .id;
+  executionId = (
+    await enqueueExecution(db, org.members.owner.userId, 'workflow', org.workflows[0]!, org.customers[0]!.id, {}, null)
+  ).id;
   await db.finish();
 });
 afterAll(() => t?.stop());

@@ -68,7 +68,7 @@ export const CatalogueQuery = graphql(`
 `);
 
 export const WorkflowsQuery = graphql(`
-  query Workflows($first: Int, $after: String, $last: Int, $before: String, $filter: WorkflowFilter, $orderBy: WorkflowOrder) {
+  query Workflows($first: Int, $after: String, $last: Int, $before: String, $filter: WorkflowFilter, $orderBy: DefinitionOrder) {
     workflows(first: $first, after: $after, last: $last, before: $before, filter: $filter, orderBy: $orderBy) {
       totalCount
       edges {

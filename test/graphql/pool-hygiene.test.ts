@@ -65,8 +65,8 @@ it('returns every client clean after 120 concurrent mixed requests', async () =>
                nullif(current_setting('app.role', true), '') as role,
                nullif(current_setting('app.tenant_id', true), '') as tenant_id,
                pg_current_xact_id_if_assigned() as xact,
-               (select count(*)::int from workflows) as visible_workflows`);
-      expect(rows[0]).toEqual({ user_id: null, org_id: null, role: null, tenant_id: null, xact: null, visible_workflows: 0 });
+               (select count(*)::int from definitions) as visible_definitions`);
+      expect(rows[0]).toEqual({ user_id: null, org_id: null, role: null, tenant_id: null, xact: null, visible_definitions: 0 });
     }
   } finally {
     for (const client of clients) client.release();

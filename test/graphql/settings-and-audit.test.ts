@@ -295,14 +295,14 @@ describe('deleting the organization', () => {
       t.world.pool,
       { userId: doomed.members.owner.userId, orgId: doomed.id, role: 'staff' },
       async (c) => ({
-        workflows: (await c.query('select count(*)::int as n from workflows')).rows[0].n,
+        definitions: (await c.query('select count(*)::int as n from definitions')).rows[0].n,
         customers: (await c.query('select count(*)::int as n from customers')).rows[0].n,
         memberships: (await c.query('select count(*)::int as n from memberships')).rows[0].n,
         roles: (await c.query('select count(*)::int as n from roles')).rows[0].n,
         audit: (await c.query(`select array_agg(action order by occurred_at) as a from audit_events`)).rows[0].a,
       }),
     );
-    expect(remaining).toMatchObject({ workflows: 0, customers: 0, memberships: 0, roles: 0 });
+    expect(remaining).toMatchObject({ definitions: 0, customers: 0, memberships: 0, roles: 0 });
     expect(remaining.audit).toEqual(expect.arrayContaining(['organization.delete']));
 
     // Retention: backdate the trail (as a superuser; nobody else can) and purge as the owner.

@@ -349,10 +349,10 @@ describe('listing', () => {
     ).workflows!;
     expect(search.totalCount).toBe(7); // 2, 20–25
     await t.world.inOrg(org, (db) =>
-      db.query(`insert into workflow_deployments (org_id, workflow_id, environment, version) values ($1, $2, 'production', 1)`, [
-        org.id,
-        org.workflows[3],
-      ]),
+      db.query(
+        `insert into definition_deployments (org_id, definition_id, kind, environment, version) values ($1, $2, 'workflow', 'production', 1)`,
+        [org.id, org.workflows[3]],
+      ),
     );
     const live = expectData(
       await t.client.request(WorkflowsQuery, { first: 30, filter: { deployedTo: 'PRODUCTION' } }, viewer),

@@ -3,6 +3,7 @@
  * role), and a development issuer serving discovery + JWKS over HTTP that the gateway verifies
  * against exactly as it would Keycloak.
  */
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { print, type DocumentNode } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
@@ -99,6 +100,8 @@ export async function startTestGateway(
     LOG_LEVEL: 'info',
     RATE_LIMIT_USER_MAX: '100000',
     RATE_LIMIT_ORG_MAX: '100000',
+    CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    TOKEN_REFRESH_INTERVAL: '0ms',
     ...env,
   });
   // Log lines go into `logs` (tests search them) instead of the terminal.

@@ -13,7 +13,7 @@ import type { DevIssuer, TokenClaims } from '../../src/auth/dev-issuer.js';
 import { RequestDatabase, UNBOUND } from '../../src/db/request-database.js';
 import { addMembership } from '../../src/domain/members.js';
 import { createOrganization } from '../../src/domain/organizations.js';
-import { createWorkflow } from '../../src/domain/workflows.js';
+import { createDefinition } from '../../src/domain/definitions.js';
 import { silentLogger } from './database.js';
 
 export interface SeededUser {
@@ -87,7 +87,9 @@ export class World {
     }
     const workflows: string[] = [];
     for (let i = 0; i < (options.workflows ?? 0); i++) {
-      workflows.push(await createWorkflow(db, owner.userId, { name: `${name} workflow ${i + 1}`, definition: { step: i } }));
+      workflows.push(
+        await createDefinition(db, 'workflow', owner.userId, { name: `${name} workflow ${i + 1}`, definition: { step: i } }),
+      );
     }
     if ((await db.finish()) !== 'committed') throw new Error('seed did not commit');
     const memberOf = (role: SystemRoleKey): SeededMember => ({
@@ -125,7 +127,7 @@ export class World {
   }
 
   workflow(org: SeededOrg, name = `wf ${randomUUID()}`): Promise<string> {
-    return this.inOrg(org, (db) => createWorkflow(db, org.members.owner.userId, { name, definition: { n: 1 } }));
+    return this.inOrg(org, (db) => createDefinition(db, 'workflow', org.members.owner.userId, { name, definition: { n: 1 } }));
   }
 
   /** The organization's audit trail, oldest first (read as its staff, through RLS). */

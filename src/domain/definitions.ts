@@ -1,0 +1,256 @@
+/**
+ * Definitions built by staff — connectors, workflows, agents, tools — in one table (see
+ * migrations/001). Versioned JSON definitions; connectors and workflows are also deployed
+ * (which version is live where). Every function runs through the request's transaction and RLS
+ * confines it to the organization; `kind` keeps the kinds apart (another kind's id is missing).
+ */
+import type { RequestDatabase } from '../db/request-database.js';
+import { badUserInput, notFound } from '../errors.js';
+import { withDatabaseErrors } from './database-errors.js';
+import { keyset, pageWindow, toConnection, type Connection, type PageArgs, type Sort } from './pagination.js';
+import { optionalText, requireJsonObject, requireText } from './validation.js';
+
+export type DefinitionKind = 'connector' | 'workflow' | 'agent' | 'tool';
+export type DeployableKind = 'connector' | 'workflow';
+export type Environment = 'test' | 'production';
+export type AuthKind = 'oauth2' | 'api_key' | 'basic' | 'none';
+
+export const KIND_LABEL: Record<DefinitionKind, string> = {
+  connector: 'Connector',
+  workflow: 'Workflow',
+  agent: 'Agent',
+  tool: 'Tool',
+};
+
+export interface DefinitionRow {
+  id: string;
+  org_id: string;
+  kind: DefinitionKind;
+  name: string;
+  description: string;
+  current_version: number;
+  definition: Record<string, unknown>;
+  auth_kind: AuthKind | null;
+  logo_url: string | null;
+  created_at: Date;
+  updated_at: Date;
+  created_by: string | null;
+  updated_by: string | null;
+}
+
+export interface DeploymentRow {
+  definition_id: string;
+  environment: Environment;
+  version: number;
+  deployed_at: Date;
+  deployed_by: string | null;
+}
+
+export interface DefinitionFilter {
+  search?: string | null;
+  createdBy?: string | null;
+  deployedTo?: Environment | null;
+  updatedAfter?: Date | null;
+}
+
+export type DefinitionOrderField = 'CREATED_AT' | 'UPDATED_AT' | 'NAME';
+
+const COLUMNS = `d.id, d.org_id, d.kind, d.name, d.description, d.current_version, v.definition, d.auth_kind, d.logo_url,
+  d.created_at, d.updated_at, d.created_by, d.updated_by`;
+const FROM = `definitions d
+  left join definition_versions v on v.org_id = d.org_id and v.definition_id = d.id and v.version = d.current_version`;
+
+const SORTS: Record<DefinitionOrderField, Omit<Sort, 'direction'>> = {
+  CREATED_AT: { expression: 'd.created_at', type: 'timestamptz', id: 'd.id' },
+  UPDATED_AT: { expression: 'd.updated_at', type: 'timestamptz', id: 'd.id' },
+  NAME: { expression: 'lower(d.name)', type: 'text', id: 'd.id' },
+};
+
+function uniqueName(kind: DefinitionKind) {
+  return {
+    unique: {
+      definitions_name_unique: { field: 'name', message: `A ${kind} with this name already exists in your organization.` },
+    },
+  };
+}
+
+function filterSql(kind: DefinitionKind, filter: DefinitionFilter, params: unknown[]): string {
+  params.push(kind);
+  const conditions = [`d.kind = $${params.length}`];
+  if (filter.search?.trim()) {
+    params.push(`%${filter.search.trim().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    conditions.push(`(d.name ilike $${params.length} or d.description ilike $${params.length})`);
+  }
+  if (filter.createdBy) {
+    params.push(filter.createdBy);
+    conditions.push(`d.created_by = $${params.length}::uuid`);
+  }
+  if (filter.deployedTo) {
+    params.push(filter.deployedTo);
+    conditions.push(
+      `exists (select 1 from definition_deployments dd where dd.org_id = d.org_id and dd.definition_id = d.id and dd.environment = $${params.length})`,
+    );
+  }
+  if (filter.updatedAfter) {
+    params.push(filter.updatedAfter);
+    conditions.push(`d.updated_at > $${params.length}::timestamptz`);
+  }
+  return conditions.join(' and ');
+}
+
+export async function listDefinitions(
+  db: RequestDatabase,
+  kind: DefinitionKind,
+  filter: DefinitionFilter,
+  order: { field: DefinitionOrderField; direction: 'asc' | 'desc' },
+  page: PageArgs,
+  options: { withTotal?: boolean } = {},
+): Promise<Connection<DefinitionRow & { cursor_key: string }>> {
+  const window = pageWindow(page);
+  const params: unknown[] = [];
+  const where = filterSql(kind, filter, params);
+  const k = keyset({ ...SORTS[order.field], direction: order.direction }, window, params.length + 1);
+  const countSql = `select count(*)::int from definitions d where ${where}`;
+  // The total rides along as an uncorrelated sub-select (evaluated once) when it is wanted.
+  const { rows } = await db.query<DefinitionRow & { cursor_key: string; total_count?: number }>(
+    `select ${COLUMNS}, ${k.cursorKey} as cursor_key${options.withTotal ? `, (${countSql}) as total_count` : ''}
+     from ${FROM}
+     where ${where} and ${k.condition}
+     order by ${k.orderBy} limit ${k.limit}`,
+    [...params, ...k.params],
+  );
+  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+}
+
+export async function loadDefinitions(db: RequestDatabase, ids: readonly string[]): Promise<DefinitionRow[]> {
+  return (await db.query<DefinitionRow>(`select ${COLUMNS} from ${FROM} where d.id = any($1::uuid[])`, [ids])).rows;
+}
+
+export async function loadDeployments(db: RequestDatabase, ids: readonly string[]): Promise<DeploymentRow[]> {
+  return (
+    await db.query<DeploymentRow>(
+      `select definition_id, environment, version, deployed_at, deployed_by from definition_deployments
+       where definition_id = any($1::uuid[]) order by environment`,
+      [ids],
+    )
+  ).rows;
+}
+
+/** The definition of this kind with this id; anything else (another kind, another tenant) is missing. */
+export async function requireDefinition(db: RequestDatabase, kind: DefinitionKind, id: string): Promise<DefinitionRow> {
+  const row = (await loadDefinitions(db, [id]))[0];
+  if (!row || row.kind !== kind) throw notFound(KIND_LABEL[kind], id);
+  return row;
+}
+
+const AUTH_KINDS: readonly AuthKind[] = ['oauth2', 'api_key', 'basic', 'none'];
+
+function connectorFields(kind: DefinitionKind, input: { authKind?: string | null; logoUrl?: string | null }, creating: boolean) {
+  if (kind !== 'connector') return { authKind: null, logoUrl: null };
+  const authKind = input.authKind ?? (creating ? null : undefined);
+  if (creating && !authKind) throw badUserInput('input.authKind', 'is required for a connector');
+  if (authKind && !(AUTH_KINDS as readonly string[]).includes(authKind))
+    throw badUserInput('input.authKind', `must be one of ${AUTH_KINDS.join(', ')}`);
+  const logoUrl = input.logoUrl == null ? null : input.logoUrl.trim();
+  if (logoUrl && !/^https:\/\/[^\s]{1,2040}$/.test(logoUrl)) throw badUserInput('input.logoUrl', 'must be an https:// URL');
+  return { authKind: authKind ?? null, logoUrl };
+}
+
+export interface DefinitionInput {
+  name: string;
+  description?: string | null;
+  definition?: unknown;
+  authKind?: string | null;
+  logoUrl?: string | null;
+}
+
+export async function createDefinition(
+  db: RequestDatabase,
+  kind: DefinitionKind,
+  actorId: string,
+  input: DefinitionInput,
+): Promise<string> {
+  const name = requireText('input.name', input.name, 200);
+  const description = optionalText('input.description', input.description, 2000) ?? '';
+  const definition = input.definition == null ? {} : requireJsonObject('input.definition', input.definition);
+  const { authKind, logoUrl } = connectorFields(kind, input, true);
+  return withDatabaseErrors(async () => {
+    const { rows } = await db.query<{ id: string }>(
+      `with d as (
+         insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by)
+         values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6) returning org_id, id
+       )
+       insert into definition_versions (org_id, definition_id, version, definition, created_by)
+       select org_id, id, 1, $7, $6 from d returning definition_id as id`,
+      [kind, name, description, authKind, logoUrl, actorId, definition],
+    );
+    return rows[0]!.id;
+  }, uniqueName(kind));
+}
+
+export async function updateDefinition(
+  db: RequestDatabase,
+  kind: DefinitionKind,
+  actorId: string,
+  id: string,
+  input: Partial<DefinitionInput>,
+): Promise<void> {
+  const name = input.name == null ? null : requireText('input.name', input.name, 200);
+  const description = optionalText('input.description', input.description, 2000);
+  const definition = input.definition == null ? null : requireJsonObject('input.definition', input.definition);
+  const { authKind, logoUrl } = connectorFields(kind, input, false);
+  if ([name, description, definition, authKind, logoUrl].every((v) => v == null)) {
+    throw badUserInput('input', 'nothing to change');
+  }
+  await withDatabaseErrors(async () => {
+    const { rows } = await db.query<{ current_version: number }>(
+      `update definitions set
+         name = coalesce($3, name),
+         description = coalesce($4, description),
+         auth_kind = coalesce($5, auth_kind),
+         logo_url = coalesce($6, logo_url),
+         current_version = current_version + case when $7::jsonb is null then 0 else 1 end,
+         updated_by = $8
+       where id = $1 and kind = $2 returning current_version`,
+      [id, kind, name, description, authKind, logoUrl, definition, actorId],
+    );
+    if (!rows[0]) throw notFound(KIND_LABEL[kind], id);
+    if (definition != null) {
+      await db.query(
+        `insert into definition_versions (org_id, definition_id, version, definition, created_by)
+         values (app_public.current_org_id(), $1, $2, $3, $4)`,
+        [id, rows[0].current_version, definition, actorId],
+      );
+    }
+  }, uniqueName(kind));
+}
+
+export async function deleteDefinition(db: RequestDatabase, kind: DefinitionKind, id: string): Promise<void> {
+  const { rowCount } = await db.query('delete from definitions where id = $1 and kind = $2', [id, kind]);
+  if (!rowCount) throw notFound(KIND_LABEL[kind], id);
+}
+
+/** Make `version` (default: the latest) live in `environment`. */
+export async function deployDefinition(
+  db: RequestDatabase,
+  kind: DeployableKind,
+  actorId: string,
+  id: string,
+  environment: Environment,
+  version?: number | null,
+): Promise<DeploymentRow> {
+  const definition = await requireDefinition(db, kind, id);
+  const target = version ?? definition.current_version;
+  if (!Number.isInteger(target) || target < 1 || target > definition.current_version) {
+    throw badUserInput('input.version', `must be between 1 and ${definition.current_version}`);
+  }
+  const { rows } = await db.query<DeploymentRow>(
+    `insert into definition_deployments (org_id, definition_id, kind, environment, version, deployed_by)
+     values (app_public.current_org_id(), $1, $2, $3, $4, $5)
+     on conflict (org_id, definition_id, environment)
+       do update set version = excluded.version, deployed_at = now(), deployed_by = excluded.deployed_by
+     returning definition_id, environment, version, deployed_at, deployed_by`,
+    [id, kind, environment, target, actorId],
+  );
+  return rows[0]!;
+}

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SYSTEM_ROLES, isPermission, type Permission } from '../../src/authz/permissions.js';
 import { specFromPermission } from '../../src/authz/scopes.js';
 import { RequestDatabase } from '../../src/db/request-database.js';
+import { createDefinition } from '../../src/domain/definitions.js';
 import { enqueueExecution } from '../../src/domain/executions.js';
 import { schema } from '../../src/schema/index.js';
 import { silentLogger } from '../helpers/database.js';
@@ -24,6 +25,7 @@ let custom: SeededMember;
 /** Roles every actor that manages people may hand out (all hold workflows.read / executions.read). */
 let grantable: { a: string; b: string };
 let executionId: string;
+let connectorId: string;
 
 /** The custom role: some reading, people and roles management, nothing else. */
 const CUSTOM_PERMISSIONS: Permission[] = [
@@ -113,6 +115,25 @@ const fx = {
       );
       return rows[0]!.id;
     }),
+  definition: (kind: 'connector' | 'agent' | 'tool') =>
+    t.world.inOrg(org, (db) =>
+      createDefinition(db, kind, org.members.owner.userId, {
+        name: `${kind} ${uid()}`,
+        ...(kind === 'connector' ? { authKind: 'api_key' } : {}),
+      }),
+    ),
+  finishedExecution: async () => {
+    const id = await t.world.inOrg(
+      org,
+      async (db) =>
+        (await enqueueExecution(db, org.members.owner.userId, 'workflow', org.workflows[0]!, org.customers[0]!.id, {}, null)).id,
+    );
+    await t.world.inOrg(org, (db) => db.query(`update executions set status = 'failed' where id = $1`, [id]));
+    return id;
+  },
+  /** In the End User's customer; personal ones belong to the actor (so an End User sees theirs). */
+  connection: (actor: SeededMember, shared: boolean) =>
+    t.world.connection(org, { customerId: org.customers[0]!.id, connectorId, ownerUserId: actor.userId, shared }),
   joinRequest: async () => {
     const user = await t.world.user('asker');
     return t.world.inOrg(org, async (db) => {
@@ -307,6 +328,141 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
         e: `admin-${uid()}@example.test`,
       }),
   },
+  // Connectors, agents, tools
+  connectors: { run: (c) => c.send('{ connectors(first: 2) { totalCount } }') },
+  connector: { run: (c) => c.send('query($id: ID!) { connector(id: $id) { id } }', { id: connectorId }) },
+  createConnector: {
+    run: (c) =>
+      c.send('mutation($n: String!) { createConnector(input: { name: $n, authKind: OAUTH2 }) { id } }', {
+        n: `Connector ${uid()}`,
+      }),
+  },
+  updateConnector: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { updateConnector(input: { id: $id, description: "x" }) { id } }', {
+        id: await fx.definition('connector'),
+      }),
+  },
+  deleteConnector: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteConnector(input: { id: $id }) { deletedConnectorId } }', {
+        id: await fx.definition('connector'),
+      }),
+  },
+  deployConnectorToTest: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deployConnectorToTest(input: { id: $id }) { version } }', {
+        id: await fx.definition('connector'),
+      }),
+  },
+  deployConnectorToProduction: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deployConnectorToProduction(input: { id: $id }) { version } }', {
+        id: await fx.definition('connector'),
+      }),
+  },
+  agents: { run: (c) => c.send('{ agents(first: 2) { totalCount } }') },
+  agent: { run: async (c) => c.send('query($id: ID!) { agent(id: $id) { id } }', { id: await fx.definition('agent') }) },
+  createAgent: {
+    run: (c) => c.send('mutation($n: String!) { createAgent(input: { name: $n }) { id } }', { n: `Agent ${uid()}` }),
+  },
+  updateAgent: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { updateAgent(input: { id: $id, description: "x" }) { id } }', {
+        id: await fx.definition('agent'),
+      }),
+  },
+  deleteAgent: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteAgent(input: { id: $id }) { deletedAgentId } }', { id: await fx.definition('agent') }),
+  },
+  executeAgent: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $c: ID!) { executeAgent(input: { id: $id, customerId: $c }) { id } }', {
+        id: await fx.definition('agent'),
+        c: c.org.customers[0]!.id,
+      }),
+  },
+  tools: { run: (c) => c.send('{ tools(first: 2) { totalCount } }') },
+  tool: { run: async (c) => c.send('query($id: ID!) { tool(id: $id) { id } }', { id: await fx.definition('tool') }) },
+  createTool: { run: (c) => c.send('mutation($n: String!) { createTool(input: { name: $n }) { id } }', { n: `Tool ${uid()}` }) },
+  updateTool: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { updateTool(input: { id: $id, description: "x" }) { id } }', {
+        id: await fx.definition('tool'),
+      }),
+  },
+  deleteTool: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteTool(input: { id: $id }) { deletedToolId } }', { id: await fx.definition('tool') }),
+  },
+  executeTool: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $c: ID!) { executeTool(input: { id: $id, customerId: $c }) { id } }', {
+        id: await fx.definition('tool'),
+        c: c.org.customers[0]!.id,
+      }),
+  },
+  // Executions
+  executions: { run: (c) => c.send('{ executions(first: 2) { totalCount } }') },
+  retryExecution: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { retryExecution(input: { id: $id }) { id } }', { id: await fx.finishedExecution() }),
+  },
+  // Connections (fixtures live in the End User's customer, so every actor can see them)
+  connectorCatalogue: { run: (c) => c.send('{ connectorCatalogue { id name } }') },
+  connections: { run: (c) => c.send('{ connections(first: 2) { totalCount } }') },
+  connection: {
+    run: async (c) => c.send('query($id: ID!) { connection(id: $id) { id } }', { id: await fx.connection(c.actor, true) }),
+  },
+  createConnection: {
+    run: (c) =>
+      c.send(
+        'mutation($k: ID!, $c: ID!) { createConnection(input: { connectorId: $k, customerId: $c, name: "CRM", credentials: { apiKey: "k" } }) { id } }',
+        {
+          k: connectorId,
+          c: c.org.customers[0]!.id,
+        },
+      ),
+  },
+  updateConnection: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { updateConnection(input: { id: $id, name: "Renamed" }) { id } }', {
+        id: await fx.connection(c.actor, true),
+      }),
+  },
+  deleteConnection: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteConnection(input: { id: $id }) { deletedConnectionId } }', {
+        id: await fx.connection(c.actor, true),
+      }),
+  },
+  testConnection: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { testConnection(input: { id: $id }) { ok } }', { id: await fx.connection(c.actor, true) }),
+  },
+  runConnectionAction: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { runConnectionAction(input: { id: $id, action: "contacts.list" }) { id } }', {
+        id: await fx.connection(c.actor, true),
+      }),
+  },
+  shareConnection: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { shareConnection(input: { id: $id }) { scope } }', { id: await fx.connection(c.actor, false) }),
+  },
+  unshareConnection: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { unshareConnection(input: { id: $id }) { scope } }', {
+        id: await fx.connection(c.actor, true),
+      }),
+  },
+  refreshConnectionToken: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { refreshConnectionToken(input: { id: $id }) { tokenExpiresAt } }', {
+        id: await fx.connection(c.actor, true),
+      }),
+  },
   // Audit log
   auditLog: { run: (c) => c.send('{ auditLog(first: 5) { totalCount } }') },
   auditLogFacets: { run: (c) => c.send('{ auditLogFacets { actions } }') },
@@ -324,6 +480,7 @@ beforeAll(async () => {
   org = await t.world.organization('Matrix', { workflows: 2 });
   custom = (await t.world.customRole(org, 'Support', CUSTOM_PERMISSIONS)).member;
   grantable = { a: await fx.customRole(['workflows.read']), b: await fx.customRole(['executions.read']) };
+  connectorId = await t.world.connector(org, 'CRM');
   const db = new RequestDatabase(
     t.world.pool,
     { userId: org.members.owner.userId, orgId: org.id, access: 'staff', tenantId: null },

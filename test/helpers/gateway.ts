@@ -9,6 +9,7 @@ import { print, type DocumentNode } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { loadConfig } from '../../src/config.js';
+import { CredentialCipher, parseKey } from '../../src/integrations/credentials.js';
 import { createLogger } from '../../src/logger.js';
 import { startGateway, type RunningGateway } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -75,6 +76,8 @@ export interface TestGateway {
   client: GatewayClient;
   world: World;
   logs: string[];
+  /** The gateway's credential cipher (fixtures store credentials as the gateway would). */
+  cipher: CredentialCipher;
   stop(): Promise<void>;
 }
 
@@ -91,6 +94,7 @@ export async function startTestGateway(
       done();
     },
   });
+  const credentialsKey = env.CREDENTIALS_ENCRYPTION_KEY ?? randomBytes(32).toString('base64');
   const config = loadConfig({
     NODE_ENV: 'test',
     DATABASE_URL: db.appUrl,
@@ -100,7 +104,7 @@ export async function startTestGateway(
     LOG_LEVEL: 'info',
     RATE_LIMIT_USER_MAX: '100000',
     RATE_LIMIT_ORG_MAX: '100000',
-    CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
     TOKEN_REFRESH_INTERVAL: '0ms',
     ...env,
   });
@@ -113,8 +117,9 @@ export async function startTestGateway(
     issuer,
     gateway,
     client: new GatewayClient(gateway.url),
-    world: new World(pool, issuer),
+    world: new World(pool, issuer, new CredentialCipher(parseKey(credentialsKey))),
     logs,
+    cipher: new CredentialCipher(parseKey(credentialsKey)),
     async stop() {
       await gateway.stop();
       if (!options.issuer) await issuer.stop();

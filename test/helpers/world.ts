@@ -13,7 +13,9 @@ import type { DevIssuer, TokenClaims } from '../../src/auth/dev-issuer.js';
 import { RequestDatabase, UNBOUND } from '../../src/db/request-database.js';
 import { addMembership } from '../../src/domain/members.js';
 import { createOrganization } from '../../src/domain/organizations.js';
-import { createDefinition } from '../../src/domain/definitions.js';
+import { createConnection } from '../../src/domain/connections.js';
+import { createDefinition, deployDefinition } from '../../src/domain/definitions.js';
+import type { CredentialCipher } from '../../src/integrations/credentials.js';
 import { silentLogger } from './database.js';
 
 export interface SeededUser {
@@ -41,6 +43,7 @@ export class World {
   constructor(
     readonly pool: pg.Pool,
     readonly issuer: DevIssuer,
+    readonly cipher?: CredentialCipher,
   ) {}
 
   async user(label = 'user'): Promise<SeededUser> {
@@ -198,6 +201,52 @@ export class World {
       );
       return rows[0]!.id;
     });
+  }
+
+  /** A connector (deployed to production, so the catalogue lists it). */
+  async connector(
+    org: Pick<SeededOrg, 'id' | 'members'>,
+    name = `Connector ${randomUUID().slice(0, 8)}`,
+    authKind = 'oauth2',
+  ): Promise<string> {
+    return this.inOrg(org, async (db) => {
+      const id = await createDefinition(db, 'connector', org.members.owner.userId, {
+        name,
+        authKind,
+        definition: { actions: ['contacts.list'] },
+      });
+      await deployDefinition(db, 'connector', org.members.owner.userId, id, 'production');
+      return id;
+    });
+  }
+
+  /** A connection with (encrypted) credentials, as the gateway would store it. */
+  async connection(
+    org: Pick<SeededOrg, 'id' | 'members'>,
+    options: {
+      customerId: string;
+      connectorId: string;
+      ownerUserId: string;
+      shared?: boolean;
+      credentials?: Record<string, unknown>;
+      name?: string;
+    },
+  ): Promise<string> {
+    if (!this.cipher) throw new Error('World has no cipher');
+    const cipher = this.cipher;
+    return this.inOrg(org, (db) =>
+      createConnection(db, cipher, options.ownerUserId, org.id, {
+        customerId: options.customerId,
+        connectorId: options.connectorId,
+        name: options.name ?? `Connection ${randomUUID().slice(0, 8)}`,
+        scope: options.shared ? 'shared' : 'user',
+        credentials: options.credentials ?? {
+          accessToken: 'at',
+          refreshToken: 'rt',
+          expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+        },
+      }),
+    );
   }
 
   async systemRoleId(org: Pick<SeededOrg, 'id' | 'members'>, key: SystemRoleKey): Promise<string> {

@@ -39,8 +39,9 @@ ExecutionRef.implement({
     targetKind: t.field({ type: TargetKindEnum, resolve: (e) => e.target_kind }),
     targetId: t.id({
       nullable: true,
-      description: 'The workflow, agent, tool or connection that ran; null once it was deleted.',
-      resolve: (e) => e.definition_id ?? e.connection_id,
+      description:
+        'The workflow, agent, tool or connection that ran; null once it was deleted. In a customer’s context only connections are named: definitions are org-internal.',
+      resolve: (e, _args, ctx) => (ctx.confinedToCustomer ? e.connection_id : (e.definition_id ?? e.connection_id)),
     }),
     targetName: t.exposeString('target_name', { description: 'What ran, as named when it was queued.' }),
     targetVersion: t.exposeInt('target_version', { nullable: true }),

@@ -10,7 +10,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { loadConfig } from '../../src/config.js';
 import { CredentialCipher, parseKey } from '../../src/integrations/credentials.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { startGateway, type RunningGateway } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { World } from './world.js';
@@ -78,6 +78,8 @@ export interface TestGateway {
   logs: string[];
   /** The gateway's credential cipher (fixtures store credentials as the gateway would). */
   cipher: CredentialCipher;
+  /** The gateway's logger (its lines land in `logs`), for jobs a test runs by hand. */
+  gatewayLogger: Logger;
   stop(): Promise<void>;
 }
 
@@ -120,6 +122,7 @@ export async function startTestGateway(
     world: new World(pool, issuer, new CredentialCipher(parseKey(credentialsKey))),
     logs,
     cipher: new CredentialCipher(parseKey(credentialsKey)),
+    gatewayLogger: logger,
     async stop() {
       await gateway.stop();
       if (!options.issuer) await issuer.stop();

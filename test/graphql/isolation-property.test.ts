@@ -241,6 +241,14 @@ describe('through GraphQL', () => {
             expect(strip(response), `${p.label} ${op.name}`).toBe(strip(missing));
           }
 
+          // Keep the model in step: a successful share makes a personal connection the customer's.
+          if (
+            op.name === 'shareConnection' &&
+            (response.body.data as { shareConnection?: unknown } | undefined)?.shareConnection
+          ) {
+            owners.set(target, { ...owners.get(target)!, personalTo: undefined });
+          }
+
           // 3. Nothing outside the principal's reach changed.
           for (const [partition, digest] of before) {
             if (!mayWrite(p, partition)) expect(after.get(partition), `${p.label} ${op.name} changed ${partition}`).toBe(digest);

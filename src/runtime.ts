@@ -102,8 +102,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const issuer = config.OIDC_ISSUER ?? devIssuer!.issuer;
     const audience = config.OIDC_AUDIENCE ?? DEV_AUDIENCE;
 
+    const cipher = new CredentialCipher(
+      config.CREDENTIALS_ENCRYPTION_KEY
+        ? parseKey(config.CREDENTIALS_ENCRYPTION_KEY)
+        : loadOrCreateDevelopmentKey(config.DATA_DIR),
+    );
+
     if (config.SEED_DEMO ?? Boolean(embedded)) {
-      const outcome = await seedDemo(pool, issuer, logger);
+      const outcome = await seedDemo(pool, issuer, cipher, logger);
       logger.info({ outcome }, 'demo organization');
     }
 
@@ -135,11 +141,6 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       store = memory;
     }
 
-    const cipher = new CredentialCipher(
-      config.CREDENTIALS_ENCRYPTION_KEY
-        ? parseKey(config.CREDENTIALS_ENCRYPTION_KEY)
-        : loadOrCreateDevelopmentKey(config.DATA_DIR),
-    );
     const refresher = new LocalTokenRefresher();
     if (config.TOKEN_REFRESH_INTERVAL > 0) {
       const stopRefresh = scheduleTokenRefresh({ pool, cipher, refresher, logger }, config.TOKEN_REFRESH_INTERVAL);

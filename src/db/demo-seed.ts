@@ -1,12 +1,14 @@
 /**
  * The demo organization a newcomer explores: one member per system role, one customer with an
- * End User, a few workflows. Written through the same domain code and RLS as requests (as
+ * End User, a few workflows, connectors (one live), an agent, a tool and a shared connection. Written through the same domain code and RLS as requests (as
  * gateway_app, bound to the demo organization). Idempotent: an existing demo is left alone.
  */
 import type pg from 'pg';
 import type { SystemRoleKey } from '../authz/permissions.js';
 import type { Logger } from '../logger.js';
+import { createConnection } from '../domain/connections.js';
 import { addMembership } from '../domain/members.js';
+import type { CredentialCipher } from '../integrations/credentials.js';
 import { createOrganization } from '../domain/organizations.js';
 import { createDefinition, deployDefinition } from '../domain/definitions.js';
 import { RequestDatabase, UNBOUND } from './request-database.js';
@@ -38,7 +40,12 @@ export const DEMO_MEMBERS: readonly DemoMember[] = [
   { key: 'end-user', role: 'end_user', subject: 'demo-end-user', email: 'eddie@acme.example', name: 'Eddie End-User' },
 ];
 
-export async function seedDemo(pool: pg.Pool, issuer: string, logger: Logger): Promise<'created' | 'present'> {
+export async function seedDemo(
+  pool: pg.Pool,
+  issuer: string,
+  cipher: CredentialCipher,
+  logger: Logger,
+): Promise<'created' | 'present'> {
   const userIds = new Map<string, string>();
   for (const member of DEMO_MEMBERS) {
     const { rows } = await pool.query<{ id: string }>('select app_private.ensure_user($1, $2, $3, true, $4) as id', [
@@ -87,6 +94,37 @@ export async function seedDemo(pool: pg.Pool, issuer: string, logger: Logger): P
     await createDefinition(db, 'workflow', ownerId, {
       name: 'Weekly usage report',
       definition: { trigger: { schedule: '0 9 * * MON' } },
+    });
+    const hubspot = await createDefinition(db, 'connector', developerId, {
+      name: 'HubSpot',
+      authKind: 'oauth2',
+      logoUrl: 'https://www.hubspot.com/favicon.ico',
+      definition: { actions: ['contacts.list', 'contacts.create', 'deals.list'] },
+    });
+    await deployDefinition(db, 'connector', developerId, hubspot, 'production');
+    await createDefinition(db, 'connector', developerId, {
+      name: 'Salesforce (beta)',
+      authKind: 'oauth2',
+      definition: { actions: ['leads.upsert'] },
+    });
+    await createDefinition(db, 'agent', developerId, {
+      name: 'Support triage agent',
+      definition: { model: 'any', instructions: 'Label and route tickets.' },
+    });
+    await createDefinition(db, 'tool', developerId, {
+      name: 'Lookup customer by email',
+      definition: { input: { email: 'string' } },
+    });
+    await createConnection(db, cipher, userIds.get('end-user')!, DEMO_ORG_ID, {
+      customerId: DEMO_CUSTOMER_ID,
+      connectorId: hubspot,
+      name: 'Acme HubSpot',
+      scope: 'shared',
+      credentials: {
+        accessToken: 'demo-access-token',
+        refreshToken: 'demo-refresh-token',
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      },
     });
     if ((await db.finish()) !== 'committed') throw new Error('demo seed did not commit');
   } catch (error) {

@@ -1,7 +1,7 @@
 /** Reading the audit trail: filters, newest first, cursor pages, total count. */
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput } from '../errors.js';
-import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 
 export interface AuditEventRow {
   id: string;
@@ -33,38 +33,6 @@ export interface AuditFilter {
   to?: Date | null;
 }
 
-function auditFilter(filter: AuditFilter, params: unknown[]): string {
-  const conditions: string[] = [];
-  if (filter.userId && filter.system) throw badUserInput('filter.system', 'cannot be combined with userId');
-  if (filter.userId) {
-    params.push(filter.userId);
-    conditions.push(`a.actor_user_id = $${params.length}::uuid`);
-  }
-  if (filter.system) conditions.push(`a.actor_type = 'system'`);
-  if (filter.action) {
-    params.push(filter.action);
-    conditions.push(`a.action = $${params.length}`);
-  }
-  if (filter.resourceType) {
-    params.push(filter.resourceType);
-    conditions.push(`a.resource_type = $${params.length}`);
-  }
-  if (filter.outcome) {
-    params.push(filter.outcome);
-    conditions.push(`a.outcome = $${params.length}`);
-  }
-  if (filter.from && filter.to && filter.from > filter.to) throw badUserInput('filter.from', 'must not be after filter.to');
-  if (filter.from) {
-    params.push(filter.from);
-    conditions.push(`a.occurred_at >= $${params.length}::timestamptz`);
-  }
-  if (filter.to) {
-    params.push(filter.to);
-    conditions.push(`a.occurred_at < $${params.length}::timestamptz`);
-  }
-  return conditions.length ? conditions.join(' and ') : 'true';
-}
-
 const COLUMNS = `a.id, a.occurred_at, a.actor_type, a.actor_user_id, a.actor_name, a.action, a.resource_type, a.resource_id,
   a.outcome, a.customer_id, a.request_id, host(a.client_ip) as client_ip, a.user_agent, a.details`;
 
@@ -74,21 +42,24 @@ export async function listAuditEvents(
   page: PageArgs,
   withTotal: boolean,
 ): Promise<Connection<AuditEventRow>> {
-  const window = pageWindow(page);
-  const params: unknown[] = [];
-  const where = auditFilter(filter, params);
-  const k = keyset(
-    { expression: 'a.occurred_at', type: 'timestamptz', direction: 'desc', id: 'a.id' },
-    window,
-    params.length + 1,
-  );
-  const countSql = `select count(*)::int from audit_events a where ${where}`;
-  const { rows } = await db.query<AuditEventRow>(
-    `select ${COLUMNS}, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
-     from audit_events a where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
-    [...params, ...k.params],
-  );
-  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  if (filter.userId && filter.system) throw badUserInput('filter.system', 'cannot be combined with userId');
+  if (filter.from && filter.to && filter.from > filter.to) throw badUserInput('filter.from', 'must not be after filter.to');
+  const where = new Conditions()
+    .add((p) => `a.actor_user_id = ${p}::uuid`, filter.userId)
+    .add((p) => `a.actor_type = ${p}`, filter.system ? 'system' : null)
+    .add((p) => `a.action = ${p}`, filter.action)
+    .add((p) => `a.resource_type = ${p}`, filter.resourceType)
+    .add((p) => `a.outcome = ${p}`, filter.outcome)
+    .add((p) => `a.occurred_at >= ${p}::timestamptz`, filter.from)
+    .add((p) => `a.occurred_at < ${p}::timestamptz`, filter.to);
+  return pagedQuery<AuditEventRow>(db, {
+    columns: COLUMNS,
+    from: 'audit_events a',
+    where,
+    sort: { expression: 'a.occurred_at', type: 'timestamptz', direction: 'desc', id: 'a.id' },
+    page,
+    withTotal,
+  });
 }
 
 /** The values the Audit Log page's "All Actions" and "All Types" drop-downs offer. */

@@ -9,7 +9,7 @@ import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, notFound } from '../errors.js';
 import { CredentialsUnreadableError, type CredentialCipher, type Credentials } from '../integrations/credentials.js';
 import { withDatabaseErrors } from './database-errors.js';
-import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { requireJsonObject, requireText } from './validation.js';
 
 /** Anything that runs a statement in a bound transaction: a request, or the refresher's own. */
@@ -81,28 +81,21 @@ export async function listConnections(
   page: PageArgs,
   withTotal: boolean,
 ): Promise<Connection<ConnectionRow & { cursor_key: string }>> {
-  const window = pageWindow(page);
-  const params: unknown[] = [];
-  const conditions: string[] = [];
-  const add = (sql: (n: number) => string, value: unknown) => {
-    params.push(value);
-    conditions.push(sql(params.length));
-  };
-  if (filter.customerId) add((n) => `c.customer_id = $${n}::uuid`, filter.customerId);
-  if (filter.connectorId) add((n) => `c.connector_id = $${n}::uuid`, filter.connectorId);
-  if (filter.status) add((n) => `c.status = $${n}`, filter.status);
-  if (filter.syncStatus) add((n) => `c.sync_status = $${n}`, filter.syncStatus);
-  if (filter.scope) add((n) => `c.scope = $${n}`, filter.scope);
-  if (filter.search?.trim()) add((n) => `c.name ilike $${n}`, `%${filter.search.trim().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
-  const where = conditions.length ? conditions.join(' and ') : 'true';
-  const k = keyset({ expression: 'c.created_at', type: 'timestamptz', direction: 'desc', id: 'c.id' }, window, params.length + 1);
-  const countSql = `select count(*)::int from connections c where ${where}`;
-  const { rows } = await db.query<ConnectionRow & { cursor_key: string; total_count?: number }>(
-    `select ${CONNECTION_COLUMNS}, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
-     from connections c where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
-    [...params, ...k.params],
-  );
-  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  const where = new Conditions()
+    .add((p) => `c.customer_id = ${p}::uuid`, filter.customerId)
+    .add((p) => `c.connector_id = ${p}::uuid`, filter.connectorId)
+    .add((p) => `c.status = ${p}`, filter.status)
+    .add((p) => `c.sync_status = ${p}`, filter.syncStatus)
+    .add((p) => `c.scope = ${p}`, filter.scope)
+    .search(['c.name'], filter.search);
+  return pagedQuery<ConnectionRow>(db, {
+    columns: CONNECTION_COLUMNS,
+    from: 'connections c',
+    where,
+    sort: { expression: 'c.created_at', type: 'timestamptz', direction: 'desc', id: 'c.id' },
+    page,
+    withTotal,
+  });
 }
 
 /** An expiry the credentials announce (`expiresAt`, ISO), for OAuth refresh scheduling. */

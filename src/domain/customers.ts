@@ -1,7 +1,7 @@
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
-import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { requireText } from './validation.js';
 
 export interface CustomerRow {
@@ -40,40 +40,24 @@ const CONSTRAINTS: ConstraintMessages = {
   unique: { customers_org_id_slug_key: { field: 'input.slug', message: 'Another customer of your organization has this slug.' } },
 };
 
-function customerFilter(filter: CustomerFilter, params: unknown[]): string {
-  const conditions: string[] = [];
-  if (filter.status) {
-    params.push(filter.status);
-    conditions.push(`c.status = $${params.length}`);
-  }
-  if (filter.region) {
-    params.push(filter.region);
-    conditions.push(`c.region = $${params.length}`);
-  }
-  if (filter.search?.trim()) {
-    params.push(`%${filter.search.trim().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
-    conditions.push(`(c.name ilike $${params.length} or c.slug ilike $${params.length})`);
-  }
-  return conditions.length ? conditions.join(' and ') : 'true';
-}
-
 export async function listCustomers(
   db: RequestDatabase,
   filter: CustomerFilter,
   page: PageArgs,
   withTotal: boolean,
 ): Promise<Connection<CustomerRow & { cursor_key: string }>> {
-  const window = pageWindow(page);
-  const params: unknown[] = [];
-  const where = customerFilter(filter, params);
-  const k = keyset({ expression: 'lower(c.name)', type: 'text', direction: 'asc', id: 'c.id' }, window, params.length + 1);
-  const countSql = `select count(*)::int from customers c where ${where}`;
-  const { rows } = await db.query<CustomerRow & { cursor_key: string; total_count?: number }>(
-    `select ${CUSTOMER_COLUMNS}, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
-     from customers c where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
-    [...params, ...k.params],
-  );
-  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  const where = new Conditions()
+    .add((p) => `c.status = ${p}`, filter.status)
+    .add((p) => `c.region = ${p}`, filter.region)
+    .search(['c.name', 'c.slug'], filter.search);
+  return pagedQuery<CustomerRow>(db, {
+    columns: CUSTOMER_COLUMNS,
+    from: 'customers c',
+    where,
+    sort: { expression: 'lower(c.name)', type: 'text', direction: 'asc', id: 'c.id' },
+    page,
+    withTotal,
+  });
 }
 
 export async function requireCustomer(db: RequestDatabase, id: string): Promise<CustomerRow> {

@@ -7,7 +7,7 @@
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, notFound } from '../errors.js';
 import { withDatabaseErrors } from './database-errors.js';
-import { keyset, pageWindow, toConnection, type Connection, type PageArgs, type Sort } from './pagination.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs, type Sort } from './pagination.js';
 import { optionalText, requireJsonObject, requireText } from './validation.js';
 
 export type DefinitionKind = 'connector' | 'workflow' | 'agent' | 'tool';
@@ -74,30 +74,6 @@ function uniqueName(kind: DefinitionKind) {
   };
 }
 
-function filterSql(kind: DefinitionKind, filter: DefinitionFilter, params: unknown[]): string {
-  params.push(kind);
-  const conditions = [`d.kind = $${params.length}`];
-  if (filter.search?.trim()) {
-    params.push(`%${filter.search.trim().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-    conditions.push(`(d.name ilike $${params.length} or d.description ilike $${params.length})`);
-  }
-  if (filter.createdBy) {
-    params.push(filter.createdBy);
-    conditions.push(`d.created_by = $${params.length}::uuid`);
-  }
-  if (filter.deployedTo) {
-    params.push(filter.deployedTo);
-    conditions.push(
-      `exists (select 1 from definition_deployments dd where dd.org_id = d.org_id and dd.definition_id = d.id and dd.environment = $${params.length})`,
-    );
-  }
-  if (filter.updatedAfter) {
-    params.push(filter.updatedAfter);
-    conditions.push(`d.updated_at > $${params.length}::timestamptz`);
-  }
-  return conditions.join(' and ');
-}
-
 export async function listDefinitions(
   db: RequestDatabase,
   kind: DefinitionKind,
@@ -106,20 +82,24 @@ export async function listDefinitions(
   page: PageArgs,
   options: { withTotal?: boolean } = {},
 ): Promise<Connection<DefinitionRow & { cursor_key: string }>> {
-  const window = pageWindow(page);
-  const params: unknown[] = [];
-  const where = filterSql(kind, filter, params);
-  const k = keyset({ ...SORTS[order.field], direction: order.direction }, window, params.length + 1);
-  const countSql = `select count(*)::int from definitions d where ${where}`;
-  // The total rides along as an uncorrelated sub-select (evaluated once) when it is wanted.
-  const { rows } = await db.query<DefinitionRow & { cursor_key: string; total_count?: number }>(
-    `select ${COLUMNS}, ${k.cursorKey} as cursor_key${options.withTotal ? `, (${countSql}) as total_count` : ''}
-     from ${FROM}
-     where ${where} and ${k.condition}
-     order by ${k.orderBy} limit ${k.limit}`,
-    [...params, ...k.params],
-  );
-  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  const where = new Conditions()
+    .add((p) => `d.kind = ${p}`, kind)
+    .search(['d.name', 'd.description'], filter.search)
+    .add((p) => `d.created_by = ${p}::uuid`, filter.createdBy)
+    .add(
+      (p) =>
+        `exists (select 1 from definition_deployments dd where dd.org_id = d.org_id and dd.definition_id = d.id and dd.environment = ${p})`,
+      filter.deployedTo,
+    )
+    .add((p) => `d.updated_at > ${p}::timestamptz`, filter.updatedAfter);
+  return pagedQuery<DefinitionRow>(db, {
+    columns: COLUMNS,
+    from: FROM,
+    where,
+    sort: { ...SORTS[order.field], direction: order.direction },
+    page,
+    withTotal: options.withTotal ?? false,
+  });
 }
 
 export async function loadDefinitions(db: RequestDatabase, ids: readonly string[]): Promise<DefinitionRow[]> {

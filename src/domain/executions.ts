@@ -7,7 +7,7 @@ import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, notFound } from '../errors.js';
 import { assertCanRun } from './customers.js';
 import { requireDefinition } from './definitions.js';
-import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { requireJsonObject } from './validation.js';
 
 export type ExecutionStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -162,37 +162,26 @@ export interface ExecutionFilter {
   to?: Date | null;
 }
 
-function executionFilter(filter: ExecutionFilter, params: unknown[]): string {
-  const conditions: string[] = [];
-  const add = (sql: (n: number) => string, value: unknown) => {
-    params.push(value);
-    conditions.push(sql(params.length));
-  };
-  if (filter.status) add((n) => `e.status = $${n}`, filter.status);
-  if (filter.targetKind) add((n) => `e.target_kind = $${n}`, filter.targetKind);
-  if (filter.targetId) add((n) => `(e.definition_id = $${n}::uuid or e.connection_id = $${n}::uuid)`, filter.targetId);
-  if (filter.customerId) add((n) => `e.customer_id = $${n}::uuid`, filter.customerId);
-  if (filter.from && filter.to && filter.from > filter.to) throw badUserInput('filter.from', 'must not be after filter.to');
-  if (filter.from) add((n) => `e.created_at >= $${n}::timestamptz`, filter.from);
-  if (filter.to) add((n) => `e.created_at < $${n}::timestamptz`, filter.to);
-  return conditions.length ? conditions.join(' and ') : 'true';
-}
-
 export async function listExecutions(
   db: RequestDatabase,
   filter: ExecutionFilter,
   page: PageArgs,
   withTotal: boolean,
 ): Promise<Connection<ExecutionRow & { cursor_key: string }>> {
-  const window = pageWindow(page);
-  const params: unknown[] = [];
-  const where = executionFilter(filter, params);
-  const k = keyset({ expression: 'e.created_at', type: 'timestamptz', direction: 'desc', id: 'e.id' }, window, params.length + 1);
-  const countSql = `select count(*)::int from executions e where ${where}`;
-  const { rows } = await db.query<ExecutionRow & { cursor_key: string; total_count?: number }>(
-    `select ${EXECUTION_COLUMNS}, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
-     from executions e where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
-    [...params, ...k.params],
-  );
-  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  if (filter.from && filter.to && filter.from > filter.to) throw badUserInput('filter.from', 'must not be after filter.to');
+  const where = new Conditions()
+    .add((p) => `e.status = ${p}`, filter.status)
+    .add((p) => `e.target_kind = ${p}`, filter.targetKind)
+    .add((p) => `(e.definition_id = ${p}::uuid or e.connection_id = ${p}::uuid)`, filter.targetId)
+    .add((p) => `e.customer_id = ${p}::uuid`, filter.customerId)
+    .add((p) => `e.created_at >= ${p}::timestamptz`, filter.from)
+    .add((p) => `e.created_at < ${p}::timestamptz`, filter.to);
+  return pagedQuery<ExecutionRow>(db, {
+    columns: EXECUTION_COLUMNS,
+    from: 'executions e',
+    where,
+    sort: { expression: 'e.created_at', type: 'timestamptz', direction: 'desc', id: 'e.id' },
+    page,
+    withTotal,
+  });
 }

@@ -130,3 +130,60 @@ function memo<T>(fn: () => Promise<T>): () => Promise<T> {
   let value: Promise<T> | undefined;
   return () => (value ??= fn());
 }
+
+/**
+ * A WHERE clause built from optional filters, numbering its own placeholders.
+ *   const where = new Conditions();
+ *   where.add((p) => `e.status = ${p}`, filter.status);   // skipped when the value is null/undefined
+ */
+export class Conditions {
+  readonly params: unknown[] = [];
+  private readonly parts: string[] = [];
+
+  add(sql: (placeholder: string) => string, value: unknown): this {
+    if (value === null || value === undefined || value === '') return this;
+    this.params.push(value);
+    this.parts.push(sql(`$${this.params.length}`));
+    return this;
+  }
+
+  /** Case-insensitive substring match on any of `columns` (LIKE wildcards in `text` are literal). */
+  search(columns: string[], text: string | null | undefined): this {
+    const trimmed = text?.trim();
+    if (!trimmed) return this;
+    return this.add(
+      (p) => `(${columns.map((c) => `${c} ilike ${p}`).join(' or ')})`,
+      `%${trimmed.replace(/[\\%_]/g, (c) => `\\${c}`)}%`,
+    );
+  }
+
+  raw(sql: string): this {
+    this.parts.push(sql);
+    return this;
+  }
+
+  toString(): string {
+    return this.parts.length ? this.parts.join(' and ') : 'true';
+  }
+}
+
+/**
+ * One page of a filtered, keyset-ordered list, with its total riding along (an uncorrelated
+ * sub-select, evaluated once) when the client asked for it, else counted on demand.
+ */
+export async function pagedQuery<T extends { id: string }>(
+  db: { query<R extends import('pg').QueryResultRow>(text: string, values?: unknown[]): Promise<import('pg').QueryResult<R>> },
+  options: { columns: string; from: string; where: Conditions; sort: Sort; page: PageArgs; withTotal: boolean },
+): Promise<Connection<T & { cursor_key: string }>> {
+  const window = pageWindow(options.page);
+  const { params } = options.where;
+  const where = options.where.toString();
+  const k = keyset(options.sort, window, params.length + 1);
+  const countSql = `select count(*)::int from ${options.from} where ${where}`;
+  const { rows } = await db.query<T & { cursor_key: string; total_count?: number }>(
+    `select ${options.columns}, ${k.cursorKey} as cursor_key${options.withTotal ? `, (${countSql}) as total_count` : ''}
+     from ${options.from} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
+    [...params, ...k.params],
+  );
+  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+}

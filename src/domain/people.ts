@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
-import { keyset, pageWindow, toConnection, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { assertHolds, requireRole, type RoleRow } from './roles.js';
 import { requireTeam } from './teams.js';
 
@@ -47,28 +47,6 @@ const PEOPLE = `(
   from invitations i where i.status = 'pending'
 ) p`;
 
-function peopleFilter(filter: PeopleFilter, params: unknown[]): string {
-  const conditions: string[] = [];
-  if (filter.roleId) {
-    params.push(filter.roleId);
-    conditions.push(`p.role_id = $${params.length}::uuid`);
-  }
-  if (filter.status) {
-    params.push(filter.status);
-    conditions.push(`p.status = $${params.length}`);
-  }
-  if (filter.teamId) {
-    params.push(filter.teamId);
-    conditions.push(`(exists (select 1 from team_members tm where tm.membership_id = p.id and tm.team_id = $${params.length}::uuid)
-      or exists (select 1 from invitation_teams it where it.invitation_id = p.id and it.team_id = $${params.length}::uuid))`);
-  }
-  if (filter.search?.trim()) {
-    params.push(`%${filter.search.trim().replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-    conditions.push(`(p.name ilike $${params.length} or p.email ilike $${params.length})`);
-  }
-  return conditions.length ? conditions.join(' and ') : 'true';
-}
-
 /** The People table: sorted by name (or email, for invitations), then id. */
 export async function listPeople(
   db: RequestDatabase,
@@ -76,21 +54,23 @@ export async function listPeople(
   page: PageArgs,
   withTotal: boolean,
 ): Promise<Connection<PersonRow>> {
-  const window = pageWindow(page);
-  const params: unknown[] = [];
-  const where = peopleFilter(filter, params);
-  const k = keyset(
-    { expression: `lower(coalesce(p.name, p.email, ''))`, type: 'text', direction: 'asc', id: 'p.id' },
-    window,
-    params.length + 1,
-  );
-  const countSql = `select count(*)::int from ${PEOPLE} where ${where}`;
-  const { rows } = await db.query<PersonRow>(
-    `select p.*, ${k.cursorKey} as cursor_key${withTotal ? `, (${countSql}) as total_count` : ''}
-     from ${PEOPLE} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
-    [...params, ...k.params],
-  );
-  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  const where = new Conditions()
+    .add((p) => `p.role_id = ${p}::uuid`, filter.roleId)
+    .add((p) => `p.status = ${p}`, filter.status)
+    .add(
+      (p) => `(exists (select 1 from team_members tm where tm.membership_id = p.id and tm.team_id = ${p}::uuid)
+        or exists (select 1 from invitation_teams it where it.invitation_id = p.id and it.team_id = ${p}::uuid))`,
+      filter.teamId,
+    )
+    .search(['p.name', 'p.email'], filter.search);
+  return pagedQuery<PersonRow>(db, {
+    columns: 'p.*',
+    from: PEOPLE,
+    where,
+    sort: { expression: `lower(coalesce(p.name, p.email, ''))`, type: 'text', direction: 'asc', id: 'p.id' },
+    page,
+    withTotal,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

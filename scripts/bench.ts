@@ -8,13 +8,14 @@
  *   BENCH_DURATION=10 BENCH_CONNECTIONS=1,10,50 npm run bench
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { mintFromStateFile } from '../src/auth/dev-issuer.js';
-import { DEMO_MEMBERS } from '../src/db/demo-seed.js';
+import { DEMO_MEMBERS, DEMO_ORG_ID } from '../src/db/demo-seed.js';
 
 const duration = Number(process.env.BENCH_DURATION ?? 8);
 const levels = (process.env.BENCH_CONNECTIONS ?? '1,10,50').split(',').map(Number);
@@ -44,6 +45,7 @@ const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
   env: {
     ...process.env,
     NODE_ENV: 'production',
+    CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     DATA_DIR: dataDir,
     PORT: String(port),
     DEV_ISSUER_PORT: String(issuerPort),
@@ -82,7 +84,8 @@ try {
     name: developer.name,
     expiresIn: 7200,
   });
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}` };
+  // Like a frontend: name the organization (a header-less request also looks up the default one).
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-organization-id': DEMO_ORG_ID };
   const post = async (query: string, variables?: unknown) => {
     const response = await fetch(`${base}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
     const body = (await response.json()) as { errors?: unknown };

@@ -15,8 +15,7 @@ create schema app_public;
 create schema app_private;
 grant usage on schema app_public to gateway_app;
 grant usage on schema app_private to gateway_app;
--- Functions are not executable by PUBLIC unless granted; keep it that way for this schema.
-alter default privileges in schema app_private revoke execute on functions from public;
+-- PUBLIC's default EXECUTE on app_private functions is revoked at the end of each migration.
 
 -------------------------------------------------------------------------------
 -- Request settings, read fail-closed. STABLE so a policy that wraps them in a
@@ -280,7 +279,9 @@ create table app_public.executions (
   foreign key (org_id, customer_id) references app_public.customers (org_id, id) on delete cascade,
   foreign key (org_id, definition_id, target_kind)
     references app_public.definitions (org_id, id, kind) on delete set null (definition_id),
-  foreign key (org_id, retry_of) references app_public.executions (org_id, id) on delete set null (retry_of)
+  -- A retry stays within its customer: the key includes customer_id.
+  unique (org_id, customer_id, id),
+  foreign key (org_id, customer_id, retry_of) references app_public.executions (org_id, customer_id, id) on delete set null (retry_of)
 );
 create index executions_created on app_public.executions (org_id, created_at desc, id desc);
 create index executions_customer on app_public.executions (org_id, customer_id, created_at desc);
@@ -366,7 +367,7 @@ create policy select_member on app_public.organizations for select using (
   )
   or exists (
     select 1 from app_public.memberships m
-    where m.org_id = organizations.id and m.user_id = (select app_public.current_user_id())
+    where m.org_id = organizations.id and m.user_id = (select app_public.current_user_id()) and m.status = 'active'
   )
 );
 -- Creating an organization: the gateway binds the new id as app.org_id first.
@@ -409,25 +410,44 @@ create policy delete_staff on app_public.memberships for delete
 
 -- Customer-scoped tables: staff see every customer of the organization; a customer-confined
 -- request sees its own customer's rows only.
-create policy tenant_all on app_public.customers for all
+-- One policy per command: WITH CHECK never applies to DELETE, so a FOR ALL policy whose USING
+-- admits a customer would let that customer delete itself.
+create policy select_tenant on app_public.customers for select
   using (
     org_id = (select app_public.current_org_id())
     and ((select app_public.current_access()) = 'staff' or id = (select app_public.current_tenant_id()))
-  )
+  );
+create policy insert_staff on app_public.customers for insert
   with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
-create policy tenant_all on app_public.executions for all
+create policy update_staff on app_public.customers for update
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+create policy delete_staff on app_public.customers for delete
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
+-- A customer reads and queues its own runs; only staff (and the runner) change a run.
+create policy select_tenant on app_public.executions for select
   using (
     org_id = (select app_public.current_org_id())
     and ((select app_public.current_access()) = 'staff' or customer_id = (select app_public.current_tenant_id()))
-  )
+  );
+create policy insert_tenant on app_public.executions for insert
   with check (
     org_id = (select app_public.current_org_id())
     and ((select app_public.current_access()) = 'staff' or customer_id = (select app_public.current_tenant_id()))
   );
+create policy update_staff on app_public.executions for update
+  using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff')
+  with check (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
 
 -- Audit: anyone acting in an organization may record into it; only staff read it.
 create policy insert_current_org on app_public.audit_events for insert
-  with check (org_id = (select app_public.current_org_id()));
+  with check (
+    org_id = (select app_public.current_org_id())
+    -- Events are recorded as the bound user (or as the system, by a request bound to none)…
+    and actor_user_id is not distinct from (select app_public.current_user_id())
+    -- …and a customer-confined request records only for its own customer.
+    and ((select app_public.current_access()) is distinct from 'customer' or customer_id = (select app_public.current_tenant_id()))
+  );
 create policy select_staff on app_public.audit_events for select
   using (org_id = (select app_public.current_org_id()) and (select app_public.current_access()) = 'staff');
 
@@ -563,9 +583,13 @@ begin
   on conflict (org_id) do update set version = v.version + 1;
   return null;
 end $$;
-create trigger memberships_authz after insert or delete or update of role_id, status, customer_id on app_public.memberships
+create trigger memberships_authz after insert or delete or update of user_id, role_id, status, customer_id on app_public.memberships
   for each row execute function app_private.bump_authz_version();
 create trigger roles_authz after update or delete on app_public.roles
   for each row execute function app_private.bump_authz_version();
 create trigger role_permissions_authz after insert or update or delete on app_public.role_permissions
   for each row execute function app_private.bump_authz_version();
+
+-- Functions default to EXECUTE for PUBLIC; ALTER DEFAULT PRIVILEGES in a schema cannot take that
+-- back. Revoke explicitly; the gateway's grants above are its own and stay.
+revoke execute on all functions in schema app_private from public;

@@ -52,7 +52,7 @@ create index team_members_member on app_public.team_members (org_id, membership_
 
 create trigger teams_authz after delete or update of role_id on app_public.teams
   for each row execute function app_private.bump_authz_version();
-create trigger team_members_authz after insert or delete on app_public.team_members
+create trigger team_members_authz after insert or delete or update on app_public.team_members
   for each row execute function app_private.bump_authz_version();
 
 -------------------------------------------------------------------------------
@@ -76,7 +76,9 @@ create table app_public.invitations (
   created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default clock_timestamp(),
   primary key (org_id, id),
-  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete no action,
+  -- CASCADE: accepted and revoked invitations are history and must not pin a role; the gateway
+  -- refuses to delete a role that pending invitations still name.
+  foreign key (org_id, role_id) references app_public.roles (org_id, id) on delete cascade,
   foreign key (org_id, customer_id) references app_public.customers (org_id, id) on delete cascade
 );
 create unique index invitations_pending_email on app_public.invitations (org_id, email) where status = 'pending';
@@ -194,33 +196,130 @@ grant select, insert on app_public.sign_in_sessions to gateway_app;
 -------------------------------------------------------------------------------
 -- Exactly one active Owner per organization, checked at commit (a transfer changes two rows).
 -------------------------------------------------------------------------------
-create function app_private.check_single_owner() returns trigger
+create function app_private.assert_single_owner(p_org uuid) returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
-  v_org uuid := coalesce(new.org_id, old.org_id);
   saved_org text := current_setting('app.org_id', true);
   saved_access text := current_setting('app.role', true);
   v_owners int;
   v_exists boolean;
 begin
-  perform set_config('app.org_id', v_org::text, true), set_config('app.role', 'staff', true);
-  select exists (select 1 from app_public.organizations where id = v_org) into v_exists;
+  perform set_config('app.org_id', p_org::text, true), set_config('app.role', 'staff', true);
+  select exists (select 1 from app_public.organizations where id = p_org) into v_exists;
   if v_exists then
     select count(*) into v_owners
     from app_public.memberships m join app_public.roles r on r.org_id = m.org_id and r.id = m.role_id
-    where m.org_id = v_org and r.system_key = 'owner' and m.status = 'active';
+    where m.org_id = p_org and r.system_key = 'owner' and m.status = 'active';
   end if;
   perform set_config('app.org_id', coalesce(saved_org, ''), true), set_config('app.role', coalesce(saved_access, ''), true);
   if v_exists and v_owners <> 1 then
-    raise exception 'organization % would have % active owners', v_org, v_owners
+    raise exception 'organization % would have % active owners', p_org, v_owners
       using errcode = '23514', constraint = 'memberships_single_owner';
   end if;
+end $$;
+
+create function app_private.check_single_owner() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  perform app_private.assert_single_owner(coalesce(new.org_id, old.org_id));
   return null;
 end $$;
+
+create function app_private.check_single_owner_of_new_organization() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+begin
+  perform app_private.assert_single_owner(new.id);
+  return null;
+end $$;
+
 create constraint trigger memberships_single_owner
   after insert or update of role_id, status or delete on app_public.memberships
   deferrable initially deferred
   for each row execute function app_private.check_single_owner();
+
+-- A new organization must have its Owner by the end of the transaction that creates it.
+create constraint trigger organizations_single_owner
+  after insert on app_public.organizations
+  deferrable initially deferred
+  for each row execute function app_private.check_single_owner_of_new_organization();
+
+-------------------------------------------------------------------------------
+-- System roles are immutable, in the database too: their key, name and description do not
+-- change, they get no grants of their own (theirs come from the catalogue), and they are deleted
+-- only with their organization. Without this, renaming a role's key could make a second Owner.
+-------------------------------------------------------------------------------
+create function app_private.guard_system_roles() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_org text := current_setting('app.org_id', true);
+  saved_access text := current_setting('app.role', true);
+  v_org_exists boolean;
+begin
+  if tg_op = 'UPDATE' then
+    if new.system_key is distinct from old.system_key
+       or (old.system_key is not null and (new.name, new.description) is distinct from (old.name, old.description)) then
+      raise exception 'system roles are immutable' using errcode = '42501';
+    end if;
+    return new;
+  end if;
+  -- DELETE: allowed only while the organization itself is being deleted.
+  if old.system_key is not null then
+    perform set_config('app.org_id', old.org_id::text, true), set_config('app.role', 'staff', true);
+    select exists (select 1 from app_public.organizations where id = old.org_id) into v_org_exists;
+    perform set_config('app.org_id', coalesce(saved_org, ''), true), set_config('app.role', coalesce(saved_access, ''), true);
+    if v_org_exists then
+      raise exception 'system roles are immutable' using errcode = '42501';
+    end if;
+  end if;
+  return old;
+end $$;
+create trigger roles_guard_system before update or delete on app_public.roles
+  for each row execute function app_private.guard_system_roles();
+
+create function app_private.guard_system_role_grants() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_org text := current_setting('app.org_id', true);
+  saved_access text := current_setting('app.role', true);
+  v_system boolean;
+begin
+  perform set_config('app.org_id', new.org_id::text, true), set_config('app.role', 'staff', true);
+  select r.system_key is not null into v_system from app_public.roles r where r.org_id = new.org_id and r.id = new.role_id;
+  perform set_config('app.org_id', coalesce(saved_org, ''), true), set_config('app.role', coalesce(saved_access, ''), true);
+  if v_system then
+    raise exception 'system roles get their permissions from the catalogue' using errcode = '42501';
+  end if;
+  return new;
+end $$;
+create trigger role_permissions_guard_system before insert or update on app_public.role_permissions
+  for each row execute function app_private.guard_system_role_grants();
+
+-------------------------------------------------------------------------------
+-- A customer-confined role (End User) always comes with its customer, and only it does: a
+-- confined member without a customer would otherwise be bound as staff.
+-------------------------------------------------------------------------------
+create function app_private.check_role_customer() returns trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_org text := current_setting('app.org_id', true);
+  saved_access text := current_setting('app.role', true);
+  v_confined boolean;
+begin
+  perform set_config('app.org_id', new.org_id::text, true), set_config('app.role', 'staff', true);
+  select coalesce(s.customer_confined, false) into v_confined
+  from app_public.roles r left join app_public.system_roles s on s.key = r.system_key
+  where r.org_id = new.org_id and r.id = new.role_id;
+  perform set_config('app.org_id', coalesce(saved_org, ''), true), set_config('app.role', coalesce(saved_access, ''), true);
+  if coalesce(v_confined, false) <> (new.customer_id is not null) then
+    raise exception 'a customer-confined role needs a customer, and only such a role has one'
+      using errcode = '23514', constraint = 'role_customer_consistency';
+  end if;
+  return new;
+end $$;
+create trigger memberships_role_customer before insert or update of role_id, customer_id on app_public.memberships
+  for each row execute function app_private.check_role_customer();
+create trigger invitations_role_customer before insert or update of role_id, customer_id on app_public.invitations
+  for each row execute function app_private.check_role_customer();
 
 -------------------------------------------------------------------------------
 -- Effective permissions: the member's role ∪ the roles of their teams.
@@ -289,7 +388,7 @@ declare
 begin
   perform set_config('app.role', 'staff', true);
   update app_public.memberships set last_active_at = now()
-  where org_id = app_public.current_org_id() and id = p_membership_id
+  where org_id = app_public.current_org_id() and id = p_membership_id and user_id = app_public.current_user_id()
     and (last_active_at is null or last_active_at < now() - interval '1 minute');
   perform set_config('app.role', coalesce(saved_access, ''), true);
 end $$;
@@ -347,6 +446,12 @@ declare
   v_membership uuid;
   v_outcome text;
 begin
+  -- Only for the bound user, and only with the email their user row holds as verified.
+  if p_user_id is distinct from app_public.current_user_id()
+     or not exists (select 1 from app_public.users u
+                    where u.id = p_user_id and u.email_verified and lower(u.email) = lower(p_email)) then
+    p_email := null;
+  end if;
   select i.org_id into v_org from app_public.invitations i where i.id = p_invitation_id;
   if v_org is null then
     return query select 'not_found'::text, null::uuid, null::uuid;
@@ -403,6 +508,12 @@ declare
   v_request uuid;
   v_outcome text;
 begin
+  -- Only for the bound user, and only with the email their user row holds as verified.
+  if p_user_id is distinct from app_public.current_user_id()
+     or not exists (select 1 from app_public.users u
+                    where u.id = p_user_id and u.email_verified and lower(u.email) = lower(p_email)) then
+    p_email := null;
+  end if;
   perform set_config('app.org_id', p_org_id::text, true), set_config('app.role', 'staff', true);
   select * into v_org from app_public.organizations o where o.id = p_org_id;
   if v_org.id is null or p_email is null or v_org.email_domain is distinct from split_part(lower(p_email), '@', 2) then
@@ -428,3 +539,5 @@ begin
   return query select v_outcome, v_membership, v_request;
 end $$;
 grant execute on function app_private.request_to_join(uuid, uuid, text, text) to gateway_app;
+
+revoke execute on all functions in schema app_private from public;

@@ -30,7 +30,9 @@ create table app_public.connections (
   -- The composite key pins the kind: a connection's connector is a connector. NO ACTION: a
   -- connector customers are connected to cannot be deleted (the gateway says how many).
   foreign key (org_id, connector_id, connector_kind) references app_public.definitions (org_id, id, kind) on delete no action,
-  check (scope = 'shared' or owner_user_id is not null)
+  -- Executions point at a connection of their own customer: the key includes customer_id.
+  unique (org_id, customer_id, id)
+  -- A personal connection whose owner's user is deleted keeps no owner: only staff see it then.
 );
 create index connections_customer on app_public.connections (org_id, customer_id, created_at desc, id desc);
 create index connections_connector on app_public.connections (org_id, connector_id);
@@ -66,7 +68,8 @@ grant select, insert, update, delete on app_public.connections to gateway_app;
 -------------------------------------------------------------------------------
 alter table app_public.executions add column connection_id uuid;
 alter table app_public.executions
-  add foreign key (org_id, connection_id) references app_public.connections (org_id, id) on delete set null (connection_id);
+  add foreign key (org_id, customer_id, connection_id)
+    references app_public.connections (org_id, customer_id, id) on delete set null (connection_id);
 alter table app_public.executions drop constraint executions_target_kind_check;
 alter table app_public.executions add constraint executions_target_kind_check
   check (target_kind in ('workflow', 'agent', 'tool', 'connection'));
@@ -130,3 +133,5 @@ end $$;
 create trigger connections_refresh_schedule
   after insert or delete or update of token_expires_at, status on app_public.connections
   for each row execute function app_private.schedule_connection_refresh();
+
+revoke execute on all functions in schema app_private from public;

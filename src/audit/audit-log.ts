@@ -86,7 +86,9 @@ export class RequestAudit {
   async success(db: RequestDatabase, entry: AuditEntry): Promise<void> {
     const orgId = db.currentBinding.orgId;
     if (!orgId) throw new Error(`audit: ${entry.action} succeeded outside any organization`);
-    const row: AuditRow = { ...entry, orgId, outcome: 'success' };
+    // A customer-confined request records for its customer (the database insists).
+    const customerId = entry.customerId === undefined ? db.currentBinding.tenantId : entry.customerId;
+    const row: AuditRow = { ...entry, customerId, orgId, outcome: 'success' };
     await insertAuditRows(db, this.meta, this.actor, [row]);
     this.pendingSuccesses.push(row);
   }
@@ -124,9 +126,9 @@ export class RequestAudit {
     for (const [orgId, orgRows] of byOrg) {
       try {
         // The insert policy wants the event's organization bound; nothing else is read.
-        await withBoundTransaction(pool, { ...binding, orgId }, (client) =>
-          insertAuditRows(client, this.meta, this.actor, orgRows),
-        );
+        // Another organization's events (a refused invitation, say) are filed with no access there.
+        const here = orgId === binding.orgId ? binding : { userId: binding.userId, orgId, access: null, tenantId: null };
+        await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
       } catch (error) {
         this.logger.error({ err: error, audit: orgRows }, 'could not write audit events');
       }

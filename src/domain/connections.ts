@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, notFound } from '../errors.js';
 import { CredentialsUnreadableError, type CredentialCipher, type Credentials } from '../integrations/credentials.js';
+import { lockCustomer } from './customers.js';
 import { withDatabaseErrors } from './database-errors.js';
 import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { requireJsonObject, requireText } from './validation.js';
@@ -118,7 +119,7 @@ function requireCredentials(value: unknown): Credentials {
  * for a suspended customer, or one past its connections limit.
  */
 async function assertCanConnect(db: Queryable, customerId: string): Promise<void> {
-  await db.query('select 1 from customers where id = $1 for update', [customerId]);
+  await lockCustomer(db, customerId);
   const { rows } = await db.query<{ status: string; max_connections: number | null; used: number }>(
     `select c.status, c.max_connections, (select count(*)::int from connections x where x.customer_id = c.id) as used
      from customers c where c.id = $1`,

@@ -182,13 +182,23 @@ export async function customerUsage(
 }
 
 /**
- * Locks the customer row (so concurrent runs count one after another) and refuses a run that
+ * Serializes work that counts against a customer's limits. An advisory lock, not FOR UPDATE:
+ * row locks need the UPDATE policy, which customer-confined requests do not have. Counting
+ * happens in a later statement: in READ COMMITTED a statement's snapshot predates its lock wait.
+ */
+export async function lockCustomer(
+  db: { query(text: string, values?: unknown[]): Promise<unknown> },
+  customerId: string,
+): Promise<void> {
+  await db.query(`select pg_advisory_xact_lock(hashtextextended('customer:' || $1, 0))`, [customerId]);
+}
+
+/**
+ * Locks the customer (so concurrent runs count one after another) and refuses a run that
  * would exceed its monthly executions limit, or any run for a suspended customer.
  */
 export async function assertCanRun(db: RequestDatabase, customerId: string): Promise<void> {
-  // Lock first, count after: in READ COMMITTED a statement's snapshot predates the lock wait,
-  // so counting in the locking statement would miss the run that held the lock before us.
-  await db.query('select 1 from customers where id = $1 for update', [customerId]);
+  await lockCustomer(db, customerId);
   const { rows } = await db.query<{ status: string; max_executions_per_month: number | null; used: number }>(
     `select c.status, c.max_executions_per_month,
        (select count(*)::int from executions e where e.customer_id = c.id

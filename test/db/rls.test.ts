@@ -242,3 +242,217 @@ describe('session settings', () => {
     }
   });
 });
+
+describe('what a customer-confined request may write', () => {
+  const confined = () => ({ userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id });
+
+  it('cannot delete or change its customer', async () => {
+    const result = await asApp(pool, confined(), async (c) => ({
+      deleted: (await c.query('delete from customers')).rowCount,
+      updated: (await c.query(`update customers set plan = 'free'`)).rowCount,
+    }));
+    expect(result).toEqual({ deleted: 0, updated: 0 });
+  });
+
+  it('queues runs for its own customer only, and cannot change a run', async () => {
+    const run = (customerId: string) =>
+      asApp(pool, confined(), (c) =>
+        c.query(
+          `insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'tool', 'x') returning id`,
+          [a.id, customerId],
+        ),
+      );
+    await expect(run(a.customers[0]!.id)).resolves.toBeTruthy();
+    await expect(run(a.customers[1]!.id)).rejects.toThrow(/row-level security/);
+    const forged = await asApp(
+      pool,
+      confined(),
+      async (c) => (await c.query(`update executions set status = 'succeeded', output = '{"forged":true}'`)).rowCount,
+    );
+    expect(forged).toBe(0);
+  });
+
+  it('cannot point a run at another customer’s connection or execution', async () => {
+    const ids = await asApp(pool, staffOf(a), async (c) => ({
+      connection: (await c.query('select id from connections where customer_id = $1', [a.customers[0]!.id])).rows[0].id,
+      execution: (await c.query('select id from executions where customer_id = $1', [a.customers[0]!.id])).rows[0].id,
+    }));
+    await expect(
+      asApp(pool, staffOf(a), (c) =>
+        c.query(
+          `insert into executions (org_id, customer_id, target_kind, target_name, connection_id) values ($1, $2, 'connection', 'x', $3)`,
+          [a.id, a.customers[1]!.id, ids.connection],
+        ),
+      ),
+    ).rejects.toThrow(/foreign key/);
+    await expect(
+      asApp(pool, staffOf(a), (c) =>
+        c.query(
+          `insert into executions (org_id, customer_id, target_kind, target_name, retry_of) values ($1, $2, 'tool', 'x', $3)`,
+          [a.id, a.customers[1]!.id, ids.execution],
+        ),
+      ),
+    ).rejects.toThrow(/foreign key/);
+  });
+
+  it('records audit events only as itself and for its own customer', async () => {
+    const insert = (actor: string | null, customerId: string | null) =>
+      asApp(pool, confined(), (c) =>
+        c.query(
+          `insert into audit_events (org_id, actor_type, actor_user_id, action, resource_type, outcome, customer_id) values ($1, $2, $3, 'x.y', 'x', 'success', $4)`,
+          [a.id, actor ? 'user' : 'system', actor, customerId],
+        ),
+      );
+    await expect(insert(a.members.end_user.userId, a.customers[0]!.id)).resolves.toBeTruthy();
+    await expect(insert(a.members.owner.userId, a.customers[0]!.id)).rejects.toThrow(/row-level security/);
+    await expect(insert(null, a.customers[0]!.id)).rejects.toThrow(/row-level security/);
+    await expect(insert(a.members.end_user.userId, a.customers[1]!.id)).rejects.toThrow(/row-level security/);
+  });
+});
+
+describe('rules the database keeps itself', () => {
+  it('system roles are immutable: no renaming, re-keying, grants of their own or deletion', async () => {
+    const attempts = [
+      `update roles set name = 'Boss' where system_key = 'admin'`,
+      `update roles set system_key = null where system_key = 'owner'`,
+      `update roles set system_key = 'owner' where system_key is null`,
+      `insert into role_permissions (org_id, role_id, permission_key) select org_id, id, 'billing.manage' from roles where system_key = 'viewer'`,
+      `delete from roles where system_key = 'viewer'`,
+    ];
+    for (const sql of attempts)
+      await expect(
+        asApp(pool, staffOf(a), (c) => c.query(sql)),
+        sql,
+      ).rejects.toThrow(/immutable|catalogue|foreign key|still referenced/);
+  });
+
+  it('an organization cannot be left without an Owner, nor created without one', async () => {
+    await expect(
+      asApp(
+        pool,
+        staffOf(a),
+        (c) => c.query(`update memberships set status = 'inactive' where user_id = $1`, [a.members.owner.userId]),
+        { commit: true },
+      ),
+    ).rejects.toThrow(/active owners/);
+    const orphan = randomUUID();
+    await expect(
+      asApp(
+        pool,
+        { userId: a.members.owner.userId, orgId: orphan, role: 'staff' },
+        (c) => c.query(`insert into organizations (id, name) values ($1, 'Ownerless')`, [orphan]),
+        {
+          commit: true,
+        },
+      ),
+    ).rejects.toThrow(/active owners/);
+  });
+
+  it('a customer-confined role comes with a customer, and only it does', async () => {
+    const user = (await asApp(
+      pool,
+      staffOf(a),
+      async (c) => (await c.query('select id from users where id = $1', [a.members.viewer.userId])).rows[0].id,
+    )) as string;
+    void user;
+    await expect(
+      asApp(pool, staffOf(a), (c) =>
+        c.query(`update memberships set customer_id = null where user_id = $1`, [a.members.end_user.userId]),
+      ),
+    ).rejects.toThrow(/customer-confined/);
+    await expect(
+      asApp(pool, staffOf(a), (c) =>
+        c.query(`update memberships set customer_id = $2 where user_id = $1`, [a.members.viewer.userId, a.customers[0]!.id]),
+      ),
+    ).rejects.toThrow(/customer-confined/);
+    await expect(
+      asApp(pool, staffOf(a), (c) =>
+        c.query(
+          `insert into invitations (org_id, email, role_id, expires_at) select $1, 'eu@example.test', id, now() + interval '1 day' from roles where system_key = 'end_user'`,
+          [a.id],
+        ),
+      ),
+    ).rejects.toThrow(/customer-confined/);
+  });
+
+  it('every change that can alter permissions bumps the organization’s authorization version', async () => {
+    const version = async () => Number((await pool.query('select app_private.authz_version($1) as v', [a.id])).rows[0].v);
+    const changes = [
+      `update memberships set user_id = user_id where user_id = '${a.members.viewer.userId}'`,
+      `update memberships set role_id = role_id where user_id = '${a.members.viewer.userId}'`,
+      `insert into teams (org_id, name) values ('${a.id}', 'Versioned team')`,
+    ];
+    for (const sql of changes.slice(0, 2)) {
+      const before = await version();
+      await asApp(pool, staffOf(a), (c) => c.query(sql), { commit: true });
+      expect(await version(), sql).toBeGreaterThan(before);
+    }
+    await asApp(pool, staffOf(a), (c) => c.query(changes[2]!), { commit: true });
+    const teams = await asApp(
+      pool,
+      staffOf(a),
+      async (c) => (await c.query(`select id from teams where name = 'Versioned team'`)).rows[0].id as string,
+    );
+    const other = await asApp(
+      pool,
+      staffOf(a),
+      async (c) => {
+        await c.query(`insert into teams (org_id, name) values ($1, 'Other team')`, [a.id]);
+        return (await c.query(`select id from teams where name = 'Other team'`)).rows[0].id as string;
+      },
+      { commit: true },
+    );
+    await asApp(
+      pool,
+      staffOf(a),
+      (c) =>
+        c.query('insert into team_members (org_id, team_id, membership_id) values ($1, $2, $3)', [
+          a.id,
+          teams,
+          a.members.viewer.membershipId,
+        ]),
+      { commit: true },
+    );
+    const before = await version();
+    await asApp(pool, staffOf(a), (c) => c.query('update team_members set team_id = $1 where team_id = $2', [other, teams]), {
+      commit: true,
+    });
+    expect(await version()).toBeGreaterThan(before);
+  });
+
+  it('last-active touches only the caller’s own membership', async () => {
+    const touched = await asApp(
+      pool,
+      { userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id },
+      async (c) => {
+        await c.query('select app_private.touch_member($1)', [a.members.owner.membershipId]);
+        await c.query('select app_private.touch_member($1)', [a.members.end_user.membershipId]);
+        return true;
+      },
+      { commit: true },
+    );
+    expect(touched).toBe(true);
+    const rows = await asApp(
+      pool,
+      staffOf(a),
+      async (c) =>
+        (
+          await c.query(
+            'select user_id, last_active_at is not null as touched from memberships where user_id = any($1::uuid[])',
+            [[a.members.owner.userId, a.members.end_user.userId]],
+          )
+        ).rows,
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.user_id, r.touched]))).toEqual({
+      [a.members.owner.userId]: false,
+      [a.members.end_user.userId]: true,
+    });
+  });
+
+  it('no app_private function is executable by PUBLIC', async () => {
+    const { rows } = await pool.query(`
+      select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where n.nspname = 'app_private' and (p.proacl is null or exists (select 1 from aclexplode(p.proacl) a where a.grantee = 0 and a.privilege_type = 'EXECUTE'))`);
+    expect(rows).toEqual([]);
+  });
+});

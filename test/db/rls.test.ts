@@ -349,12 +349,6 @@ describe('rules the database keeps itself', () => {
   });
 
   it('a customer-confined role comes with a customer, and only it does', async () => {
-    const user = (await asApp(
-      pool,
-      staffOf(a),
-      async (c) => (await c.query('select id from users where id = $1', [a.members.viewer.userId])).rows[0].id,
-    )) as string;
-    void user;
     await expect(
       asApp(pool, staffOf(a), (c) =>
         c.query(`update memberships set customer_id = null where user_id = $1`, [a.members.end_user.userId]),

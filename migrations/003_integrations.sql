@@ -104,6 +104,25 @@ begin
 end $$;
 grant execute on function app_private.connector_listings(uuid[], boolean) to gateway_app;
 
+-- All of a customer's connections, personal ones included (which a customer-confined caller
+-- cannot see): what its connections limit counts. Within the bound organization only.
+create function app_private.customer_connection_count(p_customer_id uuid) returns int
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_access text := current_setting('app.role', true);
+  v_count int;
+begin
+  if app_public.current_org_id() is null
+     or (app_public.current_access() is distinct from 'staff' and p_customer_id is distinct from app_public.current_tenant_id()) then
+    return 0;
+  end if;
+  perform set_config('app.role', 'staff', true);
+  select count(*)::int into v_count from app_public.connections c where c.customer_id = p_customer_id;
+  perform set_config('app.role', coalesce(saved_access, ''), true);
+  return v_count;
+end $$;
+grant execute on function app_private.customer_connection_count(uuid) to gateway_app;
+
 -------------------------------------------------------------------------------
 -- OAuth tokens due for refresh. Ids and times only (not tenant data, no RLS): the refresher
 -- finds what is due across organizations here, then works inside each organization's RLS.

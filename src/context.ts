@@ -92,33 +92,18 @@ export function createContextFactory(services: GatewayServices) {
     let afterCommit: (() => void) | undefined;
 
     if (principal && caller.kind === 'user') {
-      // The round trip that opens the transaction also reads the organization's authorization
-      // version: a cached principal older than it is resolved again before anything is decided.
-      const version = await db.open();
-      if (version !== principal.authzVersion) {
-        const fresh = await services.principals.refresh(caller.userId, principal.orgId);
-        if (!fresh) {
-          await db.abandon();
-          throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
-        }
-        principal = fresh;
-        confinedToCustomer = customerScope(request, principal);
-        await db.rebind(bindingFor(caller, principal, confinedToCustomer));
-      }
-      if (principal.status !== 'active') {
-        await db.abandon();
-        throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
-      }
-      // Staff scoping a request to one customer must name one of their organization's; another
-      // organization's customer answers like a missing one.
-      if (confinedToCustomer && !principal.customerId) {
-        const { rowCount } = await db.query('select 1 from customers where id = $1', [confinedToCustomer]);
-        if (!rowCount) {
-          await db.abandon();
-          throw forbidden('No such customer in this organization.', { http: { status: 403 } });
-        }
-      }
-      afterCommit = await services.activity.record(db, audit, principal, caller.userId, caller.token.sessionKey);
+      const validated = await validateInTransaction(
+        db,
+        request,
+        caller.userId,
+        principal,
+        services,
+        audit,
+        caller.token.sessionKey,
+      );
+      principal = validated.principal;
+      confinedToCustomer = validated.confinedToCustomer;
+      afterCommit = validated.afterCommit;
     }
 
     return {
@@ -138,7 +123,55 @@ export function createContextFactory(services: GatewayServices) {
   };
 }
 
-function bindingFor(caller: Caller, principal: Principal | null, confinedToCustomer: string | null): DatabaseBinding {
+/**
+ * Opens the request's transaction and makes sure the principal is current, in it: the round
+ * trip that opens the transaction reads the organization's authorization version, and a cached
+ * principal older than that is resolved again through the same client (never a second one
+ * from the pool: under load, requests holding one client and waiting for another would starve
+ * it). Whatever fails after the transaction is open abandons it, so no client is left behind.
+ */
+async function validateInTransaction(
+  db: RequestDatabase,
+  request: Request,
+  userId: string,
+  cached: Principal,
+  services: GatewayServices,
+  audit: RequestAudit,
+  sessionKey: string | null,
+): Promise<{ principal: Principal; confinedToCustomer: string | null; afterCommit: () => void }> {
+  try {
+    let principal = cached;
+    let confinedToCustomer = customerScope(request, principal);
+    const version = await db.open();
+    if (version !== principal.authzVersion) {
+      const fresh = await services.principals.refresh(userId, principal.orgId, db);
+      if (!fresh) throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
+      principal = fresh;
+      confinedToCustomer = customerScope(request, principal);
+      await db.rebind(bindingFor({ kind: 'user', userId }, principal, confinedToCustomer));
+    }
+    if (principal.status !== 'active') {
+      throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
+    }
+    // Staff scoping a request to one customer must name one of their organization's; another
+    // organization's customer answers like a missing one.
+    if (confinedToCustomer && !principal.customerId) {
+      const { rowCount } = await db.query('select 1 from customers where id = $1', [confinedToCustomer]);
+      if (!rowCount) throw forbidden('No such customer in this organization.', { http: { status: 403 } });
+    }
+    const afterCommit = await services.activity.record(db, audit, principal, userId, sessionKey);
+    return { principal, confinedToCustomer, afterCommit };
+  } catch (error) {
+    await db.abandon();
+    throw error;
+  }
+}
+
+function bindingFor(
+  caller: Caller | { kind: 'user'; userId: string },
+  principal: Principal | null,
+  confinedToCustomer: string | null,
+): DatabaseBinding {
   return {
     userId: caller.kind === 'user' ? caller.userId : null,
     orgId: principal?.orgId ?? null,

@@ -93,11 +93,17 @@ export class RequestAudit {
     this.pendingSuccesses.push(row);
   }
 
-  /** Queue a failure or a denial for after the request transaction. Repeats are written once. */
+  /**
+   * Queue a failure or a denial for after the request transaction. A denial repeated within a
+   * request (the same field refused on every item of a list) is written once; failures are
+   * distinct attempts and are all written.
+   */
   defer(outcome: Exclude<AuditOutcome, 'success'>, orgId: string | null, entry: AuditEntry): void {
-    const key = `${outcome}|${entry.action}|${entry.resourceId ?? ''}`;
-    if (this.seen.has(key)) return;
-    this.seen.add(key);
+    if (outcome === 'denied') {
+      const key = `${entry.action}|${entry.resourceId ?? ''}`;
+      if (this.seen.has(key)) return;
+      this.seen.add(key);
+    }
     if (!orgId) {
       // No organization to file it under (anonymous, or none selected): logs only.
       this.logger.info(
@@ -107,6 +113,11 @@ export class RequestAudit {
       return;
     }
     this.deferred.push({ ...entry, orgId, outcome });
+  }
+
+  /** Changes reported as done in this request, still waiting for its commit (sign-ins aside). */
+  get hasPendingChanges(): boolean {
+    return this.pendingSuccesses.some((row) => row.action !== 'auth.login');
   }
 
   /** The commit failed: the successes it carried never happened. Report them as failures. */

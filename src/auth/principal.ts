@@ -98,9 +98,17 @@ export class PrincipalResolver {
     return cached !== undefined ? cached : this.refresh(userId, orgId);
   }
 
-  /** Reads the principal from the database and caches it. */
-  async refresh(userId: string, orgId: string): Promise<Principal | null> {
-    const { rows } = await this.pool.query<PrincipalRow>('select * from app_private.resolve_principal($1, $2)', [userId, orgId]);
+  /**
+   * Reads the principal from the database (through `through`, a request's open transaction,
+   * when given) and caches it.
+   */
+  async refresh(
+    userId: string,
+    orgId: string,
+    through?: { query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> },
+  ): Promise<Principal | null> {
+    const db = through ?? this.pool;
+    const { rows } = await db.query<PrincipalRow>('select * from app_private.resolve_principal($1, $2)', [userId, orgId]);
     const row = rows[0];
     const principal: Principal | null = row
       ? {

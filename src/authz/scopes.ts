@@ -5,15 +5,29 @@
 import { getArgumentValues, type GraphQLField, type GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../context.js';
 import { ErrorCode, forbidden, gatewayError } from '../errors.js';
-import type { Permission } from './permissions.js';
+import { systemRole, type Permission } from './permissions.js';
+
+/**
+ * In a customer's context (End Users; staff sending X-Customer-Id) the database shows one
+ * customer and nothing org-internal, so only customer-scoped capabilities make sense there: a
+ * caller holds their permissions ∩ the End User role's. Anything else would be a silent no-op
+ * (RLS hides the rows) dressed up as a success.
+ */
+const CUSTOMER_CONTEXT: ReadonlySet<Permission> = new Set(systemRole('end_user').permissions);
+
+export function heldPermissions(ctx: Context): ReadonlySet<Permission> {
+  const held = ctx.principal?.permissions ?? new Set<Permission>();
+  return ctx.confinedToCustomer ? new Set([...held].filter((p) => CUSTOMER_CONTEXT.has(p))) : held;
+}
 
 export function scopesFor(ctx: Context) {
+  const held = heldPermissions(ctx);
   return {
     public: true,
     authenticated: ctx.caller.kind === 'user',
     member: ctx.principal !== null && ctx.principal.status === 'active',
-    permission: (permission: Permission) => ctx.principal?.permissions.has(permission) ?? false,
-    organizationOwner: ctx.principal?.roleKey === 'owner',
+    permission: (permission: Permission) => held.has(permission),
+    organizationOwner: ctx.principal?.roleKey === 'owner' && !ctx.confinedToCustomer,
   };
 }
 
@@ -104,6 +118,9 @@ export function unauthorizedError(_parent: unknown, ctx: Context, info: GraphQLR
       customerId: ctx.confinedToCustomer,
       details: { field: where, ...(permission ? { permission } : {}) },
     });
+  }
+  if (permission && ctx.confinedToCustomer && ctx.principal.permissions.has(permission as Permission)) {
+    return forbidden(`${where} is not available in a customer's context (drop X-Customer-Id).`, { permission });
   }
   if (permission) return forbidden(`Your role does not grant ${permission}, which ${where} requires.`, { permission });
   if (spec) return forbidden(`Only the Owner can use ${where}.`);

@@ -57,6 +57,14 @@ export class RequestDatabase {
 
   private authzVersion: number | null = null;
 
+  /** Heard while the client is ours; without a listener a dying connection would crash the process. */
+  private readonly onConnectionError = (error: Error) => this.logger.warn({ err: error }, 'request database connection failed');
+
+  private release(client: pg.PoolClient, error?: Error): void {
+    client.removeListener('error', this.onConnectionError);
+    client.release(error);
+  }
+
   /**
    * Opens the transaction now (instead of at the first query) and returns the authorization
    * version of the bound organization as of this transaction's start, or null without one.
@@ -64,6 +72,11 @@ export class RequestDatabase {
   async open(): Promise<number | null> {
     await this.connection();
     return this.authzVersion;
+  }
+
+  /** A failed mutation doomed the transaction: its rollback is the plan, not a surprise. */
+  get rolledBackOnPurpose(): boolean {
+    return this.rollbackOnly;
   }
 
   get opened(): boolean {
@@ -150,12 +163,12 @@ export class RequestDatabase {
     try {
       await this.queue;
       const result = await client.query(verb);
-      client.release();
+      this.release(client);
       // COMMIT of an aborted transaction answers ROLLBACK.
       return verb === 'commit' && result.command === 'COMMIT' ? 'committed' : 'rolled back';
     } catch (error) {
       this.logger.error({ err: error }, `request transaction ${verb} failed`);
-      client.release(error as Error); // destroy: its transaction state is unknown
+      this.release(client, error as Error); // destroy: its transaction state is unknown
       if (verb === 'commit') throw serviceUnavailable('The change could not be saved. Try again.');
       return 'rolled back';
     }
@@ -183,6 +196,9 @@ export class RequestDatabase {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
+      // A checked-out client whose connection dies (e.g. idle-in-transaction timeout) emits
+      // 'error'; unheard, that would crash the process. The next query on it fails anyway.
+      client.on('error', this.onConnectionError);
     } catch (error) {
       this.logger.error({ err: error }, 'no database connection for the request');
       throw serviceUnavailable('The database is unavailable. Try again shortly.', 1);
@@ -194,7 +210,7 @@ export class RequestDatabase {
       this.authzVersion = this.binding.orgId ? Number(results.at(-1)!.rows[0].v) : null;
       return client;
     } catch (error) {
-      client.release(error as Error);
+      this.release(client, error as Error);
       this.logger.error({ err: error }, 'could not open the request transaction');
       throw serviceUnavailable('The database is unavailable. Try again shortly.', 1);
     }

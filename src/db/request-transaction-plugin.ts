@@ -9,7 +9,7 @@ import { GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type pg from 'pg';
 import type { Context } from '../context.js';
-import { ErrorCode, errorCodeOf } from '../errors.js';
+import { ErrorCode, errorCodeOf, serviceUnavailable } from '../errors.js';
 
 export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
   return {
@@ -22,7 +22,13 @@ export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
             return;
           }
           try {
-            if ((await ctx.db.finish()) === 'committed') ctx.afterCommit?.();
+            const outcome = await ctx.db.finish();
+            if (outcome === 'committed') ctx.afterCommit?.();
+            // COMMIT answers ROLLBACK when a later statement aborted the transaction: changes
+            // already reported as done (their Success events with them) were not saved.
+            else if (outcome === 'rolled back' && ctx.audit.hasPendingChanges && !ctx.db.rolledBackOnPurpose) {
+              throw serviceUnavailable('The change could not be saved. Try again.');
+            }
           } catch (error) {
             ctx.audit.commitFailed(errorCodeOf(error) ?? ErrorCode.SERVICE_UNAVAILABLE);
             setResult({

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RequestDatabase } from '../db/request-database.js';
-import { badUserInput, conflict, notFound } from '../errors.js';
+import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { CredentialsUnreadableError, type CredentialCipher, type Credentials } from '../integrations/credentials.js';
 import { lockCustomer } from './customers.js';
 import { withDatabaseErrors } from './database-errors.js';
@@ -121,7 +121,7 @@ function requireCredentials(value: unknown): Credentials {
 async function assertCanConnect(db: Queryable, customerId: string): Promise<void> {
   await lockCustomer(db, customerId);
   const { rows } = await db.query<{ status: string; max_connections: number | null; used: number }>(
-    `select c.status, c.max_connections, (select count(*)::int from connections x where x.customer_id = c.id) as used
+    `select c.status, c.max_connections, app_private.customer_connection_count(c.id) as used
      from customers c where c.id = $1`,
     [customerId],
   );
@@ -206,20 +206,29 @@ export async function deleteConnection(db: Queryable, id: string): Promise<void>
   if (!rowCount) throw notFound('Connection', id);
 }
 
-/** Per user → shared with the whole customer, and back (to its owner, or to the caller). */
+/**
+ * Per user → shared with the whole customer, and back (to its owner, or to the caller). In a
+ * customer's context only its owner may take a shared connection back.
+ */
 export async function setConnectionScope(
   db: Queryable,
   connection: ConnectionRow,
   scope: 'user' | 'shared',
   actorId: string,
+  confined: boolean,
 ): Promise<void> {
   if (connection.scope === scope)
     throw conflict(scope === 'shared' ? 'This connection is already shared.' : 'This connection is already personal.');
-  await db.query('update connections set scope = $2, owner_user_id = coalesce(owner_user_id, $3) where id = $1', [
-    connection.id,
-    scope,
-    actorId,
-  ]);
+  if (scope === 'user' && confined && connection.owner_user_id !== actorId) {
+    throw forbidden('Only its owner can make a shared connection personal again.');
+  }
+  await withDatabaseErrors(() =>
+    db.query('update connections set scope = $2, owner_user_id = coalesce(owner_user_id, $3) where id = $1', [
+      connection.id,
+      scope,
+      actorId,
+    ]),
+  );
 }
 
 async function sealedCredentials(

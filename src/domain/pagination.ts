@@ -44,7 +44,7 @@ function decodeCursor(field: string, cursor: string): { key: string; id: string 
       parsed.length === 2 &&
       typeof parsed[0] === 'string' &&
       typeof parsed[1] === 'string' &&
-      /^[0-9a-f-]{36}$/i.test(parsed[1])
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(parsed[1])
     ) {
       return { key: parsed[0], id: parsed[1] };
     }
@@ -78,7 +78,22 @@ export function pageWindow(args: PageArgs): PageWindow {
  * SQL fragments for one page: the keyset condition (`$n` placeholders numbered from
  * `nextParam`), the ORDER BY, and the cursor key expression to select.
  */
+/** A cursor's key must cast to the sort's type; a forged one is bad input, not an aborted transaction. */
+function assertCursorKey(sort: Sort, window: PageWindow): void {
+  const key = window.cursor?.key;
+  if (key === undefined) return;
+  const valid =
+    sort.type === 'timestamptz'
+      ? // Postgres prints timestamptz as 2026-11-24 00:40:33.057851+00 (the form our cursors carry).
+        /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/.test(key)
+      : sort.type === 'int'
+        ? /^-?\d{1,18}$/.test(key)
+        : true;
+  if (!valid) throw badUserInput(window.backward ? 'before' : 'after', 'is not a cursor returned by this list');
+}
+
 export function keyset(sort: Sort, window: PageWindow, nextParam: number) {
+  assertCursorKey(sort, window);
   const effective = window.backward ? (sort.direction === 'asc' ? 'desc' : 'asc') : sort.direction;
   const id = sort.id;
   const condition = window.cursor

@@ -8,7 +8,8 @@ import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
 import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { assertHolds, requireRole, type RoleRow } from './roles.js';
-import { requireTeam } from './teams.js';
+import { permissionSources, requireTeam } from './teams.js';
+import { isPermission } from '../authz/permissions.js';
 
 export const INVITATION_LIFETIME_DAYS = 7;
 
@@ -126,10 +127,14 @@ async function customerForRole(
   return customerId;
 }
 
-/** Members more privileged than the caller are out of their reach. */
+/**
+ * Members more privileged than the caller are out of their reach: everything the member holds,
+ * through their role and their teams' roles, must be held by the caller too.
+ */
 async function assertCanManage(db: RequestDatabase, caller: Principal, member: MemberRow, action: string): Promise<void> {
   if (member.role_key === 'owner') throw conflict(`The Owner cannot be ${action}; transfer ownership first.`);
-  assertHolds(caller, (await requireRole(db, member.role_id)).permissions, `${action.replace(/d$/, '')} this member`);
+  const held = [...new Set((await permissionSources(db, member.id)).map((s) => s.permission_key))].filter(isPermission);
+  assertHolds(caller, held, `${action.replace(/d$/, '')} this member`);
 }
 
 export async function changeMemberRole(

@@ -59,15 +59,25 @@ export async function updateSettings(db: RequestDatabase, caller: Principal, inp
     if (role.system_key === 'owner' || role.customer_confined) {
       throw badUserInput('input.autoApproveRoleId', 'must be a staff role other than Owner');
     }
-    // Auto-approval assigns this role to whoever signs in from the domain.
-    assertHolds(caller, role.permissions, 'auto-approve people into this role');
     autoApproveRoleId = role.id;
   }
-  await db.query(
+  // Auto-approval assigns a role to whoever signs in from the domain: whoever turns it on, points
+  // it at a domain or picks the role must hold that role's permissions — the role in effect
+  // (Viewer when none is set), not only one named in this request.
+  const touchesAutoApproval =
+    input.autoApproveRoleId != null || input.autoApproveDomainUsers != null || input.emailDomain != null;
+  if (autoApprove && touchesAutoApproval) {
+    const effective = autoApproveRoleId
+      ? await requireRole(db, autoApproveRoleId)
+      : await requireRole(db, (await db.query<{ id: string }>(`select id from roles where system_key = 'viewer'`)).rows[0]!.id);
+    assertHolds(caller, effective.permissions, 'auto-approve people into this role');
+  }
+  const { rowCount } = await db.query(
     `update organizations set name = $1, timezone = $2, email_domain = $3, auto_approve_domain_users = $4, auto_approve_role_id = $5
      where id = app_public.current_org_id()`,
     [name, timezone, emailDomain, autoApprove, autoApproveRoleId],
   );
+  if (!rowCount) throw notFound('Organization');
 }
 
 /** The Owner hands over to an active staff member and becomes an Admin, in one transaction. */
@@ -88,6 +98,7 @@ export async function transferOwnership(db: RequestDatabase, caller: Principal, 
 export async function deleteOrganization(db: RequestDatabase, confirmName: string): Promise<string> {
   const current = await loadSettings(db);
   if (confirmName !== current.name) throw badUserInput('input.confirmName', "must be the organization's name, exactly");
-  await db.query('delete from organizations where id = app_public.current_org_id()');
+  const { rowCount } = await db.query('delete from organizations where id = app_public.current_org_id()');
+  if (!rowCount) throw notFound('Organization');
   return current.id;
 }

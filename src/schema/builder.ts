@@ -25,6 +25,9 @@ export interface GatewaySchemaTypes {
     /** The Owner of the organization the request acts in (capabilities no permission grants). */
     organizationOwner: boolean;
   };
+  // Mutations grant `mutationResult` to the object they return: the result of your own change is
+  // yours to see even without its type's read permission (`$granted` in that type's scopes).
+  // Grants reach that object's own fields only; nested objects keep their rules.
   Scalars: {
     DateTime: { Input: Date; Output: Date | string };
     JSON: { Input: unknown; Output: unknown };

@@ -61,7 +61,7 @@ const SyncStatusEnum = builder.enumType('SyncStatus', {
 
 export const ConnectionRef = builder.objectRef<ConnectionRow>('Connection').implement({
   description: 'A customer’s authenticated account in an app. Its credentials are write-only.',
-  authScopes: { permission: 'connections.read' },
+  authScopes: { permission: 'connections.read', $granted: 'mutationResult' },
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
@@ -224,6 +224,7 @@ function connectionMutation(
       nullable: true,
       description: options.description,
       authScopes: { permission: options.permission },
+      grantScopes: ['mutationResult'],
       extensions: auditAs(options.action, 'connection'),
       args: { input: t.arg({ type: ConnectionIdInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
@@ -244,12 +245,12 @@ function connectionMutation(
 connectionMutation(
   'shareConnection',
   { permission: 'connections.share', action: 'connection.share', description: 'Personal → shared with the whole customer.' },
-  (ctx, c) => setConnectionScope(ctx.db, c, 'shared', userIdOf(ctx)),
+  (ctx, c) => setConnectionScope(ctx.db, c, 'shared', userIdOf(ctx), ctx.confinedToCustomer !== null),
 );
 connectionMutation(
   'unshareConnection',
   { permission: 'connections.share', action: 'connection.unshare', description: 'Shared → personal to its owner again.' },
-  (ctx, c) => setConnectionScope(ctx.db, c, 'user', userIdOf(ctx)),
+  (ctx, c) => setConnectionScope(ctx.db, c, 'user', userIdOf(ctx), ctx.confinedToCustomer !== null),
 );
 connectionMutation(
   'refreshConnectionToken',
@@ -275,6 +276,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Connect a customer to an app (within its connections limit).',
     authScopes: { permission: 'connections.create' },
+    grantScopes: ['mutationResult'],
     args: { input: t.arg({ type: CreateConnectionInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
@@ -300,6 +302,7 @@ builder.mutationFields((t) => ({
     type: ConnectionRef,
     nullable: true,
     authScopes: { permission: 'connections.update' },
+    grantScopes: ['mutationResult'],
     args: { input: t.arg({ type: UpdateConnectionInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
@@ -320,6 +323,7 @@ builder.mutationFields((t) => ({
     type: DeleteConnectionPayload,
     nullable: true,
     authScopes: { permission: 'connections.delete' },
+    grantScopes: ['mutationResult'],
     args: { input: t.arg({ type: ConnectionIdInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
@@ -333,6 +337,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Check the stored credentials are readable, complete and current; updates the status.',
     authScopes: { permission: 'connections.execute' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('connection.test', 'connection'),
     args: { input: t.arg({ type: ConnectionIdInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -352,6 +357,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Queue an action on the connection (counts toward the customer’s monthly executions).',
     authScopes: { permission: 'connections.execute' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('connection.run_action', 'connection'),
     args: { input: t.arg({ type: RunConnectionActionInput, required: true }) },
     resolve: (_root, args, ctx, info) =>

@@ -10,6 +10,7 @@ import {
 } from '../domain/customers.js';
 import { inviteMember, requireInvitation } from '../domain/people.js';
 import { requireId } from '../domain/validation.js';
+import { notFound } from '../errors.js';
 import { audited } from './audited.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
@@ -24,7 +25,7 @@ export const CustomerStatus = builder.enumType('CustomerStatus', {
 
 export const CustomerRef = builder.objectRef<CustomerRow>('Customer').implement({
   description: "One of the organization's customers (a tenant). End Users see only their own.",
-  authScopes: { permission: 'customers.read' },
+  authScopes: { permission: 'customers.read', $granted: 'mutationResult' },
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
@@ -136,6 +137,7 @@ function statusMutation(name: string, action: string, status: CustomerRow['statu
       type: CustomerRef,
       nullable: true,
       authScopes: { permission: 'customers.manage' },
+      grantScopes: ['mutationResult'],
       extensions: auditAs(action),
       args: { input: t.arg({ type: CustomerIdInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
@@ -155,6 +157,7 @@ builder.mutationFields((t) => ({
     type: CustomerRef,
     nullable: true,
     authScopes: { permission: 'customers.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('customer.create'),
     args: { input: t.arg({ type: CreateCustomerInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -168,6 +171,7 @@ builder.mutationFields((t) => ({
     type: CustomerRef,
     nullable: true,
     authScopes: { permission: 'customers.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('customer.update'),
     args: { input: t.arg({ type: UpdateCustomerInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -182,6 +186,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Billing: per-customer limits the resources enforce.',
     authScopes: { permission: 'billing.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('billing.set_limits', 'customer'),
     args: { input: t.arg({ type: SetCustomerLimitsInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -197,6 +202,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Invite the customer’s administrator as an End User of that customer.',
     authScopes: { permission: 'customers.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('customer.invite_admin', 'invitation'),
     args: { input: t.arg({ type: InviteCustomerAdminInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -204,9 +210,10 @@ builder.mutationFields((t) => ({
         const customerId = requireId('input.customerId', args.input.customerId);
         await requireCustomer(ctx.db, customerId);
         const { rows } = await ctx.db.query<{ id: string }>(`select id from roles where system_key = 'end_user'`);
+        if (!rows[0]) throw notFound('Role', 'end_user');
         const id = await inviteMember(ctx.db, principalOf(ctx), userIdOf(ctx), {
           email: args.input.email,
-          roleId: rows[0]!.id,
+          roleId: rows[0].id,
           customerId,
         });
         const invitation = await requireInvitation(ctx.db, id);

@@ -91,7 +91,7 @@ function defineKind(spec: KindSpec) {
   const deployable = Boolean(permissions.deployTest);
   const ref = builder.objectRef<DefinitionRow>(type).implement({
     description: spec.description,
-    authScopes: { permission: permissions.read },
+    authScopes: { permission: permissions.read, $granted: 'mutationResult' },
     fields: (t) => ({
       id: t.exposeID('id'),
       name: t.exposeString('name'),
@@ -215,6 +215,7 @@ function defineKind(spec: KindSpec) {
       type: ref,
       nullable: true,
       authScopes: { permission: permissions.create },
+      grantScopes: ['mutationResult'],
       args: { input: t.arg({ type: CreateInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
         audited(ctx, info, async () => {
@@ -226,6 +227,7 @@ function defineKind(spec: KindSpec) {
       type: ref,
       nullable: true,
       authScopes: { permission: permissions.update },
+      grantScopes: ['mutationResult'],
       args: { input: t.arg({ type: UpdateInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
         audited(ctx, info, async () => {
@@ -240,6 +242,7 @@ function defineKind(spec: KindSpec) {
       type: DeletePayload,
       nullable: true,
       authScopes: { permission: permissions.delete },
+      grantScopes: ['mutationResult'],
       args: { input: t.arg({ type: DeleteInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
         audited(ctx, info, async () => {
@@ -270,6 +273,7 @@ function defineKind(spec: KindSpec) {
         description:
           'Queue a run for a customer (within its monthly limit). There is no engine here: a runner picks queued executions up.',
         authScopes: { permission: permissions.execute! },
+        grantScopes: ['mutationResult'],
         args: { input: t.arg({ type: ExecuteInput, required: true }) },
         resolve: (_root, args, ctx, info) =>
           audited(ctx, info, async () => {
@@ -309,6 +313,7 @@ function defineKind(spec: KindSpec) {
           nullable: true,
           description: `Make a version live in ${environment === 'test' ? 'the test environment' : 'production'}.`,
           authScopes: { permission },
+          grantScopes: ['mutationResult'],
           args: { input: t.arg({ type: DeployInput, required: true }) },
           resolve: (_root, args, ctx, info) =>
             audited(ctx, info, async () => {

@@ -32,7 +32,7 @@ export const ExecutionRef = builder.objectRef<ExecutionRow>('Execution');
 
 ExecutionRef.implement({
   description: 'A run of a workflow, agent or tool, or an action on a connection, for one customer.',
-  authScopes: { permission: 'executions.read' },
+  authScopes: { permission: 'executions.read', $granted: 'mutationResult' },
   fields: (t) => ({
     id: t.exposeID('id'),
     status: t.field({ type: ExecutionStatusEnum, resolve: (e) => e.status }),
@@ -124,6 +124,7 @@ builder.mutationField('retryExecution', (t) =>
     nullable: true,
     description: 'Queue the same run again (a finished one), linked to it by retryOf.',
     authScopes: { permission: 'executions.retry' },
+    grantScopes: ['mutationResult'],
     args: { input: t.arg({ type: RetryExecutionInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {

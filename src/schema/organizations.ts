@@ -30,6 +30,7 @@ builder.mutationField('createOrganization', (t) =>
     type: OrganizationRef,
     nullable: true,
     authScopes: { authenticated: true },
+    grantScopes: ['mutationResult'],
     extensions: { audit: { action: 'organization.create', resourceType: 'organization' } },
     args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
     resolve: (_root, args, ctx, info) => {

@@ -54,7 +54,7 @@ const InvitationStatusEnum = builder.enumType('InvitationStatus', {
 
 MemberRef.implement({
   description: 'A person’s membership in the organization.',
-  authScopes: { permission: 'people.read' },
+  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
   fields: (t) => ({
     id: t.exposeID('id'),
     user: t.field({
@@ -89,7 +89,7 @@ function invitationStatus(i: InvitationRow): 'PENDING' | 'ACCEPTED' | 'REVOKED' 
 
 InvitationRef.implement({
   description: 'An invitation to join with a role (and teams). Accepted by a sign-in whose verified email matches.',
-  authScopes: { permission: 'people.read' },
+  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
   fields: (t) => ({
     id: t.exposeID('id', { description: 'What the invitee passes to acceptInvitation.' }),
     email: t.exposeString('email'),
@@ -162,7 +162,7 @@ const JoinRequestStatusEnum = builder.enumType('JoinRequestStatus', {
 
 const JoinRequestRef = builder.objectRef<JoinRequestRow>('JoinRequest').implement({
   description: 'Someone whose verified email is in the organization’s domain asked to join.',
-  authScopes: { permission: 'people.read' },
+  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
   fields: (t) => ({
     id: t.exposeID('id'),
     email: t.exposeString('email'),
@@ -263,6 +263,7 @@ function invitationMutation(name: string, action: string, run: (ctx: Context, id
       type: InvitationRef,
       nullable: true,
       authScopes: { permission: 'people.manage' },
+      grantScopes: ['mutationResult'],
       extensions: auditAs(action, 'invitation'),
       args: { input: t.arg({ type: IdInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
@@ -285,6 +286,7 @@ function memberStatusMutation(name: string, action: string, status: 'active' | '
       nullable: true,
       description,
       authScopes: { permission: 'people.manage' },
+      grantScopes: ['mutationResult'],
       extensions: auditAs(action, 'member'),
       args: { input: t.arg({ type: MemberIdInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
@@ -310,6 +312,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: `Invite by email with a role (and teams). Pending for ${INVITATION_LIFETIME_DAYS} days; resend to extend.`,
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('member.invite', 'invitation'),
     args: { input: t.arg({ type: InviteMemberInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -334,6 +337,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Takes effect on the member’s next request. Not for the Owner (transfer ownership instead).',
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('member.change_role', 'member'),
     args: { input: t.arg({ type: ChangeMemberRoleInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -355,6 +359,7 @@ builder.mutationFields((t) => ({
     type: MemberRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('member.approve_join_request', 'join_request'),
     args: { input: t.arg({ type: ApproveJoinRequestInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -374,6 +379,7 @@ builder.mutationFields((t) => ({
     type: JoinRequestRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('member.reject_join_request', 'join_request'),
     args: { input: t.arg({ type: JoinRequestIdInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -438,6 +444,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Join the organization that invited you. Your sign-in’s verified email must be the invited address.',
     authScopes: { authenticated: true },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('member.accept_invitation', 'invitation'),
     args: { input: t.arg({ type: AcceptInvitationInput, required: true }) },
     resolve: (_root, args, ctx, info) => {
@@ -450,8 +457,10 @@ builder.mutationFields((t) => ({
         const entry = { action: 'member.accept_invitation', resourceType: 'invitation', resourceId: id };
         if (result.outcome === 'not_found') throw notFound('Invitation', id);
         if (result.outcome === 'wrong_email') {
-          ctx.audit.defer('denied', result.org_id, { ...entry, details: { code: 'FORBIDDEN', email } });
-          throw forbidden('This invitation was sent to another email address.');
+          // Someone else's invitation answers exactly like a missing one; its organization
+          // still learns that someone tried.
+          ctx.audit.defer('denied', result.org_id, { ...entry, details: { code: 'NOT_FOUND', email } });
+          throw notFound('Invitation', id);
         }
         if (result.outcome !== 'accepted') {
           ctx.audit.defer('failure', result.org_id, { ...entry, details: { code: 'CONFLICT', outcome: result.outcome } });
@@ -473,6 +482,7 @@ builder.mutationFields((t) => ({
     description:
       'Ask to join an organization whose email domain matches your verified email (see viewer.joinableOrganizations). With auto-approve on, you join at once.',
     authScopes: { authenticated: true },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('member.request_join', 'organization'),
     args: { input: t.arg({ type: RequestToJoinInput, required: true }) },
     resolve: (_root, args, ctx, info) => {

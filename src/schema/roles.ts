@@ -137,6 +137,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Create a custom role from scratch.',
     authScopes: { permission: 'roles.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('role.create'),
     args: { input: t.arg({ type: CreateRoleInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -151,6 +152,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: '"Duplicate as Custom": a custom copy of any role, to adjust.',
     authScopes: { permission: 'roles.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('role.duplicate'),
     args: { input: t.arg({ type: DuplicateRoleInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -165,6 +167,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Edit a custom role (system roles are immutable). Takes effect on its holders’ next request.',
     authScopes: { permission: 'roles.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('role.update'),
     args: { input: t.arg({ type: UpdateRoleInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -180,6 +183,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Delete a custom role nobody holds (CONFLICT says who still does).',
     authScopes: { permission: 'roles.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('role.delete'),
     args: { input: t.arg({ type: DeleteRoleInput, required: true }) },
     resolve: (_root, args, ctx, info) =>

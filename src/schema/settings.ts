@@ -80,6 +80,7 @@ builder.mutationFields((t) => ({
     type: OrganizationRef,
     nullable: true,
     authScopes: { permission: 'settings.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('organization.update_settings', 'organization'),
     args: { input: t.arg({ type: UpdateOrganizationSettingsInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -99,6 +100,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Owner only. There is exactly one Owner at every moment; you become an Admin.',
     authScopes: { organizationOwner: true },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('organization.transfer_ownership', 'organization'),
     args: { input: t.arg({ type: TransferOwnershipInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -118,6 +120,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Owner only. Deletes the organization and all its data; its audit trail is kept (see README).',
     authScopes: { organizationOwner: true },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('organization.delete', 'organization'),
     args: { input: t.arg({ type: DeleteOrganizationInput, required: true }) },
     resolve: (_root, args, ctx, info) =>

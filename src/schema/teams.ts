@@ -9,7 +9,7 @@ import { MemberRef, TeamRef } from './refs.js';
 import { RoleRef } from './roles.js';
 
 TeamRef.implement({
-  authScopes: { permission: 'people.read' },
+  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
@@ -80,6 +80,7 @@ builder.mutationFields((t) => ({
     type: TeamRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('team.create'),
     args: { input: t.arg({ type: CreateTeamInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -96,6 +97,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description: 'Rename, describe, or change the role a team carries.',
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('team.update'),
     args: { input: t.arg({ type: UpdateTeamInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -113,6 +115,7 @@ builder.mutationFields((t) => ({
     type: DeleteTeamPayload,
     nullable: true,
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('team.delete'),
     args: { input: t.arg({ type: TeamIdInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -126,6 +129,7 @@ builder.mutationFields((t) => ({
     type: TeamRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('team.add_member'),
     args: { input: t.arg({ type: TeamMemberInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
@@ -140,6 +144,7 @@ builder.mutationFields((t) => ({
     type: TeamRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
+    grantScopes: ['mutationResult'],
     extensions: auditAs('team.remove_member'),
     args: { input: t.arg({ type: TeamMemberInput, required: true }) },
     resolve: (_root, args, ctx, info) =>

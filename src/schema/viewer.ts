@@ -1,5 +1,6 @@
 /** `viewer`: who you are, where you act, with which role and permissions. */
 import { PERMISSION_KEYS } from '../authz/permissions.js';
+import { heldPermissions } from '../authz/scopes.js';
 import type { OrganizationRow } from '../domain/organizations.js';
 import { roleOfPrincipal } from '../domain/roles.js';
 import { permissionSources } from '../domain/teams.js';
@@ -54,8 +55,12 @@ const ViewerRef = builder.objectRef<{ userId: string }>('Viewer').implement({
       resolve: (_v, _args, ctx) => (ctx.principal ? roleOfPrincipal(ctx.db, ctx.principal) : null),
     }),
     permissions: t.stringList({
-      description: 'Your effective permissions there (your role and your teams’ roles), in matrix order.',
-      resolve: (_v, _args, ctx) => PERMISSION_KEYS.filter((p) => ctx.principal?.permissions.has(p)),
+      description:
+        'Your effective permissions there (your role and your teams’ roles; in a customer’s context, only the customer-scoped ones), in matrix order.',
+      resolve: (_v, _args, ctx) => {
+        const held = heldPermissions(ctx);
+        return PERMISSION_KEYS.filter((p) => held.has(p));
+      },
     }),
     customer: t.field({
       type: CustomerRef,

@@ -319,22 +319,18 @@ describe('invitations', () => {
     ).inviteMember!.id as string;
   });
 
-  it('someone else cannot accept it (FORBIDDEN, and a Denied event in that organization)', async () => {
+  it('someone else cannot accept it: it answers like a missing one, and a Denied event lands in that organization', async () => {
     const stranger = await t.world.user('stranger');
-    const response = await t.client.request(
-      'mutation($id: ID!) { acceptInvitation(input: { id: $id }) { id } }',
-      { id: invitationId },
-      { token: await t.world.token(stranger) },
+    const token = await t.world.token(stranger);
+    const accept = (id: string) =>
+      t.client.request('mutation($id: ID!) { acceptInvitation(input: { id: $id }) { id } }', { id }, { token });
+    const response = await accept(invitationId);
+    expect(errorCodes(response)).toEqual(['NOT_FOUND']);
+    const missing = await accept(randomUUID());
+    expect(JSON.stringify(response.body).replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, 'ID')).toBe(
+      JSON.stringify(missing.body).replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, 'ID'),
     );
-    expect(errorCodes(response)).toEqual(['FORBIDDEN']);
-    expect(await eventsOf(response)).toEqual([['member.accept_invitation', 'denied', 'FORBIDDEN']]);
-    expect(await count('memberships')).toBe(
-      await asApp(
-        t.world.pool,
-        { userId: org.members.owner.userId, orgId: org.id, role: 'staff' },
-        async (c) => (await c.query('select count(*)::int as n from memberships')).rows[0].n,
-      ),
-    );
+    expect(await eventsOf(response)).toEqual([['member.accept_invitation', 'denied', 'NOT_FOUND']]);
     const pending = expectData(
       await send(org.members.admin, 'query($id: ID!) { invitation(id: $id) { status } }', { id: invitationId }),
     );
@@ -457,5 +453,125 @@ describe('another organization’s ids answer exactly like missing ones', () => 
       await send(other.members.owner, 'query($id: ID!) { customer(id: $id) { status } }', { id: other.customers[0]!.id }),
     );
     expect(customer).toEqual({ customer: { status: 'ACTIVE' } });
+  });
+});
+
+describe('findings of the review, kept fixed', () => {
+  it('auto-approval cannot be turned on into a role the caller does not hold', async () => {
+    const fresh = await t.world.organization('AutoApprove');
+    const adminRole = await t.world.systemRoleId(fresh, 'admin');
+    expectData(
+      await send(
+        fresh.members.owner,
+        'mutation($r: ID!) { updateOrganizationSettings(input: { autoApproveRoleId: $r }) { id } }',
+        { r: adminRole },
+      ),
+    );
+    const settingsOnly = (await t.world.customRole(fresh, 'Settings only', ['settings.manage'])).member;
+    const response = await send(
+      settingsOnly,
+      'mutation { updateOrganizationSettings(input: { emailDomain: "evil.test", autoApproveDomainUsers: true }) { id } }',
+    );
+    expect(errorCodes(response)).toEqual(['FORBIDDEN']);
+    // Nor into the default (Viewer) role, whose reads they lack.
+    expectData(
+      await send(fresh.members.owner, 'mutation { updateOrganizationSettings(input: { autoApproveRoleId: null }) { id } }'),
+    );
+    await t.world.inOrg(fresh, (db) =>
+      db.query('update organizations set auto_approve_role_id = null where id = $1', [fresh.id]),
+    );
+    expect(
+      errorCodes(
+        await send(
+          settingsOnly,
+          'mutation { updateOrganizationSettings(input: { emailDomain: "evil.test", autoApproveDomainUsers: true }) { id } }',
+        ),
+      ),
+    ).toEqual(['FORBIDDEN']);
+    // Changing something else (the timezone) is fine.
+    expectData(await send(settingsOnly, 'mutation { updateOrganizationSettings(input: { timezone: "Asia/Tokyo" }) { id } }'));
+  });
+
+  it('a member made powerful by a team is out of reach of a less powerful manager', async () => {
+    const fresh = await t.world.organization('Powerful');
+    const adminRole = await t.world.systemRoleId(fresh, 'admin');
+    await t.world.inOrg(fresh, async (db) => {
+      const { rows } = await db.query<{ id: string }>(
+        `insert into teams (org_id, name, role_id) values ($1, 'Admins', $2) returning id`,
+        [fresh.id, adminRole],
+      );
+      await db.query('insert into team_members (org_id, team_id, membership_id) values ($1, $2, $3)', [
+        fresh.id,
+        rows[0]!.id,
+        fresh.members.viewer.membershipId,
+      ]);
+    });
+    const hr = (
+      await t.world.customRole(fresh, 'HR', [
+        'people.read',
+        'people.manage',
+        'connectors.read',
+        'connections.read',
+        'workflows.read',
+        'agents.read',
+        'tools.read',
+        'executions.read',
+        'customers.read',
+      ])
+    ).member;
+    const response = await send(hr, 'mutation($m: ID!) { deactivateMember(input: { memberId: $m }) { id } }', {
+      m: fresh.members.viewer.membershipId,
+    });
+    expect(errorCodes(response)).toEqual(['FORBIDDEN']);
+  });
+
+  it('a custom role that may execute but not read executions still gets its result, and one Success event', async () => {
+    const fresh = await t.world.organization('Runner', { workflows: 1 });
+    const runner = (await t.world.customRole(fresh, 'Runner only', ['workflows.read', 'workflows.execute'])).member;
+    const response = await send(
+      runner,
+      'mutation($w: ID!, $c: ID!) { executeWorkflow(input: { id: $w, customerId: $c }) { id status } }',
+      {
+        w: fresh.workflows[0],
+        c: fresh.customers[0]!.id,
+      },
+    );
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data!.executeWorkflow.status).toBe('QUEUED');
+    expect(await eventsOf(response, fresh)).toEqual([['workflow.execute', 'success', null]]);
+    // Nested fields keep their own rules.
+    const nested = await send(
+      runner,
+      'mutation($w: ID!, $c: ID!) { executeWorkflow(input: { id: $w, customerId: $c }) { id customer { name } } }',
+      {
+        w: fresh.workflows[0],
+        c: fresh.customers[0]!.id,
+      },
+    );
+    expect(nested.body.data!.executeWorkflow.customer).toBeNull();
+    expect(errorCodes(nested)).toEqual(['FORBIDDEN']);
+  });
+
+  it('distinct failures in one operation are each recorded', async () => {
+    const response = await send(
+      org.members.admin,
+      'mutation { a: createWorkflow(input: { name: "" }) { id } b: createWorkflow(input: { name: " " }) { id } }',
+    );
+    expect(errorCodes(response)).toEqual(['BAD_USER_INPUT', 'BAD_USER_INPUT']);
+    expect(await eventsOf(response)).toEqual([
+      ['workflow.create', 'failure', 'BAD_USER_INPUT'],
+      ['workflow.create', 'failure', 'BAD_USER_INPUT'],
+    ]);
+  });
+
+  it('a forged cursor of the right shape is BAD_USER_INPUT, and does not break the other fields', async () => {
+    const forged = Buffer.from(JSON.stringify(['not a date', randomUUID()])).toString('base64url');
+    const response = await send(
+      org.members.admin,
+      'query($c: String) { workflows(first: 2, after: $c) { totalCount } roles { id } }',
+      { c: forged },
+    );
+    expect(errorCodes(response)).toEqual(['BAD_USER_INPUT']);
+    expect(response.body.data!.roles.length).toBeGreaterThan(0);
   });
 });

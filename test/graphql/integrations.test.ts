@@ -186,6 +186,59 @@ describe('connections', () => {
     expect(errorCodes(await theirs(colleague))).toEqual(['NOT_FOUND']);
   });
 
+  it('the connections limit counts everyone’s personal connections, not just those the caller sees', async () => {
+    const customer = org.customers[0]!.id;
+    const used = Number(
+      (
+        await t.world.inOrg(org, (db) =>
+          db.query<{ n: number }>('select count(*)::int as n from connections where customer_id = $1', [customer]),
+        )
+      ).rows[0]!.n,
+    );
+    await send(
+      org.members.admin,
+      'mutation($id: ID!, $n: Int) { setCustomerLimits(input: { customerId: $id, maxConnections: $n }) { id } }',
+      { id: customer, n: used + 1 },
+    );
+    expectData(
+      await send(
+        colleague,
+        'mutation($k: ID!) { createConnection(input: { connectorId: $k, name: "Mine", credentials: { apiKey: "k" } }) { id } }',
+        { k: connector },
+      ),
+    );
+    const over = await send(
+      org.members.end_user,
+      'mutation($k: ID!) { createConnection(input: { connectorId: $k, name: "Mine too", credentials: { apiKey: "k" } }) { id } }',
+      {
+        k: connector,
+      },
+    );
+    expect(errorCodes(over)).toEqual(['CONFLICT']);
+    await send(
+      org.members.admin,
+      'mutation($id: ID!) { setCustomerLimits(input: { customerId: $id, maxConnections: null }) { id } }',
+      { id: customer },
+    );
+  });
+
+  it('only its owner takes a shared connection back (a clear FORBIDDEN, not an internal error)', async () => {
+    const id = await t.world.connection(org, {
+      customerId: org.customers[0]!.id,
+      connectorId: connector,
+      ownerUserId: org.members.end_user.userId,
+      shared: true,
+    });
+    expect(
+      errorCodes(await send(colleague, 'mutation($id: ID!) { unshareConnection(input: { id: $id }) { scope } }', { id })),
+    ).toEqual(['FORBIDDEN']);
+    expect(
+      expectData(
+        await send(org.members.end_user, 'mutation($id: ID!) { unshareConnection(input: { id: $id }) { scope } }', { id }),
+      ).unshareConnection.scope,
+    ).toBe('PERSONAL');
+  });
+
   it('an End User cannot connect for another customer', async () => {
     const response = await send(
       org.members.end_user,
@@ -412,12 +465,48 @@ describe('staff in one customer’s context (X-Customer-Id)', () => {
       {},
       { customerId: c1 },
     );
-    const data = expectData(scoped);
+    const data = scoped.body.data as Loose;
     expect(data.viewer.customer).toEqual({ id: c1 });
     expect(data.customers.edges.map((e: Loose) => e.node.id)).toEqual([c1]);
     expect(data.executions.edges.every((e: Loose) => e.node.customer.id === c1)).toBe(true);
-    // Org-internal data is out of reach in a customer's context, whatever the role.
-    expect(data.workflows.totalCount).toBe(0);
+    // Org-internal data is out of reach in a customer's context, whatever the role: refused
+    // outright (the database would show nothing anyway).
+    expect(data.workflows).toBeNull();
+    expect(errorCodes(scoped)).toEqual(['FORBIDDEN']);
+    expect(scoped.body.errors![0]!.message).toMatch(/customer's context/);
+  });
+
+  it('organization-level changes are refused in a customer’s context, not silently dropped', async () => {
+    const fresh = await t.world.organization('Contextual');
+    const inCustomer = { customerId: fresh.customers[0]!.id };
+    const del = await send(
+      fresh.members.owner,
+      'mutation($n: String!) { deleteOrganization(input: { confirmName: $n }) { deletedOrganizationId } }',
+      { n: fresh.name },
+      inCustomer,
+    );
+    expect(errorCodes(del)).toEqual(['FORBIDDEN']);
+    const settings = await send(
+      fresh.members.owner,
+      'mutation { updateOrganizationSettings(input: { name: "Renamed" }) { id } }',
+      {},
+      inCustomer,
+    );
+    expect(errorCodes(settings)).toEqual(['FORBIDDEN']);
+    const limits = await send(
+      fresh.members.admin,
+      'mutation($c: ID!) { setCustomerLimits(input: { customerId: $c, maxConnections: 1 }) { id } }',
+      { c: fresh.customers[0]!.id },
+      inCustomer,
+    );
+    expect(errorCodes(limits)).toEqual(['FORBIDDEN']);
+    const events = (await t.world.audit(fresh, { requestId: del.headers.get('x-request-id')! })).filter(
+      (e) => e.action !== 'auth.login',
+    );
+    expect(events.map((e) => [e.action, e.outcome])).toEqual([['organization.delete', 'denied']]);
+    expect(expectData(await send(fresh.members.owner, '{ viewer { organization { name } } }')).viewer.organization.name).toBe(
+      fresh.name,
+    );
   });
 
   it('naming another organization’s customer, or none that exists, is refused', async () => {

@@ -79,3 +79,29 @@ it('returns every client clean after 120 concurrent mixed requests', async () =>
   );
   expect(sessions[0].n).toBe(0);
 });
+
+it('a permission change under load neither starves nor leaks the pool (principals are re-read on the open client)', async () => {
+  const members = [a.members.admin, a.members.developer, a.members.operator, a.members.viewer, a.members.owner];
+  const tokens = await Promise.all(members.map((m) => t.world.token(m)));
+  // Warm every principal into the cache, then change the organization's permissions.
+  for (const token of tokens) expect((await t.client.request(ViewerQuery, {}, { token, orgId: a.id })).status).toBe(200);
+  await t.world.inOrg(a, (db) => db.query(`insert into teams (org_id, name) values ($1, 'Version bump')`, [a.id]));
+  await t.world.inOrg(a, async (db) => {
+    const team = (await db.query<{ id: string }>(`select id from teams where name = 'Version bump'`)).rows[0]!.id;
+    await db.query('insert into team_members (org_id, team_id, membership_id) values ($1, $2, $3)', [
+      a.id,
+      team,
+      a.members.viewer.membershipId,
+    ]);
+  });
+  // More concurrent requests than the pool (3) has clients, all needing a fresh principal.
+  const started = Date.now();
+  const responses = await Promise.all(
+    tokens.flatMap((token) => [1, 2].map(() => t.client.request(ViewerQuery, {}, { token, orgId: a.id }))),
+  );
+  expect(responses.map((r) => r.status)).toEqual(responses.map(() => 200));
+  expect(Date.now() - started).toBeLessThan(4_000); // well under the 5 s connection timeout a deadlock would hit
+  const pool = t.gateway.pool;
+  expect(pool.idleCount).toBe(pool.totalCount);
+  expect(pool.waitingCount).toBe(0);
+});

@@ -15,7 +15,7 @@ function scopesOf(thing: GraphQLField<unknown, unknown> | GraphQLObjectType): Sc
   return (thing.extensions?.pothosOptions as { authScopes?: Scopes } | undefined)?.authScopes;
 }
 
-const KNOWN_SCOPES = new Set(['public', 'authenticated', 'member', 'permission', 'organizationOwner']);
+const KNOWN_SCOPES = new Set(['public', 'authenticated', 'member', 'permission', 'organizationOwner', '$granted']);
 
 function describeRule(scopes: Scopes): string | null {
   if (!scopes) return null;
@@ -25,7 +25,10 @@ function describeRule(scopes: Scopes): string | null {
     if (!KNOWN_SCOPES.has(key)) throw new Error(`unknown scope ${key}`);
     if (key === 'permission' && !isPermission(String(scopes[key]))) throw new Error(`unknown permission ${String(scopes[key])}`);
   }
-  return keys.map((k) => (k === 'permission' ? String(scopes[k]) : k)).join('|');
+  return keys
+    .filter((k) => k !== '$granted')
+    .map((k) => (k === 'permission' ? String(scopes[k]) : k))
+    .join('|');
 }
 
 const objectTypes = Object.values(schema.getTypeMap()).filter(
@@ -63,6 +66,18 @@ describe('authorization rules', () => {
       (f) => describeRule(scopesOf(f)) === 'public',
     );
     expect(publicMutations).toEqual([]);
+  });
+
+  it('every mutation grants its caller the object it returns (mutationResult)', () => {
+    const missing = Object.values(schema.getMutationType()!.getFields())
+      .filter(
+        (f) =>
+          !((f.extensions?.pothosOptions as { grantScopes?: unknown }).grantScopes as string[] | undefined)?.includes(
+            'mutationResult',
+          ),
+      )
+      .map((f) => f.name);
+    expect(missing).toEqual([]);
   });
 
   it('every permission-gated mutation declares or derives an audit action', () => {

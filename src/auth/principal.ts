@@ -141,10 +141,4 @@ export class PrincipalResolver {
     );
     return rows.length === 1 ? rows[0]!.org_id : null;
   }
-
-  /** For tests and operators: forget everything. */
-  clear(): void {
-    this.users.clear();
-    this.principals.clear();
-  }
 }

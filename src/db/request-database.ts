@@ -79,10 +79,6 @@ export class RequestDatabase {
     return this.rollbackOnly;
   }
 
-  get opened(): boolean {
-    return this.state !== 'unopened';
-  }
-
   get currentBinding(): DatabaseBinding {
     return this.binding;
   }

@@ -32,10 +32,6 @@ export class MemoryStore extends Store {
     return this.log.get(keyOf(identity))?.timestamps ?? [];
   }
 
-  get size(): number {
-    return this.log.size;
-  }
-
   sweep(now = Date.now()): void {
     for (const [key, entry] of this.log) if (entry.expires <= now) this.log.delete(key);
   }

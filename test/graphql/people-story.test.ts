@@ -27,6 +27,7 @@ let orgId: string;
 let customerId: string;
 const roleIds: Record<string, string> = {};
 const memberIds: Record<string, string> = {};
+let buildersTeam: string;
 
 async function gql<T = Record<string, unknown>>(
   who: string,
@@ -68,7 +69,7 @@ describe('story', () => {
         },
       ),
     );
-    roleIds.buildersTeam = team.createTeam.id;
+    buildersTeam = team.createTeam.id;
   });
 
   it('2. invites people with their roles (one into a team) and the customer’s admin as an End User', async () => {
@@ -79,7 +80,7 @@ describe('story', () => {
         {
           e: people[who]!.email.toUpperCase(), // emails are matched case-insensitively
           r: roleIds[who],
-          t: who === 'developer' ? [roleIds.buildersTeam] : [],
+          t: who === 'developer' ? [buildersTeam] : [],
         },
       );
       expect(expectData(response)).toMatchObject({ inviteMember: { status: 'PENDING' } });
@@ -152,7 +153,7 @@ describe('story', () => {
         await gql<{ people: { edges: { node: { name: string } }[] } }>('admin', `query${q}`, { f: filter }),
       ).people.edges.map((e) => e.node.name);
     expect(await names({ roleId: roleIds.operator })).toEqual([people.operator!.name]);
-    expect(await names({ teamId: roleIds.buildersTeam })).toEqual([people.developer!.name]);
+    expect(await names({ teamId: buildersTeam })).toEqual([people.developer!.name]);
     expect(await names({ search: people.viewer!.email.slice(0, 12).toUpperCase() })).toEqual([people.viewer!.name]);
     expect(await names({ status: 'INACTIVE' })).toEqual([]);
   });

@@ -10,6 +10,7 @@ import type { MemberActivity } from './auth/activity.js';
 import type { TokenRefresher } from './domain/connections.js';
 import type { CredentialCipher } from './integrations/credentials.js';
 import type { Principal, PrincipalResolver } from './auth/principal.js';
+import { resolveWorkspaceAccess, type WorkspaceAccess } from './authz/workspace-access.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
 import { badUserInput, forbidden, unauthenticated } from './errors.js';
@@ -19,6 +20,7 @@ import type { Logger } from './logger.js';
 
 export const ORGANIZATION_HEADER = 'x-organization-id';
 export const CUSTOMER_HEADER = 'x-customer-id';
+export const WORKSPACE_HEADER = 'x-workspace-id';
 export const REQUEST_ID_HEADER = 'x-request-id';
 
 export type Caller = { kind: 'anonymous' } | { kind: 'user'; userId: string; token: VerifiedToken };
@@ -43,6 +45,8 @@ export interface Context {
   principal: Principal | null;
   /** Set when a staff member scoped the request to one customer, or the caller is an End User. */
   confinedToCustomer: string | null;
+  /** The workspace this request acts in (X-Workspace-Id) and what the caller may do there. */
+  workspace: WorkspaceAccess | null;
   db: RequestDatabase;
   audit: RequestAudit;
   loaders: Loaders;
@@ -86,10 +90,12 @@ export function createContextFactory(services: GatewayServices) {
     if (caller.kind === 'user') principal = await selectOrganization(request, caller.userId, services);
 
     let confinedToCustomer = principal ? customerScope(request, principal) : null;
-    const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer), logger);
+    const workspaceId = principal ? workspaceScope(request) : null;
+    const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer, workspaceId), logger);
     const actor = caller.kind === 'user' ? { userId: caller.userId, name: caller.token.name ?? caller.token.email } : null;
     const audit = new RequestAudit({ requestId, clientIp, userAgent }, actor, logger);
     let afterCommit: (() => void) | undefined;
+    let workspace: WorkspaceAccess | null = null;
 
     if (principal && caller.kind === 'user') {
       const validated = await validateInTransaction(
@@ -100,10 +106,12 @@ export function createContextFactory(services: GatewayServices) {
         services,
         audit,
         caller.token.sessionKey,
+        workspaceId,
       );
       principal = validated.principal;
       confinedToCustomer = validated.confinedToCustomer;
       afterCommit = validated.afterCommit;
+      workspace = validated.workspace;
     }
 
     return {
@@ -113,6 +121,7 @@ export function createContextFactory(services: GatewayServices) {
       caller,
       principal,
       confinedToCustomer,
+      workspace,
       db,
       audit,
       loaders: createLoaders(db),
@@ -138,7 +147,8 @@ async function validateInTransaction(
   services: GatewayServices,
   audit: RequestAudit,
   sessionKey: string | null,
-): Promise<{ principal: Principal; confinedToCustomer: string | null; afterCommit: () => void }> {
+  workspaceId: string | null,
+): Promise<{ principal: Principal; confinedToCustomer: string | null; workspace: WorkspaceAccess | null; afterCommit: () => void }> {
   try {
     let principal = cached;
     let confinedToCustomer = customerScope(request, principal);
@@ -148,7 +158,7 @@ async function validateInTransaction(
       if (!fresh) throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
       principal = fresh;
       confinedToCustomer = customerScope(request, principal);
-      await db.rebind(bindingFor({ kind: 'user', userId }, principal, confinedToCustomer));
+      await db.rebind(bindingFor({ kind: 'user', userId }, principal, confinedToCustomer, workspaceId));
     }
     if (principal.status !== 'active') {
       throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
@@ -159,25 +169,59 @@ async function validateInTransaction(
       const { rowCount } = await db.query('select 1 from customers where id = $1', [confinedToCustomer]);
       if (!rowCount) throw forbidden('No such customer in this organization.', { http: { status: 403 } });
     }
+    const workspace = workspaceId ? await workspaceContext(db, principal, confinedToCustomer, workspaceId) : null;
     const afterCommit = await services.activity.record(db, audit, principal, userId, sessionKey);
-    return { principal, confinedToCustomer, afterCommit };
+    return { principal, confinedToCustomer, workspace, afterCommit };
   } catch (error) {
     await db.abandon();
     throw error;
   }
 }
 
+/**
+ * The workspace a request names must be one of its organization's, and only staff act in one
+ * (a customer's context sees no definitions at all). Anything else answers exactly like an
+ * organization the caller does not belong to: 403, whether it exists elsewhere or not.
+ */
+async function workspaceContext(
+  db: RequestDatabase,
+  principal: Principal,
+  confinedToCustomer: string | null,
+  workspaceId: string,
+): Promise<WorkspaceAccess> {
+  const access = confinedToCustomer
+    ? null
+    : await resolveWorkspaceAccess(
+        db,
+        { roleKey: principal.roleKey, permissions: principal.permissions, membershipId: principal.membershipId },
+        workspaceId,
+      );
+  if (!access) throw forbidden('No such workspace in this organization.', { http: { status: 403 } });
+  return access;
+}
+
 function bindingFor(
   caller: Caller | { kind: 'user'; userId: string },
   principal: Principal | null,
   confinedToCustomer: string | null,
+  workspaceId: string | null = null,
 ): DatabaseBinding {
   return {
     userId: caller.kind === 'user' ? caller.userId : null,
     orgId: principal?.orgId ?? null,
     access: principal ? (confinedToCustomer ? 'customer' : 'staff') : null,
     tenantId: confinedToCustomer,
+    // Never bound for a customer's context (refused above); staff only.
+    workspaceId: confinedToCustomer ? null : workspaceId,
   };
+}
+
+/** X-Workspace-Id, validated as an id; whose it is is checked in the request's transaction. */
+function workspaceScope(request: Request): string | null {
+  const requested = request.headers.get(WORKSPACE_HEADER)?.trim();
+  if (!requested) return null;
+  if (!isUuid(requested)) throw badUserInput('X-Workspace-Id', 'must be a workspace id (a UUID)');
+  return requested.toLowerCase();
 }
 
 async function authenticate(request: Request, services: GatewayServices): Promise<Caller> {

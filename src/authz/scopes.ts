@@ -5,7 +5,7 @@
 import { getArgumentValues, type GraphQLField, type GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../context.js';
 import { ErrorCode, forbidden, gatewayError } from '../errors.js';
-import { systemRole, type Permission } from './permissions.js';
+import { systemRole, type Permission, type ProjectPermission } from './permissions.js';
 
 /**
  * In a customer's context (End Users; staff sending X-Customer-Id) the database shows one
@@ -16,6 +16,8 @@ import { systemRole, type Permission } from './permissions.js';
 const CUSTOMER_CONTEXT: ReadonlySet<Permission> = new Set(systemRole('end_user').permissions);
 
 export function heldPermissions(ctx: Context): ReadonlySet<Permission> {
+  // In a workspace: organization permissions ∪ the project role's translation (workspace-access.ts).
+  if (ctx.workspace) return ctx.workspace.permissions;
   const held = ctx.principal?.permissions ?? new Set<Permission>();
   return ctx.confinedToCustomer ? new Set([...held].filter((p) => CUSTOMER_CONTEXT.has(p))) : held;
 }
@@ -28,6 +30,7 @@ export function scopesFor(ctx: Context) {
     member: ctx.principal !== null && ctx.principal.status === 'active',
     permission: (permission: Permission) => held.has(permission),
     organizationOwner: ctx.principal?.roleKey === 'owner' && !ctx.confinedToCustomer,
+    projectPermission: (permission: ProjectPermission) => ctx.workspace?.projectPermissions.has(permission) ?? false,
   };
 }
 
@@ -92,7 +95,8 @@ interface Failure {
 }
 
 function failedPermission(result: Failure): string | null {
-  if (result.scope === 'permission' && typeof result.parameter === 'string') return result.parameter;
+  if ((result.scope === 'permission' || result.scope === 'projectPermission') && typeof result.parameter === 'string')
+    return result.parameter;
   for (const inner of result.failures ?? []) {
     const found = failedPermission(inner);
     if (found) return found;
@@ -121,6 +125,9 @@ export function unauthorizedError(_parent: unknown, ctx: Context, info: GraphQLR
   }
   if (permission && ctx.confinedToCustomer && ctx.principal.permissions.has(permission as Permission)) {
     return forbidden(`${where} is not available in a customer's context (drop X-Customer-Id).`, { permission });
+  }
+  if (permission?.startsWith('project.') && !ctx.workspace) {
+    return forbidden(`${where} acts in a workspace: send the X-Workspace-Id header.`, { permission });
   }
   if (permission) return forbidden(`Your role does not grant ${permission}, which ${where} requires.`, { permission });
   if (spec) return forbidden(`Only the Owner can use ${where}.`);

@@ -15,9 +15,11 @@ export interface DatabaseBinding {
   orgId: string | null;
   access: 'staff' | 'customer' | null;
   tenantId: string | null;
+  /** The workspace a staff request acts in (X-Workspace-Id); absent or null: organization-wide. */
+  workspaceId?: string | null;
 }
 
-export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null };
+export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null, workspaceId: null };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -35,7 +37,8 @@ export function bindingSql(binding: DatabaseBinding): string {
     `select set_config('app.user_id', ${uuidOrEmpty(binding.userId)}, true), ` +
     `set_config('app.org_id', ${uuidOrEmpty(binding.orgId)}, true), ` +
     `set_config('app.role', '${access}', true), ` +
-    `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true)`
+    `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true), ` +
+    `set_config('app.workspace_id', ${uuidOrEmpty(binding.workspaceId ?? null)}, true)`
   );
 }
 

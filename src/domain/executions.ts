@@ -93,6 +93,7 @@ export async function enqueueExecution(
 ): Promise<ExecutionRow> {
   const payload = input == null ? {} : requireJsonObject('input.parameters', input);
   const definition = await requireDefinition(db, kind, definitionId);
+  if (!definition.enabled) throw conflict('This workflow is disabled; enable it to run it.', { field: 'input.id' });
   const target = version ?? definition.current_version;
   if (target < 1 || target > definition.current_version) {
     throw badUserInput('input.version', `must be between 1 and ${definition.current_version}`);

@@ -463,6 +463,55 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
         id: await fx.connection(c.actor, true),
       }),
   },
+  // Workspaces (settings.manage) and moving definitions (the kind's update permission)
+  createWorkspace: {
+    run: (c) => c.send('mutation($n: String!) { createWorkspace(input: { name: $n }) { id } }', { n: `Space ${uid()}` }),
+  },
+  renameWorkspace: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $n: String!) { renameWorkspace(input: { id: $id, name: $n }) { id } }', {
+        id: await t.world.workspace(org),
+        n: `Renamed ${uid()}`,
+      }),
+  },
+  deleteWorkspace: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteWorkspace(input: { id: $id }) { deletedWorkspaceId } }', {
+        id: await t.world.workspace(org),
+      }),
+  },
+  moveWorkflow: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveWorkflow(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.workflow(),
+        w: await t.world.workspace(org),
+      }),
+  },
+  moveConnector: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveConnector(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.definition('connector'),
+        w: await t.world.workspace(org),
+      }),
+  },
+  moveAgent: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveAgent(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.definition('agent'),
+        w: await t.world.workspace(org),
+      }),
+  },
+  moveTool: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveTool(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.definition('tool'),
+        w: await t.world.workspace(org),
+      }),
+  },
+  setWorkflowEnabled: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { setWorkflowEnabled(input: { id: $id, enabled: false }) { id } }', { id: await fx.workflow() }),
+  },
   // Audit log
   auditLog: { run: (c) => c.send('{ auditLog(first: 5) { totalCount } }') },
   auditLogFacets: { run: (c) => c.send('{ auditLogFacets { actions } }') },

@@ -54,7 +54,13 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 /** Runs `fn` in a transaction as the app role with the given request settings, then rolls back. */
 export async function asApp<T>(
   pool: pg.Pool,
-  settings: { userId?: string | null; orgId?: string | null; role?: string | null; tenantId?: string | null },
+  settings: {
+    userId?: string | null;
+    orgId?: string | null;
+    role?: string | null;
+    tenantId?: string | null;
+    workspaceId?: string | null;
+  },
   fn: (client: pg.PoolClient) => Promise<T>,
   { commit = false } = {},
 ): Promise<T> {
@@ -63,8 +69,9 @@ export async function asApp<T>(
     await client.query('begin');
     await client.query(
       `select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
-              set_config('app.role', $3, true), set_config('app.tenant_id', $4, true)`,
-      [settings.userId ?? '', settings.orgId ?? '', settings.role ?? '', settings.tenantId ?? ''],
+              set_config('app.role', $3, true), set_config('app.tenant_id', $4, true),
+              set_config('app.workspace_id', $5, true)`,
+      [settings.userId ?? '', settings.orgId ?? '', settings.role ?? '', settings.tenantId ?? '', settings.workspaceId ?? ''],
     );
     const result = await fn(client);
     await client.query(commit ? 'commit' : 'rollback');

@@ -1,0 +1,272 @@
+-- 010 workspaces and project roles (DESIGN §3b, the Activepieces seeds). An organization's
+-- definitions live in workspaces (a default one per organization, where existing definitions
+-- go); members get more than their organization role allows in one workspace through a project
+-- role (four system ones from the matrix module, plus custom ones). A request that names a
+-- workspace (X-Workspace-Id → app.workspace_id, bound in the same settings statement as the
+-- rest) sees only that workspace's definitions and the connections and executions that belong
+-- to them: RESTRICTIVE policies below, which AND with every permissive policy, whoever wrote it.
+-- Workflows also gain an enabled/disabled state ("Toggle Flows").
+
+-------------------------------------------------------------------------------
+-- The workspace a request acts in. Unset or empty: no workspace context (organization-wide, as
+-- before). A malformed value restricts to nothing (fail closed): current_workspace_id() is NULL
+-- and workspace_unrestricted() is false.
+-------------------------------------------------------------------------------
+create function app_public.current_workspace_id() returns uuid
+language sql stable parallel safe as $$ select app_public.setting_uuid('app.workspace_id') $$;
+
+create function app_public.workspace_unrestricted() returns boolean
+language sql stable parallel safe as $$ select coalesce(current_setting('app.workspace_id', true), '') = '' $$;
+
+grant execute on function app_public.current_workspace_id(), app_public.workspace_unrestricted() to gateway_app;
+
+-------------------------------------------------------------------------------
+-- Catalogue of project permissions and system project roles: global reference data written by
+-- the migrate step from src/authz/permissions.ts (like app_public.permissions). No RLS.
+-------------------------------------------------------------------------------
+create table app_public.project_permissions (
+  key text primary key check (key ~ '^project\.[a-z_]+\.[a-z_]+$'),
+  grouping text not null,
+  label text not null,
+  position int not null
+);
+create table app_public.system_project_roles (
+  key text primary key,
+  name text not null,
+  description text not null,
+  position int not null
+);
+create table app_public.system_project_role_permissions (
+  role_key text not null references app_public.system_project_roles (key) on delete cascade,
+  permission_key text not null references app_public.project_permissions (key) on delete cascade,
+  primary key (role_key, permission_key)
+);
+grant select on app_public.project_permissions, app_public.system_project_roles,
+  app_public.system_project_role_permissions to gateway_app;
+
+-------------------------------------------------------------------------------
+-- Workspaces
+-------------------------------------------------------------------------------
+create table app_public.workspaces (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  name text not null check (length(btrim(name)) between 1 and 80),
+  is_default boolean not null default false,
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
+  created_by uuid references app_public.users (id) on delete set null,
+  primary key (org_id, id)
+);
+create unique index workspaces_name_unique on app_public.workspaces (org_id, lower(btrim(name)));
+create unique index workspaces_one_default on app_public.workspaces (org_id) where is_default;
+create trigger workspaces_updated_at before update on app_public.workspaces
+  for each row execute function app_private.touch_updated_at();
+
+alter table app_public.workspaces enable row level security;
+alter table app_public.workspaces force row level security;
+-- Staff of the organization see all its workspaces (the switcher); what is inside one is
+-- confined below. Planner-friendly form: one indexable equality on org_id.
+create policy staff_all on app_public.workspaces for all
+  using (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end))
+  with check (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end));
+grant select, insert, update, delete on app_public.workspaces to gateway_app;
+
+-- Every organization gets its default workspace in the transaction that creates it (the
+-- creating request is bound to the new organization as staff, so RLS admits the insert).
+create function app_private.create_default_workspace() returns trigger
+language plpgsql as $$
+begin
+  insert into app_public.workspaces (org_id, name, is_default, created_by) values (new.id, 'Default', true, new.created_by);
+  return null;
+end $$;
+create trigger organizations_default_workspace after insert on app_public.organizations
+  for each row execute function app_private.create_default_workspace();
+
+-------------------------------------------------------------------------------
+-- Definitions belong to exactly one workspace; workflows can be switched off.
+-------------------------------------------------------------------------------
+alter table app_public.definitions
+  add column workspace_id uuid,
+  add column enabled boolean not null default true;
+
+-- Backfill: existing organizations get their default workspace, existing definitions land in
+-- it. The owner is subject to forced RLS and no request is bound here, so forcing is lifted for
+-- the length of this transaction only (it is restored below, before anything can see it).
+alter table app_public.organizations no force row level security;
+alter table app_public.workspaces no force row level security;
+alter table app_public.definitions no force row level security;
+insert into app_public.workspaces (org_id, name, is_default, created_by)
+  select id, 'Default', true, created_by from app_public.organizations;
+alter table app_public.definitions disable trigger definitions_updated_at;
+update app_public.definitions d set workspace_id = w.id
+  from app_public.workspaces w where w.org_id = d.org_id and w.is_default;
+alter table app_public.definitions enable trigger definitions_updated_at;
+alter table app_public.organizations force row level security;
+alter table app_public.workspaces force row level security;
+alter table app_public.definitions force row level security;
+
+alter table app_public.definitions
+  alter column workspace_id set not null,
+  -- NO ACTION: a workspace holding definitions cannot be deleted; deleting the organization
+  -- cascades to both in any order.
+  add foreign key (org_id, workspace_id) references app_public.workspaces (org_id, id) on delete no action,
+  add constraint definitions_enabled_workflows_only check (enabled or kind = 'workflow');
+create index definitions_workspace on app_public.definitions (org_id, workspace_id, kind, created_at desc, id desc);
+
+-- Unless told otherwise, a new definition lands in the workspace the request acts in, else in
+-- the organization's default one. Runs as the invoker: it sees what the request sees.
+create function app_private.default_definition_workspace() returns trigger
+language plpgsql as $$
+begin
+  if new.workspace_id is null then
+    new.workspace_id := coalesce(
+      app_public.current_workspace_id(),
+      (select w.id from app_public.workspaces w where w.org_id = new.org_id and w.is_default));
+  end if;
+  return new;
+end $$;
+create trigger definitions_default_workspace before insert on app_public.definitions
+  for each row execute function app_private.default_definition_workspace();
+
+-------------------------------------------------------------------------------
+-- Custom project roles (system ones live in the catalogue above) and project members: an
+-- organization member or a team, in one workspace, with one project role.
+-------------------------------------------------------------------------------
+create table app_public.project_roles (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  name text not null check (length(btrim(name)) between 1 and 60),
+  description text not null default '' check (length(description) <= 500),
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
+  created_by uuid references app_public.users (id) on delete set null,
+  primary key (org_id, id)
+);
+create unique index project_roles_name_unique on app_public.project_roles (org_id, lower(btrim(name)));
+create trigger project_roles_updated_at before update on app_public.project_roles
+  for each row execute function app_private.touch_updated_at();
+
+create table app_public.project_role_permissions (
+  org_id uuid not null,
+  role_id uuid not null,
+  permission_key text not null references app_public.project_permissions (key) on delete cascade,
+  primary key (org_id, role_id, permission_key),
+  foreign key (org_id, role_id) references app_public.project_roles (org_id, id) on delete cascade
+);
+
+create table app_public.project_members (
+  org_id uuid not null references app_public.organizations (id) on delete cascade,
+  id uuid not null default gen_random_uuid(),
+  workspace_id uuid not null,
+  membership_id uuid,
+  team_id uuid,
+  system_role_key text references app_public.system_project_roles (key) on delete restrict,
+  project_role_id uuid,
+  created_at timestamptz not null default clock_timestamp(),
+  updated_at timestamptz not null default clock_timestamp(),
+  created_by uuid references app_public.users (id) on delete set null,
+  primary key (org_id, id),
+  foreign key (org_id, workspace_id) references app_public.workspaces (org_id, id) on delete cascade,
+  foreign key (org_id, membership_id) references app_public.memberships (org_id, id) on delete cascade,
+  foreign key (org_id, team_id) references app_public.teams (org_id, id) on delete cascade,
+  -- NO ACTION: a custom project role in use cannot be deleted (the gateway says how many hold it).
+  foreign key (org_id, project_role_id) references app_public.project_roles (org_id, id) on delete no action,
+  check (num_nonnulls(membership_id, team_id) = 1),
+  check (num_nonnulls(system_role_key, project_role_id) = 1)
+);
+create unique index project_members_member on app_public.project_members (org_id, workspace_id, membership_id)
+  where membership_id is not null;
+create unique index project_members_team on app_public.project_members (org_id, workspace_id, team_id)
+  where team_id is not null;
+create index project_members_role on app_public.project_members (org_id, project_role_id);
+create index project_members_of_membership on app_public.project_members (org_id, membership_id);
+create trigger project_members_updated_at before update on app_public.project_members
+  for each row execute function app_private.touch_updated_at();
+
+alter table app_public.project_roles enable row level security;
+alter table app_public.project_roles force row level security;
+alter table app_public.project_role_permissions enable row level security;
+alter table app_public.project_role_permissions force row level security;
+alter table app_public.project_members enable row level security;
+alter table app_public.project_members force row level security;
+
+create policy staff_all on app_public.project_roles for all
+  using (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end))
+  with check (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end));
+create policy staff_all on app_public.project_role_permissions for all
+  using (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end))
+  with check (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end));
+create policy staff_all on app_public.project_members for all
+  using (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end))
+  with check (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end));
+grant select, insert, update, delete on app_public.project_roles, app_public.project_role_permissions,
+  app_public.project_members to gateway_app;
+
+-------------------------------------------------------------------------------
+-- Workspace confinement: RESTRICTIVE policies (they AND with the permissive ones). Without a
+-- workspace context they admit everything the permissive policies admit; with one, only that
+-- workspace's rows. Each setting is read once per statement (scalar sub-selects); the exists
+-- lookups go through primary keys.
+-------------------------------------------------------------------------------
+create policy in_workspace on app_public.definitions as restrictive for all
+  using ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()))
+  with check ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()));
+
+create policy in_workspace on app_public.definition_versions as restrictive for all
+  using ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = definition_versions.org_id and d.id = definition_versions.definition_id
+      and d.workspace_id = (select app_public.current_workspace_id())))
+  with check ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = definition_versions.org_id and d.id = definition_versions.definition_id
+      and d.workspace_id = (select app_public.current_workspace_id())));
+
+create policy in_workspace on app_public.definition_deployments as restrictive for all
+  using ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = definition_deployments.org_id and d.id = definition_deployments.definition_id
+      and d.workspace_id = (select app_public.current_workspace_id())))
+  with check ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = definition_deployments.org_id and d.id = definition_deployments.definition_id
+      and d.workspace_id = (select app_public.current_workspace_id())));
+
+-- A connection belongs to the workspace of its connector.
+create policy in_workspace on app_public.connections as restrictive for all
+  using ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = connections.org_id and d.id = connections.connector_id
+      and d.workspace_id = (select app_public.current_workspace_id())))
+  with check ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = connections.org_id and d.id = connections.connector_id
+      and d.workspace_id = (select app_public.current_workspace_id())));
+
+-- An execution belongs to the workspace of what it ran: a definition, or a connection's connector.
+create policy in_workspace on app_public.executions as restrictive for all
+  using ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = executions.org_id and d.id = executions.definition_id
+      and d.workspace_id = (select app_public.current_workspace_id())
+  ) or exists (
+    select 1 from app_public.connections c
+    join app_public.definitions d on d.org_id = c.org_id and d.id = c.connector_id
+    where c.org_id = executions.org_id and c.id = executions.connection_id
+      and d.workspace_id = (select app_public.current_workspace_id())))
+  with check ((select app_public.workspace_unrestricted()) or exists (
+    select 1 from app_public.definitions d
+    where d.org_id = executions.org_id and d.id = executions.definition_id
+      and d.workspace_id = (select app_public.current_workspace_id())
+  ) or exists (
+    select 1 from app_public.connections c
+    join app_public.definitions d on d.org_id = c.org_id and d.id = c.connector_id
+    where c.org_id = executions.org_id and c.id = executions.connection_id
+      and d.workspace_id = (select app_public.current_workspace_id())));
+
+-- Project members of the workspace in use only.
+create policy in_workspace on app_public.project_members as restrictive for all
+  using ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()))
+  with check ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()));
+
+revoke execute on all functions in schema app_private from public;

@@ -120,3 +120,15 @@ export async function resolveWorkspaceAccess(
     translated,
   };
 }
+
+/**
+ * The project permissions a caller holds for granting purposes (custom project roles, project
+ * members): in a workspace, what they hold there; outside one, what their organization role
+ * amounts to (Owner and Admin: all twelve).
+ */
+export function heldProjectPermissions(
+  subject: Pick<WorkspaceSubject, 'roleKey' | 'permissions'>,
+  workspace: WorkspaceAccess | null,
+): ReadonlySet<ProjectPermission> {
+  return workspace?.projectPermissions ?? projectPermissionsOfOrganizationRole(subject.roleKey, subject.permissions);
+}

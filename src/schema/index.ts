@@ -15,6 +15,8 @@ import './people.js';
 import './settings.js';
 import './audit-log.js';
 import './workspaces.js';
+import './project-roles.js';
+import './project-members.js';
 
 builder.queryType({ description: 'Reads. Every field states the permission it needs.' });
 builder.mutationType({ description: 'Writes. Every permission-gated mutation is audited.' });

@@ -134,6 +134,18 @@ const fx = {
   /** In the End User's customer; personal ones belong to the actor (so an End User sees theirs). */
   connection: (actor: SeededMember, shared: boolean) =>
     t.world.connection(org, { customerId: org.customers[0]!.id, connectorId, ownerUserId: actor.userId, shared }),
+  projectRole: () =>
+    t.world.inOrg(org, async (db) => {
+      const { rows } = await db.query<{ id: string }>('insert into project_roles (org_id, name) values ($1, $2) returning id', [
+        org.id,
+        `Fixture project role ${uid()}`,
+      ]);
+      await db.query(`insert into project_role_permissions (org_id, role_id, permission_key) values ($1, $2, 'project.flows.read')`, [
+        org.id,
+        rows[0]!.id,
+      ]);
+      return rows[0]!.id;
+    }),
   joinRequest: async () => {
     const user = await t.world.user('asker');
     return t.world.inOrg(org, async (db) => {
@@ -511,6 +523,32 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
   setWorkflowEnabled: {
     run: async (c) =>
       c.send('mutation($id: ID!) { setWorkflowEnabled(input: { id: $id, enabled: false }) { id } }', { id: await fx.workflow() }),
+  },
+  // Custom project roles (roles.manage)
+  createProjectRole: {
+    run: (c) =>
+      c.send('mutation($n: String!) { createProjectRole(input: { name: $n, permissions: ["project.flows.read"] }) { id } }', {
+        n: `Project role ${uid()}`,
+      }),
+  },
+  duplicateProjectRole: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $n: String) { duplicateProjectRole(input: { id: $id, name: $n }) { id } }', {
+        id: await fx.projectRole(),
+        n: `Copy ${uid()}`,
+      }),
+  },
+  updateProjectRole: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { updateProjectRole(input: { id: $id, description: "edited" }) { id } }', {
+        id: await fx.projectRole(),
+      }),
+  },
+  deleteProjectRole: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteProjectRole(input: { id: $id }) { deletedProjectRoleId } }', {
+        id: await fx.projectRole(),
+      }),
   },
   // Audit log
   auditLog: { run: (c) => c.send('{ auditLog(first: 5) { totalCount } }') },

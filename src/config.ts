@@ -99,6 +99,22 @@ const schema = z
     /** Audit events older than this are deleted by `npm run audit:purge`, organization or not. */
     AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
 
+    /**
+     * Git sync may reach repositories on this machine (file:// URLs and absolute paths). Off by
+     * default: a tenant could otherwise name any repository the gateway's user can read. Tests
+     * and local development turn it on; production uses https:// remotes only.
+     */
+    GIT_ALLOW_LOCAL_REPOSITORIES: boolean.default(false),
+    /** Bound on each git command (clone, fetch, push). */
+    GIT_TIMEOUT: z
+      .string()
+      .regex(/^\d+(ms|s|m)$/)
+      .default('60s')
+      .transform((v) => {
+        const m = /^(\d+)(ms|s|m)$/.exec(v)!;
+        return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
+      }),
+
     GRAPHIQL: boolean.default(true),
     /** Take the client IP from X-Forwarded-For (only behind a proxy you trust). */
     TRUST_PROXY: boolean.default(false),

@@ -9,6 +9,7 @@ import { RequestAudit } from './audit/audit-log.js';
 import type { MemberActivity } from './auth/activity.js';
 import type { TokenRefresher } from './domain/connections.js';
 import type { CredentialCipher } from './integrations/credentials.js';
+import type { Git } from './integrations/git.js';
 import type { Principal, PrincipalResolver } from './auth/principal.js';
 import { resolveWorkspaceAccess, type WorkspaceAccess } from './authz/workspace-access.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
@@ -34,6 +35,8 @@ export interface GatewayServices {
   activity: MemberActivity;
   cipher: CredentialCipher;
   refresher: TokenRefresher;
+  /** Git sync's client (src/integrations/git.ts). */
+  git: Git;
 }
 
 export interface Context {

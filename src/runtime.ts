@@ -12,6 +12,7 @@ import type net from 'node:net';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { MemberActivity } from './auth/activity.js';
+import { Git } from './integrations/git.js';
 import { CredentialCipher, loadOrCreateDevelopmentKey, parseKey } from './integrations/credentials.js';
 import { LocalTokenRefresher, scheduleTokenRefresh } from './integrations/token-refresh.js';
 import { PrincipalResolver } from './auth/principal.js';
@@ -148,7 +149,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
 
     const yoga = createGateway(
-      { config, pool, logger, verifier, principals, activity: new MemberActivity(), cipher, refresher },
+      {
+        config,
+        pool,
+        logger,
+        verifier,
+        principals,
+        activity: new MemberActivity(),
+        cipher,
+        refresher,
+        git: new Git({ allowLocalRepositories: config.GIT_ALLOW_LOCAL_REPOSITORIES, timeoutMs: config.GIT_TIMEOUT, logger }),
+      },
       store,
     );
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler

@@ -17,6 +17,7 @@ import './audit-log.js';
 import './workspaces.js';
 import './project-roles.js';
 import './project-members.js';
+import './git-sync.js';
 
 builder.queryType({ description: 'Reads. Every field states the permission it needs.' });
 builder.mutationType({ description: 'Writes. Every permission-gated mutation is audited.' });

@@ -49,6 +49,7 @@ builder.queryField('projectMembers', (t) =>
     nullable: true,
     description: 'The project members of the workspace in use (X-Workspace-Id): people first, then teams.',
     authScopes: { projectPermission: 'project.members.read' },
+    extensions: auditAs('project_member.list'),
     resolve: (_root, _args, ctx) => listProjectMembers(ctx.db, workspaceOf(ctx).workspaceId),
   }),
 );

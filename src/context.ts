@@ -151,7 +151,12 @@ async function validateInTransaction(
   audit: RequestAudit,
   sessionKey: string | null,
   workspaceId: string | null,
-): Promise<{ principal: Principal; confinedToCustomer: string | null; workspace: WorkspaceAccess | null; afterCommit: () => void }> {
+): Promise<{
+  principal: Principal;
+  confinedToCustomer: string | null;
+  workspace: WorkspaceAccess | null;
+  afterCommit: () => void;
+}> {
   try {
     let principal = cached;
     let confinedToCustomer = customerScope(request, principal);

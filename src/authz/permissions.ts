@@ -238,12 +238,14 @@ export interface ProjectPermissionDefinition {
   readonly grants: readonly Permission[];
 }
 
-export const PROJECT_PERMISSIONS: readonly ProjectPermissionDefinition[] = PROJECT_MATRIX.map(([key, label, group, , grants]) => ({
-  key,
-  label,
-  group,
-  grants,
-}));
+export const PROJECT_PERMISSIONS: readonly ProjectPermissionDefinition[] = PROJECT_MATRIX.map(
+  ([key, label, group, , grants]) => ({
+    key,
+    label,
+    group,
+    grants,
+  }),
+);
 export const PROJECT_PERMISSION_KEYS: readonly ProjectPermission[] = PROJECT_PERMISSIONS.map((p) => p.key);
 
 const projectPermissionKeySet: ReadonlySet<string> = new Set(PROJECT_PERMISSION_KEYS);
@@ -284,7 +286,8 @@ export function systemProjectRole(key: ProjectRoleKey): SystemProjectRoleDefinit
 /** The organization permissions a set of project permissions grants in its workspace. */
 export function translateProjectPermissions(projectPermissions: Iterable<ProjectPermission>): Set<Permission> {
   const granted = new Set<Permission>();
-  for (const key of projectPermissions) for (const p of PROJECT_PERMISSIONS.find((d) => d.key === key)?.grants ?? []) granted.add(p);
+  for (const key of projectPermissions)
+    for (const p of PROJECT_PERMISSIONS.find((d) => d.key === key)?.grants ?? []) granted.add(p);
   return granted;
 }
 

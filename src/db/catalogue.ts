@@ -80,14 +80,26 @@ async function syncProjectCatalogue(client: pg.ClientBase): Promise<void> {
     `insert into app_public.project_permissions (key, grouping, label, position)
      select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])
      on conflict (key) do update set grouping = excluded.grouping, label = excluded.label, position = excluded.position`,
-    [PROJECT_PERMISSIONS.map((p) => p.key), PROJECT_PERMISSIONS.map((p) => p.group), PROJECT_PERMISSIONS.map((p) => p.label), PROJECT_PERMISSIONS.map((_, i) => i)],
+    [
+      PROJECT_PERMISSIONS.map((p) => p.key),
+      PROJECT_PERMISSIONS.map((p) => p.group),
+      PROJECT_PERMISSIONS.map((p) => p.label),
+      PROJECT_PERMISSIONS.map((_, i) => i),
+    ],
   );
-  await client.query('delete from app_public.project_permissions where key <> all($1::text[])', [PROJECT_PERMISSIONS.map((p) => p.key)]);
+  await client.query('delete from app_public.project_permissions where key <> all($1::text[])', [
+    PROJECT_PERMISSIONS.map((p) => p.key),
+  ]);
   await client.query(
     `insert into app_public.system_project_roles (key, name, description, position)
      select * from unnest($1::text[], $2::text[], $3::text[], $4::int[])
      on conflict (key) do update set name = excluded.name, description = excluded.description, position = excluded.position`,
-    [SYSTEM_PROJECT_ROLES.map((r) => r.key), SYSTEM_PROJECT_ROLES.map((r) => r.name), SYSTEM_PROJECT_ROLES.map((r) => r.description), SYSTEM_PROJECT_ROLES.map((_, i) => i)],
+    [
+      SYSTEM_PROJECT_ROLES.map((r) => r.key),
+      SYSTEM_PROJECT_ROLES.map((r) => r.name),
+      SYSTEM_PROJECT_ROLES.map((r) => r.description),
+      SYSTEM_PROJECT_ROLES.map((_, i) => i),
+    ],
   );
   const pairs = SYSTEM_PROJECT_ROLES.flatMap((r) => r.permissions.map((p) => [r.key, p] as const));
   await client.query('delete from app_public.system_project_role_permissions');

@@ -159,21 +159,24 @@ export async function createDefinition(
   const description = optionalText('input.description', input.description, 2000) ?? '';
   const definition = input.definition == null ? {} : requireJsonObject('input.definition', input.definition);
   const { authKind, logoUrl } = connectorFields(kind, input, true);
-  return withDatabaseErrors(async () => {
-    // Two statements, not one with a CTE: the version's workspace policy must see the new
-    // definition, and rows inserted by a CTE are invisible to the rest of its statement.
-    const { rows } = await db.query<{ id: string }>(
-      `insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by, workspace_id)
+  return withDatabaseErrors(
+    async () => {
+      // Two statements, not one with a CTE: the version's workspace policy must see the new
+      // definition, and rows inserted by a CTE are invisible to the rest of its statement.
+      const { rows } = await db.query<{ id: string }>(
+        `insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by, workspace_id)
        values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6, $7) returning id`,
-      [kind, name, description, authKind, logoUrl, actorId, input.workspaceId ?? null],
-    );
-    await db.query(
-      `insert into definition_versions (org_id, definition_id, version, definition, created_by)
+        [kind, name, description, authKind, logoUrl, actorId, input.workspaceId ?? null],
+      );
+      await db.query(
+        `insert into definition_versions (org_id, definition_id, version, definition, created_by)
        values (app_public.current_org_id(), $1, 1, $2, $3)`,
-      [rows[0]!.id, definition, actorId],
-    );
-    return rows[0]!.id;
-  }, { ...uniqueName(kind), foreignKey: { definitions_org_id_workspace_id_fkey: { resourceType: 'Workspace' } } });
+        [rows[0]!.id, definition, actorId],
+      );
+      return rows[0]!.id;
+    },
+    { ...uniqueName(kind), foreignKey: { definitions_org_id_workspace_id_fkey: { resourceType: 'Workspace' } } },
+  );
 }
 
 export async function updateDefinition(

@@ -43,7 +43,12 @@ interface SealedRepositoryRow extends GitRepositoryRow {
 const COLUMNS = `workspace_id, url, branch, credentials is not null as has_credentials, synced_commit, last_pushed_at,
   last_pulled_at, updated_at`;
 
-const DIRECTORY: Record<DefinitionKind, string> = { connector: 'connectors', workflow: 'workflows', agent: 'agents', tool: 'tools' };
+const DIRECTORY: Record<DefinitionKind, string> = {
+  connector: 'connectors',
+  workflow: 'workflows',
+  agent: 'agents',
+  tool: 'tools',
+};
 const KIND_OF_DIRECTORY = new Map(Object.entries(DIRECTORY).map(([kind, dir]) => [dir, kind as DefinitionKind]));
 const FILE = /^(connectors|workflows|agents|tools)\/([^/]+)\.json$/;
 const AUTH_KINDS: readonly AuthKind[] = ['oauth2', 'api_key', 'basic', 'none'];
@@ -53,7 +58,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const sealedFor = (orgId: string, workspaceId: string) => ({ orgId, connectionId: `git:${workspaceId}` });
 
 export async function loadRepository(db: RequestDatabase, workspaceId: string): Promise<GitRepositoryRow | null> {
-  const { rows } = await db.query<GitRepositoryRow>(`select ${COLUMNS} from git_repositories where workspace_id = $1`, [workspaceId]);
+  const { rows } = await db.query<GitRepositoryRow>(`select ${COLUMNS} from git_repositories where workspace_id = $1`, [
+    workspaceId,
+  ]);
   return rows[0] ?? null;
 }
 
@@ -91,7 +98,9 @@ export async function configureRepository(
   const effective = credentials !== undefined ? credentials : existing ? openCredentials(cipher, existing) : null;
   // Validated against the real remote: unreadable (URL, credentials) is BAD_USER_INPUT now, not at push.
   await git.inWorkingDirectory({ url, branch, credentials: effective }, (repo) => repo.fetch());
-  const sealed = credentials ? cipher.encrypt(credentials as unknown as Record<string, unknown>, sealedFor(orgId, workspaceId)) : null;
+  const sealed = credentials
+    ? cipher.encrypt(credentials as unknown as Record<string, unknown>, sealedFor(orgId, workspaceId))
+    : null;
   await db.query(
     `insert into git_repositories (org_id, workspace_id, url, branch, credentials, credentials_key_id, updated_by)
      values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6)
@@ -116,7 +125,11 @@ async function lockRepository(db: RequestDatabase, workspaceId: string): Promise
 function openCredentials(cipher: CredentialCipher, row: SealedRepositoryRow): GitCredentials | null {
   if (!row.credentials) return null;
   try {
-    return cipher.decrypt(row.credentials, row.credentials_key_id, sealedFor(row.org_id, row.workspace_id)) as unknown as GitCredentials;
+    return cipher.decrypt(
+      row.credentials,
+      row.credentials_key_id,
+      sealedFor(row.org_id, row.workspace_id),
+    ) as unknown as GitCredentials;
   } catch {
     throw conflict('The repository credentials can no longer be read (the key changed?); configure them again.');
   }
@@ -161,7 +174,10 @@ function slug(name: string): string {
 export function definitionFiles(rows: readonly DefinitionRow[]): { path: string; content: string; row: DefinitionRow }[] {
   const taken = new Set<string>();
   return [...rows]
-    .sort((a, b) => a.kind.localeCompare(b.kind) || a.name.toLowerCase().localeCompare(b.name.toLowerCase()) || a.id.localeCompare(b.id))
+    .sort(
+      (a, b) =>
+        a.kind.localeCompare(b.kind) || a.name.toLowerCase().localeCompare(b.name.toLowerCase()) || a.id.localeCompare(b.id),
+    )
     .map((row) => {
       let path = `${DIRECTORY[row.kind]}/${slug(row.name)}.json`;
       if (taken.has(path)) path = `${DIRECTORY[row.kind]}/${slug(row.name)}-${row.id.slice(0, 8)}.json`;
@@ -201,8 +217,10 @@ export function parseDefinitionFile(path: string, text: string): ParsedFile | { 
   if (!body || typeof body !== 'object' || Array.isArray(body)) return { path, reason: 'not a JSON object' };
   const b = body as Record<string, unknown>;
   try {
-    if (b.kind !== undefined && b.kind !== kind) return { path, reason: `kind "${String(b.kind)}" does not match its directory (${kind})` };
-    if (b.id !== undefined && b.id !== null && (typeof b.id !== 'string' || !UUID.test(b.id))) return { path, reason: 'id must be a UUID' };
+    if (b.kind !== undefined && b.kind !== kind)
+      return { path, reason: `kind "${String(b.kind)}" does not match its directory (${kind})` };
+    if (b.id !== undefined && b.id !== null && (typeof b.id !== 'string' || !UUID.test(b.id)))
+      return { path, reason: 'id must be a UUID' };
     if (b.definition === undefined) return { path, reason: 'definition is missing' };
     const authKind = kind === 'connector' ? b.authKind : null;
     if (kind === 'connector' && !(AUTH_KINDS as readonly unknown[]).includes(authKind)) {
@@ -265,7 +283,9 @@ export async function pushWorkspace(
     const head = await repo.fetch();
     const base = row.synced_commit ?? head;
     if (row.synced_commit && !(await repo.hasCommit(row.synced_commit))) {
-      throw conflict('The branch moved since this workspace last synced with it: pull first, then push.', { reason: 'NON_FAST_FORWARD' });
+      throw conflict('The branch moved since this workspace last synced with it: pull first, then push.', {
+        reason: 'NON_FAST_FORWARD',
+      });
     }
     await repo.checkout(base);
     // The workspace is the truth for its four directories; anything else in the repository stays.
@@ -365,10 +385,17 @@ export async function pullWorkspace(
       };
       const toggled = file.enabled !== null && file.enabled !== current.enabled;
       if (Object.values(changes).every((v) => v === null) && !toggled) {
-        result.unchanged.push({ path: file.path, kind: file.kind, id: current.id, name: current.name, version: current.current_version });
+        result.unchanged.push({
+          path: file.path,
+          kind: file.kind,
+          id: current.id,
+          name: current.name,
+          version: current.current_version,
+        });
         continue;
       }
-      if (Object.values(changes).some((v) => v !== null)) await updateDefinition(db, file.kind, actorId, current.id, changes as Parameters<typeof updateDefinition>[4]);
+      if (Object.values(changes).some((v) => v !== null))
+        await updateDefinition(db, file.kind, actorId, current.id, changes as Parameters<typeof updateDefinition>[4]);
       if (toggled) await setWorkflowEnabled(db, actorId, current.id, file.enabled!);
       result.updated.push({
         path: file.path,
@@ -382,6 +409,9 @@ export async function pullWorkspace(
       throw refused([{ path: file.path, reason: (error as Error).message }]);
     }
   }
-  await db.query('update git_repositories set synced_commit = $2, last_pulled_at = now() where workspace_id = $1', [workspaceId, head]);
+  await db.query('update git_repositories set synced_commit = $2, last_pulled_at = now() where workspace_id = $1', [
+    workspaceId,
+    head,
+  ]);
   return result;
 }

@@ -43,9 +43,10 @@ const SELECT = `select pm.id, pm.workspace_id, pm.membership_id, pm.team_id, m.u
 
 export async function listProjectMembers(db: RequestDatabase, workspaceId: string): Promise<ProjectMemberRow[]> {
   return (
-    await db.query<ProjectMemberRow>(`${SELECT} where pm.workspace_id = $1 order by pm.team_id nulls first, lower(coalesce(u.name, t.name)), pm.id`, [
-      workspaceId,
-    ])
+    await db.query<ProjectMemberRow>(
+      `${SELECT} where pm.workspace_id = $1 order by pm.team_id nulls first, lower(coalesce(u.name, t.name)), pm.id`,
+      [workspaceId],
+    )
   ).rows;
 }
 
@@ -97,7 +98,11 @@ export async function changeProjectMemberRole(
   const [before, after] = [await requireProjectRole(db, current.role_id), await requireProjectRole(db, roleId, 'input.roleId')];
   assertHoldsProject(held, [...before.permissions, ...after.permissions], 'change this project role');
   const [systemKey, customId] = roleColumns(after);
-  await db.query('update project_members set system_role_key = $2, project_role_id = $3 where id = $1', [id, systemKey, customId]);
+  await db.query('update project_members set system_role_key = $2, project_role_id = $3 where id = $1', [
+    id,
+    systemKey,
+    customId,
+  ]);
 }
 
 export async function removeProjectMember(db: RequestDatabase, held: ReadonlySet<ProjectPermission>, id: string): Promise<void> {

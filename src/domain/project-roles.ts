@@ -32,7 +32,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const CONSTRAINTS: ConstraintMessages = {
   unique: {
-    project_roles_name_unique: { field: 'input.name', message: 'A project role with this name already exists in your organization.' },
+    project_roles_name_unique: {
+      field: 'input.name',
+      message: 'A project role with this name already exists in your organization.',
+    },
   },
 };
 
@@ -80,10 +83,16 @@ export function requireProjectPermissionKeys(field: string, value: readonly stri
 }
 
 /** No escalation: nobody grants, changes or removes project permissions they do not hold. */
-export function assertHoldsProject(held: ReadonlySet<ProjectPermission>, permissions: readonly ProjectPermission[], action: string) {
+export function assertHoldsProject(
+  held: ReadonlySet<ProjectPermission>,
+  permissions: readonly ProjectPermission[],
+  action: string,
+) {
   const missing = permissions.filter((p) => !held.has(p));
   if (missing.length > 0) {
-    throw forbidden(`You cannot ${action}: it involves project permissions you do not hold (${missing.join(', ')}).`, { missing });
+    throw forbidden(`You cannot ${action}: it involves project permissions you do not hold (${missing.join(', ')}).`, {
+      missing,
+    });
   }
 }
 
@@ -160,11 +169,10 @@ export async function updateProjectRole(
   assertHoldsProject(held, [...role.permissions, ...(permissions ?? [])], 'edit this project role');
   await withDatabaseErrors(async () => {
     if (name !== null || description !== null) {
-      await db.query('update project_roles set name = coalesce($2, name), description = coalesce($3, description) where id = $1', [
-        id,
-        name,
-        description,
-      ]);
+      await db.query(
+        'update project_roles set name = coalesce($2, name), description = coalesce($3, description) where id = $1',
+        [id, name, description],
+      );
     }
     if (permissions) await writePermissions(db, id, permissions);
   }, CONSTRAINTS);
@@ -200,4 +208,3 @@ export async function deleteProjectRole(db: RequestDatabase, held: ReadonlySet<P
   }
   await db.query('delete from project_roles where id = $1', [id]);
 }
-

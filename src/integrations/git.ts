@@ -65,7 +65,9 @@ export class Git {
     if (/^https:\/\/[^/\s]*@/.test(url)) throw badUserInput(field, 'must not carry credentials; send them in credentials');
     throw badUserInput(
       field,
-      this.options.allowLocalRepositories ? 'must be an https:// URL, a file:// URL or an absolute path' : 'must be an https:// URL',
+      this.options.allowLocalRepositories
+        ? 'must be an https:// URL, a file:// URL or an absolute path'
+        : 'must be an https:// URL',
     );
   }
 
@@ -123,7 +125,10 @@ export class Git {
   /** Turns a failed remote operation into what a client can act on. */
   remoteFailure(error: unknown, operation: string): Error {
     if (!(error instanceof GitCommandError)) return error as Error;
-    this.options.logger.warn({ git: error.args[0], stderr: error.stderr.slice(0, 2000), timedOut: error.timedOut }, `git ${operation} failed`);
+    this.options.logger.warn(
+      { git: error.args[0], stderr: error.stderr.slice(0, 2000), timedOut: error.timedOut },
+      `git ${operation} failed`,
+    );
     if (error.timedOut) return serviceUnavailable('The git repository did not answer in time. Try again shortly.', 30);
     if (
       /Authentication failed|could not read Username|terminal prompts disabled|not appear to be a git repository|Repository not found|does not exist|not found|403|401|transport .* not allowed/i.test(

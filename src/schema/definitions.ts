@@ -312,7 +312,11 @@ function defineKind(spec: KindSpec) {
           audited(ctx, info, async () => {
             const id = requireId('input.id', args.input.id);
             await setWorkflowEnabled(ctx.db, userIdOf(ctx), id, args.input.enabled);
-            return { result: await requireDefinition(ctx.db, kind, id), resourceId: id, details: { enabled: args.input.enabled } };
+            return {
+              result: await requireDefinition(ctx.db, kind, id),
+              resourceId: id,
+              details: { enabled: args.input.enabled },
+            };
           }),
       }),
     );

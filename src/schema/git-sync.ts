@@ -45,14 +45,27 @@ const GitRepositoryRef = builder.objectRef<GitRepositoryRow>('GitRepository').im
 const PushResultRef = builder.objectRef<PushResult>('GitPushResult').implement({
   authScopes: { projectPermission: 'project.git.push', $granted: 'mutationResult' },
   fields: (t) => ({
-    commit: t.exposeString('commit', { nullable: true, description: 'The new commit, or the unchanged head when nothing changed.' }),
-    changed: t.exposeBoolean('changed', { description: 'False when the branch already held exactly these files (no commit made).' }),
-    files: t.stringList({ description: 'The files the workspace wrote, e.g. workflows/onboarding.json.', resolve: (r) => r.files }),
+    commit: t.exposeString('commit', {
+      nullable: true,
+      description: 'The new commit, or the unchanged head when nothing changed.',
+    }),
+    changed: t.exposeBoolean('changed', {
+      description: 'False when the branch already held exactly these files (no commit made).',
+    }),
+    files: t.stringList({
+      description: 'The files the workspace wrote, e.g. workflows/onboarding.json.',
+      resolve: (r) => r.files,
+    }),
   }),
 });
 
 const DefinitionKindEnum = builder.enumType('DefinitionKind', {
-  values: { CONNECTOR: { value: 'connector' }, WORKFLOW: { value: 'workflow' }, AGENT: { value: 'agent' }, TOOL: { value: 'tool' } } as const,
+  values: {
+    CONNECTOR: { value: 'connector' },
+    WORKFLOW: { value: 'workflow' },
+    AGENT: { value: 'agent' },
+    TOOL: { value: 'tool' },
+  } as const,
 });
 
 const PulledDefinitionRef = builder.objectRef<PulledDefinition>('GitPulledDefinition').implement({
@@ -73,7 +86,11 @@ const PullResultRef = builder.objectRef<PullResult>('GitPullResult').implement({
   fields: (t) => ({
     commit: t.exposeString('commit'),
     added: t.field({ type: [PulledDefinitionRef], resolve: (r) => r.added }),
-    updated: t.field({ type: [PulledDefinitionRef], description: 'Changed definitions get a new version.', resolve: (r) => r.updated }),
+    updated: t.field({
+      type: [PulledDefinitionRef],
+      description: 'Changed definitions get a new version.',
+      resolve: (r) => r.updated,
+    }),
     unchanged: t.field({ type: [PulledDefinitionRef], resolve: (r) => r.unchanged }),
   }),
 });
@@ -121,11 +138,23 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
         const workspace = workspaceOf(ctx);
-        await configureRepository(ctx.db, ctx.services.git, ctx.services.cipher, userIdOf(ctx), ctx.principal!.orgId, workspace.workspaceId, args.input);
+        await configureRepository(
+          ctx.db,
+          ctx.services.git,
+          ctx.services.cipher,
+          userIdOf(ctx),
+          ctx.principal!.orgId,
+          workspace.workspaceId,
+          args.input,
+        );
         const row = await loadRepository(ctx.db, workspace.workspaceId);
         if (!row) throw notFound('Git repository');
         // Never the credentials: only whether there are some.
-        return { result: row, resourceId: workspace.workspaceId, details: { url: row.url, branch: row.branch, hasCredentials: row.has_credentials } };
+        return {
+          result: row,
+          resourceId: workspace.workspaceId,
+          details: { url: row.url, branch: row.branch, hasCredentials: row.has_credentials },
+        };
       }),
   }),
   pushToGit: t.field({

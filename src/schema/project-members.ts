@@ -58,7 +58,10 @@ const AddProjectMemberInput = builder.inputType('AddProjectMemberInput', {
   fields: (t) => ({
     memberId: t.id({ description: 'An organization member (staff). Name this or teamId.' }),
     teamId: t.id({ description: 'A team: each of its members holds the project role here.' }),
-    roleId: t.id({ required: true, description: 'A system project role’s key (admin, editor, operator, viewer) or a custom one’s id.' }),
+    roleId: t.id({
+      required: true,
+      description: 'A system project role’s key (admin, editor, operator, viewer) or a custom one’s id.',
+    }),
   }),
 });
 const ChangeProjectMemberRoleInput = builder.inputType('ChangeProjectMemberRoleInput', {
@@ -92,7 +95,11 @@ builder.mutationFields((t) => ({
           roleId: args.input.roleId,
         });
         const row = await requireProjectMember(ctx.db, id);
-        return { result: row, resourceId: id, details: { workspaceId: workspace.workspaceId, memberId, teamId, role: row.role_id } };
+        return {
+          result: row,
+          resourceId: id,
+          details: { workspaceId: workspace.workspaceId, memberId, teamId, role: row.role_id },
+        };
       }),
   }),
   changeProjectMemberRole: t.field({

@@ -73,7 +73,11 @@ const ProjectRoleTableRowRef = builder.objectRef<Table[number]['rows'][number]>(
   authScopes: { public: true },
   fields: (t) => ({
     permission: t.field({ type: ProjectPermissionRef, resolve: (r) => r.permission }),
-    roles: t.field({ type: [ProjectRoleTickRef], description: 'One tick per system project role, in column order.', resolve: (r) => r.roles }),
+    roles: t.field({
+      type: [ProjectRoleTickRef],
+      description: 'One tick per system project role, in column order.',
+      resolve: (r) => r.roles,
+    }),
   }),
 });
 
@@ -85,17 +89,15 @@ const ProjectRoleTableGroupRef = builder.objectRef<Table[number]>('ProjectRoleTa
   }),
 });
 
-const ProjectPermissionCatalogueRef = builder
-  .objectRef<{ groups: Table }>('ProjectPermissionCatalogue')
-  .implement({
-    description: 'The seeds’ Project Roles table: system project roles as columns, groups of permission rows.',
-    authScopes: { public: true },
-    fields: (t) => ({
-      roles: t.field({ type: [SystemProjectRoleRef], resolve: () => [...SYSTEM_PROJECT_ROLES] }),
-      groups: t.field({ type: [ProjectRoleTableGroupRef], resolve: (c) => c.groups }),
-      permissions: t.field({ type: [ProjectPermissionRef], resolve: () => [...PROJECT_PERMISSIONS] }),
-    }),
-  });
+const ProjectPermissionCatalogueRef = builder.objectRef<{ groups: Table }>('ProjectPermissionCatalogue').implement({
+  description: 'The seeds’ Project Roles table: system project roles as columns, groups of permission rows.',
+  authScopes: { public: true },
+  fields: (t) => ({
+    roles: t.field({ type: [SystemProjectRoleRef], resolve: () => [...SYSTEM_PROJECT_ROLES] }),
+    groups: t.field({ type: [ProjectRoleTableGroupRef], resolve: (c) => c.groups }),
+    permissions: t.field({ type: [ProjectPermissionRef], resolve: () => [...PROJECT_PERMISSIONS] }),
+  }),
+});
 
 builder.queryField('projectPermissionCatalogue', (t) =>
   t.field({
@@ -117,9 +119,12 @@ const ProjectPermissionGrantRef = builder
   });
 
 const ProjectRoleGroupCoverageRef = builder
-  .objectRef<{ group: Group; granted: number; total: number; permissions: { permission: ProjectPermissionDefinition; granted: boolean }[] }>(
-    'ProjectRoleGroupCoverage',
-  )
+  .objectRef<{
+    group: Group;
+    granted: number;
+    total: number;
+    permissions: { permission: ProjectPermissionDefinition; granted: boolean }[];
+  }>('ProjectRoleGroupCoverage')
   .implement({
     authScopes: { member: true },
     fields: (t) => ({
@@ -183,7 +188,10 @@ function held(ctx: Context) {
 
 const CreateProjectRoleInput = builder.inputType('CreateProjectRoleInput', {
   fields: (t) => ({
-    name: t.string({ required: true, description: 'Unique in the organization (case-insensitive); not a system project role’s name.' }),
+    name: t.string({
+      required: true,
+      description: 'Unique in the organization (case-insensitive); not a system project role’s name.',
+    }),
     description: t.string(),
     permissions: t.stringList({ required: true, description: 'Project permission keys; only ones you hold yourself.' }),
   }),

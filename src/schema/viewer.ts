@@ -136,7 +136,8 @@ const JoinableOrganizationRef = builder
   });
 
 const GrantKindEnum = builder.enumType('PermissionGrantKind', {
-  description: 'ROLE: your organization role; TEAM: a team’s role; PROJECT_ROLE: a project role in the workspace in use (yours or a team’s).',
+  description:
+    'ROLE: your organization role; TEAM: a team’s role; PROJECT_ROLE: a project role in the workspace in use (yours or a team’s).',
   values: ['ROLE', 'TEAM', 'PROJECT_ROLE'] as const,
 });
 
@@ -257,7 +258,8 @@ const ViewerProjectRoleRef = builder.objectRef<ProjectRoleGrant>('ViewerProjectR
 });
 
 const ProjectSourceKind = builder.enumType('ProjectPermissionSourceKind', {
-  description: 'ORGANIZATION_ROLE: your organization role amounts to it (Owner and Admin: all); PROJECT_ROLE: a project role here.',
+  description:
+    'ORGANIZATION_ROLE: your organization role amounts to it (Owner and Admin: all); PROJECT_ROLE: a project role here.',
   values: ['ORGANIZATION_ROLE', 'PROJECT_ROLE'] as const,
 });
 

@@ -17,8 +17,7 @@ import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
 
 export const WorkspaceRef = builder.objectRef<WorkspaceRow>('Workspace').implement({
-  description:
-    'A group of the organization’s definitions (Activepieces: a project). Send its id as X-Workspace-Id to act in it.',
+  description: 'A group of the organization’s definitions (Activepieces: a project). Send its id as X-Workspace-Id to act in it.',
   authScopes: { member: true },
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -50,7 +49,9 @@ builder.queryFields((t) => ({
 }));
 
 const CreateWorkspaceInput = builder.inputType('CreateWorkspaceInput', {
-  fields: (t) => ({ name: t.string({ required: true, description: '1–80 characters, unique in the organization (case-insensitive).' }) }),
+  fields: (t) => ({
+    name: t.string({ required: true, description: '1–80 characters, unique in the organization (case-insensitive).' }),
+  }),
 });
 const RenameWorkspaceInput = builder.inputType('RenameWorkspaceInput', {
   fields: (t) => ({ id: t.id({ required: true }), name: t.string({ required: true }) }),

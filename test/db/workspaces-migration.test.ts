@@ -14,8 +14,15 @@ const name = `gateway_test_backfill_${randomBytes(4).toString('hex')}`;
 let owner: pg.Client;
 
 beforeAll(async () => {
-  await bootstrapDatabase({ superuserUrl: pgInfo.superuserUrl, database: name, ownerPassword: pgInfo.ownerPassword, appPassword: pgInfo.appPassword });
-  owner = new pg.Client({ connectionString: withDatabase(pgInfo.superuserUrl, name, { user: OWNER_ROLE, password: pgInfo.ownerPassword }) });
+  await bootstrapDatabase({
+    superuserUrl: pgInfo.superuserUrl,
+    database: name,
+    ownerPassword: pgInfo.ownerPassword,
+    appPassword: pgInfo.appPassword,
+  });
+  owner = new pg.Client({
+    connectionString: withDatabase(pgInfo.superuserUrl, name, { user: OWNER_ROLE, password: pgInfo.ownerPassword }),
+  });
   await owner.connect();
 });
 afterAll(async () => {
@@ -34,15 +41,26 @@ async function apply(filter: (id: number) => boolean) {
 it('puts existing definitions into their organization’s new default workspace', async () => {
   await apply((id) => id < 10);
   // Just enough of the catalogue for an organization's one Owner (the migrate step writes the rest).
-  await owner.query(`insert into app_public.system_roles (key, name, description, customer_confined, position) values ('owner', 'Owner', '', false, 0)`);
-  const user = (await owner.query<{ id: string }>(`select app_private.ensure_user('https://issuer.test', $1, null, false, 'Olga') as id`, [randomUUID()])).rows[0]!.id;
+  await owner.query(
+    `insert into app_public.system_roles (key, name, description, customer_confined, position) values ('owner', 'Owner', '', false, 0)`,
+  );
+  const user = (
+    await owner.query<{ id: string }>(`select app_private.ensure_user('https://issuer.test', $1, null, false, 'Olga') as id`, [
+      randomUUID(),
+    ])
+  ).rows[0]!.id;
   const orgs = [randomUUID(), randomUUID()];
   const definitions: { id: string; org: string; updated_at: Date }[] = [];
   for (const org of orgs) {
     await owner.query('begin');
     await owner.query(`select set_config('app.org_id', $1, true), set_config('app.role', 'staff', true)`, [org]);
     await owner.query(`insert into app_public.organizations (id, name) values ($1, 'Before workspaces')`, [org]);
-    const role = (await owner.query<{ id: string }>(`insert into app_public.roles (org_id, system_key, name) values ($1, 'owner', 'Owner') returning id`, [org])).rows[0]!.id;
+    const role = (
+      await owner.query<{ id: string }>(
+        `insert into app_public.roles (org_id, system_key, name) values ($1, 'owner', 'Owner') returning id`,
+        [org],
+      )
+    ).rows[0]!.id;
     await owner.query('insert into app_public.memberships (org_id, user_id, role_id) values ($1, $2, $3)', [org, user, role]);
     for (const kind of ['workflow', 'agent']) {
       const { rows } = await owner.query<{ id: string; updated_at: Date }>(
@@ -86,7 +104,9 @@ it('puts existing definitions into their organization’s new default workspace'
     expect(forced).toHaveLength(6);
     expect(forced.every((r) => r.relforcerowsecurity)).toBe(true);
     // The app role owns nothing and bypasses nothing: the default workspace is invisible unbound.
-    const role = (await superuser.query<{ rolbypassrls: boolean }>('select rolbypassrls from pg_roles where rolname = $1', [APP_ROLE])).rows[0]!;
+    const role = (
+      await superuser.query<{ rolbypassrls: boolean }>('select rolbypassrls from pg_roles where rolname = $1', [APP_ROLE])
+    ).rows[0]!;
     expect(role.rolbypassrls).toBe(false);
   } finally {
     await superuser.end();

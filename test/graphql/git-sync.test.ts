@@ -80,7 +80,9 @@ describe('configuring the repository', () => {
       const { rows } = await superuser.query<{ credentials: Buffer }>('select credentials from app_public.git_repositories');
       expect(rows).toHaveLength(1);
       expect(rows[0]!.credentials.toString('latin1')).not.toContain('super-secret-token-42');
-      const audit = await superuser.query<{ details: unknown }>(`select details from app_public.audit_events where action like 'git.%'`);
+      const audit = await superuser.query<{ details: unknown }>(
+        `select details from app_public.audit_events where action like 'git.%'`,
+      );
       expect(JSON.stringify(audit.rows)).not.toContain('super-secret-token-42');
     } finally {
       await superuser.end();
@@ -130,7 +132,12 @@ describe('push, change outside, pull', () => {
   it('pulls a colleague’s changes: a new version for the changed file, a new definition for the added one', async () => {
     const clone = await repository.clone();
     const flow = JSON.parse(await clone.read('workflows/lead-routing.json')) as Record<string, unknown>;
-    flow.definition = { steps: [{ type: 'trigger', on: 'lead.created' }, { type: 'assign', to: 'sales' }] };
+    flow.definition = {
+      steps: [
+        { type: 'trigger', on: 'lead.created' },
+        { type: 'assign', to: 'sales' },
+      ],
+    };
     await clone.write('workflows/lead-routing.json', JSON.stringify(flow, null, 2));
     await clone.write(
       'workflows/churn-alert.json',
@@ -148,14 +155,19 @@ describe('push, change outside, pull', () => {
       };
     };
     expect(pulled.pullFromGit.commit).toBe(outside);
-    expect(pulled.pullFromGit.added).toEqual([{ path: 'workflows/churn-alert.json', kind: 'WORKFLOW', name: 'Churn Alert', version: 1 }]);
+    expect(pulled.pullFromGit.added).toEqual([
+      { path: 'workflows/churn-alert.json', kind: 'WORKFLOW', name: 'Churn Alert', version: 1 },
+    ]);
     expect(pulled.pullFromGit.updated).toEqual([
       { path: 'workflows/lead-routing.json', kind: 'WORKFLOW', name: 'Lead Routing', version: 2 },
     ]);
     expect(pulled.pullFromGit.unchanged.map((u) => u.path)).toEqual(['connectors/hubspot-crm.json']);
 
     const flows = expectData(
-      await send(org.members.admin, '{ workflows(first: 10, orderBy: { field: NAME, direction: ASC }) { edges { node { name version definition workspaceId } } } }'),
+      await send(
+        org.members.admin,
+        '{ workflows(first: 10, orderBy: { field: NAME, direction: ASC }) { edges { node { name version definition workspaceId } } } }',
+      ),
     ) as { workflows: { edges: { node: { name: string; version: number; definition: unknown; workspaceId: string } }[] } };
     expect(flows.workflows.edges.map((e) => [e.node.name, e.node.version, e.node.workspaceId])).toEqual([
       ['Churn Alert', 1, workspace],
@@ -172,9 +184,7 @@ describe('push, change outside, pull', () => {
     const clone = await repository.clone();
     await clone.write('workflows/notes.json', JSON.stringify({ kind: 'workflow', name: 'Notes', definition: {} }));
     const moved = await clone.commitAndPush('Moved on');
-    await t.world.inOrg(org, (db) =>
-      db.query(`update definitions set description = 'changed here' where id = $1`, [flowId]),
-    );
+    await t.world.inOrg(org, (db) => db.query(`update definitions set description = 'changed here' where id = $1`, [flowId]));
     const rejected = await send(org.members.admin, PUSH, { m: 'Would overwrite' });
     expect(errorCodes(rejected)).toEqual(['CONFLICT']);
     expect(rejected.body.errors![0]!.message).toMatch(/branch moved.*pull first/i);
@@ -188,7 +198,9 @@ describe('push, change outside, pull', () => {
   });
 
   it('refuses a pull with malformed files and changes nothing', async () => {
-    const before = expectData(await send(org.members.admin, '{ workflows(first: 20) { totalCount edges { node { id version } } } }'));
+    const before = expectData(
+      await send(org.members.admin, '{ workflows(first: 20) { totalCount edges { node { id version } } } }'),
+    );
     const clone = await repository.clone();
     await clone.write('workflows/broken.json', '{ "name": "Broken", ');
     await clone.write('connectors/no-auth.json', JSON.stringify({ name: 'No auth', definition: {} }));
@@ -203,7 +215,9 @@ describe('push, change outside, pull', () => {
     const refused = response.body.errors![0]!.extensions!.refused as { path: string; reason: string }[];
     expect(refused.map((r) => r.path).sort()).toEqual(['connectors/no-auth.json', 'workflows/broken.json']);
     expect(refused.find((r) => r.path === 'workflows/broken.json')!.reason).toBe('not valid JSON');
-    const after = expectData(await send(org.members.admin, '{ workflows(first: 20) { totalCount edges { node { id version } } } }'));
+    const after = expectData(
+      await send(org.members.admin, '{ workflows(first: 20) { totalCount edges { node { id version } } } }'),
+    );
     expect(after).toEqual(before);
   });
 

@@ -90,7 +90,11 @@ async function seed(org: SeededOrg) {
     });
     record(shared, customer.id);
     inDefault(shared);
-    const personal = await t.world.connection(org, { customerId: customer.id, connectorId: connector, ownerUserId: endUser.userId });
+    const personal = await t.world.connection(org, {
+      customerId: customer.id,
+      connectorId: connector,
+      ownerUserId: endUser.userId,
+    });
     record(personal, customer.id, endUser.userId);
     inDefault(personal);
     const execution = await t.world.inOrg(org, async (db) => {
@@ -117,7 +121,12 @@ async function seed(org: SeededOrg) {
   inSpace(spaceConnector, null);
   const spaceCustomer = org.customers[0]!.id;
   inSpace(
-    await t.world.connection(org, { customerId: spaceCustomer, connectorId: spaceConnector, ownerUserId: org.members.end_user.userId, shared: true }),
+    await t.world.connection(org, {
+      customerId: spaceCustomer,
+      connectorId: spaceConnector,
+      ownerUserId: org.members.end_user.userId,
+      shared: true,
+    }),
     spaceCustomer,
   );
   const spaceRun = await t.world.inOrg(org, async (db) => {
@@ -137,9 +146,21 @@ async function seed(org: SeededOrg) {
     owners.set(member.membershipId, { orgId: org.id, customerId: null, membershipOf: member.userId });
     const projectMemberId = await t.world.projectMember(org, space, member, projectRole);
     owners.set(projectMemberId, { orgId: org.id, customerId: null, workspace: space });
-    principals.push({ label: `${org.name} viewer, ${label} in space`, member, orgId: org.id, customerId: null, workspace: space });
+    principals.push({
+      label: `${org.name} viewer, ${label} in space`,
+      member,
+      orgId: org.id,
+      customerId: null,
+      workspace: space,
+    });
   }
-  principals.push({ label: `${org.name} admin in space`, member: org.members.admin, orgId: org.id, customerId: null, workspace: space });
+  principals.push({
+    label: `${org.name} admin in space`,
+    member: org.members.admin,
+    orgId: org.id,
+    customerId: null,
+    workspace: space,
+  });
   workspacesByOrg.set(org.id, space);
   for (const role of ['owner', 'admin', 'developer', 'operator', 'viewer'] as const) {
     principals.push({ label: `${org.name} ${role}`, member: org.members[role], orgId: org.id, customerId: null });
@@ -157,7 +178,12 @@ async function seed(org: SeededOrg) {
 async function snapshot(): Promise<Map<string, string>> {
   // Partitions: (organization, customer, workspace). Definitions and what belongs to them
   // (connections through their connector, runs through what they ran) carry their workspace.
-  const { rows } = await superuser.query<{ org_id: string; customer_id: string | null; workspace_id: string | null; digest: string }>(`
+  const { rows } = await superuser.query<{
+    org_id: string;
+    customer_id: string | null;
+    workspace_id: string | null;
+    digest: string;
+  }>(`
     select org_id, customer_id, workspace_id, md5(string_agg(r, '|' order by r)) as digest from (
       select org_id, null::uuid as customer_id, workspace_id, concat_ws(',', id, kind, name, description, current_version, enabled) as r from app_public.definitions
       union all select org_id, null, null, concat_ws(',', id, role_id, status, customer_id) from app_public.memberships
@@ -395,36 +421,41 @@ describe('through SQL, as the application role', () => {
   });
 
   it('random workspace bindings return only that workspace’s definitions, connections and runs', async () => {
-    const workspaces = (await superuser.query<{ org_id: string; id: string }>('select org_id, id from app_public.workspaces')).rows;
+    const workspaces = (await superuser.query<{ org_id: string; id: string }>('select org_id, id from app_public.workspaces'))
+      .rows;
     const bindings = orgs.flatMap((o) =>
       [...workspaces.map((w) => w.id), randomUUID(), 'not-a-uuid'].map((workspaceId) => ({ org: o, workspaceId })),
     );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...bindings), fc.constantFrom('definitions', 'connections', 'executions', 'definition_versions', 'project_members'), async ({ org, workspaceId }, table) => {
-        const rows = await asApp(
-          t.world.pool,
-          { userId: org.members.owner.userId, orgId: org.id, role: 'staff', workspaceId },
-          async (c) => {
-            const workspaceOf = {
-              definitions: 'select workspace_id as ws, org_id from definitions',
-              definition_versions:
-                'select (select workspace_id from app_public.definitions d where d.org_id = v.org_id and d.id = v.definition_id) as ws, v.org_id from definition_versions v',
-              project_members: 'select workspace_id as ws, org_id from project_members',
-              connections:
-                'select (select workspace_id from app_public.definitions d where d.org_id = c.org_id and d.id = c.connector_id) as ws, c.org_id from connections c',
-              executions: `select coalesce(
+      fc.asyncProperty(
+        fc.constantFrom(...bindings),
+        fc.constantFrom('definitions', 'connections', 'executions', 'definition_versions', 'project_members'),
+        async ({ org, workspaceId }, table) => {
+          const rows = await asApp(
+            t.world.pool,
+            { userId: org.members.owner.userId, orgId: org.id, role: 'staff', workspaceId },
+            async (c) => {
+              const workspaceOf = {
+                definitions: 'select workspace_id as ws, org_id from definitions',
+                definition_versions:
+                  'select (select workspace_id from app_public.definitions d where d.org_id = v.org_id and d.id = v.definition_id) as ws, v.org_id from definition_versions v',
+                project_members: 'select workspace_id as ws, org_id from project_members',
+                connections:
+                  'select (select workspace_id from app_public.definitions d where d.org_id = c.org_id and d.id = c.connector_id) as ws, c.org_id from connections c',
+                executions: `select coalesce(
                   (select workspace_id from app_public.definitions d where d.org_id = e.org_id and d.id = e.definition_id),
                   (select d.workspace_id from app_public.connections cn join app_public.definitions d on d.org_id = cn.org_id and d.id = cn.connector_id
                    where cn.org_id = e.org_id and cn.id = e.connection_id)) as ws, e.org_id from executions e`,
-            }[table]!;
-            return (await c.query<{ ws: string | null; org_id: string }>(workspaceOf)).rows;
-          },
-        );
-        for (const row of rows) {
-          expect(row.org_id, table).toBe(org.id);
-          expect(row.ws, `${table} outside the bound workspace`).toBe(workspaceId);
-        }
-      }),
+              }[table]!;
+              return (await c.query<{ ws: string | null; org_id: string }>(workspaceOf)).rows;
+            },
+          );
+          for (const row of rows) {
+            expect(row.org_id, table).toBe(org.id);
+            expect(row.ws, `${table} outside the bound workspace`).toBe(workspaceId);
+          }
+        },
+      ),
       { numRuns: 60 },
     );
   });

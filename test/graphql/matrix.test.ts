@@ -140,10 +140,10 @@ const fx = {
         org.id,
         `Fixture project role ${uid()}`,
       ]);
-      await db.query(`insert into project_role_permissions (org_id, role_id, permission_key) values ($1, $2, 'project.flows.read')`, [
-        org.id,
-        rows[0]!.id,
-      ]);
+      await db.query(
+        `insert into project_role_permissions (org_id, role_id, permission_key) values ($1, $2, 'project.flows.read')`,
+        [org.id, rows[0]!.id],
+      );
       return rows[0]!.id;
     }),
   joinRequest: async () => {

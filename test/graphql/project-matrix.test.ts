@@ -53,7 +53,9 @@ function gates(): Gate[] {
       const scopes = (field.extensions?.pothosOptions as { authScopes?: Record<string, unknown> }).authScopes ?? {};
       const permission = typeof scopes.permission === 'string' && isPermission(scopes.permission) ? scopes.permission : null;
       const projectPermission =
-        typeof scopes.projectPermission === 'string' && isProjectPermission(scopes.projectPermission) ? scopes.projectPermission : null;
+        typeof scopes.projectPermission === 'string' && isProjectPermission(scopes.projectPermission)
+          ? scopes.projectPermission
+          : null;
       return projectPermission || (permission && TRANSLATED.has(permission))
         ? [{ field: field.name, operation, permission, projectPermission }]
         : [];
@@ -69,13 +71,19 @@ const fx = {
   finishedExecution: async () => {
     const id = await t.world.inOrg(
       org,
-      async (db) => (await enqueueExecution(db, org.members.owner.userId, 'workflow', workflowId, org.customers[0]!.id, {}, null)).id,
+      async (db) =>
+        (await enqueueExecution(db, org.members.owner.userId, 'workflow', workflowId, org.customers[0]!.id, {}, null)).id,
     );
     await t.world.inOrg(org, (db) => db.query(`update executions set status = 'failed' where id = $1`, [id]));
     return id;
   },
   connection: () =>
-    t.world.connection(org, { customerId: org.customers[0]!.id, connectorId, ownerUserId: org.members.owner.userId, shared: true }),
+    t.world.connection(org, {
+      customerId: org.customers[0]!.id,
+      connectorId,
+      ownerUserId: org.members.owner.userId,
+      shared: true,
+    }),
   projectMember: async () => t.world.projectMember(org, workspace, await t.world.member(org, 'viewer', 'fixture'), 'viewer'),
 };
 
@@ -97,7 +105,9 @@ const CASES: Record<string, (send: Send) => Promise<GraphQLResponse>> = {
   deployWorkflowToProduction: async (send) =>
     send('mutation($id: ID!) { deployWorkflowToProduction(input: { id: $id }) { version } }', { id: await fx.workflow() }),
   setWorkflowEnabled: async (send) =>
-    send('mutation($id: ID!) { setWorkflowEnabled(input: { id: $id, enabled: false }) { enabled } }', { id: await fx.workflow() }),
+    send('mutation($id: ID!) { setWorkflowEnabled(input: { id: $id, enabled: false }) { enabled } }', {
+      id: await fx.workflow(),
+    }),
   executions: (send) => send('{ executions(first: 5) { totalCount } }'),
   execution: (send) => send('query($id: ID!) { execution(id: $id) { id } }', { id: executionId }),
   retryExecution: async (send) =>
@@ -168,16 +178,21 @@ beforeAll(async () => {
   );
   expect(configured.body.errors).toBeUndefined();
   // A first push, so that pulling has a branch to read whatever order the cases run in.
-  const pushed = await t.client.request('mutation { pushToGit { commit } }', {}, {
-    token: owner,
-    orgId: org.id,
-    headers: { 'x-workspace-id': workspace },
-  });
+  const pushed = await t.client.request(
+    'mutation { pushToGit { commit } }',
+    {},
+    {
+      token: owner,
+      orgId: org.id,
+      headers: { 'x-workspace-id': workspace },
+    },
+  );
   expect(pushed.body.errors).toBeUndefined();
   const customRole = await t.world.inOrg(org, async (db) => {
-    const { rows } = await db.query<{ id: string }>("insert into project_roles (org_id, name) values ($1, 'Run retrier') returning id", [
-      org.id,
-    ]);
+    const { rows } = await db.query<{ id: string }>(
+      "insert into project_roles (org_id, name) values ($1, 'Run retrier') returning id",
+      [org.id],
+    );
     await db.query('insert into project_role_permissions (org_id, role_id, permission_key) select $1, $2, unnest($3::text[])', [
       org.id,
       rows[0]!.id,

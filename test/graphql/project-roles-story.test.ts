@@ -91,7 +91,13 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
         {},
         false,
       ),
-    ) as { createProjectRole: { id: string; permissions: string[]; groups: { group: { key: string }; granted: number; total: number }[] } };
+    ) as {
+      createProjectRole: {
+        id: string;
+        permissions: string[];
+        groups: { group: { key: string }; granted: number; total: number }[];
+      };
+    };
     retrier = created.createProjectRole.id;
     expect(created.createProjectRole.permissions).toEqual(['project.flows.read', 'project.runs.read', 'project.runs.retry']);
     expect(created.createProjectRole.groups.map((g) => `${g.group.key} ${g.granted}/${g.total}`)).toEqual([
@@ -105,7 +111,12 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
 
   it('guards names, keys, system roles and escalation', async () => {
     const create = (name: string, permissions: string[], who = org.members.admin) =>
-      send(who, 'mutation($n: String!, $p: [String!]!) { createProjectRole(input: { name: $n, permissions: $p }) { id } }', { n: name, p: permissions }, false);
+      send(
+        who,
+        'mutation($n: String!, $p: [String!]!) { createProjectRole(input: { name: $n, permissions: $p }) { id } }',
+        { n: name, p: permissions },
+        false,
+      );
     expect(errorCodes(await create('run retrier', ['project.runs.read']))).toEqual(['CONFLICT']);
     expect(errorCodes(await create('Editor', ['project.runs.read']))).toEqual(['CONFLICT']);
     const unknown = await create(`Odd ${randomUUID().slice(0, 4)}`, ['project.flows.fly']);
@@ -116,13 +127,25 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
     const escalation = await create(`Gitter ${randomUUID().slice(0, 4)}`, ['project.git.push'], manager);
     expect(errorCodes(escalation)).toEqual(['FORBIDDEN']);
     expect(escalation.body.errors![0]!.extensions!.missing).toEqual(['project.git.push']);
-    const system = await send(org.members.admin, 'mutation { updateProjectRole(input: { id: "editor", name: "Writer" }) { id } }', {}, false);
+    const system = await send(
+      org.members.admin,
+      'mutation { updateProjectRole(input: { id: "editor", name: "Writer" }) { id } }',
+      {},
+      false,
+    );
     expect(errorCodes(system)).toEqual(['FORBIDDEN']);
-    expect(errorCodes(await send(org.members.developer, 'mutation { duplicateProjectRole(input: { id: "viewer" }) { id } }', {}, false))).toEqual([
-      'FORBIDDEN',
-    ]);
+    expect(
+      errorCodes(
+        await send(org.members.developer, 'mutation { duplicateProjectRole(input: { id: "viewer" }) { id } }', {}, false),
+      ),
+    ).toEqual(['FORBIDDEN']);
     const copy = expectData(
-      await send(org.members.admin, 'mutation { duplicateProjectRole(input: { id: "operator" }) { name permissions } }', {}, false),
+      await send(
+        org.members.admin,
+        'mutation { duplicateProjectRole(input: { id: "operator" }) { name permissions } }',
+        {},
+        false,
+      ),
     ) as { duplicateProjectRole: { name: string; permissions: string[] } };
     expect(copy.duplicateProjectRole.name).toBe('Operator (custom)');
     expect(copy.duplicateProjectRole.permissions).toHaveLength(7);
@@ -132,21 +155,33 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
     const viewer = await t.world.member(org, 'viewer', 'Vera');
     const teamMember = await t.world.member(org, 'viewer', 'Tom');
     const teamId = await t.world.inOrg(org, async (db) => {
-      const { rows } = await db.query<{ id: string }>("insert into teams (org_id, name) values ($1, 'Publishers') returning id", [org.id]);
-      await db.query('insert into team_members (org_id, team_id, membership_id) values ($1, $2, $3)', [org.id, rows[0]!.id, teamMember.membershipId]);
+      const { rows } = await db.query<{ id: string }>("insert into teams (org_id, name) values ($1, 'Publishers') returning id", [
+        org.id,
+      ]);
+      await db.query('insert into team_members (org_id, team_id, membership_id) values ($1, $2, $3)', [
+        org.id,
+        rows[0]!.id,
+        teamMember.membershipId,
+      ]);
       return rows[0]!.id;
     });
     const add = 'mutation($input: AddProjectMemberInput!) { addProjectMember(input: $input) { id kind name role { name } } }';
     // The Owner holds every project permission in every workspace.
-    const added = expectData(await send(org.members.owner, add, { input: { memberId: viewer.membershipId, roleId: retrier } })) as {
+    const added = expectData(
+      await send(org.members.owner, add, { input: { memberId: viewer.membershipId, roleId: retrier } }),
+    ) as {
       addProjectMember: { id: string; kind: string; role: { name: string } };
     };
     expect(added.addProjectMember).toMatchObject({ kind: 'MEMBER', role: { name: 'Run Retrier' } });
     expectData(await send(org.members.owner, add, { input: { teamId, roleId: 'operator' } }));
-    expect(errorCodes(await send(org.members.owner, add, { input: { memberId: viewer.membershipId, roleId: 'viewer' } }))).toEqual(['CONFLICT']);
-    expect(errorCodes(await send(org.members.owner, add, { input: { memberId: org.members.end_user.membershipId, roleId: 'viewer' } }))).toEqual([
-      'BAD_USER_INPUT',
-    ]);
+    expect(
+      errorCodes(await send(org.members.owner, add, { input: { memberId: viewer.membershipId, roleId: 'viewer' } })),
+    ).toEqual(['CONFLICT']);
+    expect(
+      errorCodes(
+        await send(org.members.owner, add, { input: { memberId: org.members.end_user.membershipId, roleId: 'viewer' } }),
+      ),
+    ).toEqual(['BAD_USER_INPUT']);
 
     const VIEWER = `{ viewer { permissions workspace { name projectPermissions translatedPermissions
       projectRoles { role { name } teamName } projectPermissionSources { permission sources { kind name } } }
@@ -173,9 +208,11 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
       { kind: 'PROJECT_ROLE', name: 'Run Retrier' },
     ]);
     // Outside the workspace she is a plain Viewer again.
-    const plain = (expectData(await send(viewer, '{ viewer { permissions workspace { name } } }', {}, false)) as {
-      viewer: { permissions: string[]; workspace: null };
-    }).viewer;
+    const plain = (
+      expectData(await send(viewer, '{ viewer { permissions workspace { name } } }', {}, false)) as {
+        viewer: { permissions: string[]; workspace: null };
+      }
+    ).viewer;
     expect(plain.workspace).toBeNull();
     expect(plain.permissions).not.toContain('executions.retry');
 
@@ -190,7 +227,12 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
     expect(owner.workspace.projectPermissionSources.every((p) => p.sources[0]!.kind === 'ORGANIZATION_ROLE')).toBe(true);
 
     // In use: the custom role cannot be deleted, and says by whom.
-    const inUse = await send(org.members.admin, 'mutation($id: ID!) { deleteProjectRole(input: { id: $id }) { deletedProjectRoleId } }', { id: retrier }, false);
+    const inUse = await send(
+      org.members.admin,
+      'mutation($id: ID!) { deleteProjectRole(input: { id: $id }) { deletedProjectRoleId } }',
+      { id: retrier },
+      false,
+    );
     expect(errorCodes(inUse)).toEqual(['CONFLICT']);
     expect(inUse.body.errors![0]!.message).toMatch(/in use by 1 project member/);
 
@@ -205,9 +247,13 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
       'FORBIDDEN',
     ]);
     expectData(
-      await send(org.members.owner, 'mutation($id: ID!) { changeProjectMemberRole(input: { id: $id, roleId: "editor" }) { role { name } } }', {
-        id: added.addProjectMember.id,
-      }),
+      await send(
+        org.members.owner,
+        'mutation($id: ID!) { changeProjectMemberRole(input: { id: $id, roleId: "editor" }) { role { name } } }',
+        {
+          id: added.addProjectMember.id,
+        },
+      ),
     );
     const veraNow = (expectData(await send(viewer, VIEWER)) as ViewerData).viewer;
     expect(veraNow.permissions).toEqual(expect.arrayContaining(['workflows.update', 'workflows.deploy_prod']));
@@ -216,7 +262,14 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
         id: added.addProjectMember.id,
       }),
     );
-    expectData(await send(org.members.admin, 'mutation($id: ID!) { deleteProjectRole(input: { id: $id }) { deletedProjectRoleId } }', { id: retrier }, false));
+    expectData(
+      await send(
+        org.members.admin,
+        'mutation($id: ID!) { deleteProjectRole(input: { id: $id }) { deletedProjectRoleId } }',
+        { id: retrier },
+        false,
+      ),
+    );
     const events = (await t.world.audit(org)).filter((e) => e.action.startsWith('project_'));
     expect(events.filter((e) => e.outcome === 'success').map((e) => e.action)).toEqual([
       'project_role.create',

@@ -105,9 +105,13 @@ describe('managing workspaces (settings.manage)', () => {
   });
 
   it('never deletes the default workspace', async () => {
-    const response = await send(acme.members.owner, 'mutation($id: ID!) { deleteWorkspace(input: { id: $id }) { deletedWorkspaceId } }', {
-      id: await t.world.defaultWorkspace(acme),
-    });
+    const response = await send(
+      acme.members.owner,
+      'mutation($id: ID!) { deleteWorkspace(input: { id: $id }) { deletedWorkspaceId } }',
+      {
+        id: await t.world.defaultWorkspace(acme),
+      },
+    );
     expect(errorCodes(response)).toEqual(['CONFLICT']);
   });
 
@@ -122,10 +126,14 @@ describe('moving definitions', () => {
     const target = await t.world.workspace(acme);
     const workflow = await t.world.workflow(acme);
     const moved = expectData(
-      await send(acme.members.developer, 'mutation($id: ID!, $w: ID!) { moveWorkflow(input: { id: $id, workspaceId: $w }) { workspaceId } }', {
-        id: workflow,
-        w: target,
-      }),
+      await send(
+        acme.members.developer,
+        'mutation($id: ID!, $w: ID!) { moveWorkflow(input: { id: $id, workspaceId: $w }) { workspaceId } }',
+        {
+          id: workflow,
+          w: target,
+        },
+      ),
     ) as { moveWorkflow: { workspaceId: string } };
     expect(moved.moveWorkflow.workspaceId).toBe(target);
     const foreign = await send(
@@ -170,8 +178,18 @@ describe('the workspace context (X-Workspace-Id)', () => {
     const connectorOutside = await t.world.connector(acme);
     const customerId = acme.customers[0]!.id;
     const owner = acme.members.owner;
-    const connIn = await t.world.connection(acme, { customerId, connectorId: connectorInside, ownerUserId: owner.userId, shared: true });
-    const connOut = await t.world.connection(acme, { customerId, connectorId: connectorOutside, ownerUserId: owner.userId, shared: true });
+    const connIn = await t.world.connection(acme, {
+      customerId,
+      connectorId: connectorInside,
+      ownerUserId: owner.userId,
+      shared: true,
+    });
+    const connOut = await t.world.connection(acme, {
+      customerId,
+      connectorId: connectorOutside,
+      ownerUserId: owner.userId,
+      shared: true,
+    });
     const runIn = expectData(
       await send(owner, 'mutation($id: ID!, $c: ID!) { executeWorkflow(input: { id: $id, customerId: $c }) { id } }', {
         id: inside,
@@ -204,9 +222,16 @@ describe('the workspace context (X-Workspace-Id)', () => {
     const probe = await send(owner, 'query($id: ID!) { workflow(id: $id) { id } }', { id: acme.workflows[0] }, space);
     const missing = await send(owner, 'query($id: ID!) { workflow(id: $id) { id } }', { id: randomUUID() }, space);
     expect(errorCodes(probe)).toEqual(['NOT_FOUND']);
-    expect(JSON.stringify(probe.body).replace(/[0-9a-f-]{36}/g, 'ID')).toBe(JSON.stringify(missing.body).replace(/[0-9a-f-]{36}/g, 'ID'));
+    expect(JSON.stringify(probe.body).replace(/[0-9a-f-]{36}/g, 'ID')).toBe(
+      JSON.stringify(missing.body).replace(/[0-9a-f-]{36}/g, 'ID'),
+    );
     const created = expectData(
-      await send(owner, 'mutation($n: String!) { createWorkflow(input: { name: $n }) { workspaceId } }', { n: `in ${randomUUID()}` }, space),
+      await send(
+        owner,
+        'mutation($n: String!) { createWorkflow(input: { name: $n }) { workspaceId } }',
+        { n: `in ${randomUUID()}` },
+        space,
+      ),
     ) as { createWorkflow: { workspaceId: string } };
     expect(created.createWorkflow.workspaceId).toBe(space);
   });
@@ -214,10 +239,14 @@ describe('the workspace context (X-Workspace-Id)', () => {
   it('answers an unknown or another organization’s workspace like a foreign organization (403), a malformed one 400', async () => {
     const foreign = await send(acme.members.owner, '{ viewer { user { id } } }', {}, await t.world.defaultWorkspace(other));
     const unknown = await send(acme.members.owner, '{ viewer { user { id } } }', {}, randomUUID());
-    const foreignOrg = await t.client.request('{ viewer { user { id } } }', {}, {
-      token: await t.world.token(acme.members.owner),
-      orgId: other.id,
-    });
+    const foreignOrg = await t.client.request(
+      '{ viewer { user { id } } }',
+      {},
+      {
+        token: await t.world.token(acme.members.owner),
+        orgId: other.id,
+      },
+    );
     expect([foreign.status, unknown.status, foreignOrg.status]).toEqual([403, 403, 403]);
     expect(errorCodes(foreign)).toEqual(['FORBIDDEN']);
     expect(foreign.body).toEqual(unknown.body);
@@ -239,10 +268,14 @@ describe('Toggle Flows', () => {
       setWorkflowEnabled: { enabled: boolean };
     };
     expect(off.setWorkflowEnabled.enabled).toBe(false);
-    const run = await send(acme.members.developer, 'mutation($id: ID!, $c: ID!) { executeWorkflow(input: { id: $id, customerId: $c }) { id } }', {
-      id: workflow,
-      c: acme.customers[0]!.id,
-    });
+    const run = await send(
+      acme.members.developer,
+      'mutation($id: ID!, $c: ID!) { executeWorkflow(input: { id: $id, customerId: $c }) { id } }',
+      {
+        id: workflow,
+        c: acme.customers[0]!.id,
+      },
+    );
     expect(errorCodes(run)).toEqual(['CONFLICT']);
     expectData(await send(acme.members.developer, toggle, { id: workflow, on: true }));
     expect(errorCodes(await send(acme.members.operator, toggle, { id: workflow, on: false }))).toEqual(['FORBIDDEN']);

@@ -15,7 +15,15 @@ function scopesOf(thing: GraphQLField<unknown, unknown> | GraphQLObjectType): Sc
   return (thing.extensions?.pothosOptions as { authScopes?: Scopes } | undefined)?.authScopes;
 }
 
-const KNOWN_SCOPES = new Set(['public', 'authenticated', 'member', 'permission', 'organizationOwner', 'projectPermission', '$granted']);
+const KNOWN_SCOPES = new Set([
+  'public',
+  'authenticated',
+  'member',
+  'permission',
+  'organizationOwner',
+  'projectPermission',
+  '$granted',
+]);
 
 function describeRule(scopes: Scopes): string | null {
   if (!scopes) return null;

@@ -269,4 +269,48 @@ create policy in_workspace on app_public.project_members as restrictive for all
   using ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()))
   with check ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()));
 
+-------------------------------------------------------------------------------
+-- A customer's limits count everything it holds, whichever workspace a request acts in (a
+-- workspace context must not undercount and so bypass a limit). Both run as the owner, bound to
+-- the caller's organization and customer as before, with only the workspace confinement lifted
+-- while they count, then restored.
+-------------------------------------------------------------------------------
+create or replace function app_private.customer_connection_count(p_customer_id uuid) returns int
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_access text := current_setting('app.role', true);
+  saved_workspace text := current_setting('app.workspace_id', true);
+  v_count int;
+begin
+  if app_public.current_org_id() is null
+     or (app_public.current_access() is distinct from 'staff' and p_customer_id is distinct from app_public.current_tenant_id()) then
+    return 0;
+  end if;
+  perform set_config('app.role', 'staff', true), set_config('app.workspace_id', '', true);
+  select count(*)::int into v_count from app_public.connections c where c.customer_id = p_customer_id;
+  perform set_config('app.role', coalesce(saved_access, ''), true), set_config('app.workspace_id', coalesce(saved_workspace, ''), true);
+  return v_count;
+end $$;
+
+-- Executions of a customer this month (the organization's timezone), for its monthly limit and usage.
+create function app_private.customer_executions_this_month(p_customer_id uuid) returns int
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  saved_workspace text := current_setting('app.workspace_id', true);
+  v_count int;
+begin
+  if app_public.current_org_id() is null
+     or (app_public.current_access() is distinct from 'staff' and p_customer_id is distinct from app_public.current_tenant_id()) then
+    return 0;
+  end if;
+  perform set_config('app.workspace_id', '', true);
+  select count(*)::int into v_count
+  from app_public.executions e join app_public.organizations o on o.id = e.org_id
+  where e.customer_id = p_customer_id
+    and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone);
+  perform set_config('app.workspace_id', coalesce(saved_workspace, ''), true);
+  return v_count;
+end $$;
+grant execute on function app_private.customer_executions_this_month(uuid) to gateway_app;
+
 revoke execute on all functions in schema app_private from public;

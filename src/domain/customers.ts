@@ -172,9 +172,8 @@ export async function customerUsage(
   return (
     await db.query<CustomerUsage & { customer_id: string }>(
       `select c.id as customer_id,
-         (select count(*)::int from executions e where e.customer_id = c.id
-            and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone)) as executions_this_month
-       from customers c join organizations o on o.id = c.org_id
+         app_private.customer_executions_this_month(c.id) as executions_this_month
+       from customers c
        where c.id = any($1::uuid[])`,
       [ids],
     )
@@ -201,9 +200,9 @@ export async function assertCanRun(db: RequestDatabase, customerId: string): Pro
   await lockCustomer(db, customerId);
   const { rows } = await db.query<{ status: string; max_executions_per_month: number | null; used: number }>(
     `select c.status, c.max_executions_per_month,
-       (select count(*)::int from executions e where e.customer_id = c.id
-          and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone)) as used
-     from customers c join organizations o on o.id = c.org_id
+       -- Every workspace's runs count, whichever workspace this request acts in.
+       app_private.customer_executions_this_month(c.id) as used
+     from customers c
      where c.id = $1`,
     [customerId],
   );

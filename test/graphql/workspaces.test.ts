@@ -254,6 +254,41 @@ describe('the workspace context (X-Workspace-Id)', () => {
     expect(errorCodes(malformed)).toEqual(['BAD_USER_INPUT']);
   });
 
+  it('counts a customer’s limits across every workspace (a workspace context cannot bypass them)', async () => {
+    const space = await t.world.workspace(acme);
+    const inside = await t.world.definitionIn(acme, space);
+    const connectorInside = await t.world.definitionIn(acme, space, 'connector');
+    const customerId = await t.world.customer(acme);
+    const owner = acme.members.owner;
+    await t.world.inOrg(acme, (db) =>
+      db.query('update customers set max_executions_per_month = 1, max_connections = 1 where id = $1', [customerId]),
+    );
+    const run = 'mutation($id: ID!, $c: ID!) { executeWorkflow(input: { id: $id, customerId: $c }) { id } }';
+    expectData(await send(owner, run, { id: acme.workflows[0], c: customerId }));
+    const overRun = await send(owner, run, { id: inside, c: customerId }, space);
+    expect(errorCodes(overRun)).toEqual(['CONFLICT']);
+    expect(overRun.body.errors![0]!.extensions!.limit).toBe('maxExecutionsPerMonth');
+    const usage = expectData(
+      await send(owner, 'query($id: ID!) { customer(id: $id) { usage { executionsThisMonth } } }', { id: customerId }, space),
+    ) as { customer: { usage: { executionsThisMonth: number } } };
+    expect(usage.customer.usage.executionsThisMonth).toBe(1);
+
+    await t.world.connection(acme, {
+      customerId,
+      connectorId: await t.world.connector(acme),
+      ownerUserId: owner.userId,
+      shared: true,
+    });
+    const overConnect = await send(
+      owner,
+      'mutation($k: ID!, $c: ID!) { createConnection(input: { connectorId: $k, customerId: $c, name: "Two", shared: true, credentials: { apiKey: "k" } }) { id } }',
+      { k: connectorInside, c: customerId },
+      space,
+    );
+    expect(errorCodes(overConnect)).toEqual(['CONFLICT']);
+    expect(overConnect.body.errors![0]!.extensions!.limit).toBe('maxConnections');
+  });
+
   it('is refused in a customer’s context', async () => {
     const response = await send(acme.members.end_user, '{ viewer { user { id } } }', {}, await t.world.defaultWorkspace(acme));
     expect(response.status).toBe(403);

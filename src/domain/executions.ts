@@ -137,6 +137,13 @@ export async function retryExecution(db: RequestDatabase, actorId: string, id: s
   if (original.target_kind !== 'connection' && !original.definition_id) {
     throw conflict(`The ${original.target_kind} that ran was deleted; it cannot run again.`);
   }
+  if (original.target_kind === 'workflow') {
+    // "Toggle Flows": a disabled workflow does not run, retried or not.
+    const { rows } = await db.query<{ enabled: boolean }>('select enabled from definitions where id = $1', [
+      original.definition_id,
+    ]);
+    if (rows[0] && !rows[0].enabled) throw conflict('This workflow is disabled; enable it to run it.');
+  }
   if (original.target_kind === 'connection') {
     const { rows } = await db.query('select 1 from connections where id = $1', [original.connection_id]);
     if (!rows[0]) throw conflict('The connection that ran was deleted; it cannot run again.');

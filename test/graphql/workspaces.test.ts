@@ -312,6 +312,17 @@ describe('Toggle Flows', () => {
       },
     );
     expect(errorCodes(run)).toEqual(['CONFLICT']);
+    const failedRun = await t.world.inOrg(acme, async (db) => {
+      const { rows } = await db.query<{ id: string }>(
+        `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status) values ($1, $2, 'workflow', $3, 'w', 'failed') returning id`,
+        [acme.id, acme.customers[0]!.id, workflow],
+      );
+      return rows[0]!.id;
+    });
+    const retry = await send(acme.members.developer, 'mutation($id: ID!) { retryExecution(input: { id: $id }) { id } }', {
+      id: failedRun,
+    });
+    expect(errorCodes(retry)).toEqual(['CONFLICT']);
     expectData(await send(acme.members.developer, toggle, { id: workflow, on: true }));
     expect(errorCodes(await send(acme.members.operator, toggle, { id: workflow, on: false }))).toEqual(['FORBIDDEN']);
   });

@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { createBareRepository, type BareRepository } from '../helpers/git.js';
+import { createBareRepository, serveOverHttp, type BareRepository } from '../helpers/git.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
 
 let t: TestGateway;
@@ -93,6 +93,40 @@ describe('configuring the repository', () => {
       gitRepository: { hasCredentials: boolean };
     };
     expect(read.gitRepository.hasCredentials).toBe(true);
+  });
+});
+
+describe('over HTTP with credentials (a hosted repository)', () => {
+  it('refuses wrong credentials when configuring, and pushes with the right ones (as an Authorization header)', async () => {
+    const hosted = await createBareRepository();
+    const server = await serveOverHttp(hosted, 'bot', 'right-token-7');
+    const other = await t.world.workspace(org, 'Hosted');
+    await t.world.definitionIn(org, other, 'workflow', 'Hosted flow');
+    const inOther = async (query: string, variables: Record<string, unknown> = {}) =>
+      t.client.request(query, variables, {
+        token: await t.world.token(org.members.owner),
+        orgId: org.id,
+        headers: { 'x-workspace-id': other },
+      });
+    try {
+      const none = await inOther(CONFIGURE, { input: { url: server.url } });
+      expect(errorCodes(none)).toEqual(['BAD_USER_INPUT']);
+      const wrong = await inOther(CONFIGURE, { input: { url: server.url, credentials: { username: 'bot', password: 'wrong' } } });
+      expect(errorCodes(wrong)).toEqual(['BAD_USER_INPUT']);
+      expect(JSON.stringify(wrong.body)).not.toContain('wrong');
+      expectData(
+        await inOther(CONFIGURE, { input: { url: server.url, credentials: { username: 'bot', password: 'right-token-7' } } }),
+      );
+      const pushed = expectData(await inOther(PUSH, { m: 'Over HTTP' })) as { pushToGit: { commit: string } };
+      expect(await hosted.head()).toBe(pushed.pushToGit.commit);
+      expect(server.seen).toContain(`Basic ${Buffer.from('bot:right-token-7').toString('base64')}`);
+      // The stored credentials keep working for a pull; nothing of them in the logs.
+      expectData(await inOther(PULL));
+      expect(t.logs.join('\n')).not.toContain('right-token-7');
+    } finally {
+      await server.stop();
+      await hosted.remove();
+    }
   });
 });
 
@@ -230,7 +264,12 @@ describe('push, change outside, pull', () => {
     expect(outcomes).toContain('git.push:failure');
     expect(outcomes).toContain('git.pull:success');
     expect(outcomes).toContain('git.pull:failure');
-    expect(events.filter((e) => e.outcome === 'success').every((e) => e.resource_id === workspace)).toBe(true);
+    // Successes name the workspace they synced (this one, or the hosted one above).
+    const workspaces = (await t.world.inOrg(org, (db) => db.query<{ id: string }>('select id from workspaces'))).rows.map(
+      (w) => w.id,
+    );
+    expect(events.filter((e) => e.outcome === 'success').every((e) => workspaces.includes(e.resource_id!))).toBe(true);
+    expect(events.some((e) => e.outcome === 'success' && e.resource_id === workspace)).toBe(true);
   });
 
   it('is only for the workspace’s project Admins (and organization Owner/Admin)', async () => {

@@ -90,3 +90,79 @@ export async function createBareRepository(): Promise<BareRepository> {
     remove: () => fs.rm(root, { recursive: true, force: true }),
   };
 }
+
+/**
+ * A smart-HTTP git server (git's own `git http-backend` behind node:http on 127.0.0.1 and an
+ * ephemeral port) that requires Basic credentials: what a hosted repository does.
+ */
+export interface GitHttpServer {
+  url: string;
+  /** Authorization headers the server saw, in order (to check what the client sent). */
+  seen: (string | null)[];
+  stop(): Promise<void>;
+}
+
+export async function serveOverHttp(repository: BareRepository, username: string, password: string): Promise<GitHttpServer> {
+  const { createServer } = await import('node:http');
+  const { spawn } = await import('node:child_process');
+  const root = path.dirname(repository.dir);
+  const expected = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  const seen: (string | null)[] = [];
+  const backend = path.join((await git(root, '--exec-path')).trim(), 'git-http-backend');
+  const server = createServer((req, res) => {
+    const auth = req.headers.authorization ?? null;
+    seen.push(auth);
+    if (auth !== expected) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' });
+      res.end();
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const cgi = spawn(backend, [], {
+      env: {
+        ...ENV,
+        GIT_PROJECT_ROOT: root,
+        GIT_HTTP_EXPORT_ALL: '1',
+        REMOTE_USER: username,
+        PATH_INFO: url.pathname,
+        QUERY_STRING: url.search.slice(1),
+        REQUEST_METHOD: req.method ?? 'GET',
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
+        GIT_HTTP_MAX_REQUEST_BUFFER: '100M',
+      },
+    });
+    req.pipe(cgi.stdin);
+    let head = Buffer.alloc(0);
+    let headersDone = false;
+    cgi.stdout.on('data', (chunk: Buffer) => {
+      if (headersDone) {
+        res.write(chunk);
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      headersDone = true;
+      let status = 200;
+      const headers: Record<string, string> = {};
+      for (const line of head.subarray(0, end).toString().split('\r\n')) {
+        const [key, ...rest] = line.split(':');
+        const value = rest.join(':').trim();
+        if (key!.toLowerCase() === 'status') status = Number(value.split(' ')[0]);
+        else headers[key!] = value;
+      }
+      res.writeHead(status, headers);
+      res.write(head.subarray(end + 4));
+    });
+    cgi.stdout.on('end', () => res.end());
+    cgi.on('error', () => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/${path.basename(repository.dir)}`,
+    seen,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
+import { systemRole } from '../../src/authz/permissions.js';
 import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { World, type SeededOrg } from '../helpers/world.js';
 
@@ -14,7 +15,13 @@ let issuer: DevIssuer;
 let a: SeededOrg;
 let b: SeededOrg;
 
-const staffOf = (org: SeededOrg) => ({ userId: org.members.owner.userId, orgId: org.id, role: 'staff' });
+/** Bound as the Owner, with the Owner's permissions (the write policies require them). */
+const staffOf = (org: SeededOrg) => ({
+  userId: org.members.owner.userId,
+  orgId: org.id,
+  role: 'staff',
+  permissions: systemRole('owner').permissions,
+});
 
 /** Every table the gateway can read that holds tenant data, and its tenant column. */
 const TENANT_TABLES = [
@@ -200,10 +207,17 @@ describe('writes', () => {
   });
 
   it('a customer-confined request cannot write into another customer', async () => {
-    const settings = { userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id };
+    // With the End User's permissions, so only the customer narrowing can refuse it.
+    const settings = {
+      userId: a.members.end_user.userId,
+      orgId: a.id,
+      role: 'customer',
+      tenantId: a.customers[0]!.id,
+      permissions: systemRole('end_user').permissions,
+    };
     await expect(
       asApp(pool, settings, (c) =>
-        c.query(`insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'tool', 'x')`, [
+        c.query(`insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'connection', 'x')`, [
           a.id,
           a.customers[1]!.id,
         ]),
@@ -244,7 +258,13 @@ describe('session settings', () => {
 });
 
 describe('what a customer-confined request may write', () => {
-  const confined = () => ({ userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id });
+  const confined = () => ({
+    userId: a.members.end_user.userId,
+    orgId: a.id,
+    role: 'customer',
+    tenantId: a.customers[0]!.id,
+    permissions: systemRole('end_user').permissions,
+  });
 
   it('cannot delete or change its customer', async () => {
     const result = await asApp(pool, confined(), async (c) => ({
@@ -258,7 +278,8 @@ describe('what a customer-confined request may write', () => {
     const run = (customerId: string) =>
       asApp(pool, confined(), (c) =>
         c.query(
-          `insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'tool', 'x') returning id`,
+          // A connection action: what an End User may run (connections.execute).
+          `insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'connection', 'x') returning id`,
           [a.id, customerId],
         ),
       );
@@ -370,7 +391,8 @@ describe('rules the database keeps itself', () => {
   });
 
   it('every change that can alter permissions bumps the organization’s authorization version', async () => {
-    const version = async () => Number((await pool.query('select app_private.authz_version($1) as v', [a.id])).rows[0].v);
+    const version = async () =>
+      asApp(pool, staffOf(a), async (c) => Number((await c.query('select app_private.authz_version($1) as v', [a.id])).rows[0].v));
     const changes = [
       `update memberships set user_id = user_id where user_id = '${a.members.viewer.userId}'`,
       `update memberships set role_id = role_id where user_id = '${a.members.viewer.userId}'`,

@@ -70,12 +70,16 @@ language sql volatile as $$
 $$;
 
 -- Is the bound user the Owner of the bound organization (an active member holding the Owner
--- system role, acting as staff)? SECURITY DEFINER because a policy on memberships cannot read
--- memberships itself (that is infinite recursion for PostgreSQL); it reads as the owner, still
--- under forced RLS with the caller's settings, so it sees no more than the caller's organization.
+-- system role, acting as staff, with a permission set bound: a binding whose permissions are
+-- unset, empty or malformed gets no capability either)? SECURITY DEFINER because a policy on
+-- memberships cannot read memberships itself (that is infinite recursion for PostgreSQL); it
+-- reads as the owner, still under forced RLS with the caller's settings, so it sees no more than
+-- the caller's organization.
 create function app_private.bound_user_is_owner() returns boolean
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
-  select app_public.current_access() = 'staff' and exists (
+  select app_public.current_access() = 'staff'
+    and coalesce(cardinality(app_public.current_permissions()), 0) > 0
+    and exists (
     select 1 from app_public.memberships m
     join app_public.roles r on r.org_id = m.org_id and r.id = m.role_id
     where m.org_id = app_public.current_org_id() and m.user_id = app_public.current_user_id()

@@ -24,7 +24,13 @@ export async function createOrganization(
 ): Promise<string> {
   const name = requireText('input.name', rawName, 120);
   // The creator is bound as what they become: the Owner (the write policies want its permissions).
-  const restore = await db.rebind({ userId, orgId, access: 'staff', tenantId: null, permissions: systemRole('owner').permissions });
+  const restore = await db.rebind({
+    userId,
+    orgId,
+    access: 'staff',
+    tenantId: null,
+    permissions: systemRole('owner').permissions,
+  });
   try {
     await db.query('insert into organizations (id, name, created_by) values ($1, $2, $3)', [orgId, name, userId]);
     await db.query(

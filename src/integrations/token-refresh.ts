@@ -1,9 +1,9 @@
 /**
  * Refreshing OAuth tokens before they expire. The schedule (app_private.connection_refresh_schedule,
- * kept by a trigger, read through app_private.due_connection_refreshes) says what is due across
- * organizations; each refresh then runs inside its
- * organization's RLS, locks the connection (another replica may be on it: skip), rotates the
- * token and records credential.token_refresh with the actor `system`.
+ * kept by a trigger, read only through app_private.due_connection_refreshes) says what is due
+ * across organizations; each refresh then runs inside its organization's RLS, bound as the system
+ * actor holding connections.update only, locks the connection (another replica may be on it:
+ * skip), rotates the token and records credential.token_refresh with the actor `system`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';

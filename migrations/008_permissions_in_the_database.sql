@@ -209,6 +209,22 @@ create policy permission_update on app_public.connections as restrictive for upd
 create policy permission_delete on app_public.connections as restrictive for delete to gateway_app
   using ((select app_private.has_permission('connections.delete')));
 
+-- Reading: any connections permission, or executions.retry (retrying a connection action checks
+-- its connection). Deleting a connector counts its connections through
+-- connector_connection_count below, not a read.
+create policy permission_select on app_public.connections as restrictive for select to gateway_app
+  using ((select app_private.has_category('connections')) or (select app_private.has_permission('executions.retry')));
+
+-- How many connections use a connector (a connector in use cannot be deleted), whatever the
+-- caller may read of them. As the owner under forced RLS with the caller's settings: the bound
+-- organization only.
+create function app_private.connector_connection_count(p_connector_id uuid) returns int
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select count(*)::int from app_public.connections c
+  where c.org_id = app_public.current_org_id() and c.connector_id = p_connector_id
+$$;
+grant execute on function app_private.connector_connection_count(uuid) to gateway_app;
+
 create function app_private.check_connection_update() returns trigger
 language plpgsql as $$
 begin
@@ -259,6 +275,30 @@ create policy permission_update on app_public.executions as restrictive for upda
     when 'tool' then (select app_private.has_permission('tools.execute'))
     when 'connection' then (select app_private.has_permission('connections.execute'))
     else false end);
+
+-- Reading runs: executions.read, or what queues one (a retry, an execute permission), because
+-- those mutations return the run they queued. Counting runs against a customer's monthly limit
+-- or showing its usage (customers.read) goes through executions_this_month below, not a read.
+create policy permission_select on app_public.executions as restrictive for select to gateway_app
+  using ((select app_private.has_permission('executions.read')) or (select app_private.has_permission('executions.retry'))
+         or (select app_private.has_permission('workflows.execute')) or (select app_private.has_permission('agents.execute'))
+         or (select app_private.has_permission('tools.execute')) or (select app_private.has_permission('connections.execute')));
+
+-- Runs this month (the organization's time zone) per customer, for usage and limits, whatever the
+-- caller may read of the runs themselves. SECURITY DEFINER: as the owner, still under forced
+-- RLS with the caller's settings, so only customers (and their runs) the caller's binding shows
+-- are counted; no permission policy narrows the owner.
+create function app_private.executions_this_month(p_customer_ids uuid[])
+returns table (customer_id uuid, executions_this_month int)
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
+  select c.id,
+    (select count(*)::int from app_public.executions e
+     where e.org_id = c.org_id and e.customer_id = c.id
+       and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone))
+  from app_public.customers c join app_public.organizations o on o.id = c.org_id
+  where c.id = any (p_customer_ids) and c.org_id = app_public.current_org_id()
+$$;
+grant execute on function app_private.executions_this_month(uuid[]) to gateway_app;
 
 -------------------------------------------------------------------------------
 -- Customers: customers.manage; their limits (setCustomerLimits) are billing.manage's. The policy

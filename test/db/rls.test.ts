@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
-import { systemRole } from '../../src/authz/permissions.js';
+import { PERMISSION_KEYS, systemRole } from '../../src/authz/permissions.js';
 import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { World, type SeededOrg } from '../helpers/world.js';
 
@@ -210,7 +210,14 @@ describe('reads', () => {
   }
 
   it('a customer-confined request sees its own customer’s rows and nothing org-internal', async () => {
-    const settings = { userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id };
+    // Every permission bound: the customer scope alone decides what is visible.
+    const settings = {
+      userId: a.members.end_user.userId,
+      orgId: a.id,
+      role: 'customer',
+      tenantId: a.customers[0]!.id,
+      permissions: PERMISSION_KEYS,
+    };
     const seen = await asApp(pool, settings, async (c) => ({
       customers: (await c.query('select id from customers')).rows.map((r) => r.id),
       executions: (await c.query('select customer_id from executions')).rows.map((r) => r.customer_id),

@@ -262,16 +262,15 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
     ],
   },
   'connections.read': {
-    notEnforced:
-      'read by holders of other permissions: deleting a connector counts its connections (connectors.delete), ' +
-      'retrying a connection action checks the connection (executions.retry); every system role holds it',
-    probe: {
-      name: 'read connections',
-      table: 'connections',
-      command: 'select',
-      setup: async (c, w) => ({ id: await fx.connection(c, w, 'shared') }),
-      attempt: (c, ids) => rows(c, 'select 1 from connections where id = $1', [ids.id]),
-    },
+    cases: [
+      {
+        name: 'read connections',
+        table: 'connections',
+        command: 'select',
+        setup: async (c, w) => ({ id: await fx.connection(c, w, 'shared') }),
+        attempt: (c, ids) => rows(c, 'select 1 from connections where id = $1', [ids.id]),
+      },
+    ],
   },
   'connections.update': {
     cases: [
@@ -408,16 +407,15 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
   'tools.execute': { cases: [tool.execute] },
 
   'executions.read': {
-    notEnforced:
-      "a customer's usage and limits count its executions for holders of customers.read or of an execute permission; " +
-      'every system role holds it',
-    probe: {
-      name: 'read executions',
-      table: 'executions',
-      command: 'select',
-      setup: async (c, w) => ({ id: await fx.finishedExecution(c, w) }),
-      attempt: (c, ids) => rows(c, 'select 1 from executions where id = $1', [ids.id]),
-    },
+    cases: [
+      {
+        name: 'read executions',
+        table: 'executions',
+        command: 'select',
+        setup: async (c, w) => ({ id: await fx.finishedExecution(c, w) }),
+        attempt: (c, ids) => rows(c, 'select 1 from executions where id = $1', [ids.id]),
+      },
+    ],
   },
   'executions.retry': {
     cases: [

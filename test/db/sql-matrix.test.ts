@@ -296,6 +296,57 @@ describe('reads and the Owner', () => {
     expect(await granted({ access: null })).toBeNull();
   });
 
+  it('usage and a connector’s use are counted whatever the caller may read, within its binding only', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query(`begin; ${bindingSql(ownerBinding())}`);
+      const connector = (
+        await client.query<{ id: string }>(
+          `insert into definitions (org_id, kind, name, auth_kind) values (app_public.current_org_id(), 'connector', 'Used', 'api_key') returning id`,
+        )
+      ).rows[0]!.id;
+      await client.query(
+        `insert into connections (org_id, customer_id, connector_id, name) values (app_public.current_org_id(), $1, $2, 'C')`,
+        [org.customers[0]!.id, connector],
+      );
+      await client.query(
+        `insert into executions (org_id, customer_id, target_kind, target_name) values (app_public.current_org_id(), $1, 'tool', 't')`,
+        [org.customers[0]!.id],
+      );
+      const look = async (binding: string) => {
+        await client.query(binding);
+        const { rows } = await client.query(
+          `select (select count(*)::int from executions) as runs_seen, (select count(*)::int from connections) as connections_seen,
+             (select coalesce(sum(executions_this_month), 0)::int from app_private.executions_this_month($1::uuid[])) as runs_counted,
+             app_private.connector_connection_count($2) as connections_counted`,
+          [[org.customers[0]!.id, org.customers[1]!.id], connector],
+        );
+        return rows[0];
+      };
+      // customers.read and connectors.delete alone: the rows stay hidden, the counts are right.
+      expect(await look(bindingSql(ownerBinding({ permissions: ['customers.read', 'connectors.delete'] })))).toEqual({
+        runs_seen: 0,
+        connections_seen: 0,
+        runs_counted: 1,
+        connections_counted: 1,
+      });
+      // Another customer's context counts nothing of customer 1's.
+      expect(
+        await look(
+          bindingSql(ownerBinding({ access: 'customer', tenantId: org.customers[1]!.id, permissions: ['customers.read'] })),
+        ),
+      ).toMatchObject({ runs_counted: 0, connections_counted: 0 });
+      // No binding: nothing.
+      expect(await look(bindingSql({ userId: null, orgId: null, access: null, tenantId: null }))).toMatchObject({
+        runs_counted: 0,
+        connections_counted: 0,
+      });
+    } finally {
+      await client.query('rollback').catch(() => {});
+      client.release();
+    }
+  });
+
   it('refuses to write a malformed permission into the binding statement', () => {
     expect(() => bindingSql(ownerBinding({ permissions: ["workflows.read','x"] }))).toThrow(/malformed permission/);
     expect(() => bindingSql(ownerBinding({ permissions: ['Workflows.Read'] }))).toThrow(/malformed permission/);

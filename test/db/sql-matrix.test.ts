@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { PERMISSION_KEYS, SYSTEM_ROLES, systemRole, type Permission } from '../../src/authz/permissions.js';
 import { effectivePermissions } from '../../src/authz/scopes.js';
-import { bindingSql, type DatabaseBinding } from '../../src/db/request-database.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { RequestDatabase, bindingSql, type DatabaseBinding } from '../../src/db/request-database.js';
+import { createDefinition } from '../../src/domain/definitions.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 import { World, type SeededOrg, type SeededUser } from '../helpers/world.js';
 import { OWNER_CAPABILITIES, SQL_CASES, UNGATED, allCases, type CaseWorld } from './sql-cases.js';
 
@@ -252,6 +253,32 @@ describe('reads and the Owner', () => {
       client.release();
     }
   };
+
+  it('a resolver that forgets its check still cannot write: bound with workflows.read only (the issue’s measurement)', async () => {
+    const reader = await new World(pool, issuer).customRole(org, `Reader ${Date.now()}`, ['workflows.read']);
+    const binding: DatabaseBinding = {
+      userId: reader.member.userId,
+      orgId: org.id,
+      access: 'staff',
+      tenantId: null,
+      permissions: ['workflows.read'],
+    };
+    const insert = new RequestDatabase(pool, binding, silentLogger);
+    try {
+      await expect(createDefinition(insert, 'workflow', reader.member.userId, { name: 'Sneaky' })).rejects.toThrow(
+        /database refused this write/,
+      );
+    } finally {
+      await insert.abandon();
+    }
+    const remove = new RequestDatabase(pool, binding, silentLogger);
+    try {
+      expect((await remove.query('delete from customers where id = $1', [org.customers[1]!.id])).rowCount).toBe(0);
+      expect((await remove.query(`update definitions set name = 'pwned' where id = $1`, [org.workflows[0]])).rowCount).toBe(0);
+    } finally {
+      await remove.abandon();
+    }
+  });
 
   it('a role that may only create workflows creates one, reads it back, and sees no other kind', async () => {
     const seen = await as(bindingSql(ownerBinding({ permissions: ['workflows.create'] })), async (c) => {

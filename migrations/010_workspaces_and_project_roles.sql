@@ -18,7 +18,20 @@ language sql stable parallel safe as $$ select app_public.setting_uuid('app.work
 create function app_public.workspace_unrestricted() returns boolean
 language sql stable parallel safe as $$ select coalesce(current_setting('app.workspace_id', true), '') = '' $$;
 
-grant execute on function app_public.current_workspace_id(), app_public.workspace_unrestricted() to gateway_app;
+-- The project permissions held in that workspace (app.project_permissions), read like
+-- app.permissions (migration 008): strict '{project.a.b,…}' or nothing.
+create function app_public.current_project_permissions() returns text[]
+language sql stable parallel safe as $$
+  select case when s ~ '^\{(project\.[a-z_]+\.[a-z_]+(,project\.[a-z_]+\.[a-z_]+)*)?\}$' then s::text[] end
+  from (select nullif(current_setting('app.project_permissions', true), '') as s) as setting
+$$;
+create function app_private.has_project_permission(p_key text) returns boolean
+language sql stable parallel safe as $$
+  select coalesce(p_key = any (app_public.current_project_permissions()), false)
+$$;
+
+grant execute on function app_public.current_workspace_id(), app_public.workspace_unrestricted(),
+  app_public.current_project_permissions(), app_private.has_project_permission(text) to gateway_app;
 
 -------------------------------------------------------------------------------
 -- Catalogue of project permissions and system project roles: global reference data written by
@@ -71,10 +84,12 @@ create policy staff_all on app_public.workspaces for all
   with check (org_id = (select case when app_public.current_access() = 'staff' then app_public.current_org_id() end));
 grant select, insert, update, delete on app_public.workspaces to gateway_app;
 
--- Every organization gets its default workspace in the transaction that creates it (the
--- creating request is bound to the new organization as staff, so RLS admits the insert).
+-- Every organization gets its default workspace in the transaction that creates it. SECURITY
+-- DEFINER: creating an organization needs no permission, so the write policies for workspaces
+-- (settings.manage) must not stop it; as the owner it is still under forced RLS, and the
+-- creating request is bound to the new organization as staff, so only that one is written.
 create function app_private.create_default_workspace() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
   insert into app_public.workspaces (org_id, name, is_default, created_by) values (new.id, 'Default', true, new.created_by);
   return null;
@@ -270,6 +285,61 @@ create policy in_workspace on app_public.project_members as restrictive for all
   with check ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()));
 
 -------------------------------------------------------------------------------
+-- Writes need their permission in the database too (as migration 008 does for the rest):
+-- workspaces settings.manage, custom project roles roles.manage, project members
+-- people.manage or project.members.manage in the workspace in use.
+-------------------------------------------------------------------------------
+create policy permission_insert on app_public.workspaces as restrictive for insert to gateway_app
+  with check ((select app_private.has_permission('settings.manage')));
+create policy permission_update on app_public.workspaces as restrictive for update to gateway_app
+  using ((select app_private.has_permission('settings.manage'))) with check ((select app_private.has_permission('settings.manage')));
+create policy permission_delete on app_public.workspaces as restrictive for delete to gateway_app
+  using ((select app_private.has_permission('settings.manage')));
+
+create policy permission_insert on app_public.project_roles as restrictive for insert to gateway_app
+  with check ((select app_private.has_permission('roles.manage')));
+create policy permission_update on app_public.project_roles as restrictive for update to gateway_app
+  using ((select app_private.has_permission('roles.manage'))) with check ((select app_private.has_permission('roles.manage')));
+create policy permission_delete on app_public.project_roles as restrictive for delete to gateway_app
+  using ((select app_private.has_permission('roles.manage')));
+create policy permission_insert on app_public.project_role_permissions as restrictive for insert to gateway_app
+  with check ((select app_private.has_permission('roles.manage')));
+create policy permission_update on app_public.project_role_permissions as restrictive for update to gateway_app
+  using ((select app_private.has_permission('roles.manage'))) with check ((select app_private.has_permission('roles.manage')));
+create policy permission_delete on app_public.project_role_permissions as restrictive for delete to gateway_app
+  using ((select app_private.has_permission('roles.manage')));
+
+create policy permission_insert on app_public.project_members as restrictive for insert to gateway_app
+  with check ((select app_private.has_permission('people.manage')) or (select app_private.has_project_permission('project.members.manage')));
+create policy permission_update on app_public.project_members as restrictive for update to gateway_app
+  using ((select app_private.has_permission('people.manage')) or (select app_private.has_project_permission('project.members.manage')))
+  with check ((select app_private.has_permission('people.manage')) or (select app_private.has_project_permission('project.members.manage')));
+create policy permission_delete on app_public.project_members as restrictive for delete to gateway_app
+  using ((select app_private.has_permission('people.manage')) or (select app_private.has_project_permission('project.members.manage')));
+
+-------------------------------------------------------------------------------
+-- "Toggle Flows": switching a workflow on or off is a deploy-level act (workflows.deploy_prod,
+-- which project.flows.publish grants in a workspace), not an edit (workflows.update, which the
+-- definitions' write policy asks for). SECURITY DEFINER so only this one column changes under
+-- the deploy permission; as the owner it is still under forced RLS with the caller's settings
+-- (organization, workspace), and the acting user is the bound one.
+-------------------------------------------------------------------------------
+create function app_private.set_workflow_enabled(p_id uuid, p_enabled boolean) returns boolean
+language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  v_count int;
+begin
+  if not app_private.has_permission('workflows.deploy_prod') then
+    raise exception 'toggling a workflow needs workflows.deploy_prod' using errcode = '42501';
+  end if;
+  update app_public.definitions set enabled = p_enabled, updated_by = app_public.current_user_id()
+  where org_id = app_public.current_org_id() and id = p_id and kind = 'workflow';
+  get diagnostics v_count = row_count;
+  return v_count > 0;
+end $$;
+grant execute on function app_private.set_workflow_enabled(uuid, boolean) to gateway_app;
+
+-------------------------------------------------------------------------------
 -- A customer's limits count everything it holds, whichever workspace a request acts in (a
 -- workspace context must not undercount and so bypass a limit). Both run as the owner, bound to
 -- the caller's organization and customer as before, with only the workspace confinement lifted
@@ -292,25 +362,22 @@ begin
   return v_count;
 end $$;
 
--- Executions of a customer this month (the organization's timezone), for its monthly limit and usage.
-create function app_private.customer_executions_this_month(p_customer_id uuid) returns int
+-- Runs this month per customer (migration 008's function), now across every workspace.
+create or replace function app_private.executions_this_month(p_customer_ids uuid[])
+returns table (customer_id uuid, executions_this_month int)
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   saved_workspace text := current_setting('app.workspace_id', true);
-  v_count int;
 begin
-  if app_public.current_org_id() is null
-     or (app_public.current_access() is distinct from 'staff' and p_customer_id is distinct from app_public.current_tenant_id()) then
-    return 0;
-  end if;
   perform set_config('app.workspace_id', '', true);
-  select count(*)::int into v_count
-  from app_public.executions e join app_public.organizations o on o.id = e.org_id
-  where e.customer_id = p_customer_id
-    and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone);
+  return query
+    select c.id,
+      (select count(*)::int from app_public.executions e
+       where e.org_id = c.org_id and e.customer_id = c.id
+         and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone))
+    from app_public.customers c join app_public.organizations o on o.id = c.org_id
+    where c.id = any (p_customer_ids) and c.org_id = app_public.current_org_id();
   perform set_config('app.workspace_id', coalesce(saved_workspace, ''), true);
-  return v_count;
 end $$;
-grant execute on function app_private.customer_executions_this_month(uuid) to gateway_app;
 
 revoke execute on all functions in schema app_private from public;

@@ -33,4 +33,16 @@ create policy staff_all on app_public.git_repositories for all
 create policy in_workspace on app_public.git_repositories as restrictive for all
   using ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()))
   with check ((select app_public.workspace_unrestricted()) or workspace_id = (select app_public.current_workspace_id()));
+-- Writes need their permission in the database too: settings.manage, or in the workspace in
+-- use the git permission of the operation (configuring writes the row; push and pull record
+-- the commit they synced).
+create policy permission_insert on app_public.git_repositories as restrictive for insert to gateway_app
+  with check ((select app_private.has_permission('settings.manage')) or (select app_private.has_project_permission('project.git.configure')));
+create policy permission_update on app_public.git_repositories as restrictive for update to gateway_app
+  using ((select app_private.has_permission('settings.manage')) or (select app_private.has_project_permission('project.git.configure'))
+         or (select app_private.has_project_permission('project.git.push')) or (select app_private.has_project_permission('project.git.pull')))
+  with check ((select app_private.has_permission('settings.manage')) or (select app_private.has_project_permission('project.git.configure'))
+         or (select app_private.has_project_permission('project.git.push')) or (select app_private.has_project_permission('project.git.pull')));
+create policy permission_delete on app_public.git_repositories as restrictive for delete to gateway_app
+  using ((select app_private.has_permission('settings.manage')) or (select app_private.has_project_permission('project.git.configure')));
 grant select, insert, update, delete on app_public.git_repositories to gateway_app;

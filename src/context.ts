@@ -14,6 +14,7 @@ import type { Principal, PrincipalResolver } from './auth/principal.js';
 import { resolveWorkspaceAccess, type WorkspaceAccess } from './authz/workspace-access.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
+import { effectivePermissions } from './authz/scopes.js';
 import { badUserInput, forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './db/loaders.js';
 import { RequestDatabase, type DatabaseBinding } from './db/request-database.js';
@@ -178,6 +179,15 @@ async function validateInTransaction(
       if (!rowCount) throw forbidden('No such customer in this organization.', { http: { status: 403 } });
     }
     const workspace = workspaceId ? await workspaceContext(db, principal, confinedToCustomer, workspaceId) : null;
+    // The write policies check app.permissions (and app.project_permissions for project members
+    // and git settings): bind what a project role adds here, once it is known.
+    if (workspace && workspace.grants.length > 0) {
+      await db.rebind({
+        ...db.currentBinding,
+        permissions: [...workspace.permissions],
+        projectPermissions: [...workspace.projectPermissions],
+      });
+    }
     const afterCommit = await services.activity.record(db, audit, principal, userId, sessionKey);
     return { principal, confinedToCustomer, workspace, afterCommit };
   } catch (error) {
@@ -221,6 +231,11 @@ function bindingFor(
     tenantId: confinedToCustomer,
     // Never bound for a customer's context (refused above); staff only.
     workspaceId: confinedToCustomer ? null : workspaceId,
+    // What the schema's scopes check, bound for the write policies too (an inactive member's
+    // requests are refused before they do anything; they bind nothing). In a workspace whose
+    // project role adds permissions, the request is re-bound with them once they are known.
+    permissions:
+      principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
   };
 }
 

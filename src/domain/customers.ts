@@ -170,14 +170,14 @@ export async function customerUsage(
   ids: readonly string[],
 ): Promise<(CustomerUsage & { customer_id: string })[]> {
   return (
-    await db.query<CustomerUsage & { customer_id: string }>(
-      `select c.id as customer_id,
-         app_private.customer_executions_this_month(c.id) as executions_this_month
-       from customers c
-       where c.id = any($1::uuid[])`,
-      [ids],
-    )
-  ).rows;
+    // Counted by the database whatever the caller may read of the runs (executions.read).
+    (
+      await db.query<CustomerUsage & { customer_id: string }>(
+        'select customer_id, executions_this_month from app_private.executions_this_month($1::uuid[])',
+        [ids],
+      )
+    ).rows
+  );
 }
 
 /**
@@ -200,8 +200,7 @@ export async function assertCanRun(db: RequestDatabase, customerId: string): Pro
   await lockCustomer(db, customerId);
   const { rows } = await db.query<{ status: string; max_executions_per_month: number | null; used: number }>(
     `select c.status, c.max_executions_per_month,
-       -- Every workspace's runs count, whichever workspace this request acts in.
-       app_private.customer_executions_this_month(c.id) as used
+       (select u.executions_this_month from app_private.executions_this_month(array[c.id]) u) as used
      from customers c
      where c.id = $1`,
     [customerId],

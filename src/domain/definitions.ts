@@ -222,12 +222,12 @@ export async function deleteDefinition(db: RequestDatabase, kind: DefinitionKind
 }
 
 /** "Toggle Flows": switch a workflow on or off. A disabled workflow does not run. */
-export async function setWorkflowEnabled(db: RequestDatabase, actorId: string, id: string, enabled: boolean): Promise<void> {
-  const { rowCount } = await db.query(
-    `update definitions set enabled = $2, updated_by = $3 where id = $1 and kind = 'workflow'`,
-    [id, enabled, actorId],
+export async function setWorkflowEnabled(db: RequestDatabase, id: string, enabled: boolean): Promise<void> {
+  // Through the database's own rule (deploy permission, not edit permission): migration 010.
+  const { rows } = await withDatabaseErrors(() =>
+    db.query<{ found: boolean }>('select app_private.set_workflow_enabled($1, $2) as found', [id, enabled]),
   );
-  if (!rowCount) throw notFound('Workflow', id);
+  if (!rows[0]?.found) throw notFound('Workflow', id);
 }
 
 /** Make `version` (default: the latest) live in `environment`. */

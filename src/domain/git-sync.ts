@@ -371,7 +371,7 @@ export async function pullWorkspace(
           logoUrl: file.logoUrl,
           workspaceId,
         });
-        if (file.enabled === false) await setWorkflowEnabled(db, actorId, id, false);
+        if (file.enabled === false) await setWorkflowEnabled(db, id, false);
         result.added.push({ path: file.path, kind: file.kind, id, name: file.name, version: 1 });
         continue;
       }
@@ -396,7 +396,7 @@ export async function pullWorkspace(
       }
       if (Object.values(changes).some((v) => v !== null))
         await updateDefinition(db, file.kind, actorId, current.id, changes as Parameters<typeof updateDefinition>[4]);
-      if (toggled) await setWorkflowEnabled(db, actorId, current.id, file.enabled!);
+      if (toggled) await setWorkflowEnabled(db, current.id, file.enabled!);
       result.updated.push({
         path: file.path,
         kind: file.kind,

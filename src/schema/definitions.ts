@@ -311,7 +311,7 @@ function defineKind(spec: KindSpec) {
         resolve: (_root, args, ctx, info) =>
           audited(ctx, info, async () => {
             const id = requireId('input.id', args.input.id);
-            await setWorkflowEnabled(ctx.db, userIdOf(ctx), id, args.input.enabled);
+            await setWorkflowEnabled(ctx.db, id, args.input.enabled);
             return {
               result: await requireDefinition(ctx.db, kind, id),
               resourceId: id,

@@ -95,8 +95,8 @@ export async function prepareDatabase(
         port: started.port,
         pid: started.pid,
         superuserUrl: started.superuserUrl,
-        async stop() {
-          await started.stop();
+        async stop(mode) {
+          await started.stop(mode);
           release();
         },
       };

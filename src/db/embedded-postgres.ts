@@ -43,7 +43,8 @@ export interface EmbeddedPostgres {
   readonly pid?: number;
   /** A superuser connection string for `database`. */
   superuserUrl(database?: string): string;
-  stop(): Promise<void>;
+  /** `fast` (default): roll back, checkpoint, exit. `immediate`: exit now, recover at next start (pg_ctl -m immediate). */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
 }
 
 const SUPERUSER = 'postgres';
@@ -86,11 +87,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     port,
     pid: child.pid,
     superuserUrl,
-    async stop() {
+    async stop(mode = 'fast') {
       process.off('exit', killOnExit);
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
-      child.kill('SIGINT'); // fast shutdown: roll back open transactions, checkpoint, exit
+      // SIGINT: fast shutdown (roll back open transactions, checkpoint, exit); SIGQUIT: immediate.
+      child.kill(mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
       // Shutdown must finish within a process manager's grace period (10 s is common).
       const timer = setTimeout(() => child.kill('SIGQUIT'), options.stopTimeoutMs ?? 5_000);
       await exited;

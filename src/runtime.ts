@@ -207,7 +207,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         lastRedisError = error.message;
       });
       const fallback = new FallbackStore(redis, new RedisStore(redis, config.RATE_LIMIT_WINDOW), logger);
-      redis.connect().catch(() => {}); // in the background; retried by ioredis
+      // Give Redis a moment to connect, so a healthy start counts shared from the first
+      // request; an unreachable one does not hold the start (ioredis keeps retrying).
+      await Promise.race([redis.connect().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())]);
       cleanups.push(async () => {
         fallback.close();
         redis.disconnect();

@@ -113,7 +113,8 @@ interface ModeLogger {
  * Local counts are dropped on the way back: Redis's own window is the truth again.
  */
 export class FallbackStore extends Store {
-  private current: 'shared' | 'local-fallback';
+  /** 'pending': connecting for the first time (counting locally, nothing to say yet). */
+  private current: 'pending' | 'shared' | 'local-fallback';
   private local = new MemoryStore();
 
   constructor(
@@ -122,13 +123,13 @@ export class FallbackStore extends Store {
     private readonly logger: ModeLogger,
   ) {
     super();
-    this.current = redis.status === 'ready' ? 'shared' : 'local-fallback';
+    this.current = redis.status === 'ready' ? 'shared' : 'pending';
     redis.on('ready', () => this.switchTo('shared'));
     redis.on('close', () => this.switchTo('local-fallback', 'connection closed'));
   }
 
   mode(): RateLimitStoreMode {
-    return this.current;
+    return this.current === 'shared' ? 'shared' : 'local-fallback';
   }
 
   async getForIdentity(identity: Identity): Promise<readonly number[]> {
@@ -140,7 +141,7 @@ export class FallbackStore extends Store {
       } catch (error) {
         this.switchTo('local-fallback', (error as Error).message);
       }
-    } else {
+    } else if (this.current !== 'pending') {
       this.switchTo('local-fallback', `redis ${this.redis.status}`);
     }
     return this.local.getForIdentity(identity);
@@ -148,7 +149,7 @@ export class FallbackStore extends Store {
 
   setForIdentity(identity: Identity, timestamps: readonly number[], windowMs?: number): void {
     // Shared calls were recorded when read; local ones are written like any memory store's.
-    if (this.current === 'local-fallback') this.local.setForIdentity(identity, timestamps, windowMs);
+    if (this.current !== 'shared') this.local.setForIdentity(identity, timestamps, windowMs);
   }
 
   close(): void {
@@ -157,6 +158,7 @@ export class FallbackStore extends Store {
 
   private switchTo(mode: 'shared' | 'local-fallback', reason?: string): void {
     if (mode === this.current) return;
+    const first = this.current === 'pending';
     this.current = mode;
     if (mode === 'local-fallback') {
       this.logger.warn(
@@ -166,7 +168,10 @@ export class FallbackStore extends Store {
     } else {
       this.local.close();
       this.local = new MemoryStore();
-      this.logger.info({ rateLimitStore: mode }, 'rate-limit store reachable again: counting shared across replicas');
+      this.logger.info(
+        { rateLimitStore: mode },
+        first ? 'rate-limit store connected: counting shared across replicas' : 'rate-limit store reachable again: counting shared across replicas',
+      );
     }
   }
 }

@@ -186,6 +186,9 @@ describe('under 10 concurrent clients', () => {
   for (const mode of ['fast', 'immediate'] as const) {
     it(`survives a ${mode} shutdown and restart of the database, and recovers by itself`, async () => {
       const phase = `restart-${mode}`;
+      // A member the gateway has never seen: resolving them needs the database (outside the
+      // request transaction), which must answer 503 as well.
+      const stranger = await t.world.token(await t.world.member(org, 'viewer', `stranger-${mode}`));
       const load = startLoad(t.client, phase);
       await until(() => load.successes() >= 20, 'warm-up successes');
       const stoppedAt = Date.now();
@@ -194,6 +197,10 @@ describe('under 10 concurrent clients', () => {
       // Down for a while: requests keep coming and must get 503s, not hang or crash anything.
       const countAtStop = load.answers.length;
       await until(() => load.answers.slice(countAtStop).filter((a) => a.status === 503).length >= 10, 'answers during the outage');
+      const unseen = await t.client.request(ViewerQuery, {}, { token: stranger, orgId: org.id });
+      expect(unseen.status, JSON.stringify(unseen.body)).toBe(503);
+      expect(unseen.headers.get('retry-after')).toBe('1');
+      expect(unseen.body.errors?.map((e) => e.extensions?.code)).toEqual(['SERVICE_UNAVAILABLE']);
       const restartAt = Date.now();
       await own.start();
       const upAt = Date.now();

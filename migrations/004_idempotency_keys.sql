@@ -6,8 +6,10 @@
 -- duplicates queue behind the first (a unique-index wait), then replay what it committed.
 
 create table app_public.idempotency_keys (
-  -- Requests outside any organization (createOrganization, acceptInvitation) file their keys
-  -- under the nil uuid; no foreign key: a deleted organization's keys simply expire.
+  -- The organization the client named (X-Organization-Id); requests that name none (acting in
+  -- their only organization, or in none, like createOrganization) file their keys under the nil
+  -- uuid, so a retry finds its key even when the first attempt changed the caller's default
+  -- organization. No foreign key: a deleted organization's keys simply expire.
   org_id uuid not null,
   user_id uuid not null,
   idempotency_key text not null check (length(idempotency_key) between 1 and 255),
@@ -24,15 +26,15 @@ create index idempotency_keys_expiry on app_public.idempotency_keys (expires_at)
 alter table app_public.idempotency_keys enable row level security;
 alter table app_public.idempotency_keys force row level security;
 
--- A caller sees and writes only their own keys in the organization the request acts in (End
--- Users included: keys are per principal, whatever their access).
+-- A caller sees and writes only their own keys: those of the organization the request acts in,
+-- and those filed under no organization (End Users included: keys are per principal).
 create policy own_keys on app_public.idempotency_keys for all
   using (
-    org_id = (select coalesce(app_public.current_org_id(), '00000000-0000-0000-0000-000000000000'::uuid))
-    and user_id = (select app_public.current_user_id()))
+    user_id = (select app_public.current_user_id())
+    and org_id in ('00000000-0000-0000-0000-000000000000'::uuid, (select app_public.current_org_id())))
   with check (
-    org_id = (select coalesce(app_public.current_org_id(), '00000000-0000-0000-0000-000000000000'::uuid))
-    and user_id = (select app_public.current_user_id()));
+    user_id = (select app_public.current_user_id())
+    and org_id in ('00000000-0000-0000-0000-000000000000'::uuid, (select app_public.current_org_id())));
 -- Maintenance only: the purge (below) deletes expired keys of every organization, as the owner.
 create policy purge_expired_by_owner on app_public.idempotency_keys for delete to gateway_owner using (expires_at <= now());
 create policy purge_read_by_owner on app_public.idempotency_keys for select to gateway_owner using (expires_at <= now());

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { GraphQLError, Kind, print, type DocumentNode, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type pg from 'pg';
-import type { Context } from '../context.js';
+import { ORGANIZATION_HEADER, type Context } from '../context.js';
 import { badUserInput, ErrorCode, gatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -92,8 +92,10 @@ function fromStored(stored: StoredResult): ExecutionResult {
   };
 }
 
-const OWN_KEY = `org_id = coalesce(app_public.current_org_id(), '00000000-0000-0000-0000-000000000000')
-  and user_id = app_public.current_user_id() and idempotency_key = $1`;
+/** Keys are filed under the organization the client named, or under none (the nil uuid). */
+const NO_ORGANIZATION = '00000000-0000-0000-0000-000000000000';
+/** The caller's key row; `$1` is the key, `$2` the organization scope. */
+const OWN_KEY = `org_id = $2::uuid and user_id = app_public.current_user_id() and idempotency_key = $1`;
 
 /** Requests whose answers were replays, for the response header. */
 const replayed = new WeakSet<Request>();
@@ -104,7 +106,7 @@ export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
       const ctx = args.contextValue as Context & { request?: Request };
       const request = ctx.request;
       const key = request?.headers.get(IDEMPOTENCY_KEY_HEADER);
-      if (key == null) return;
+      if (key == null || !request) return;
       const operation = operationOf(args.document, args.operationName);
       // Queries are safe to repeat; the header means nothing there.
       if (operation?.operation !== 'mutation') return;
@@ -117,16 +119,18 @@ export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
       // Keys belong to a principal; an anonymous mutation fails on its own, with nothing to keep.
       if (ctx.caller.kind !== 'user') return;
       const fingerprint = requestFingerprint(args.document, args.operationName, args.variableValues);
+      // Scoped by what the client sent, not by the default organization it acted in: creating an
+      // organization changes the default, and the retry must still find its key.
+      const scope = request.headers.get(ORGANIZATION_HEADER) && ctx.principal ? ctx.principal.orgId : NO_ORGANIZATION;
 
       const claimed = await ctx.db.query<{ claimed: boolean }>(
         `insert into idempotency_keys as k (org_id, user_id, idempotency_key, fingerprint, expires_at)
-         values (coalesce(app_public.current_org_id(), '00000000-0000-0000-0000-000000000000'), app_public.current_user_id(),
-                 $1, $2, now() + make_interval(secs => $3::double precision / 1000))
+         values ($4, app_public.current_user_id(), $1, $2, now() + make_interval(secs => $3::double precision / 1000))
          on conflict (org_id, user_id, idempotency_key) do update
            set fingerprint = excluded.fingerprint, result = null, created_at = clock_timestamp(), expires_at = excluded.expires_at
            where k.expires_at <= now()
          returning true as claimed`,
-        [key, fingerprint, ttlMs],
+        [key, fingerprint, ttlMs, scope],
       );
       if (claimed.rowCount) {
         const claim = { key };
@@ -141,9 +145,13 @@ export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
               if (result.errors?.length && !ctx.audit.hasPendingChanges) {
                 // Nothing was changed (denied, invalid…), yet the transaction commits (a denial
                 // is not a rollback): free the key, so a retry runs for real, as documented.
-                await ctx.db.query(`delete from idempotency_keys where ${OWN_KEY}`, [key]);
+                await ctx.db.query(`delete from idempotency_keys where ${OWN_KEY}`, [key, scope]);
               } else {
-                await ctx.db.query(`update idempotency_keys set result = $2 where ${OWN_KEY}`, [key, JSON.stringify(toStored(result))]);
+                await ctx.db.query(`update idempotency_keys set result = $3 where ${OWN_KEY}`, [
+                  key,
+                  scope,
+                  JSON.stringify(toStored(result)),
+                ]);
               }
             } catch (error) {
               // The transaction is doomed now; its commit fails and answers for it.
@@ -155,7 +163,7 @@ export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
       // Someone committed this key first (we waited on its row if it was still running).
       const { rows } = await ctx.db.query<{ fingerprint: string; result: StoredResult | null }>(
         `select fingerprint, result from idempotency_keys where ${OWN_KEY}`,
-        [key],
+        [key, scope],
       );
       const stored = rows[0];
       if (!stored || stored.fingerprint !== fingerprint) {

@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { errorCodes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import type { SeededOrg } from '../helpers/world.js';
-import { CreateWorkflow, ViewerQuery } from '../graphql/operations.js';
+import { CreateOrganization, CreateWorkflow, ViewerQuery } from '../graphql/operations.js';
 
 let db: TestDatabase;
 let proxy: FaultProxy;
@@ -99,6 +99,21 @@ describe('Idempotency-Key', () => {
     expect(mine.status).toBe(200);
     expect(theirs.status).toBe(200);
     expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('works outside any organization too (createOrganization replays, one organization exists)', async () => {
+    const user = await t.world.user(`founder-${randomUUID()}`);
+    const token = await t.world.token(user);
+    const key = randomUUID();
+    const name = `Founded ${key.slice(0, 8)}`;
+    const headers = { 'idempotency-key': key };
+    const first = await t.client.request(CreateOrganization, { input: { name } }, { token, headers });
+    const again = await t.client.request(CreateOrganization, { input: { name } }, { token, headers });
+    expect(first.body.errors).toBeUndefined();
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.data).toEqual(first.body.data);
+    const orgs = await asSuperuser('select id from app_public.organizations where name = $1', [name]);
+    expect(orgs).toHaveLength(1);
   });
 
   it('concurrent duplicates never both execute: one runs, the others wait and replay it', async () => {

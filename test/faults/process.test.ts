@@ -162,7 +162,7 @@ describe('npm start', () => {
     const viewer = await post(first.url, { query: '{ viewer { user { name } } }' }, token);
     expect(viewer.status).toBe(200);
     expect(JSON.parse(viewer.body)).toEqual({ data: { viewer: { user: { name: 'Dana Developer' } } } });
-  });
+  }, 120_000);
 
   it('SIGTERM: in-flight work commits, nothing new is accepted, gateway and PostgreSQL gone within 10 s', async () => {
     const node = gatewayPid();

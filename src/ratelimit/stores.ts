@@ -116,6 +116,7 @@ export class FallbackStore extends Store {
   /** 'pending': connecting for the first time (counting locally, nothing to say yet). */
   private current: 'pending' | 'shared' | 'local-fallback';
   private local = new MemoryStore();
+  private retryAt = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -133,15 +134,18 @@ export class FallbackStore extends Store {
   }
 
   async getForIdentity(identity: Identity): Promise<readonly number[]> {
-    if (this.redis.status === 'ready') {
+    // A Redis that is connected but not answering (commands time out) is tried again at most
+    // once a second, so requests do not each wait out a command timeout meanwhile.
+    if (this.redis.status === 'ready' && (this.current === 'shared' || Date.now() >= this.retryAt)) {
       try {
         const timestamps = await this.shared.getForIdentity(identity);
         this.switchTo('shared');
         return timestamps;
       } catch (error) {
+        this.retryAt = Date.now() + 1_000;
         this.switchTo('local-fallback', (error as Error).message);
       }
-    } else if (this.current !== 'pending') {
+    } else if (this.current !== 'pending' && this.redis.status !== 'ready') {
       this.switchTo('local-fallback', `redis ${this.redis.status}`);
     }
     return this.local.getForIdentity(identity);

@@ -135,4 +135,23 @@ describe.skipIf(!redisBinary)('rate limiting through a Redis that goes away and 
       expect(lines(t, 'INTERNAL_SERVER_ERROR')).toBe(0);
     }
   });
+
+  it('a Redis that hangs (connected, not answering) degrades the same way and is found again', async () => {
+    await untilMode('shared');
+    redis.kill('SIGSTOP');
+    try {
+      // Commands time out (500 ms); the requests still answer, counted locally.
+      expect(await statuses([a], 3, 'hung')).toEqual([200, 200, 200]);
+      expect(a.gateway.rateLimitStoreMode()).toBe('local-fallback');
+    } finally {
+      redis.kill('SIGCONT');
+    }
+    // No reconnect happens (the connection never dropped): the store probes again by itself.
+    const deadline = Date.now() + 20_000;
+    while (a.gateway.rateLimitStoreMode() !== 'shared' && Date.now() < deadline) {
+      await statuses([a], 1, 'probe');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(a.gateway.rateLimitStoreMode()).toBe('shared');
+  });
 });

@@ -197,6 +197,11 @@ describe('under 10 concurrent clients', () => {
       // Down for a while: requests keep coming and must get 503s, not hang or crash anything.
       const countAtStop = load.answers.length;
       await until(() => load.answers.slice(countAtStop).filter((a) => a.status === 503).length >= 10, 'answers during the outage');
+      const asked = Date.now();
+      const ready = await fetch(`${t.gateway.url}/ready`);
+      report[`ready-while-down-${mode}`] = { status: ready.status, ms: Date.now() - asked };
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'unavailable', database: 'down' });
       const unseen = await t.client.request(ViewerQuery, {}, { token: stranger, orgId: org.id });
       expect(unseen.status, JSON.stringify(unseen.body)).toBe(503);
       expect(unseen.headers.get('retry-after')).toBe('1');

@@ -57,7 +57,9 @@ describe('a locked table', () => {
       expect(pool.idleCount).toBe(0);
 
       // The readiness probe has a connection of its own.
+      const asked = Date.now();
       const ready = await fetch(`${t.gateway.url}/ready`, { signal: AbortSignal.timeout(5_000) });
+      console.log(`/ready answered in ${Date.now() - asked} ms with every pooled client stuck on a lock`);
       expect(ready.status).toBe(200);
       expect(await ready.json()).toMatchObject({ status: 'ready', database: 'up', rateLimitStore: 'memory' });
 

@@ -61,7 +61,12 @@ export function currentHolder(dataDir: string): LockHolder | undefined {
 export function acquireLocalStateLock(dataDir: string, role: string): LocalStateLock {
   const file = lockFileOf(dataDir);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const me: LockHolder = { pid: process.pid, role, command: process.argv.slice(1).join(' '), startedAt: new Date().toISOString() };
+  const me: LockHolder = {
+    pid: process.pid,
+    role,
+    command: process.argv.slice(1).join(' '),
+    startedAt: new Date().toISOString(),
+  };
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       fs.writeFileSync(file, JSON.stringify(me), { flag: 'wx', mode: 0o644 });

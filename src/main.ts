@@ -1,7 +1,7 @@
 /** `npm start`: listen, tell a newcomer where to go, and shut down gracefully on SIGINT/SIGTERM. */
+import fs from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { DEMO_MEMBERS } from './db/demo-seed.js';
-import fs from 'node:fs';
 import { isAlive, LocalStateInUseError } from './local-lock.js';
 import { createLogger } from './logger.js';
 import { ensureDataDir, startGateway } from './runtime.js';

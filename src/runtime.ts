@@ -260,7 +260,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       if (stopping) {
         // From SIGTERM on nothing new is accepted, not even on a kept-alive connection.
         res.writeHead(503, { connection: 'close', 'retry-after': '1', 'content-type': 'application/json' });
-        res.end(JSON.stringify({ errors: [{ message: 'The gateway is shutting down.', extensions: { code: 'SERVICE_UNAVAILABLE' } }] }));
+        res.end(
+          JSON.stringify({ errors: [{ message: 'The gateway is shutting down.', extensions: { code: 'SERVICE_UNAVAILABLE' } }] }),
+        );
         return;
       }
       inFlight++;

@@ -127,7 +127,11 @@ export class RequestAudit {
    */
   commitFailed(code: string, outcomeUnknown = false): void {
     for (const row of this.pendingSuccesses.splice(0)) {
-      this.deferred.push({ ...row, outcome: 'failure', details: { ...row.details, code, ...(outcomeUnknown ? { outcome: 'unknown' } : {}) } });
+      this.deferred.push({
+        ...row,
+        outcome: 'failure',
+        details: { ...row.details, code, ...(outcomeUnknown ? { outcome: 'unknown' } : {}) },
+      });
     }
   }
 

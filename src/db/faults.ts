@@ -26,7 +26,16 @@ const MESSAGES: Record<DatabaseFaultKind, string> = {
   'pool timeout': 'Timed out waiting for a free database connection; nothing was saved. Try again shortly.',
 };
 
-const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const CONNECTION_ERRNOS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** What kind of database fault `error` is, or undefined for anything else (bad SQL, a constraint…). */
 export function databaseFaultOf(error: unknown): DatabaseFaultKind | undefined {
@@ -38,18 +47,24 @@ export function databaseFaultOf(error: unknown): DatabaseFaultKind | undefined {
     if (code === '57P01' || code === '57P02' || code === '57P03') return 'shutting down';
     if (code === '53300') return 'unreachable'; // too many connections
     if (code.startsWith('08')) return 'connection lost';
-    if (CONNECTION_ERRNOS.has(code)) return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'unreachable' : 'connection lost';
+    if (CONNECTION_ERRNOS.has(code))
+      return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'unreachable' : 'connection lost';
   }
   const message = error.message;
   if (message === 'timeout exceeded when trying to connect') return 'pool timeout';
   if (/^Connection terminated due to connection timeout/.test(message)) return 'unreachable';
-  if (/^Connection terminated|not queryable|Connection ended unexpectedly|the database system is (starting up|shutting down|in recovery)/i.test(message)) {
+  if (
+    /^Connection terminated|not queryable|Connection ended unexpectedly|the database system is (starting up|shutting down|in recovery)/i.test(
+      message,
+    )
+  ) {
     return 'connection lost';
   }
   const cause = (error as { cause?: unknown }).cause;
   if (cause && cause !== error) return databaseFaultOf(cause);
   // AggregateError (node's happy-eyeballs connect) carries the real errors inside.
-  if (error instanceof AggregateError) for (const inner of error.errors) if (databaseFaultOf(inner)) return databaseFaultOf(inner);
+  if (error instanceof AggregateError)
+    for (const inner of error.errors) if (databaseFaultOf(inner)) return databaseFaultOf(inner);
   return undefined;
 }
 

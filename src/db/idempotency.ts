@@ -87,7 +87,9 @@ function toStored(result: ExecutionResult): StoredResult {
 function fromStored(stored: StoredResult): ExecutionResult {
   return {
     data: (stored.data ?? null) as ExecutionResult['data'],
-    ...(stored.errors ? { errors: stored.errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) } : {}),
+    ...(stored.errors
+      ? { errors: stored.errors.map((e) => new GraphQLError(e.message, { path: e.path, extensions: e.extensions })) }
+      : {}),
     extensions: { idempotency: { replayed: true } },
   };
 }
@@ -172,7 +174,14 @@ export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
       }
       if (!stored.result) {
         setResultAndStopExecution({
-          errors: [gatewayError(ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS, 'A request with this Idempotency-Key is still running.', {}, { status: 409 })],
+          errors: [
+            gatewayError(
+              ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
+              'A request with this Idempotency-Key is still running.',
+              {},
+              { status: 409 },
+            ),
+          ],
         });
         return;
       }

@@ -174,7 +174,9 @@ export class FallbackStore extends Store {
       this.local = new MemoryStore();
       this.logger.info(
         { rateLimitStore: mode },
-        first ? 'rate-limit store connected: counting shared across replicas' : 'rate-limit store reachable again: counting shared across replicas',
+        first
+          ? 'rate-limit store connected: counting shared across replicas'
+          : 'rate-limit store reachable again: counting shared across replicas',
       );
     }
   }

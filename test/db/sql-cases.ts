@@ -799,9 +799,11 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
         attempt: async (c) => {
           const key = `key-${uid()}`;
           await c.query(claimIdempotencyKey, [key]);
-          return rows(c, `update idempotency_keys set result = '{}' where idempotency_key = $1 and user_id = app_public.current_user_id()`, [
-            key,
-          ]);
+          return rows(
+            c,
+            `update idempotency_keys set result = '{}' where idempotency_key = $1 and user_id = app_public.current_user_id()`,
+            [key],
+          );
         },
       },
       {
@@ -811,7 +813,9 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
         attempt: async (c) => {
           const key = `key-${uid()}`;
           await c.query(claimIdempotencyKey, [key]);
-          return rows(c, `delete from idempotency_keys where idempotency_key = $1 and user_id = app_public.current_user_id()`, [key]);
+          return rows(c, `delete from idempotency_keys where idempotency_key = $1 and user_id = app_public.current_user_id()`, [
+            key,
+          ]);
         },
       },
       {

@@ -109,7 +109,9 @@ const isSuccess = (a: Answer) => a.status === 200 && a.codes.length === 0;
 /** Every answer is a success or a retryable 503; returns the 503s. */
 function expectOnlySuccessOr503(answers: Answer[]): Answer[] {
   const odd = answers.filter(
-    (a) => !isSuccess(a) && !(a.status === 503 && a.codes.length > 0 && a.codes.every((c) => c === 'SERVICE_UNAVAILABLE') && a.retryAfter),
+    (a) =>
+      !isSuccess(a) &&
+      !(a.status === 503 && a.codes.length > 0 && a.codes.every((c) => c === 'SERVICE_UNAVAILABLE') && a.retryAfter),
   );
   expect(odd.slice(0, 5), `answers that were neither a success nor a 503 with Retry-After`).toEqual([]);
   return answers.filter((a) => a.status === 503);
@@ -144,7 +146,11 @@ async function expectExactAccounting(phase: string, answers: Answer[]) {
   // Nothing exists that nobody asked for, and no success event lacks its row.
   expect(rows.length).toBeLessThanOrEqual(mutations.filter(isSuccess).length + unknown.length);
   expect(events.reduce((n, e) => n + e.n, 0)).toBe(rows.length);
-  return { successes: mutations.filter(isSuccess).length, unknown: unknown.length, committedUnknown: unknown.filter((a) => rowByName.has(a.name!)).length };
+  return {
+    successes: mutations.filter(isSuccess).length,
+    unknown: unknown.length,
+    committedUnknown: unknown.filter((a) => rowByName.has(a.name!)).length,
+  };
 }
 
 async function expectAliveAndServing() {
@@ -171,7 +177,10 @@ describe('under 10 concurrent clients', () => {
       lastKill = Date.now();
       await new Promise((r) => setTimeout(r, 200));
     }
-    await until(() => load.answers.some((a) => a.startedAt > lastKill && isSuccess(a) && a.name !== null), 'a success after the last kill');
+    await until(
+      () => load.answers.some((a) => a.startedAt > lastKill && isSuccess(a) && a.name !== null),
+      'a success after the last kill',
+    );
     const firstSuccess = Math.min(...load.answers.filter((a) => a.startedAt > lastKill && isSuccess(a)).map((a) => a.endedAt));
     await new Promise((r) => setTimeout(r, 500));
     const answers = await load.stop();
@@ -179,7 +188,13 @@ describe('under 10 concurrent clients', () => {
     expect(terminated).toBeGreaterThan(0);
     const failed = expectOnlySuccessOr503(answers);
     const accounting = await expectExactAccounting('terminate', answers);
-    report.terminate = { terminated, answers: answers.length, unavailable: failed.length, ...accounting, recoveryMs: firstSuccess - lastKill };
+    report.terminate = {
+      terminated,
+      answers: answers.length,
+      unavailable: failed.length,
+      ...accounting,
+      recoveryMs: firstSuccess - lastKill,
+    };
     await expectAliveAndServing();
   });
 
@@ -196,7 +211,10 @@ describe('under 10 concurrent clients', () => {
       const downAt = Date.now();
       // Down for a while: requests keep coming and must get 503s, not hang or crash anything.
       const countAtStop = load.answers.length;
-      await until(() => load.answers.slice(countAtStop).filter((a) => a.status === 503).length >= 10, 'answers during the outage');
+      await until(
+        () => load.answers.slice(countAtStop).filter((a) => a.status === 503).length >= 10,
+        'answers during the outage',
+      );
       const asked = Date.now();
       const ready = await fetch(`${t.gateway.url}/ready`);
       report[`ready-while-down-${mode}`] = { status: ready.status, ms: Date.now() - asked };
@@ -209,7 +227,10 @@ describe('under 10 concurrent clients', () => {
       const restartAt = Date.now();
       await own.start();
       const upAt = Date.now();
-      await until(() => load.answers.some((a) => a.startedAt >= upAt && isSuccess(a) && a.name !== null), 'a success after the restart');
+      await until(
+        () => load.answers.some((a) => a.startedAt >= upAt && isSuccess(a) && a.name !== null),
+        'a success after the restart',
+      );
       const firstSuccess = Math.min(...load.answers.filter((a) => a.startedAt >= upAt && isSuccess(a)).map((a) => a.endedAt));
       await new Promise((r) => setTimeout(r, 500));
       const answers = await load.stop();
@@ -217,7 +238,10 @@ describe('under 10 concurrent clients', () => {
       // Begun after the server was gone and answered before it was asked to start again.
       const outage = answers.filter((a) => a.startedAt >= downAt && a.endedAt <= restartAt);
       expect(outage.length).toBeGreaterThan(0);
-      expect(outage.filter((a) => a.status !== 503), 'answers while the database was down').toEqual([]);
+      expect(
+        outage.filter((a) => a.status !== 503),
+        'answers while the database was down',
+      ).toEqual([]);
       const failed = expectOnlySuccessOr503(answers);
       const accounting = await expectExactAccounting(phase, answers);
       report[phase] = {

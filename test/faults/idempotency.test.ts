@@ -61,7 +61,8 @@ async function happened(name: string) {
   return { rows: rows.length, ids: rows.map((r) => r.id), successEvents: events[0]!.n };
 }
 
-const idOf = (response: { body: { data?: { createWorkflow?: { id: string } | null } | null } }) => response.body.data?.createWorkflow?.id;
+const idOf = (response: { body: { data?: { createWorkflow?: { id: string } | null } | null } }) =>
+  response.body.data?.createWorkflow?.id;
 
 const create = (name: string, key: string | null, token = developer) =>
   t.client.request(CreateWorkflow, { input: { name } }, { token, orgId: org.id, headers: key ? { 'idempotency-key': key } : {} });
@@ -134,7 +135,11 @@ describe('Idempotency-Key', () => {
     const conflict = await create(taken, key);
     expect(errorCodes(conflict)).toEqual(['CONFLICT']);
     // The obstacle goes; the same request under the same key now succeeds.
-    await asSuperuser('update app_public.definitions set name = $2 where org_id = $1 and name = $3', [org.id, `moved ${key}`, taken]);
+    await asSuperuser('update app_public.definitions set name = $2 where org_id = $1 and name = $3', [
+      org.id,
+      `moved ${key}`,
+      taken,
+    ]);
     const retry = await create(taken, key);
     expect(retry.status).toBe(200);
     expect(retry.headers.get('idempotent-replayed')).toBeNull();
@@ -142,7 +147,11 @@ describe('Idempotency-Key', () => {
   });
 
   it('is ignored on queries, and a malformed key is refused naming the header', async () => {
-    const query = await t.client.request(ViewerQuery, {}, { token: developer, orgId: org.id, headers: { 'idempotency-key': 'x' } });
+    const query = await t.client.request(
+      ViewerQuery,
+      {},
+      { token: developer, orgId: org.id, headers: { 'idempotency-key': 'x' } },
+    );
     expect(query.status).toBe(200);
     const bad = await create(`bad key ${randomUUID()}`, 'has spaces in it');
     expect(errorCodes(bad)).toEqual(['BAD_USER_INPUT']);
@@ -153,15 +162,25 @@ describe('Idempotency-Key', () => {
     const key = randomUUID();
     const name = `expiring ${key}`;
     const first = await create(name, key);
-    await asSuperuser(`update app_public.idempotency_keys set expires_at = now() - interval '1 second' where idempotency_key = $1`, [key]);
+    await asSuperuser(
+      `update app_public.idempotency_keys set expires_at = now() - interval '1 second' where idempotency_key = $1`,
+      [key],
+    );
     // (Out of the way, so running again can succeed: names are unique.)
-    await asSuperuser('update app_public.definitions set name = $2 where org_id = $1 and name = $3', [org.id, `renamed ${key}`, name]);
+    await asSuperuser('update app_public.definitions set name = $2 where org_id = $1 and name = $3', [
+      org.id,
+      `renamed ${key}`,
+      name,
+    ]);
     const afterExpiry = await create(name, key);
     expect(afterExpiry.status).toBe(200);
     expect(afterExpiry.headers.get('idempotent-replayed')).toBeNull();
     expect(idOf(afterExpiry)).not.toBe(idOf(first));
 
-    await asSuperuser(`update app_public.idempotency_keys set expires_at = now() - interval '1 second' where idempotency_key = $1`, [key]);
+    await asSuperuser(
+      `update app_public.idempotency_keys set expires_at = now() - interval '1 second' where idempotency_key = $1`,
+      [key],
+    );
     const live = randomUUID();
     await create(`live ${live}`, live);
     expect(await purgeExpiredIdempotencyKeys(t.gateway.pool)).toBeGreaterThanOrEqual(1);

@@ -75,7 +75,10 @@ function alive(pid: number): boolean {
 
 const gatewayPid = () => (JSON.parse(fs.readFileSync(path.join(dataDir, 'gateway.lock'), 'utf8')) as { pid: number }).pid;
 const postmasterPid = () => Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
-const keyDigest = () => createHash('sha256').update(fs.readFileSync(path.join(dataDir, 'dev-issuer.json.key.json'))).digest('hex');
+const keyDigest = () =>
+  createHash('sha256')
+    .update(fs.readFileSync(path.join(dataDir, 'dev-issuer.json.key.json')))
+    .digest('hex');
 
 async function superuser(): Promise<pg.Client> {
   const { superuserPassword } = JSON.parse(fs.readFileSync(path.join(dataDir, 'postgres.credentials.json'), 'utf8')) as {

@@ -90,7 +90,8 @@ describe.skipIf(!redisBinary)('rate limiting through a Redis that goes away and 
   async function statuses(replicas: TestGateway[], calls: number, label: string): Promise<number[]> {
     const token = await a.world.token(await a.world.user(`${label}-${Date.now()}`));
     const seen: number[] = [];
-    for (let i = 0; i < calls; i++) seen.push((await replicas[i % replicas.length]!.client.request(ViewerQuery, {}, { token })).status);
+    for (let i = 0; i < calls; i++)
+      seen.push((await replicas[i % replicas.length]!.client.request(ViewerQuery, {}, { token })).status);
     return seen;
   }
 

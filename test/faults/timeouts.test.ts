@@ -53,7 +53,8 @@ describe('a locked table', () => {
       // Both pooled clients are now waiting on the lock.
       const pool = t.gateway.pool;
       const deadline = Date.now() + 10_000;
-      while (!(pool.totalCount === 2 && pool.idleCount === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (!(pool.totalCount === 2 && pool.idleCount === 0) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       expect(pool.idleCount).toBe(0);
 
       // The readiness probe has a connection of its own.
@@ -134,8 +135,16 @@ describe('audit events that cannot be written', () => {
     const logger = createLogger('info', {}, new Writable({ write: (chunk, _e, done) => (lines.push(String(chunk)), done()) }));
     const orgId = randomUUID();
     const userId = randomUUID();
-    const audit = new RequestAudit({ requestId: 'req-1', clientIp: '127.0.0.1', userAgent: 'test' }, { userId, name: 'Dee' }, logger);
-    audit.defer('failure', orgId, { action: 'workflow.create', resourceType: 'workflow', details: { code: 'SERVICE_UNAVAILABLE' } });
+    const audit = new RequestAudit(
+      { requestId: 'req-1', clientIp: '127.0.0.1', userAgent: 'test' },
+      { userId, name: 'Dee' },
+      logger,
+    );
+    audit.defer('failure', orgId, {
+      action: 'workflow.create',
+      resourceType: 'workflow',
+      details: { code: 'SERVICE_UNAVAILABLE' },
+    });
     audit.defer('denied', orgId, { action: 'role.delete', resourceType: 'role', resourceId: 'r-1' });
     await audit.flush(pool, { userId, orgId, access: 'staff', tenantId: null });
     await pool.end();

@@ -11,7 +11,11 @@
 --  * the column checks on connections and customers listed the columns each permission may
 --    change, so a column the lists forgot (created_by, created_at, id …) could be changed with
 --    the lesser permission. They now list what the lesser permission MAY change; everything
---    else needs connections.update / customers.manage.
+--    else needs connections.update / customers.manage;
+--  * no privilege escalation, in the database too: the gateway refuses to give anyone (a member, an
+--    invitee, a team, the auto-approve setting, a role's grants) permissions the caller does not
+--    hold, but the policies asked only for people.manage / roles.manage / settings.manage, so a
+--    custom role holding just people.manage could make its holder an Admin in raw SQL.
 
 -------------------------------------------------------------------------------
 -- A retry repeats its original: same customer, same target (kind, definition, connection,
@@ -195,5 +199,93 @@ begin
   end if;
   return new;
 end $$;
+
+
+-------------------------------------------------------------------------------
+-- No privilege escalation: a role given to someone (membership, invitation, team, auto-approve)
+-- or a grant added to or taken from a role must hold only permissions the request holds. The
+-- same rule as the gateway's assertHolds (src/domain/roles.ts), on the role itself; the
+-- gateway also counts a member's team roles before managing them.
+-------------------------------------------------------------------------------
+
+-- Every permission of this role (system roles: the catalogue's; custom: their grants) is bound.
+-- As the caller (roles and grants are readable by staff); a role the caller cannot see is not
+-- within (fail closed).
+create function app_private.role_within_binding(p_org_id uuid, p_role_id uuid) returns boolean
+language sql stable parallel safe as $$
+  select exists (select 1 from app_public.roles r where r.org_id = p_org_id and r.id = p_role_id)
+  and not exists (
+    select 1 from (
+      select srp.permission_key as key
+      from app_public.roles r join app_public.system_role_permissions srp on srp.role_key = r.system_key
+      where r.org_id = p_org_id and r.id = p_role_id
+      union all
+      select rp.permission_key from app_public.role_permissions rp where rp.org_id = p_org_id and rp.role_id = p_role_id
+    ) as granted
+    where not coalesce(granted.key = any (app_public.current_permissions()), false))
+$$;
+
+-- The role a team gives its members (null: none).
+create function app_private.team_role_within_binding(p_org_id uuid, p_team_id uuid) returns boolean
+language sql stable parallel safe as $$
+  select coalesce((select t.role_id is null or app_private.role_within_binding(t.org_id, t.role_id)
+                   from app_public.teams t where t.org_id = p_org_id and t.id = p_team_id), true)
+$$;
+grant execute on function app_private.role_within_binding(uuid, uuid), app_private.team_role_within_binding(uuid, uuid)
+  to gateway_app;
+
+create policy no_escalation_insert on app_public.memberships as restrictive for insert to gateway_app
+  with check (app_private.role_within_binding(org_id, role_id));
+create policy no_escalation_update on app_public.memberships as restrictive for update to gateway_app
+  using (app_private.role_within_binding(org_id, role_id))
+  with check (app_private.role_within_binding(org_id, role_id));
+create policy no_escalation_delete on app_public.memberships as restrictive for delete to gateway_app
+  using (app_private.role_within_binding(org_id, role_id));
+
+create policy no_escalation_insert on app_public.invitations as restrictive for insert to gateway_app
+  with check (app_private.role_within_binding(org_id, role_id));
+
+create policy no_escalation_insert on app_public.teams as restrictive for insert to gateway_app
+  with check (role_id is null or app_private.role_within_binding(org_id, role_id));
+
+create policy no_escalation_insert on app_public.team_members as restrictive for insert to gateway_app
+  with check (app_private.team_role_within_binding(org_id, team_id));
+
+create policy no_escalation_insert on app_public.role_permissions as restrictive for insert to gateway_app
+  with check (coalesce(permission_key = any ((select app_public.current_permissions())::text[]), false));
+create policy no_escalation_update on app_public.role_permissions as restrictive for update to gateway_app
+  using (coalesce(permission_key = any ((select app_public.current_permissions())::text[]), false))
+  with check (coalesce(permission_key = any ((select app_public.current_permissions())::text[]), false));
+create policy no_escalation_delete on app_public.role_permissions as restrictive for delete to gateway_app
+  using (coalesce(permission_key = any ((select app_public.current_permissions())::text[]), false));
+-- Deleting a role takes its grants from its holders (its grants cascade as the owner, unchecked).
+create policy no_escalation_delete on app_public.roles as restrictive for delete to gateway_app
+  using (app_private.role_within_binding(org_id, id));
+
+-- Changing a team's role or the auto-approve role: checked when it changes (a policy would also
+-- refuse renaming a team, or editing other settings, that someone more privileged set up).
+create function app_private.check_role_given() returns trigger
+language plpgsql as $$
+declare
+  v_role uuid;
+  v_org uuid;
+begin
+  if current_user <> 'gateway_app' then return new; end if;
+  if tg_table_name = 'organizations' then
+    v_role := new.auto_approve_role_id; v_org := new.id;
+  else
+    v_role := new.role_id; v_org := new.org_id;
+  end if;
+  if v_role is null then return new; end if;
+  if not app_private.role_within_binding(v_org, v_role) then
+    raise exception 'giving this role needs every permission it holds' using errcode = '42501';
+  end if;
+  return new;
+end $$;
+create trigger teams_no_escalation before update of role_id on app_public.teams
+  for each row when (new.role_id is distinct from old.role_id) execute function app_private.check_role_given();
+create trigger organizations_no_escalation before update of auto_approve_role_id on app_public.organizations
+  for each row when (new.auto_approve_role_id is distinct from old.auto_approve_role_id)
+  execute function app_private.check_role_given();
 
 revoke execute on all functions in schema app_private from public;

@@ -72,7 +72,11 @@ const finishedToolRun = async (c: pg.PoolClient) => ({
 });
 
 describe('a retry repeats its original', () => {
-  const retry = (c: pg.PoolClient, original: string, overrides: { kind?: string; definition?: string | null; input?: string } = {}) =>
+  const retry = (
+    c: pg.PoolClient,
+    original: string,
+    overrides: { kind?: string; definition?: string | null; input?: string } = {},
+  ) =>
     c.query(
       `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, input, retry_of)
        values (app_public.current_org_id(), $1, $2, $3, 'ran', $4, $5) returning id`,
@@ -90,9 +94,9 @@ describe('a retry repeats its original', () => {
 
   it('nobody, not even the Owner, retries with other input or of another customer’s run', async () => {
     const owner = bindingSql(memberBinding('owner'));
-    await expect(
-      attempt(owner, finishedToolRun, (c, ids) => retry(c, ids.run!, { input: '{"a":2}' })),
-    ).rejects.toMatchObject({ code: '42501' });
+    await expect(attempt(owner, finishedToolRun, (c, ids) => retry(c, ids.run!, { input: '{"a":2}' }))).rejects.toMatchObject({
+      code: '42501',
+    });
     // A retry naming a run id that is not its customer's: the foreign key or the policy refuses.
     await expect(
       attempt(owner, finishedToolRun, (c, ids) =>
@@ -122,8 +126,7 @@ describe('principal lookups answer for the binding only', () => {
           other.id,
         ])
       ).rows[0]!.p,
-      organizations: (await c.query('select * from app_private.active_organizations($1)', [other.members.admin.userId]))
-        .rowCount,
+      organizations: (await c.query('select * from app_private.active_organizations($1)', [other.members.admin.userId])).rowCount,
       own: (await c.query('select * from app_private.resolve_principal($1, $2)', [org.members.viewer.userId, org.id])).rowCount,
       ownOrganizations: (await c.query('select * from app_private.active_organizations($1)', [org.members.viewer.userId]))
         .rowCount,
@@ -137,7 +140,9 @@ describe('principal lookups answer for the binding only', () => {
       other.id,
     ]);
     expect(rows.map((r) => r.role_key)).toEqual(['admin']);
-    expect((await pool.query('select * from app_private.active_organizations($1)', [other.members.admin.userId])).rowCount).toBe(1);
+    expect((await pool.query('select * from app_private.active_organizations($1)', [other.members.admin.userId])).rowCount).toBe(
+      1,
+    );
   });
 });
 
@@ -174,7 +179,9 @@ describe('column checks name what the lesser permission may change', () => {
     // What each may change still works.
     await expect(
       attempt(only(['connections.execute']), withConnection, (c, ids) =>
-        c.query(`update connections set status = 'error', last_error = 'x' where id = $1`, [ids.connection]).then((r) => r.rowCount),
+        c
+          .query(`update connections set status = 'error', last_error = 'x' where id = $1`, [ids.connection])
+          .then((r) => r.rowCount),
       ),
     ).resolves.toBe(1);
     await expect(
@@ -193,6 +200,140 @@ describe('column checks name what the lesser permission may change', () => {
     await expect(
       attempt(only(['billing.manage']), withConnection, (c, ids) =>
         c.query(`update customers set max_executions_per_month = 5 where id = $1`, [ids.customer]).then((r) => r.rowCount),
+      ),
+    ).resolves.toBe(1);
+  });
+});
+
+describe('no privilege escalation in raw SQL either', () => {
+  /** A custom role holding exactly `permissions`, and a member of it; returns their ids. */
+  const managerSetup = (permissions: string[]) => async (c: pg.PoolClient) => {
+    const role = (
+      await c.query<{ id: string }>(`insert into roles (org_id, name) values (app_public.current_org_id(), $1) returning id`, [
+        `Manager ${Math.random()}`,
+      ])
+    ).rows[0]!.id;
+    for (const p of permissions)
+      await c.query(
+        `insert into role_permissions (org_id, role_id, permission_key) values (app_public.current_org_id(), $1, $2)`,
+        [role, p],
+      );
+    const ids = (
+      await c.query<{ admin: string; viewer: string; team: string }>(
+        `select (select id from roles where system_key = 'admin') as admin, (select id from roles where system_key = 'viewer') as viewer,
+                (select id from roles where system_key = 'admin') as team`,
+      )
+    ).rows[0]!;
+    const team = (
+      await c.query<{ id: string }>(
+        `insert into teams (org_id, name, role_id) values (app_public.current_org_id(), 'Admins', $1) returning id`,
+        [ids.admin],
+      )
+    ).rows[0]!.id;
+    return { role, admin: ids.admin, viewer: ids.viewer, team };
+  };
+  const manager = (permissions: string[]) =>
+    bindingSql({ userId: org.members.viewer.userId, orgId: org.id, access: 'staff', tenantId: null, permissions });
+  const peopleManager = [
+    'people.manage',
+    'people.read',
+    'workflows.read',
+    'connectors.read',
+    'agents.read',
+    'tools.read',
+    'connections.read',
+    'executions.read',
+    'customers.read',
+  ];
+
+  it('a custom role with people.manage cannot make anyone an Admin, by membership, invitation or team', async () => {
+    const tries: [string, (c: pg.PoolClient, ids: Record<string, string>) => Promise<unknown>][] = [
+      [
+        'promote a member',
+        (c, ids) => c.query(`update memberships set role_id = $1 where id = $2`, [ids.admin, org.members.viewer.membershipId]),
+      ],
+      [
+        'invite an Admin',
+        (c, ids) =>
+          c.query(
+            `insert into invitations (org_id, email, role_id, expires_at) values (app_public.current_org_id(), 'x@example.test', $1, now() + interval '1 day')`,
+            [ids.admin],
+          ),
+      ],
+      [
+        'create an Admin team',
+        (c, ids) =>
+          c.query(`insert into teams (org_id, name, role_id) values (app_public.current_org_id(), 'T', $1)`, [ids.admin]),
+      ],
+      [
+        'join a team with the Admin role',
+        (c, ids) =>
+          c.query(`insert into team_members (org_id, team_id, membership_id) values (app_public.current_org_id(), $1, $2)`, [
+            ids.team,
+            org.members.viewer.membershipId,
+          ]),
+      ],
+      [
+        'demote the Admin',
+        (c, ids) => c.query(`update memberships set role_id = $1 where id = $2`, [ids.viewer, org.members.admin.membershipId]),
+      ],
+    ];
+    for (const [name, attemptIt] of tries) {
+      const outcome = await attempt(manager(peopleManager), managerSetup([]), async (c, ids) => {
+        try {
+          return `${((await attemptIt(c, ids)) as { rowCount: number }).rowCount} row(s)`;
+        } catch (error) {
+          return (error as { code?: string }).code;
+        }
+      });
+      expect([name, outcome]).toEqual([name, expect.stringMatching(/^(42501|0 row\(s\))$/)]);
+    }
+    // Within what it holds it still manages people (a Viewer is made a Viewer again); not above it.
+    await expect(
+      attempt(manager(peopleManager), managerSetup([]), (c, ids) =>
+        c
+          .query(`update memberships set role_id = $1 where id = $2`, [ids.viewer, org.members.viewer.membershipId])
+          .then((r) => r.rowCount),
+      ),
+    ).resolves.toBe(1);
+  });
+
+  it('roles.manage grants, and settings.manage auto-approves, only what the request holds', async () => {
+    const rolesManager = ['roles.manage', 'workflows.read'];
+    await expect(
+      attempt(manager(rolesManager), managerSetup([]), (c, ids) =>
+        c.query(
+          `insert into role_permissions (org_id, role_id, permission_key) values (app_public.current_org_id(), $1, 'people.manage')`,
+          [ids.role],
+        ),
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    await expect(
+      attempt(manager(rolesManager), managerSetup([]), (c, ids) =>
+        c
+          .query(
+            `insert into role_permissions (org_id, role_id, permission_key) values (app_public.current_org_id(), $1, 'workflows.read')`,
+            [ids.role],
+          )
+          .then((r) => r.rowCount),
+      ),
+    ).resolves.toBe(1);
+    await expect(
+      attempt(manager(['settings.manage']), managerSetup([]), (c, ids) =>
+        c.query(`update organizations set auto_approve_role_id = $1 where id = app_public.current_org_id()`, [ids.admin]),
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    // Other settings stay editable although the auto-approve role (set by the Owner) is beyond it.
+    await expect(
+      attempt(
+        manager(['settings.manage']),
+        async (c) => {
+          const ids = await managerSetup([])(c);
+          await c.query(`update organizations set auto_approve_role_id = $1 where id = app_public.current_org_id()`, [ids.admin]);
+          return ids;
+        },
+        (c) =>
+          c.query(`update organizations set timezone = 'UTC' where id = app_public.current_org_id()`).then((r) => r.rowCount),
       ),
     ).resolves.toBe(1);
   });

@@ -208,9 +208,9 @@ async function snapshot(): Promise<Map<string, string>> {
 function mayWrite(p: Principal, partition: string): boolean {
   const [orgId, customerId, workspace] = partition.split('|');
   if (orgId !== p.orgId) return false;
-  // In a workspace, only that workspace's rows (and nothing outside any workspace: these
-  // principals' organization role is Viewer, or they act as Admin confined to the workspace).
-  if (p.workspace) return workspace === p.workspace;
+  // In a workspace, nothing of another workspace; what belongs to no workspace (people,
+  // customers, the organization) follows the organization role as usual.
+  if (p.workspace && workspace) return workspace === p.workspace;
   if (!p.customerId) return true;
   return customerId === p.customerId;
 }

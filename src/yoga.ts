@@ -14,7 +14,9 @@ import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { createContextFactory, type Context, type GatewayServices, type ServerContext } from './context.js';
 import { useRequestTransaction } from './db/request-transaction-plugin.js';
-import { renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
+import { corsPolicy } from './http/cors.js';
+import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
+import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
 import { useBodyLimit, useRequestId } from './http/request-id.js';
 import { useRateLimits } from './ratelimit/rate-limit.js';
@@ -31,27 +33,6 @@ export const OPERATION_LIMITS = {
 
 export type Gateway = YogaServerInstance<ServerContext, Context>;
 
-const EXAMPLE_QUERY = /* GraphQL */ `
-  # Send your token in the Authorization header (Headers tab below):
-  #   { "Authorization": "Bearer <token>" }
-  # Get one for a demo member with:  npm run token -- owner
-  query Viewer {
-    viewer {
-      user {
-        name
-        email
-      }
-      organization {
-        name
-      }
-      role {
-        name
-        permissionCount
-      }
-    }
-  }
-`;
-
 export function createGateway(services: GatewayServices, rateLimitStore: Store): Gateway {
   const { config, logger, pool } = services;
   // Armor's rules throw out of validation by default (HTTP 200, no code); reporting through the
@@ -66,8 +47,8 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
     maxTokens: { n: OPERATION_LIMITS.maxTokens, exposeLimits: true },
     costLimit: { maxCost: OPERATION_LIMITS.maxCost, exposeLimits: true, ...reject },
     maxDirectives: { n: OPERATION_LIMITS.maxDirectives, exposeLimits: true, ...reject },
-    // The schema is introspectable (GraphiQL, codegen); hiding "did you mean" would hide nothing.
-    blockFieldSuggestion: { enabled: false },
+    // "Did you mean …?" names fields: hidden whenever introspection is (production's default).
+    blockFieldSuggestion: { enabled: !config.INTROSPECTION },
   });
 
   return createYoga<ServerContext, Context>({
@@ -83,15 +64,15 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
       error: (...args) => logger.error({ yoga: args.map(String) }, 'yoga'),
     },
     maskedErrors: { isDev: false, maskError: maskUnexpectedError(logger), errorMessage: 'Unexpected error.' },
-    graphiql: config.GRAPHIQL
-      ? { title: 'Control-plane gateway', defaultQuery: EXAMPLE_QUERY, shouldPersistHeaders: true }
-      : false,
+    cors: corsPolicy(config.CORS_ORIGINS),
+    graphiql: config.GRAPHIQL ? graphiqlOptions() : false,
     renderGraphiQL: renderOfflineGraphiQL,
     context: createContextFactory(services),
     plugins: [
       useRequestId(logger),
       useBodyLimit(config.MAX_REQUEST_BYTES),
-      useOfflineGraphiQLAssets(),
+      ...(config.GRAPHIQL ? [useOfflineGraphiQLAssets()] : []),
+      useIntrospectionPolicy(config.INTROSPECTION),
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {

@@ -209,13 +209,21 @@ async function selectOrganization(request: Request, userId: string, services: Ga
   return principal;
 }
 
-/** End Users are always confined to their customer; staff may confine themselves with X-Customer-Id. */
+/**
+ * End Users are always confined to their customer; staff may confine themselves with
+ * X-Customer-Id. An End User naming another customer gets the 403 staff get for a customer
+ * that is not theirs (never a silent switch back to their own).
+ */
 function customerScope(request: Request, principal: Principal): string | null {
-  if (principal.customerId) return principal.customerId;
   const requested = request.headers.get(CUSTOMER_HEADER)?.trim();
-  if (!requested) return null;
-  if (!isUuid(requested)) throw badUserInput('X-Customer-Id', 'must be a customer id (a UUID)');
-  return requested;
+  if (requested && !isUuid(requested)) throw badUserInput('X-Customer-Id', 'must be a customer id (a UUID)');
+  if (principal.customerId) {
+    if (requested && requested.toLowerCase() !== principal.customerId.toLowerCase()) {
+      throw forbidden('No such customer in this organization.', { http: { status: 403 } });
+    }
+    return principal.customerId;
+  }
+  return requested || null;
 }
 
 function normalizeIp(ip: string | null): string | null {

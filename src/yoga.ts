@@ -18,7 +18,9 @@ import { corsPolicy } from './http/cors.js';
 import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
 import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
-import { useBodyLimit, useRequestId } from './http/request-id.js';
+import { useRequestBodyPolicy } from './http/request-body.js';
+import { useRequestId } from './http/request-id.js';
+import { useStorableInput } from './http/storable-input.js';
 import { useRateLimits } from './ratelimit/rate-limit.js';
 import { schema } from './schema/index.js';
 
@@ -57,6 +59,9 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
     healthCheckEndpoint: '/health',
     landingPage: false,
     batching: false,
+    // Operations arrive as JSON only (src/http/request-body.ts, which also owns the body limit).
+    multipart: false,
+    maxRequestBodySize: false,
     logging: {
       debug: (...args) => logger.debug({ yoga: args.map(String) }, 'yoga'),
       info: (...args) => logger.info({ yoga: args.map(String) }, 'yoga'),
@@ -70,7 +75,7 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
     context: createContextFactory(services),
     plugins: [
       useRequestId(logger),
-      useBodyLimit(config.MAX_REQUEST_BYTES),
+      useRequestBodyPolicy(config.MAX_REQUEST_BYTES),
       ...(config.GRAPHIQL ? [useOfflineGraphiQLAssets()] : []),
       useIntrospectionPolicy(config.INTROSPECTION),
       useReadinessCheck({
@@ -87,6 +92,7 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
         orgMax: config.RATE_LIMIT_ORG_MAX,
         store: rateLimitStore,
       }),
+      useStorableInput(),
       useUnexpectedErrorLogging(),
       useRequestTransaction(pool),
     ],

@@ -61,9 +61,14 @@ export function isUuid(value: string): boolean {
 /** Request ids are assigned in onRequest (before any context exists) and kept per Request. */
 export const requestIds = new WeakMap<Request, string>();
 
+/**
+ * The caller's address: the socket's, or behind a trusted proxy (TRUST_PROXY) the last entry of
+ * X-Forwarded-For — the address that proxy saw; earlier entries are whatever the client wrote.
+ * Without TRUST_PROXY the header is ignored (anyone can send it).
+ */
 export function clientIpOf(request: Request, trustProxy: boolean, socketIp: string | null): string | null {
   if (trustProxy) {
-    const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
+    const forwarded = request.headers.get('x-forwarded-for')?.split(',').at(-1)?.trim();
     if (forwarded) return forwarded;
   }
   return socketIp;
@@ -226,7 +231,7 @@ function customerScope(request: Request, principal: Principal): string | null {
   return requested || null;
 }
 
-function normalizeIp(ip: string | null): string | null {
+export function normalizeIp(ip: string | null): string | null {
   if (!ip) return null;
   const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
   return v4mapped ? v4mapped[1]! : ip;

@@ -3,10 +3,12 @@
  * call `yoga.fetch(...)` in-process or serve it on an ephemeral port.
  *
  * The plugin order is the request's way through the gateway (DESIGN §4):
- *   request id, body limit, GraphiQL assets → parse + validate with operation limits (armor)
- *   → context: verify the token, resolve the principal (src/context.ts) → rate limits
- *   → execute with scope-auth on every field, DB work in one request transaction
- *   → commit, then deferred audit events → response.
+ *   request id, JSON-only bodies within the size limit, GraphiQL assets → parse + validate with
+ *   operation limits (armor), introspection policy → context: verify the token (JWT), resolve
+ *   the principal, bind the PostgreSQL variables (src/context.ts; failed sign-ins count against
+ *   the client IP) → permissions decide, then rate limits count (src/ratelimit/rate-limit.ts)
+ *   → input PostgreSQL cannot store refused → execute with scope-auth on every field, DB work in
+ *   one request transaction → commit, then deferred audit events → response.
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { Store } from '@envelop/rate-limiter';
@@ -21,7 +23,7 @@ import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } f
 import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
 import { useStorableInput } from './http/storable-input.js';
-import { useRateLimits } from './ratelimit/rate-limit.js';
+import { limitFailedSignIns, useRateLimits } from './ratelimit/rate-limit.js';
 import { schema } from './schema/index.js';
 
 export const OPERATION_LIMITS = {
@@ -42,6 +44,13 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
   const reject = {
     propagateOnRejection: false,
     onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
+  };
+  const rateLimits = {
+    windowMs: config.RATE_LIMIT_WINDOW,
+    userMax: config.RATE_LIMIT_USER_MAX,
+    orgMax: config.RATE_LIMIT_ORG_MAX,
+    ipMax: config.RATE_LIMIT_IP_MAX,
+    store: rateLimitStore,
   };
   const armor = new EnvelopArmor({
     maxDepth: { n: OPERATION_LIMITS.maxDepth, exposeLimits: true, ...reject },
@@ -72,7 +81,7 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
     cors: corsPolicy(config.CORS_ORIGINS),
     graphiql: config.GRAPHIQL ? graphiqlOptions() : false,
     renderGraphiQL: renderOfflineGraphiQL,
-    context: createContextFactory(services),
+    context: limitFailedSignIns(createContextFactory(services), { ...rateLimits, trustProxy: config.TRUST_PROXY }),
     plugins: [
       useRequestId(logger),
       useRequestBodyPolicy(config.MAX_REQUEST_BYTES),
@@ -86,12 +95,7 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
       }),
       ...(armor.protect().plugins as Plugin[]),
       useStableErrorCodes(),
-      ...useRateLimits({
-        windowMs: config.RATE_LIMIT_WINDOW,
-        userMax: config.RATE_LIMIT_USER_MAX,
-        orgMax: config.RATE_LIMIT_ORG_MAX,
-        store: rateLimitStore,
-      }),
+      useRateLimits(rateLimits),
       useStorableInput(),
       useUnexpectedErrorLogging(),
       useRequestTransaction(pool),

@@ -55,3 +55,22 @@ export function passes(scopes: DeclaredScopes, ctx: Context): boolean {
   };
   return check(scopes, false);
 }
+
+/** What a rule means, in the words GraphiQL's docs show under each field. */
+export function ruleSentence(scopes: DeclaredScopes): string | null {
+  const permission = requiredPermission(scopes);
+  if (permission) return `Requires the \`${permission}\` permission.`;
+  const sentences: Record<string, string> = {
+    public: 'Public: answers without a token.',
+    authenticated: 'Requires a signed-in caller (any valid token).',
+    member: 'Requires active membership in the organization the request acts in.',
+    organizationOwner: "Only the organization's Owner.",
+    dynamic: 'Decided per call.',
+  };
+  const rule = ruleName(scopes);
+  if (!rule) return null;
+  return rule
+    .split('|')
+    .map((name) => sentences[name] ?? `Requires ${name}.`)
+    .join(' Or: ');
+}

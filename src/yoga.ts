@@ -23,6 +23,7 @@ import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } f
 import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
 import { useStorableInput } from './http/storable-input.js';
+import { useTrustedDocuments } from './http/trusted-documents.js';
 import { limitFailedSignIns, useRateLimits } from './ratelimit/rate-limit.js';
 import { schema } from './schema/index.js';
 
@@ -71,6 +72,8 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
     // Operations arrive as JSON only (src/http/request-body.ts, which also owns the body limit).
     multipart: false,
     maxRequestBodySize: false,
+    // Trusted documents are sent as { documentId, variables } (src/http/trusted-documents.ts).
+    extraParamNames: ['documentId'],
     logging: {
       debug: (...args) => logger.debug({ yoga: args.map(String) }, 'yoga'),
       info: (...args) => logger.info({ yoga: args.map(String) }, 'yoga'),
@@ -93,6 +96,7 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
           await pool.query('select 1');
         },
       }),
+      ...useTrustedDocuments(config.TRUSTED_DOCUMENTS, config.TRUSTED_DOCUMENTS_MANIFEST),
       ...(armor.protect().plugins as Plugin[]),
       useStableErrorCodes(),
       useRateLimits(rateLimits),

@@ -6,6 +6,7 @@
  * `typ` must be `Bearer` when present, so refresh and ID tokens are refused.
  */
 import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { storableTextProblem } from '../db/storable-text.js';
 import { serviceUnavailable, unauthenticated } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createJwksCache, IssuerUnavailableError } from './jwks.js';
@@ -109,8 +110,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (typeof payload.iat === 'number' && payload.iat * 1000 > Date.now() + options.clockToleranceMs) {
       throw unauthenticated("The token's iat claim is not accepted.", 'iat claim check failed');
     }
-    // `requiredClaims` accepts "": an empty subject would name a user all the same.
-    if (typeof payload.sub !== 'string' || payload.sub.trim().length === 0) {
+    // `requiredClaims` accepts "": an empty subject would name a user all the same; one the
+    // database cannot store would fail every request as an internal error.
+    if (typeof payload.sub !== 'string' || payload.sub.trim().length === 0 || storableTextProblem(payload.sub)) {
       throw unauthenticated("The token's sub claim is not accepted.", 'sub claim check failed');
     }
     const typ = payload.typ;
@@ -120,7 +122,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (options.authorizedParties && !options.authorizedParties.includes(String(payload.azp ?? ''))) {
       throw unauthenticated('The token was issued to a client this gateway does not accept.', 'unexpected azp');
     }
-    const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
+    // Profile claims are refreshed into the users table: ones it cannot store count as absent.
+    const str = (v: unknown) => (typeof v === 'string' && v.length > 0 && !storableTextProblem(v) ? v : null);
     return {
       issuer,
       subject: payload.sub!,

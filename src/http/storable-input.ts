@@ -21,19 +21,12 @@ import {
   type GraphQLSchema,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { storableTextProblem as problemWith } from '../db/storable-text.js';
 import { badUserInput } from '../errors.js';
 
 export interface UnstorableInput {
   field: string;
   message: string;
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function problemWith(text: string): string | null {
-  if (text.includes('\u0000')) return 'must not contain the NUL character (\\u0000)';
-  if (LONE_SURROGATE.test(text)) return 'must be valid Unicode text (it contains a lone surrogate)';
-  return null;
 }
 
 /** Walks a value iteratively (JSON arguments may nest deeply), keys included. */

@@ -60,6 +60,12 @@ describe('a valid token', () => {
     expect(again.user.id).toBe(viewer.user.id);
   });
 
+  it('a name or email the database cannot store counts as absent (the sign-in still works)', async () => {
+    const token = await t.issuer.mint({ sub: 'odd-claims', email: 'odd\u0000@example.test', name: 'Odd\ud800' });
+    const viewer = expectData(await viewerWith(token)).viewer!;
+    expect(viewer.user).toMatchObject({ email: null, name: null });
+  });
+
   it('refreshes name and email when the claims change', async () => {
     const first = expectData(
       await viewerWith(await t.issuer.mint({ sub: 'renamed', email: 'a@example.test', name: 'Before' })),
@@ -151,8 +157,10 @@ describe('a bad token: 401 UNAUTHENTICATED with WWW-Authenticate', () => {
     expect((await viewerWith(await t.issuer.mint({ sub: 'future', extra: { iat: now + 2 } }))).status).toBe(200);
   });
 
-  it('with an empty, blank or missing sub', async () => {
+  it('with an empty, blank, missing or unstorable sub (NUL, lone surrogate)', async () => {
     expect401(await viewerWith(await t.issuer.mint({ sub: '' })));
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'a\u0000b' })));
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'a\ud800b' })));
     expect401(await viewerWith(await t.issuer.mint({ sub: '   ' })));
     expect401(await viewerWith(await t.issuer.mint({ sub: 'x', extra: { sub: undefined } })));
     const owner = new pg.Client({ connectionString: db.superuserUrl });

@@ -5,8 +5,8 @@
  * The plugin order is the request's way through the gateway (DESIGN §4):
  *   request id, JSON-only bodies within the size limit, GraphiQL assets → parse + validate with
  *   operation limits (armor), introspection policy → context: verify the token (JWT), resolve
- *   the principal, bind the PostgreSQL variables (src/context.ts; failed sign-ins count against
- *   the client IP) → permissions decide, then rate limits count (src/ratelimit/rate-limit.ts)
+ *   the principal, bind the PostgreSQL variables (src/context.ts; refused sign-ins and headers
+ *   count against the client IP) → permissions decide, then rate limits count (src/ratelimit/rate-limit.ts)
  *   → input PostgreSQL cannot store refused → execute with scope-auth on every field, DB work in
  *   one request transaction → commit, then deferred audit events → response.
  */
@@ -24,7 +24,7 @@ import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
 import { useStorableInput } from './http/storable-input.js';
 import { useTrustedDocuments } from './http/trusted-documents.js';
-import { limitFailedSignIns, useRateLimits } from './ratelimit/rate-limit.js';
+import { limitRefusedRequests, useRateLimits } from './ratelimit/rate-limit.js';
 import { schema } from './schema/index.js';
 
 export const OPERATION_LIMITS = {
@@ -84,7 +84,7 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
     cors: corsPolicy(config.CORS_ORIGINS),
     graphiql: config.GRAPHIQL ? graphiqlOptions() : false,
     renderGraphiQL: renderOfflineGraphiQL,
-    context: limitFailedSignIns(createContextFactory(services), { ...rateLimits, trustProxy: config.TRUST_PROXY }),
+    context: limitRefusedRequests(createContextFactory(services), { ...rateLimits, trustProxy: config.TRUST_PROXY }),
     plugins: [
       useRequestId(logger),
       useRequestBodyPolicy(config.MAX_REQUEST_BYTES),

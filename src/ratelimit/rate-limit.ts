@@ -7,9 +7,10 @@
  *  - A signed-in caller: per user and per root field (RATE_LIMIT_USER_MAX), and per organization
  *    and root field (RATE_LIMIT_ORG_MAX). Each occurrence in a document counts, so aliases cannot
  *    multiply a budget.
- *  - No verified token: per client IP (RATE_LIMIT_IP_MAX, all fields together). A failed sign-in
- *    (401) counts there too (`limitFailedSignIns`), so token guessing and anonymous floods are
- *    bounded like everyone else.
+ *  - No verified token: per client IP (RATE_LIMIT_IP_MAX, all fields together). Failed sign-ins
+ *    (401) and refused organization/customer headers (403) count there too
+ *    (`limitRefusedRequests`), so token guessing, id probing and anonymous floods are bounded
+ *    like everything else.
  *  - A denied call is counted against the caller's own budget (user or IP), so probing stays
  *    bounded: once over, the caller gets 429 whatever they try. It is not counted against the
  *    organization's budget, so one member's probing cannot use up their colleagues' budget.
@@ -152,10 +153,12 @@ export function useRateLimits(options: RateLimitOptions): Plugin {
 }
 
 /**
- * Failed sign-ins count against the client IP's budget: the 401 stands while the address is
- * within it, and becomes 429 once it is over (no further verdicts on guessed tokens).
+ * Requests refused before any field runs count against the client IP's budget: failed sign-ins
+ * (401) and refused organization or customer headers (403, e.g. someone trying organization
+ * ids). The refusal stands while the address is within its budget and becomes 429 once it is
+ * over: no further verdicts on guessed tokens or ids.
  */
-export function limitFailedSignIns<C>(
+export function limitRefusedRequests<C>(
   createContext: (initial: YogaInitialContext & ServerContext) => Promise<C>,
   options: RateLimitOptions & { trustProxy: boolean },
 ): (initial: YogaInitialContext & ServerContext) => Promise<C> {
@@ -164,7 +167,8 @@ export function limitFailedSignIns<C>(
     try {
       return await createContext(initial);
     } catch (error) {
-      if (errorCodeOf(error) !== ErrorCode.UNAUTHENTICATED) throw error;
+      const code = errorCodeOf(error);
+      if (code !== ErrorCode.UNAUTHENTICATED && code !== ErrorCode.FORBIDDEN) throw error;
       const ip = normalizeIp(clientIpOf(initial.request, options.trustProxy, initial.req?.socket?.remoteAddress ?? null));
       const identity = { contextIdentity: `ip:${ip ?? 'unknown'}`, fieldIdentity: ANONYMOUS_FIELD };
       const counted = countCall(options.store, identity, options.windowMs, options.ipMax);

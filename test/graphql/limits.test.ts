@@ -1,4 +1,5 @@
 /** Rate limits and operation limits: refused before any work, with stable codes. */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATION_LIMITS } from '../../src/yoga.js';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -115,6 +116,21 @@ describe('rate limits per client IP: anonymous calls and failed sign-ins', () =>
     expect((await t.client.request(WorkflowsQuery, { first: 1 })).status).toBe(429);
     const token = await t.world.token(org.members.viewer);
     expect((await t.client.request(ViewerQuery, {}, { token })).status).toBe(200);
+  });
+
+  it('refused organization headers (403) count too: probing organization ids stops at 429', async () => {
+    const probing = await startTestGateway({ RATE_LIMIT_IP_MAX: '3', RATE_LIMIT_WINDOW: '60s' });
+    try {
+      const member = (await probing.world.organization('Prober')).members.viewer;
+      const token = await probing.world.token(member);
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        statuses.push((await probing.client.request(ViewerQuery, {}, { token, orgId: randomUUID() })).status);
+      }
+      expect(statuses).toEqual([403, 403, 403, 429]);
+    } finally {
+      await probing.stop();
+    }
   });
 
   it('X-Forwarded-For is ignored unless TRUST_PROXY says so', async () => {

@@ -82,7 +82,7 @@ const variables = z.object({
   RATE_LIMIT_WINDOW: duration.default(60_000),
   RATE_LIMIT_USER_MAX: z.coerce.number().int().min(1).default(600),
   RATE_LIMIT_ORG_MAX: z.coerce.number().int().min(1).default(6000),
-  /** Per client IP, for requests without a verified token: anonymous calls and failed sign-ins. */
+  /** Per client IP: anonymous calls, failed sign-ins (401), refused organization/customer headers (403). */
   RATE_LIMIT_IP_MAX: z.coerce.number().int().min(1).default(300),
 
   /** 32 bytes, base64: encrypts connection credentials. Unset in development: a key in DATA_DIR. */

@@ -7,14 +7,16 @@
  *   operation limits (armor), introspection policy → context: verify the token (JWT), resolve
  *   the principal, bind the PostgreSQL variables (src/context.ts; refused sign-ins and headers
  *   count against the client IP) → permissions decide, then rate limits count (src/ratelimit/rate-limit.ts)
- *   → input PostgreSQL cannot store refused → execute with scope-auth on every field, DB work in
- *   one request transaction → commit, then deferred audit events → response.
+ *   → input PostgreSQL cannot store refused → Idempotency-Key claimed (or replayed) in the
+ *   request transaction → execute with scope-auth on every field, DB work in one request
+ *   transaction → commit, then deferred audit events → response.
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { Store } from '@envelop/rate-limiter';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { createContextFactory, type Context, type GatewayServices, type ServerContext } from './context.js';
+import { useIdempotencyKeys } from './db/idempotency.js';
 import { useRequestTransaction } from './db/request-transaction-plugin.js';
 import { corsPolicy } from './http/cors.js';
 import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
@@ -38,7 +40,12 @@ export const OPERATION_LIMITS = {
 
 export type Gateway = YogaServerInstance<ServerContext, Context>;
 
-export function createGateway(services: GatewayServices, rateLimitStore: Store): Gateway {
+export interface Readiness {
+  /** Must answer within a second whatever the request pool is doing (see createReadinessProbe). */
+  ready(): Promise<{ ok: boolean; body: Record<string, unknown> }>;
+}
+
+export function createGateway(services: GatewayServices, rateLimitStore: Store, readiness?: Readiness): Gateway {
   const { config, logger, pool } = services;
   // Armor's rules throw out of validation by default (HTTP 200, no code); reporting through the
   // validation context makes them ordinary validation errors: HTTP 400 with a stable code.
@@ -93,7 +100,16 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {
-          await pool.query('select 1');
+          if (!readiness) {
+            await pool.query('select 1');
+            return;
+          }
+          // The body says what is up and how rate limits are counted (shared or local).
+          const { ok, body } = await readiness.ready();
+          return new Response(JSON.stringify(body), {
+            status: ok ? 200 : 503,
+            headers: { 'content-type': 'application/json', ...(ok ? {} : { 'retry-after': '1' }) },
+          });
         },
       }),
       ...useTrustedDocuments(config.TRUSTED_DOCUMENTS, config.TRUSTED_DOCUMENTS_MANIFEST),
@@ -102,6 +118,8 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
       useRateLimits(rateLimits),
       useStorableInput(),
       useUnexpectedErrorLogging(),
+      // Before the request transaction: its result is stored just before that commits.
+      useIdempotencyKeys(config.IDEMPOTENCY_KEY_TTL),
       useRequestTransaction(pool),
     ],
   });

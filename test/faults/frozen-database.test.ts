@@ -65,53 +65,61 @@ async function rowsNamed(name: string): Promise<number> {
 describe('a database that stops answering', () => {
   // Without a client-side bound these requests wait for TCP to give up (minutes): the test's
   // own timeout is what fails then.
-  it('answers reads and writes with a retryable 503 instead of holding them, and recovers by itself', { timeout: 60_000 }, async () => {
-    proxy.freeze();
-    const name = `frozen ${randomUUID()}`;
-    const [read, write] = await Promise.all([
-      t.client.request(ViewerQuery, {}, { token: developer, orgId: org.id }),
-      t.client.request(CreateWorkflow, { input: { name } }, { token: developer, orgId: org.id }),
-    ]);
-    for (const answer of [read, write]) {
+  it(
+    'answers reads and writes with a retryable 503 instead of holding them, and recovers by itself',
+    { timeout: 60_000 },
+    async () => {
+      proxy.freeze();
+      const name = `frozen ${randomUUID()}`;
+      const [read, write] = await Promise.all([
+        t.client.request(ViewerQuery, {}, { token: developer, orgId: org.id }),
+        t.client.request(CreateWorkflow, { input: { name } }, { token: developer, orgId: org.id }),
+      ]);
+      for (const answer of [read, write]) {
+        expect(answer.status, JSON.stringify(answer.body)).toBe(503);
+        expect(errorCodes(answer)).toEqual(['SERVICE_UNAVAILABLE']);
+        expect(answer.headers.get('retry-after')).toBe('1');
+        expect(answer.body.errors![0]!.message).not.toMatch(/could not be saved/);
+      }
+      const ready = await fetch(`${t.gateway.url}/ready`);
+      expect(ready.status).toBe(503);
+
+      proxy.thaw();
+      // Recovery without a restart: the stuck connections were given up, fresh ones work.
+      let recovered = false;
+      for (let attempt = 0; attempt < 50 && !recovered; attempt++) {
+        const after = await t.client.request(ViewerQuery, {}, { token: developer, orgId: org.id });
+        recovered = after.status === 200 && !after.body.errors;
+        if (!recovered) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(recovered).toBe(true);
+      const created = await t.client.request(
+        CreateWorkflow,
+        { input: { name: `after ${randomUUID()}` } },
+        { token: developer, orgId: org.id },
+      );
+      expect(created.status).toBe(200);
+      expect(created.body.errors).toBeUndefined();
+      // The write that met the frozen database was answered "not saved": it is not there.
+      expect(await rowsNamed(name)).toBe(0);
+    },
+  );
+
+  it(
+    'a COMMIT that is never answered is an unknown outcome, not a hang and not "nothing was saved"',
+    { timeout: 60_000 },
+    async () => {
+      const name = `stalled commit ${randomUUID()}`;
+      const stalled = proxy.stallCommit();
+      const answer = await t.client.request(CreateWorkflow, { input: { name } }, { token: developer, orgId: org.id });
+      await stalled;
       expect(answer.status, JSON.stringify(answer.body)).toBe(503);
       expect(errorCodes(answer)).toEqual(['SERVICE_UNAVAILABLE']);
-      expect(answer.headers.get('retry-after')).toBe('1');
-      expect(answer.body.errors![0]!.message).not.toMatch(/could not be saved/);
-    }
-    const ready = await fetch(`${t.gateway.url}/ready`);
-    expect(ready.status).toBe(503);
-
-    proxy.thaw();
-    // Recovery without a restart: the stuck connections were given up, fresh ones work.
-    let recovered = false;
-    for (let attempt = 0; attempt < 50 && !recovered; attempt++) {
-      const after = await t.client.request(ViewerQuery, {}, { token: developer, orgId: org.id });
-      recovered = after.status === 200 && !after.body.errors;
-      if (!recovered) await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(recovered).toBe(true);
-    const created = await t.client.request(
-      CreateWorkflow,
-      { input: { name: `after ${randomUUID()}` } },
-      { token: developer, orgId: org.id },
-    );
-    expect(created.status).toBe(200);
-    expect(created.body.errors).toBeUndefined();
-    // The write that met the frozen database was answered "not saved": it is not there.
-    expect(await rowsNamed(name)).toBe(0);
-  });
-
-  it('a COMMIT that is never answered is an unknown outcome, not a hang and not "nothing was saved"', { timeout: 60_000 }, async () => {
-    const name = `stalled commit ${randomUUID()}`;
-    const stalled = proxy.stallCommit();
-    const answer = await t.client.request(CreateWorkflow, { input: { name } }, { token: developer, orgId: org.id });
-    await stalled;
-    expect(answer.status, JSON.stringify(answer.body)).toBe(503);
-    expect(errorCodes(answer)).toEqual(['SERVICE_UNAVAILABLE']);
-    expect(answer.body.errors![0]!.extensions?.outcome).toBe('UNKNOWN');
-    expect(answer.body.errors![0]!.message).not.toMatch(/nothing was saved|could not be saved/);
-    // The server never received that COMMIT; the gateway did not wait for it to find out.
-    const next = await t.client.request(ViewerQuery, {}, { token: developer, orgId: org.id });
-    expect(next.status).toBe(200);
-  });
+      expect(answer.body.errors![0]!.extensions?.outcome).toBe('UNKNOWN');
+      expect(answer.body.errors![0]!.message).not.toMatch(/nothing was saved|could not be saved/);
+      // The server never received that COMMIT; the gateway did not wait for it to find out.
+      const next = await t.client.request(ViewerQuery, {}, { token: developer, orgId: org.id });
+      expect(next.status).toBe(200);
+    },
+  );
 });

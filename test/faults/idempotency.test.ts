@@ -102,6 +102,21 @@ describe('Idempotency-Key', () => {
     expect(theirs.headers.get('idempotent-replayed')).toBeNull();
   });
 
+  it('a request confined to a customer (X-Customer-Id) is a different request: refused, never a replay of the unconfined one', async () => {
+    const key = randomUUID();
+    const name = `confined ${key}`;
+    const first = await create(name, key, admin);
+    expect(first.status).toBe(200);
+    const confined = await t.client.request(
+      CreateWorkflow,
+      { input: { name } },
+      { token: admin, orgId: org.id, customerId: org.customers[0]!.id, headers: { 'idempotency-key': key } },
+    );
+    expect(confined.headers.get('idempotent-replayed')).toBeNull();
+    expect(errorCodes(confined)).toEqual(['IDEMPOTENCY_KEY_REUSED']);
+    expect(confined.status).toBe(422);
+  });
+
   it('works outside any organization too (createOrganization replays, one organization exists)', async () => {
     const user = await t.world.user(`founder-${randomUUID()}`);
     const token = await t.world.token(user);

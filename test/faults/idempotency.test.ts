@@ -209,6 +209,32 @@ describe('Idempotency-Key', () => {
     expect(await happened(name)).toEqual({ rows: 1, ids: [...ids], successEvents: 1 });
   });
 
+  it('a partly successful operation is stored as answered: the retry replays it, the succeeded part is not repeated', async () => {
+    const key = randomUUID();
+    const taken = `partial taken ${key}`;
+    const fresh = `partial fresh ${key}`;
+    await create(taken, null);
+    const both = `mutation($a: CreateWorkflowInput!, $b: CreateWorkflowInput!) {
+      ok: createWorkflow(input: $a) { id }
+      clash: createWorkflow(input: $b) { id }
+    }`;
+    const send = () =>
+      t.client.request(
+        both,
+        { a: { name: fresh }, b: { name: taken } },
+        { token: developer, orgId: org.id, headers: { 'idempotency-key': key } },
+      );
+    const first = await send();
+    expect(errorCodes(first)).toEqual(['CONFLICT']);
+    const okId = (first.body.data as { ok?: { id: string } } | null)?.ok?.id;
+    expect(okId).toBeTruthy();
+    const again = await send();
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.data).toEqual(first.body.data);
+    expect(errorCodes(again)).toEqual(['CONFLICT']);
+    expect(await happened(fresh)).toEqual({ rows: 1, ids: [okId], successEvents: 1 });
+  });
+
   it('a failed first attempt is not stored: the retry runs for real', async () => {
     const key = randomUUID();
     const taken = `taken ${key}`;

@@ -289,6 +289,19 @@ describe('the workspace context (X-Workspace-Id)', () => {
     expect(overConnect.body.errors![0]!.extensions!.limit).toBe('maxConnections');
   });
 
+  it('is part of an Idempotency-Key’s request: the same body in another workspace is another request', async () => {
+    const [one, two] = [await t.world.workspace(acme), await t.world.workspace(acme)];
+    const key = randomUUID();
+    const create = 'mutation($n: String!) { createWorkflow(input: { name: $n }) { workspaceId } }';
+    const name = `idem ${randomUUID()}`;
+    const headersFor = (workspaceId: string) => ({ 'x-workspace-id': workspaceId, 'idempotency-key': key });
+    const token = await t.world.token(acme.members.owner);
+    const first = await t.client.request(create, { n: name }, { token, orgId: acme.id, headers: headersFor(one) });
+    expect((expectData(first) as { createWorkflow: { workspaceId: string } }).createWorkflow.workspaceId).toBe(one);
+    const elsewhere = await t.client.request(create, { n: name }, { token, orgId: acme.id, headers: headersFor(two) });
+    expect(errorCodes(elsewhere)).toEqual(['IDEMPOTENCY_KEY_REUSED']);
+  });
+
   it('is refused in a customer’s context', async () => {
     const response = await send(acme.members.end_user, '{ viewer { user { id } } }', {}, await t.world.defaultWorkspace(acme));
     expect(response.status).toBe(403);

@@ -29,7 +29,8 @@ export interface DefinitionRow {
   name: string;
   description: string;
   current_version: number;
-  definition: Record<string, unknown>;
+  /** The current version's JSON; absent on list rows (loaded per page only when selected). */
+  definition?: Record<string, unknown>;
   auth_kind: AuthKind | null;
   logo_url: string | null;
   created_at: Date;
@@ -55,8 +56,9 @@ export interface DefinitionFilter {
 
 export type DefinitionOrderField = 'CREATED_AT' | 'UPDATED_AT' | 'NAME';
 
-const COLUMNS = `d.id, d.org_id, d.kind, d.name, d.description, d.current_version, v.definition, d.auth_kind, d.logo_url,
+const LIST_COLUMNS = `d.id, d.org_id, d.kind, d.name, d.description, d.current_version, d.auth_kind, d.logo_url,
   d.created_at, d.updated_at, d.created_by, d.updated_by`;
+const COLUMNS = `${LIST_COLUMNS}, v.definition`;
 const FROM = `definitions d
   left join definition_versions v on v.org_id = d.org_id and v.definition_id = d.id and v.version = d.current_version`;
 
@@ -92,9 +94,11 @@ export async function listDefinitions(
       filter.deployedTo,
     )
     .add((p) => `d.updated_at > ${p}::timestamptz`, filter.updatedAfter);
+  // No join to the versions: a page reads its own rows only, and the JSON of the current
+  // version comes through a loader when the query selects `definition`.
   return pagedQuery<DefinitionRow>(db, {
-    columns: COLUMNS,
-    from: FROM,
+    columns: LIST_COLUMNS,
+    from: 'definitions d',
     where,
     sort: { ...SORTS[order.field], direction: order.direction },
     page,
@@ -104,6 +108,21 @@ export async function listDefinitions(
 
 export async function loadDefinitions(db: RequestDatabase, ids: readonly string[]): Promise<DefinitionRow[]> {
   return (await db.query<DefinitionRow>(`select ${COLUMNS} from ${FROM} where d.id = any($1::uuid[])`, [ids])).rows;
+}
+
+/** The JSON of given versions, keyed `${definitionId}:${version}`. */
+export async function loadDefinitionDocuments(
+  db: RequestDatabase,
+  keys: readonly { id: string; version: number }[],
+): Promise<{ definition_id: string; version: number; definition: Record<string, unknown> }[]> {
+  return (
+    await db.query<{ definition_id: string; version: number; definition: Record<string, unknown> }>(
+      `select v.definition_id, v.version, v.definition from definition_versions v
+       join unnest($1::uuid[], $2::int[]) as k(id, version) on v.definition_id = k.id and v.version = k.version
+       where v.org_id = (select app_public.current_org_id())`,
+      [keys.map((k) => k.id), keys.map((k) => k.version)],
+    )
+  ).rows;
 }
 
 export async function loadDeployments(db: RequestDatabase, ids: readonly string[]): Promise<DeploymentRow[]> {

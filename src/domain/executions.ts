@@ -172,7 +172,8 @@ export async function listExecutions(
   const where = new Conditions()
     .add((p) => `e.status = ${p}`, filter.status)
     .add((p) => `e.target_kind = ${p}`, filter.targetKind)
-    .add((p) => `(e.definition_id = ${p}::uuid or e.connection_id = ${p}::uuid)`, filter.targetId)
+    // A run names a definition or a connection, never both: one expression, one index (executions_target).
+    .add((p) => `coalesce(e.definition_id, e.connection_id) = ${p}::uuid`, filter.targetId)
     .add((p) => `e.customer_id = ${p}::uuid`, filter.customerId)
     .add((p) => `e.created_at >= ${p}::timestamptz`, filter.from)
     .add((p) => `e.created_at < ${p}::timestamptz`, filter.to);

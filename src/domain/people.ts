@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
-import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, containsPattern, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { assertHolds, requireRole, type RoleRow } from './roles.js';
 import { permissionSources, requireTeam } from './teams.js';
 import { isPermission } from '../authz/permissions.js';
@@ -38,13 +38,19 @@ export interface PeopleFilter {
   search?: string | null;
 }
 
+/**
+ * Members and pending invitations, each branch one table so the page is a merge of two ordered
+ * index scans (memberships_people_order, invitations_people_order): a member sorts by its
+ * `sort_key` (its user's lower-cased name, else email, kept in step by triggers, see migration
+ * 007), an invitation by its email (stored lower-case).
+ */
 const PEOPLE = `(
-  select m.id, 'member' as kind, m.user_id, u.name, u.email, m.role_id, m.status, m.customer_id,
-         m.last_active_at, m.created_at, null::timestamptz as expires_at
-  from memberships m left join users u on u.id = m.user_id
+  select m.id, 'member'::text as kind, m.user_id, null::text as invited_email, m.role_id, m.status, m.customer_id,
+         m.last_active_at, m.created_at, null::timestamptz as expires_at, m.sort_key
+  from memberships m
   union all
-  select i.id, 'invitation', null, null, i.email, i.role_id, 'invited', i.customer_id,
-         null, i.created_at, i.expires_at
+  select i.id, 'invitation'::text, null::uuid, i.email, i.role_id, 'invited'::text, i.customer_id,
+         null::timestamptz, i.created_at, i.expires_at, i.email
   from invitations i where i.status = 'pending'
 ) p`;
 
@@ -63,14 +69,23 @@ export async function listPeople(
         or exists (select 1 from invitation_teams it where it.invitation_id = p.id and it.team_id = ${p}::uuid))`,
       filter.teamId,
     )
-    .search(['p.name', 'p.email'], filter.search);
+    .add(
+      (p) => `(p.invited_email ilike ${p}
+        or exists (select 1 from users u where u.id = p.user_id and (u.name ilike ${p} or u.email ilike ${p})))`,
+      containsPattern(filter.search),
+    );
   return pagedQuery<PersonRow>(db, {
-    columns: 'p.*',
+    columns:
+      'p.id, p.kind, p.user_id, p.invited_email, p.role_id, p.status, p.customer_id, p.last_active_at, p.created_at, p.expires_at',
     from: PEOPLE,
     where,
-    sort: { expression: `lower(coalesce(p.name, p.email, ''))`, type: 'text', direction: 'asc', id: 'p.id' },
+    sort: { expression: 'p.sort_key', type: 'text', direction: 'asc', id: 'p.id' },
     page,
     withTotal,
+    decorate: {
+      columns: 'u.name, coalesce(u.email, page.invited_email) as email',
+      joins: 'left join users u on u.id = page.user_id',
+    },
   });
 }
 

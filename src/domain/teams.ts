@@ -27,8 +27,11 @@ const SELECT = `select t.id, t.name, t.description, t.role_id, t.created_at,
   (select count(*)::int from team_members tm where tm.org_id = t.org_id and tm.team_id = t.id) as member_count
   from teams t`;
 
+/** A plain (unpaged) list stays bounded: the first TEAM_LIST_LIMIT teams by name. */
+export const TEAM_LIST_LIMIT = 500;
+
 export async function listTeams(db: RequestDatabase): Promise<TeamRow[]> {
-  return (await db.query<TeamRow>(`${SELECT} order by lower(t.name), t.id`)).rows;
+  return (await db.query<TeamRow>(`${SELECT} order by lower(t.name), t.id limit ${TEAM_LIST_LIMIT}`)).rows;
 }
 
 export async function loadTeams(db: RequestDatabase, ids: readonly string[]): Promise<TeamRow[]> {

@@ -97,7 +97,13 @@ function defineKind(spec: KindSpec) {
       name: t.exposeString('name'),
       description: t.exposeString('description'),
       version: t.exposeInt('current_version', { description: 'The latest version; every definition change makes a new one.' }),
-      definition: t.field({ type: 'JSON', resolve: (d) => d.definition ?? {} }),
+      definition: t.field({
+        type: 'JSON',
+        resolve: async (d, _a, ctx) =>
+          (d.definition !== undefined
+            ? d.definition
+            : await ctx.loaders.definitionDocument.load(`${d.id}:${d.current_version}`)) ?? {},
+      }),
       createdAt: t.field({ type: 'DateTime', resolve: (d) => d.created_at }),
       updatedAt: t.field({ type: 'DateTime', resolve: (d) => d.updated_at }),
       createdBy: t.field({

@@ -1,6 +1,15 @@
 /** Teams: groups of staff members that may carry a role (members get the union). */
 import { loadAll } from '../db/loaders.js';
-import { addTeamMember, createTeam, deleteTeam, listTeams, removeTeamMember, requireTeam, updateTeam } from '../domain/teams.js';
+import {
+  addTeamMember,
+  createTeam,
+  deleteTeam,
+  listTeams,
+  removeTeamMember,
+  requireTeam,
+  TEAM_LIST_LIMIT,
+  updateTeam,
+} from '../domain/teams.js';
 import { requireId } from '../domain/validation.js';
 import { audited } from './audited.js';
 import { builder } from './builder.js';
@@ -33,7 +42,7 @@ builder.queryFields((t) => ({
   teams: t.field({
     type: [TeamRef],
     nullable: true,
-    description: 'All teams, by name.',
+    description: `Teams by name (at most ${TEAM_LIST_LIMIT}).`,
     authScopes: { permission: 'people.read' },
     resolve: (_root, _args, ctx) => listTeams(ctx.db),
   }),

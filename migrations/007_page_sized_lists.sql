@@ -164,20 +164,25 @@ create policy tenant_all on app_public.connections for all
 -------------------------------------------------------------------------------
 -- Indexes: one per order the API offers (and per indexed filter under the default order).
 -------------------------------------------------------------------------------
+-- Sort keys as stored columns: under RLS only leakproof comparisons may become index conditions
+-- (a policy must filter first), and lower() or coalesce() are not; `(name_key, id) > ($1, $2)` is.
+alter table app_public.definitions add column name_key text generated always as (lower(name)) stored;
+alter table app_public.customers add column name_key text generated always as (lower(name)) stored;
+-- A run names a definition or a connection, never both: one column for "what ran".
+alter table app_public.executions add column target_id uuid generated always as (coalesce(definition_id, connection_id)) stored;
+
 -- Definitions: created_at and updated_at orders exist (001); by name, and "created by".
-create index definitions_name_order on app_public.definitions (org_id, kind, lower(name), id);
+create index definitions_name_order on app_public.definitions (org_id, kind, name_key, id);
 create index definitions_created_by on app_public.definitions (org_id, kind, created_by, created_at desc, id desc);
 
 -- Executions: by customer (a customer-confined request always is), by status, by what ran.
--- A run names a definition or a connection, never both, so one expression serves "target".
 drop index app_public.executions_customer;
 create index executions_customer on app_public.executions (org_id, customer_id, created_at desc, id desc);
 create index executions_status on app_public.executions (org_id, status, created_at desc, id desc);
-create index executions_target on app_public.executions
-  (org_id, coalesce(definition_id, connection_id), created_at desc, id desc);
+create index executions_target on app_public.executions (org_id, target_id, created_at desc, id desc);
 
 -- Customers by name.
-create index customers_name_order on app_public.customers (org_id, lower(name), id);
+create index customers_name_order on app_public.customers (org_id, name_key, id);
 
 -- Connections: newest first (per customer exists, 003), per connector.
 create index connections_created on app_public.connections (org_id, created_at desc, id desc);
@@ -189,6 +194,9 @@ drop index app_public.audit_events_actor;
 create index audit_events_actor on app_public.audit_events (org_id, actor_user_id, occurred_at desc, id desc);
 drop index app_public.audit_events_action;
 create index audit_events_action on app_public.audit_events (org_id, action, occurred_at desc, id desc);
+
+-- Join requests, newest first per status (a plain list of at most 500).
+create index join_requests_recent on app_public.join_requests (org_id, status, created_at desc, id desc);
 
 -- Teams by name; custom roles by name (system roles, a handful, come first).
 create index teams_name_order on app_public.teams (org_id, lower(name), id);

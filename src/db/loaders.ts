@@ -9,7 +9,7 @@ import { customerUsage, loadCustomers, type CustomerRow, type CustomerUsage } fr
 import { loadExecutions, type ExecutionRow } from '../domain/executions.js';
 import { loadInvitations, loadMembers, teamIdsOfInvitations, type InvitationRow, type MemberRow } from '../domain/people.js';
 import { countMembersByRole, loadRoles, type RoleRow } from '../domain/roles.js';
-import { loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
+import { countMembersOfTeams, loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
 import { loadUsers, type UserRow } from '../domain/users.js';
 import { loadConnections, type ConnectionRow } from '../domain/connections.js';
 import {
@@ -68,6 +68,10 @@ export function createLoaders(db: RequestDatabase) {
       groupByKey(ids, await teamIdsOfMembers(db, ids), (r) => r.membership_id).map((rows) => rows.map((r) => r.team_id)),
     ),
     team: new DataLoader<string, TeamRow | null>(async (ids) => byKey(ids, await loadTeams(db, ids), (r) => r.id)),
+    teamMemberCount: new DataLoader<string, number>(async (ids) => {
+      const counts = await countMembersOfTeams(db, ids);
+      return ids.map((id) => counts.get(id) ?? 0);
+    }),
     memberIdsOfTeam: new DataLoader<string, string[]>(async (ids) =>
       groupByKey(ids, await memberIdsOfTeams(db, ids), (r) => r.team_id).map((rows) => rows.map((r) => r.membership_id)),
     ),

@@ -65,7 +65,8 @@ const FROM = `definitions d
 const SORTS: Record<DefinitionOrderField, Omit<Sort, 'direction'>> = {
   CREATED_AT: { expression: 'd.created_at', type: 'timestamptz', id: 'd.id' },
   UPDATED_AT: { expression: 'd.updated_at', type: 'timestamptz', id: 'd.id' },
-  NAME: { expression: 'lower(d.name)', type: 'text', id: 'd.id' },
+  // name_key = lower(name), stored: a leakproof comparison the index can take under RLS.
+  NAME: { expression: 'd.name_key', type: 'text', id: 'd.id' },
 };
 
 function uniqueName(kind: DefinitionKind) {

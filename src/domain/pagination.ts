@@ -197,7 +197,11 @@ export async function pagedQuery<T extends { id: string }>(
   db: { query<R extends import('pg').QueryResultRow>(text: string, values?: unknown[]): Promise<import('pg').QueryResult<R>> },
   options: {
     columns: string;
-    from: string;
+    /**
+     * One source, or several whose rows form one list (e.g. members and invitations): each is cut
+     * to a page on its own index, then the cut pages are merged and cut again.
+     */
+    from: string | string[];
     where: Conditions;
     sort: Sort;
     page: PageArgs;
@@ -210,14 +214,27 @@ export async function pagedQuery<T extends { id: string }>(
   const { params } = options.where;
   const where = options.where.toString();
   const k = keyset(options.sort, window, params.length + 1);
-  const countSql = `select count(*)::int from ${options.from} where ${where}`;
+  const sources = Array.isArray(options.from) ? options.from : [options.from];
+  const countSql = `select ${sources.map((from) => `(select count(*)::int from ${from} where ${where})`).join(' + ')} as count`;
   const total = options.withTotal ? `, (${countSql}) as total_count` : '';
-  const pageSql = `select ${options.columns}, ${k.cursorKey} as cursor_key${options.decorate ? `, ${options.sort.expression} as sort_value` : total}
-     from ${options.from} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`;
-  const text = options.decorate
-    ? `select page.*, ${options.decorate.columns}${total} from (${pageSql}) page ${options.decorate.joins}
-       order by page.sort_value ${k.direction}, page.id ${k.direction}`
-    : pageSql;
+  const cut = (from: string, extra: string) =>
+    `select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
+     from ${from} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`;
+  const sortValue = `, ${options.sort.expression} as sort_value`;
+  const byValue = `order by sort_value ${k.direction}, id ${k.direction}`;
+  let pageSql: string;
+  if (sources.length === 1) pageSql = cut(sources[0]!, options.decorate ? sortValue : total);
+  else {
+    const merged = sources.map((from) => `(${cut(from, sortValue)})`).join(' union all ');
+    pageSql = `select * from (${merged}) merged ${byValue} limit ${k.limit}`;
+  }
+  let text = pageSql;
+  if (options.decorate) {
+    text = `select page.*, ${options.decorate.columns}${total} from (${pageSql}) page ${options.decorate.joins}
+       order by page.sort_value ${k.direction}, page.id ${k.direction}`;
+  } else if (sources.length > 1) {
+    text = `select merged.*${total} from (${pageSql}) merged ${byValue}`;
+  }
   const { rows } = await db.query<T & { cursor_key: string; total_count?: number }>(text, [...params, ...k.params]);
   return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
 }

@@ -39,20 +39,28 @@ export interface PeopleFilter {
 }
 
 /**
- * Members and pending invitations, each branch one table so the page is a merge of two ordered
- * index scans (memberships_people_order, invitations_people_order): a member sorts by its
+ * Members and pending invitations, each cut to a page on its own ordered index
+ * (memberships_people_order, invitations_people_order), then merged: a member sorts by its
  * `sort_key` (its user's lower-cased name, else email, kept in step by triggers, see migration
  * 007), an invitation by its email (stored lower-case).
  */
-const PEOPLE = `(
-  select m.id, 'member'::text as kind, m.user_id, null::text as invited_email, m.role_id, m.status, m.customer_id,
-         m.last_active_at, m.created_at, null::timestamptz as expires_at, m.sort_key
+const MEMBERS = `select m.id, 'member'::text as kind, m.user_id, null::text as invited_email, m.role_id, m.status,
+    m.customer_id, m.last_active_at, m.created_at, null::timestamptz as expires_at, m.sort_key
   from memberships m
-  union all
-  select i.id, 'invitation'::text, null::uuid, i.email, i.role_id, 'invited'::text, i.customer_id,
-         null::timestamptz, i.created_at, i.expires_at, i.email
-  from invitations i where i.status = 'pending'
-) p`;
+  -- The policy also shows callers their own memberships elsewhere (the org switcher): not people here.
+  where m.org_id = (select app_public.current_org_id())`;
+const INVITATIONS = `select i.id, 'invitation'::text as kind, null::uuid as user_id, i.email as invited_email, i.role_id,
+    'invited'::text as status, i.customer_id, null::timestamptz as last_active_at, i.created_at, i.expires_at, i.email as sort_key
+  from invitations i where i.status = 'pending'`;
+
+/** Only the branch a status can match: a branch that matches nothing would be read to its end. */
+function peopleSources(status: PersonStatus | null | undefined): string[] {
+  const members = `(${MEMBERS}) p`;
+  const invitations = `(${INVITATIONS}) p`;
+  if (status === 'invited') return [invitations];
+  if (status) return [members];
+  return [members, invitations];
+}
 
 /** The People table: sorted by name (or email, for invitations), then id. */
 export async function listPeople(
@@ -77,7 +85,7 @@ export async function listPeople(
   return pagedQuery<PersonRow>(db, {
     columns:
       'p.id, p.kind, p.user_id, p.invited_email, p.role_id, p.status, p.customer_id, p.last_active_at, p.created_at, p.expires_at',
-    from: PEOPLE,
+    from: peopleSources(filter.status),
     where,
     sort: { expression: 'p.sort_key', type: 'text', direction: 'asc', id: 'p.id' },
     page,

@@ -25,11 +25,13 @@ export interface RoleRow {
 export const ROLE_SELECT = `
   select r.id, r.system_key, r.name, r.description, coalesce(s.customer_confined, false) as customer_confined, r.created_at,
     s.position as system_position,
-    array(
-      select srp.permission_key from system_role_permissions srp where srp.role_key = r.system_key
-      union
-      select rp.permission_key from role_permissions rp where rp.org_id = r.org_id and rp.role_id = r.id
-    ) as permissions
+    -- A system role's permissions come from the catalogue, a custom role's from its grants (a
+    -- trigger refuses grants to system roles): one lookup per role, not both.
+    case
+      when r.system_key is not null
+        then array(select srp.permission_key from system_role_permissions srp where srp.role_key = r.system_key)
+      else array(select rp.permission_key from role_permissions rp where rp.org_id = r.org_id and rp.role_id = r.id)
+    end as permissions
   from roles r left join system_roles s on s.key = r.system_key`;
 
 function clean(row: RoleRow): RoleRow {

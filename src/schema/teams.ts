@@ -29,7 +29,7 @@ TeamRef.implement({
       description: 'Every member of the team also holds this role’s permissions.',
       resolve: (team, _args, ctx) => (team.role_id ? ctx.loaders.role.load(team.role_id) : null),
     }),
-    memberCount: t.exposeInt('member_count'),
+    memberCount: t.int({ resolve: (team, _args, ctx) => ctx.loaders.teamMemberCount.load(team.id) }),
     members: t.field({
       type: [MemberRef],
       resolve: async (team, _args, ctx) => loadAll(ctx.loaders.member, await ctx.loaders.memberIdsOfTeam.load(team.id)),

@@ -73,7 +73,12 @@ async function member(userId: string, orgId: string, client: pg.PoolClient): Pro
   const { rows } = await client.query('select * from app_private.resolve_principal($1, $2)', [userId, orgId]);
   const row = rows[0];
   if (!row || row.status !== 'active') return null;
-  const resolved = { orgName: row.org_name, roleName: row.role_name, permissions: row.permissions, version: Number(row.authz_version) };
+  const resolved = {
+    orgName: row.org_name,
+    roleName: row.role_name,
+    permissions: row.permissions,
+    version: Number(row.authz_version),
+  };
   members.set(`${userId}:${orgId}`, resolved);
   return resolved;
 }

@@ -15,6 +15,8 @@
  *
  *   BENCH_ROUNDS=3 BENCH_DURATION=5 BENCH_CONNECTIONS=16 BENCH_PORT=5400 npm run bench
  *   (BENCH_PORT pins the gateway to it, the limit to +1 and the issuer to +2.)
+ *   BENCH_ONLY=workflows BENCH_CPU_PROFILE=/tmp/prof npm run bench   (one workload; the gateway
+ *   writes a V8 CPU profile there; summarize it with `npx tsx scripts/profile-summary.ts DIR`)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -139,7 +141,10 @@ async function seed(superuserUrl: string, issuer: string): Promise<void> {
   const client = new pg.Client({ connectionString: superuserUrl });
   await client.connect();
   try {
-    const orgs = [...Array.from({ length: ORGS_4K }, (_, i) => ({ id: orgId(i + 1), n: WORKFLOWS_SMALL })), { id: BIG_ORG, n: WORKFLOWS_BIG }];
+    const orgs = [
+      ...Array.from({ length: ORGS_4K }, (_, i) => ({ id: orgId(i + 1), n: WORKFLOWS_SMALL })),
+      { id: BIG_ORG, n: WORKFLOWS_BIG },
+    ];
     // Bulk load as the superuser, triggers off (setup only): consistent by construction.
     await client.query(`set session_replication_role = replica; set search_path = app_public`);
     for (const [i, org] of orgs.entries()) {
@@ -160,7 +165,8 @@ async function seed(superuserUrl: string, issuer: string): Promise<void> {
          insert into definition_versions (org_id, definition_id, version, definition)
            select org_id, id, 1, '{"steps":[{"run":"step"}]}' from definitions where org_id = $1;`.replace(
           /\$(\d)/g,
-          (_, n: string) => client.escapeLiteral(String([org.id, `Bench org ${i + 1}`, issuer, String(i + 1), String(org.n)][Number(n) - 1])),
+          (_, n: string) =>
+            client.escapeLiteral(String([org.id, `Bench org ${i + 1}`, issuer, String(i + 1), String(org.n)][Number(n) - 1])),
         ),
       );
     }
@@ -217,7 +223,7 @@ interface Workload {
 }
 
 let created = 0;
-const WORKLOADS: Workload[] = [
+const ALL_WORKLOADS: Workload[] = [
   {
     name: '`viewer`',
     org: orgId(1),
@@ -247,6 +253,8 @@ const WORKLOADS: Workload[] = [
       }),
   },
 ];
+/** BENCH_ONLY=viewer (a substring of a workload's name) runs just that one (e.g. to profile it). */
+const WORKLOADS = ALL_WORKLOADS.filter((w) => !process.env.BENCH_ONLY || w.name.includes(process.env.BENCH_ONLY));
 
 interface Measure {
   rps: number;
@@ -311,7 +319,12 @@ async function main() {
     stopPostgres = () => embedded.stop();
     const superuser = embedded.superuserUrl();
     const passwords = { owner: randomBytes(12).toString('hex'), app: randomBytes(12).toString('hex') };
-    await bootstrapDatabase({ superuserUrl: superuser, database: 'bench', ownerPassword: passwords.owner, appPassword: passwords.app });
+    await bootstrapDatabase({
+      superuserUrl: superuser,
+      database: 'bench',
+      ownerPassword: passwords.owner,
+      appPassword: passwords.app,
+    });
     const ownerUrl = withDatabase(superuser, 'bench', { user: OWNER_ROLE, password: passwords.owner });
     const appUrl = withDatabase(superuser, 'bench', { user: APP_ROLE, password: passwords.app });
     await migrate(ownerUrl);
@@ -368,7 +381,13 @@ async function main() {
       const n = workload.org === BIG_ORG ? ORGS_4K + 1 : Number(workload.org.slice(-12));
       tokens.set(
         workload.org,
-        await issuer.mint({ sub: `bench-${n}-0`, email: `bench${n}-0@bench.test`, name: 'Bench Member 0', emailVerified: true, expiresIn: 7200 }),
+        await issuer.mint({
+          sub: `bench-${n}-0`,
+          email: `bench${n}-0@bench.test`,
+          name: 'Bench Member 0',
+          emailVerified: true,
+          expiresIn: 7200,
+        }),
       );
     }
     // Both answer each workload, and say the same thing (ids aside).
@@ -377,11 +396,16 @@ async function main() {
         const url = server.name === 'gateway' ? `${server.base}/graphql` : `${server.base}${workload.limitPath}`;
         const response = await fetch(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens.get(workload.org)}`, 'x-organization-id': workload.org },
+          headers: {
+            'content-type': 'application/json',
+            authorization: `Bearer ${tokens.get(workload.org)}`,
+            'x-organization-id': workload.org,
+          },
           body: workload.body(server),
         });
         const text = await response.text();
-        if (response.status !== 200 || text.includes('"errors"')) throw new Error(`${server.name} ${workload.name}: ${response.status} ${text.slice(0, 300)}`);
+        if (response.status !== 200 || text.includes('"errors"'))
+          throw new Error(`${server.name} ${workload.name}: ${response.status} ${text.slice(0, 300)}`);
       }
     }
 
@@ -399,12 +423,29 @@ async function main() {
     }
     const underLoad = new Map<string, { gateway: Measure; limit: Measure }>();
     for (const workload of WORKLOADS) {
-      const gateway = await drive(servers[0]!, workload, tokens.get(workload.org)!, postmaster, Math.max(3, duration - 1), loadConnections);
-      const limit = await drive(servers[1]!, workload, tokens.get(workload.org)!, postmaster, Math.max(3, duration - 1), loadConnections);
+      const gateway = await drive(
+        servers[0]!,
+        workload,
+        tokens.get(workload.org)!,
+        postmaster,
+        Math.max(3, duration - 1),
+        loadConnections,
+      );
+      const limit = await drive(
+        servers[1]!,
+        workload,
+        tokens.get(workload.org)!,
+        postmaster,
+        Math.max(3, duration - 1),
+        loadConnections,
+      );
       underLoad.set(workload.name, { gateway, limit });
     }
 
-    const load = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+    const load = os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ');
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
     console.log(
       `\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${os.cpus().length} × ${cpu} · Node ${process.version} · ` +
@@ -427,14 +468,17 @@ async function main() {
           `${gateway.reduce((s, m) => s + m.errors, 0)} / ${limit.reduce((s, m) => s + m.errors, 0)} |`,
       );
     }
-    const small = results.get(WORKLOADS[1]!.name)!.gateway;
-    const big = results.get(WORKLOADS[2]!.name)!.gateway;
-    console.log(
-      `\nGateway p99, ${WORKFLOWS_BIG.toLocaleString('en')}-workflow organization ÷ ${WORKFLOWS_SMALL.toLocaleString('en')}-workflow one: ` +
-        `${(med(big, 'p99') / med(small, 'p99')).toFixed(2)} (${med(big, 'p99').toFixed(0)} ms vs ${med(small, 'p99').toFixed(0)} ms)`,
-    );
+    const small = results.get(ALL_WORKLOADS[1]!.name)?.gateway;
+    const big = results.get(ALL_WORKLOADS[2]!.name)?.gateway;
+    if (small && big)
+      console.log(
+        `\nGateway p99, ${WORKFLOWS_BIG.toLocaleString('en')}-workflow organization ÷ ${WORKFLOWS_SMALL.toLocaleString('en')}-workflow one: ` +
+          `${(med(big, 'p99') / med(small, 'p99')).toFixed(2)} (${med(big, 'p99').toFixed(0)} ms vs ${med(small, 'p99').toFixed(0)} ms)`,
+      );
     console.log(`\nPeak RSS, MiB (${connections} connections, max over rounds | ${loadConnections} connections):`);
-    console.log(`| workload | gateway | limit | gateway @${loadConnections} | limit @${loadConnections} | req/s @${loadConnections} (gw / limit) |`);
+    console.log(
+      `| workload | gateway | limit | gateway @${loadConnections} | limit @${loadConnections} | req/s @${loadConnections} (gw / limit) |`,
+    );
     console.log('|---|---:|---:|---:|---:|---:|');
     for (const workload of WORKLOADS) {
       const { gateway, limit } = results.get(workload.name)!;

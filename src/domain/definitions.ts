@@ -83,8 +83,8 @@ export async function listDefinitions(
   filter: DefinitionFilter,
   order: { field: DefinitionOrderField; direction: 'asc' | 'desc' },
   page: PageArgs,
-  options: { withTotal?: boolean } = {},
-): Promise<Connection<DefinitionRow & { cursor_key: string }>> {
+  options: { withTotal?: boolean; withCreator?: boolean } = {},
+): Promise<Connection<DefinitionRow & Partial<CreatorColumns> & { cursor_key: string }>> {
   const where = new Conditions()
     .add((p) => `d.kind = ${p}`, kind)
     .search(['d.name', 'd.description'], filter.search)
@@ -97,14 +97,28 @@ export async function listDefinitions(
     .add((p) => `d.updated_at > ${p}::timestamptz`, filter.updatedAfter);
   // No join to the versions: a page reads its own rows only, and the JSON of the current
   // version comes through a loader when the query selects `definition`.
-  return pagedQuery<DefinitionRow>(db, {
+  return pagedQuery<DefinitionRow & Partial<CreatorColumns>>(db, {
     columns: LIST_COLUMNS,
     from: 'definitions d',
     where,
     sort: { ...SORTS[order.field], direction: order.direction },
     page,
     withTotal: options.withTotal ?? false,
+    // The creators' names ride along with the page (joined after the cut) when asked for.
+    decorate: options.withCreator
+      ? {
+          columns: 'u.id as creator_id, u.name as creator_name, u.email as creator_email',
+          joins: 'left join users u on u.id = page.created_by',
+        }
+      : undefined,
   });
+}
+
+/** The creator as this request may see it (RLS on users): null columns when not visible. */
+export interface CreatorColumns {
+  creator_id: string | null;
+  creator_name: string | null;
+  creator_email: string | null;
 }
 
 export async function loadDefinitions(db: RequestDatabase, ids: readonly string[]): Promise<DefinitionRow[]> {
@@ -170,21 +184,33 @@ export async function createDefinition(
   actorId: string,
   input: DefinitionInput,
 ): Promise<string> {
+  return (await createDefinitionRow(db, kind, actorId, input)).id;
+}
+
+/** Creates the definition and its version 1 in one statement, and returns the new row. */
+export async function createDefinitionRow(
+  db: RequestDatabase,
+  kind: DefinitionKind,
+  actorId: string,
+  input: DefinitionInput,
+): Promise<DefinitionRow> {
   const name = requireText('input.name', input.name, 200);
   const description = optionalText('input.description', input.description, 2000) ?? '';
   const definition = input.definition == null ? {} : requireJsonObject('input.definition', input.definition);
   const { authKind, logoUrl } = connectorFields(kind, input, true);
   return withDatabaseErrors(async () => {
-    const { rows } = await db.query<{ id: string }>(
+    const { rows } = await db.query<DefinitionRow>(
       `with d as (
          insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by)
-         values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6) returning org_id, id
+         values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6) returning *
+       ), v as (
+         insert into definition_versions (org_id, definition_id, version, definition, created_by)
+         select org_id, id, 1, $7, $6 from d returning definition
        )
-       insert into definition_versions (org_id, definition_id, version, definition, created_by)
-       select org_id, id, 1, $7, $6 from d returning definition_id as id`,
+       select ${LIST_COLUMNS}, v.definition from d, v`,
       [kind, name, description, authKind, logoUrl, actorId, definition],
     );
-    return rows[0]!.id;
+    return rows[0]!;
   }, uniqueName(kind));
 }
 

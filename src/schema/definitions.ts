@@ -6,7 +6,7 @@
 import type { Permission } from '../authz/permissions.js';
 import { assertConnectorUnused } from '../domain/connections.js';
 import {
-  createDefinition,
+  createDefinitionRow,
   deleteDefinition,
   deployDefinition,
   listDefinitions,
@@ -26,7 +26,7 @@ import { userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { ExecutionRef } from './executions.js';
 import { OrderDirection } from './scalars.js';
-import { selectsField } from './selection.js';
+import { selectsField, selectsPath } from './selection.js';
 import { UserRef } from './users.js';
 
 export const EnvironmentEnum = builder.enumType('Environment', {
@@ -153,12 +153,13 @@ function defineKind(spec: KindSpec) {
         description: 'Newest first by default; ties broken by id, so the order is stable across pages.',
         authScopes: { permission: permissions.read },
         args: { filter: t.arg({ type: Filter }), orderBy: t.arg({ type: DefinitionOrder }) },
-        resolve: (_root, args, ctx, info) => {
+        resolve: async (_root, args, ctx, info) => {
           const filter = args.filter as
             | { search?: string | null; createdBy?: string | null; updatedAfter?: Date | null; deployedTo?: Environment | null }
             | null
             | undefined;
-          return listDefinitions(
+          const withCreator = selectsPath(info, ['edges', 'node', 'createdBy']);
+          const page = await listDefinitions(
             ctx.db,
             kind,
             {
@@ -169,8 +170,19 @@ function defineKind(spec: KindSpec) {
             },
             { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'desc' },
             args,
-            { withTotal: selectsField(info, 'totalCount') },
+            { withTotal: selectsField(info, 'totalCount'), withCreator },
           );
+          // The page brought its creators along: createdBy answers from the loader, no query.
+          if (withCreator) {
+            for (const { node } of page.edges) {
+              if (!node.created_by) continue;
+              const visible = node.creator_id
+                ? { id: node.creator_id, name: node.creator_name ?? null, email: node.creator_email ?? null }
+                : null;
+              ctx.loaders.user.prime(node.created_by, visible);
+            }
+          }
+          return page;
         },
       },
       connectionOptions(type),
@@ -225,8 +237,14 @@ function defineKind(spec: KindSpec) {
       args: { input: t.arg({ type: CreateInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
         audited(ctx, info, async () => {
-          const id = await createDefinition(ctx.db, kind, userIdOf(ctx), args.input as Parameters<typeof createDefinition>[3]);
-          return { result: await requireDefinition(ctx.db, kind, id), resourceId: id };
+          // One statement: the definition, its version 1, and the row to answer with.
+          const row = await createDefinitionRow(
+            ctx.db,
+            kind,
+            userIdOf(ctx),
+            args.input as Parameters<typeof createDefinitionRow>[3],
+          );
+          return { result: row, resourceId: row.id };
         }),
     }),
     [`update${type}`]: t.field({

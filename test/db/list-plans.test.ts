@@ -301,6 +301,9 @@ const definitionFilters = (kind: DefinitionKind): Record<string, () => Lister> =
   return {
     createdBy: () => list({ createdBy: OWNER_USER }),
     updatedAfter: () => list({ updatedAfter: new Date(Date.now() - 5 * 3600_000) }),
+    // Not a filter: the page with its creators' names joined after the cut (`createdBy { name }`).
+    'with creator names': () => (rdb, page) =>
+      listDefinitions(rdb, kind, {}, { field: 'CREATED_AT', direction: 'desc' }, page, { withCreator: true }),
     ...(kind === 'connector' || kind === 'workflow' ? { deployedTo: () => list({ deployedTo: 'production' }) } : {}),
   };
 };

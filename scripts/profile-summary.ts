@@ -3,7 +3,11 @@
  * self time by where it is spent — a package under node_modules, a file of ours, Node's
  * internals, garbage collection — as percentages of the non-idle time.
  *
- *   npx tsx scripts/profile-summary.ts DIR_OR_FILE [top=25]
+ *   npx tsx scripts/profile-summary.ts DIR_OR_FILE [top=25] [no-writes]
+ *
+ * `no-writes` leaves out the native socket-write frames (writeBuffer, writev): on an
+ * oversubscribed machine a write that wakes the peer is where the process gets descheduled, so
+ * those samples are mostly run-queue waiting, not CPU (see /proc/<pid>/schedstat).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +26,7 @@ interface Profile {
 
 const target = process.argv[2];
 const top = Number(process.argv[3] ?? 25);
+const skipWrites = process.argv[4] === 'no-writes';
 if (!target) throw new Error('usage: profile-summary DIR_OR_FILE [top]');
 const files = fs.statSync(target).isDirectory()
   ? fs
@@ -53,7 +58,8 @@ for (const file of files) {
     const node = nodes.get(id)!;
     const dt = profile.timeDeltas[i] ?? 0;
     const b = bucket(node);
-    if (b === '(idle)') return;
+    if (node.callFrame.functionName === '(idle)') return;
+    if (skipWrites && !node.callFrame.url && ['writeBuffer', 'writev'].includes(node.callFrame.functionName)) return;
     total += dt;
     byBucket.set(b, (byBucket.get(b) ?? 0) + dt);
     const fn = `${node.callFrame.functionName || '(anonymous)'} ${b}`;

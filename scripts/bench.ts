@@ -197,8 +197,8 @@ async function waitFor(url: string, child: ChildProcess, what: string): Promise<
   }
 }
 
-function start(script: string, env: Record<string, string>, cpuProfileDir?: string): ChildProcess {
-  const args = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, script] : [script];
+function start(script: string, env: Record<string, string>, cpuProfileDir?: string, flags: string[] = []): ChildProcess {
+  const args = [...flags, ...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), script];
   return spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env, NODE_ENV: 'production' },
@@ -358,6 +358,8 @@ async function main() {
         RATE_LIMIT_ORG_MAX: '100000000',
       },
       profileDir,
+      // BENCH_NODE_FLAGS: Node/V8 flags for the gateway only (e.g. --max-semi-space-size=32), to try tunings.
+      process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean),
     );
     children.push(gatewayChild);
     const limitChild = start(entry.limit, {

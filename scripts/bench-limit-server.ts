@@ -83,9 +83,15 @@ async function member(userId: string, orgId: string, client: pg.PoolClient): Pro
   return resolved;
 }
 
-const settings = (userId: string, orgId: string) =>
+/** The gateway's settings statement: the member's permissions once known, else as the database derives them. */
+const settings = (userId: string, orgId: string, permissions: string[] | undefined) =>
   `begin; select set_config('app.user_id', '${userId}', true), set_config('app.org_id', '${orgId}', true), ` +
-  `set_config('app.role', 'staff', true), set_config('app.tenant_id', '', true); ` +
+  `set_config('app.role', 'staff', true), set_config('app.tenant_id', '', true), ` +
+  `set_config('app.permissions', ${
+    permissions
+      ? `'{${permissions.filter((p) => /^[a-z_]+\.[a-z_]+$/.test(p)).join(',')}}'`
+      : `app_private.member_permissions('${userId}', '${orgId}', false)`
+  }, true); ` +
   `select app_private.authz_version('${orgId}') as v`;
 
 type Work = (ctx: { userId: string; orgId: string; body: Record<string, unknown>; client: pg.PoolClient }) => {
@@ -160,8 +166,9 @@ const server = http.createServer((req, res) => {
         try {
           const job = work({ userId: caller.userId, orgId, body, client });
           // One round trip: open, bind, check the authorization version, the work, commit.
+          const known = members.get(`${caller.userId}:${orgId}`);
           const results = (await client.query(
-            `${settings(caller.userId, orgId)}; ${job.sql ? `${job.sql};` : ''} commit`,
+            `${settings(caller.userId, orgId, known?.permissions)}; ${job.sql ? `${job.sql};` : ''} commit`,
           )) as unknown as pg.QueryResult[];
           const version = Number(results[2]!.rows[0].v);
           let who = members.get(`${caller.userId}:${orgId}`);

@@ -488,3 +488,31 @@ describe(`with ${ROWS.toLocaleString('en')} rows in every listed table, a page r
     await counted.rdb.abandon();
   });
 });
+
+describe("People's sort key follows the user's name", () => {
+  it('a changed name (the identity upsert, as gateway_app) re-sorts the member in every organization', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('select app_private.ensure_user($1, $2, $3, $4, $5)', [
+        'bench',
+        'u7',
+        'user7@big.test',
+        false,
+        'Zed Renamed',
+      ]);
+    } finally {
+      client.release();
+    }
+    const owner = new pg.Client({ connectionString: db.superuserUrl });
+    await owner.connect();
+    try {
+      const { rows } = await owner.query(
+        `select m.sort_key from app_public.memberships m join app_public.users u on u.id = m.user_id
+         where u.issuer = 'bench' and u.subject = 'u7'`,
+      );
+      expect(rows).toEqual([{ sort_key: 'zed renamed' }]);
+    } finally {
+      await owner.end();
+    }
+  });
+});

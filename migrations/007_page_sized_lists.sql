@@ -167,7 +167,22 @@ create policy tenant_all on app_public.connections for all
 -- Sort keys as stored columns: under RLS only leakproof comparisons may become index conditions
 -- (a policy must filter first), and lower() or coalesce() are not; `(name_key, id) > ($1, $2)` is.
 alter table app_public.definitions add column name_key text generated always as (lower(name)) stored;
-alter table app_public.customers add column name_key text generated always as (lower(name)) stored;
+-- Customers' key is a plain column set by a trigger rather than a generated one: column-checking
+-- triggers that compare whole rows (to_jsonb(new) vs old) must see it unchanged in BEFORE UPDATE,
+-- where a generated column is not yet computed.
+alter table app_public.customers add column name_key text not null default '';
+alter table app_public.customers no force row level security;
+update app_public.customers set name_key = lower(name);
+alter table app_public.customers force row level security;
+create function app_private.set_customer_name_key() returns trigger
+language plpgsql as $$
+begin
+  new.name_key := lower(new.name);
+  return new;
+end $$;
+-- Named to fire after every other BEFORE trigger (they fire in name order).
+create trigger zz_customers_name_key before insert or update on app_public.customers
+  for each row execute function app_private.set_customer_name_key();
 -- A run names a definition or a connection, never both: one column for "what ran".
 alter table app_public.executions add column target_id uuid generated always as (coalesce(definition_id, connection_id)) stored;
 

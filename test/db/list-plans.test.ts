@@ -82,9 +82,10 @@ async function load(superuserUrl: string): Promise<void> {
        insert into invitation_teams (org_id, invitation_id, team_id)
          select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1)
          from invitations i where i.org_id = $1 and ('x' || substr(md5(i.id::text), 1, 2))::bit(8)::int % 2 = 0;
-       insert into customers (id, org_id, name, slug, region, status) values ($3, $1, 'Dense customer', 'dense', 'US', 'active');
-       insert into customers (org_id, name, slug, region, status)
-         select $1, 'Customer ' || md5(i::text), 'c-' || i, (array['US','EU','APAC'])[1 + i % 3],
+       insert into customers (id, org_id, name, name_key, slug, region, status)
+         values ($3, $1, 'Dense customer', 'dense customer', 'dense', 'US', 'active');
+       insert into customers (org_id, name, name_key, slug, region, status)
+         select $1, 'Customer ' || md5(i::text), 'customer ' || md5(i::text), 'c-' || i, (array['US','EU','APAC'])[1 + i % 3],
                 case when i % 5 = 0 then 'suspended' else 'active' end
          from generate_series(1, ${ROWS}) i;`,
       [BIG, OWNER_USER, DENSE_CUSTOMER],

@@ -356,6 +356,7 @@ async function main() {
         LOG_LEVEL: 'warn',
         RATE_LIMIT_USER_MAX: '100000000',
         RATE_LIMIT_ORG_MAX: '100000000',
+        RATE_LIMIT_IP_MAX: '100000000',
       },
       profileDir,
       // BENCH_NODE_FLAGS: Node/V8 flags for the gateway only (e.g. --max-semi-space-size=32), to try tunings.

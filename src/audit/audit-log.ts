@@ -71,6 +71,31 @@ export async function insertAuditRows(
   );
 }
 
+/** One event as a statement with literal values (it travels with the request's COMMIT). */
+function singleEventStatement(meta: RequestMeta, actor: AuditActor | null, row: AuditRow) {
+  return {
+    text: `insert into app_public.audit_events
+       (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome,
+        customer_id, request_id, client_ip, user_agent, details)
+     values ($1::uuid, $2, $3::uuid, $4, $5, $6, $7, $8, $9::uuid, $10, $11::inet, $12, $13::jsonb)`,
+    values: [
+      row.orgId,
+      actor ? 'user' : 'system',
+      actor?.userId ?? null,
+      actor?.name ?? 'system',
+      row.action,
+      row.resourceType,
+      row.resourceId ?? null,
+      row.outcome,
+      row.customerId ?? null,
+      meta.requestId,
+      meta.clientIp,
+      meta.userAgent?.slice(0, 512) ?? null,
+      JSON.stringify(row.details ?? {}),
+    ],
+  };
+}
+
 export class RequestAudit {
   private readonly deferred: AuditRow[] = [];
   private readonly seen = new Set<string>();
@@ -82,14 +107,19 @@ export class RequestAudit {
     private readonly logger: Logger,
   ) {}
 
-  /** Record a success inside the request transaction (call it last, inside the mutation). */
+  /**
+   * Record a success inside the request transaction (call it last, inside the mutation). It is
+   * written in the round trip that commits the transaction, under the binding in force now: the
+   * change and its event still commit, or vanish, together.
+   */
   async success(db: RequestDatabase, entry: AuditEntry): Promise<void> {
     const orgId = db.currentBinding.orgId;
     if (!orgId) throw new Error(`audit: ${entry.action} succeeded outside any organization`);
     // A customer-confined request records for its customer (the database insists).
     const customerId = entry.customerId === undefined ? db.currentBinding.tenantId : entry.customerId;
     const row: AuditRow = { ...entry, customerId, orgId, outcome: 'success' };
-    await insertAuditRows(db, this.meta, this.actor, [row]);
+    const { text, values } = singleEventStatement(this.meta, this.actor, row);
+    db.deferUntilCommit(text, values);
     this.pendingSuccesses.push(row);
   }
 

@@ -9,10 +9,16 @@ import { customerUsage, loadCustomers, type CustomerRow, type CustomerUsage } fr
 import { loadExecutions, type ExecutionRow } from '../domain/executions.js';
 import { loadInvitations, loadMembers, teamIdsOfInvitations, type InvitationRow, type MemberRow } from '../domain/people.js';
 import { countMembersByRole, loadRoles, type RoleRow } from '../domain/roles.js';
-import { loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
+import { countMembersOfTeams, loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
 import { loadUsers, type UserRow } from '../domain/users.js';
 import { loadConnections, type ConnectionRow } from '../domain/connections.js';
-import { loadDefinitions, loadDeployments, type DefinitionRow, type DeploymentRow } from '../domain/definitions.js';
+import {
+  loadDefinitionDocuments,
+  loadDefinitions,
+  loadDeployments,
+  type DefinitionRow,
+  type DeploymentRow,
+} from '../domain/definitions.js';
 
 /** Rows come back in any order; DataLoader wants them aligned with the keys. */
 export function byKey<K, R>(keys: readonly K[], rows: R[], keyOf: (row: R) => K): (R | null)[] {
@@ -35,6 +41,15 @@ export function createLoaders(db: RequestDatabase) {
     connection: new DataLoader<string, ConnectionRow | null>(async (ids) =>
       byKey(ids, await loadConnections(db, ids), (r) => r.id),
     ),
+    /** A definition version's JSON, keyed `${id}:${version}` (list pages leave it out). */
+    definitionDocument: new DataLoader<string, Record<string, unknown> | null>(async (keys) => {
+      const wanted = keys.map((key) => {
+        const [id, version] = key.split(':');
+        return { id: id!, version: Number(version) };
+      });
+      const rows = await loadDefinitionDocuments(db, wanted);
+      return byKey(keys, rows, (r) => `${r.definition_id}:${r.version}`).map((r) => r?.definition ?? null);
+    }),
     deployments: new DataLoader<string, DeploymentRow[]>(async (ids) =>
       groupByKey(ids, await loadDeployments(db, ids), (r) => r.definition_id),
     ),
@@ -53,6 +68,10 @@ export function createLoaders(db: RequestDatabase) {
       groupByKey(ids, await teamIdsOfMembers(db, ids), (r) => r.membership_id).map((rows) => rows.map((r) => r.team_id)),
     ),
     team: new DataLoader<string, TeamRow | null>(async (ids) => byKey(ids, await loadTeams(db, ids), (r) => r.id)),
+    teamMemberCount: new DataLoader<string, number>(async (ids) => {
+      const counts = await countMembersOfTeams(db, ids);
+      return ids.map((id) => counts.get(id) ?? 0);
+    }),
     memberIdsOfTeam: new DataLoader<string, string[]>(async (ids) =>
       groupByKey(ids, await memberIdsOfTeams(db, ids), (r) => r.team_id).map((rows) => rows.map((r) => r.membership_id)),
     ),

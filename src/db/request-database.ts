@@ -5,7 +5,9 @@
  * client if anything about its state is in doubt. Nothing here uses a session-level SET, so a
  * client returned to the pool carries no request's identity.
  */
-import type pg from 'pg';
+import pg from 'pg';
+
+const { escapeLiteral } = pg;
 import { serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { asDatabaseFault, commitOutcomeUnknown, databaseFaultOf, databaseUnavailable, isConnectionFault } from './faults.js';
@@ -91,6 +93,44 @@ function permissionsValue(binding: DatabaseBinding, access: string, uuidOrEmpty:
 
 type State = 'unopened' | 'open' | 'finished';
 
+/**
+ * Statements with parameters run as named prepared statements: PostgreSQL parses and plans each
+ * text once per connection instead of on every request (plans stay O(page) as generic plans too:
+ * test/db/list-plans.test.ts checks both). Names are derived from the text; a bounded number.
+ */
+const statementNames = new Map<string, string>();
+const MAX_PREPARED = 2_000;
+
+function preparedName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_PREPARED) {
+    name = `g${statementNames.size.toString(36)}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+/** A value written into SQL text (for statements sent in the COMMIT round trip). */
+export type SqlLiteral = string | number | boolean | null;
+
+function literal(value: SqlLiteral): string {
+  if (value === null) return 'null';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error('refusing a non-finite number in SQL');
+    return String(value);
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  return escapeLiteral(value);
+}
+
+/**
+ * Renders `text` with `$n` placeholders replaced by quoted literals (pg's own escaping), so the
+ * statement can travel in one simple-protocol message with others.
+ */
+export function renderStatement(text: string, values: SqlLiteral[]): string {
+  return text.replace(/\$(\d+)/g, (_, n: string) => literal(values[Number(n) - 1] ?? null));
+}
+
 export class RequestDatabase {
   private client: pg.PoolClient | undefined;
   private opening: Promise<pg.PoolClient> | undefined;
@@ -98,6 +138,8 @@ export class RequestDatabase {
   private rollbackOnly = false;
   private savepoints = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Writes that travel with COMMIT (audit successes), each with the binding it was made under. */
+  private readonly deferred: string[] = [];
   /** The connection died under this request: its transaction is gone (the server rolled it back). */
   private lost = false;
 
@@ -155,10 +197,13 @@ export class RequestDatabase {
    */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     const client = await this.connection();
+    const name = values && values.length > 0 ? preparedName(text) : undefined;
     // Once the connection is gone (or gave no answer), queued statements fail at once instead
     // of each waiting out its own timeout behind the one that never returned.
     const run = this.queue.then(() =>
-      this.lost ? Promise.reject(databaseUnavailable('connection lost')) : client.query<R>(text, values),
+      this.lost
+        ? Promise.reject(databaseUnavailable('connection lost'))
+        : client.query<R>(name ? { name, text, values } : { text, values }),
     );
     this.queue = run.catch(() => undefined);
     try {
@@ -170,6 +215,17 @@ export class RequestDatabase {
       if (isConnectionFault(databaseFaultOf(error))) this.lost = true;
       throw asDatabaseFault(error);
     }
+  }
+
+  /**
+   * A write that must commit with the transaction and needs no answer (an audit Success event):
+   * sent in the COMMIT's round trip, under the binding in force now. If it fails, the commit
+   * fails with it — nothing half-written. Dropped when the transaction (or the mutation's
+   * savepoint) rolls back, exactly as if it had run here.
+   */
+  deferUntilCommit(text: string, values: SqlLiteral[]): void {
+    if (this.state === 'finished') throw new Error('the request transaction has already finished');
+    this.deferred.push(`${bindingSql(this.binding)}; ${renderStatement(text, values)}`);
   }
 
   /**
@@ -187,12 +243,14 @@ export class RequestDatabase {
       }
     }
     const name = `mutation_${++this.savepoints}`;
+    const deferredBefore = this.deferred.length;
     await this.query(`savepoint ${name}`);
     try {
       const result = await fn();
       await this.query(`release savepoint ${name}`);
       return result;
     } catch (error) {
+      this.deferred.length = deferredBefore;
       await this.query(`rollback to savepoint ${name}`).catch(() => {
         this.rollbackOnly = true;
       });
@@ -245,7 +303,12 @@ export class RequestDatabase {
     }
     const verb = this.rollbackOnly ? 'rollback' : 'commit';
     try {
-      const result = await client.query(verb);
+      // Deferred writes and COMMIT in one message: if a write fails, the rest is skipped and the
+      // transaction ends rolled back (its COMMIT never ran): reported as a failed commit below.
+      const writes = verb === 'commit' ? this.deferred.splice(0) : [];
+      this.deferred.length = 0;
+      const answer = await client.query(writes.length ? `${writes.join('; ')}; commit` : verb);
+      const result = (Array.isArray(answer) ? answer.at(-1) : answer) as pg.QueryResult;
       this.release(client);
       // COMMIT of an aborted transaction answers ROLLBACK.
       return verb === 'commit' && result.command === 'COMMIT' ? 'committed' : 'rolled back';

@@ -89,6 +89,8 @@ export async function listConnections(
     .add((p) => `c.sync_status = ${p}`, filter.syncStatus)
     .add((p) => `c.scope = ${p}`, filter.scope)
     .search(['c.name'], filter.search);
+  // RLS confines a customer's request already; saying so here lets the plan use the customer's index.
+  if (db.currentBinding.access === 'customer') where.raw('c.customer_id = (select app_public.current_tenant_id())');
   return pagedQuery<ConnectionRow>(db, {
     columns: CONNECTION_COLUMNS,
     from: 'connections c',

@@ -29,7 +29,8 @@ export interface DefinitionRow {
   name: string;
   description: string;
   current_version: number;
-  definition: Record<string, unknown>;
+  /** The current version's JSON; absent on list rows (loaded per page only when selected). */
+  definition?: Record<string, unknown>;
   auth_kind: AuthKind | null;
   logo_url: string | null;
   created_at: Date;
@@ -58,15 +59,17 @@ export interface DefinitionFilter {
 
 export type DefinitionOrderField = 'CREATED_AT' | 'UPDATED_AT' | 'NAME';
 
-const COLUMNS = `d.id, d.org_id, d.kind, d.name, d.description, d.current_version, v.definition, d.auth_kind, d.logo_url,
+const LIST_COLUMNS = `d.id, d.org_id, d.kind, d.name, d.description, d.current_version, d.auth_kind, d.logo_url,
   d.created_at, d.updated_at, d.created_by, d.updated_by, d.workspace_id, d.enabled`;
+const COLUMNS = `${LIST_COLUMNS}, v.definition`;
 const FROM = `definitions d
   left join definition_versions v on v.org_id = d.org_id and v.definition_id = d.id and v.version = d.current_version`;
 
 const SORTS: Record<DefinitionOrderField, Omit<Sort, 'direction'>> = {
   CREATED_AT: { expression: 'd.created_at', type: 'timestamptz', id: 'd.id' },
   UPDATED_AT: { expression: 'd.updated_at', type: 'timestamptz', id: 'd.id' },
-  NAME: { expression: 'lower(d.name)', type: 'text', id: 'd.id' },
+  // name_key = lower(name), stored: a leakproof comparison the index can take under RLS.
+  NAME: { expression: 'd.name_key', type: 'text', id: 'd.id' },
 };
 
 function uniqueName(kind: DefinitionKind) {
@@ -83,8 +86,8 @@ export async function listDefinitions(
   filter: DefinitionFilter,
   order: { field: DefinitionOrderField; direction: 'asc' | 'desc' },
   page: PageArgs,
-  options: { withTotal?: boolean } = {},
-): Promise<Connection<DefinitionRow & { cursor_key: string }>> {
+  options: { withTotal?: boolean; withCreator?: boolean } = {},
+): Promise<Connection<DefinitionRow & Partial<CreatorColumns> & { cursor_key: string }>> {
   const where = new Conditions()
     .add((p) => `d.kind = ${p}`, kind)
     .search(['d.name', 'd.description'], filter.search)
@@ -95,18 +98,49 @@ export async function listDefinitions(
       filter.deployedTo,
     )
     .add((p) => `d.updated_at > ${p}::timestamptz`, filter.updatedAfter);
-  return pagedQuery<DefinitionRow>(db, {
-    columns: COLUMNS,
-    from: FROM,
+  // No join to the versions: a page reads its own rows only, and the JSON of the current
+  // version comes through a loader when the query selects `definition`.
+  return pagedQuery<DefinitionRow & Partial<CreatorColumns>>(db, {
+    columns: LIST_COLUMNS,
+    from: 'definitions d',
     where,
     sort: { ...SORTS[order.field], direction: order.direction },
     page,
     withTotal: options.withTotal ?? false,
+    // The creators' names ride along with the page (joined after the cut) when asked for.
+    decorate: options.withCreator
+      ? {
+          columns: 'u.id as creator_id, u.name as creator_name, u.email as creator_email',
+          joins: 'left join users u on u.id = page.created_by',
+        }
+      : undefined,
   });
+}
+
+/** The creator as this request may see it (RLS on users): null columns when not visible. */
+export interface CreatorColumns {
+  creator_id: string | null;
+  creator_name: string | null;
+  creator_email: string | null;
 }
 
 export async function loadDefinitions(db: RequestDatabase, ids: readonly string[]): Promise<DefinitionRow[]> {
   return (await db.query<DefinitionRow>(`select ${COLUMNS} from ${FROM} where d.id = any($1::uuid[])`, [ids])).rows;
+}
+
+/** The JSON of given versions, keyed `${definitionId}:${version}`. */
+export async function loadDefinitionDocuments(
+  db: RequestDatabase,
+  keys: readonly { id: string; version: number }[],
+): Promise<{ definition_id: string; version: number; definition: Record<string, unknown> }[]> {
+  return (
+    await db.query<{ definition_id: string; version: number; definition: Record<string, unknown> }>(
+      `select v.definition_id, v.version, v.definition from definition_versions v
+       join unnest($1::uuid[], $2::int[]) as k(id, version) on v.definition_id = k.id and v.version = k.version
+       where v.org_id = (select app_public.current_org_id())`,
+      [keys.map((k) => k.id), keys.map((k) => k.version)],
+    )
+  ).rows;
 }
 
 export async function loadDeployments(db: RequestDatabase, ids: readonly string[]): Promise<DeploymentRow[]> {
@@ -155,6 +189,16 @@ export async function createDefinition(
   actorId: string,
   input: DefinitionInput,
 ): Promise<string> {
+  return (await createDefinitionRow(db, kind, actorId, input)).id;
+}
+
+/** Creates the definition and its version 1, and returns the new row (no re-read). */
+export async function createDefinitionRow(
+  db: RequestDatabase,
+  kind: DefinitionKind,
+  actorId: string,
+  input: DefinitionInput,
+): Promise<DefinitionRow> {
   const name = requireText('input.name', input.name, 200);
   const description = optionalText('input.description', input.description, 2000) ?? '';
   const definition = input.definition == null ? {} : requireJsonObject('input.definition', input.definition);
@@ -163,17 +207,20 @@ export async function createDefinition(
     async () => {
       // Two statements, not one with a CTE: the version's workspace policy must see the new
       // definition, and rows inserted by a CTE are invisible to the rest of its statement.
-      const { rows } = await db.query<{ id: string }>(
+      const { rows } = await db.query<DefinitionRow>(
         `insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by, workspace_id)
-       values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6, $7) returning id`,
+       values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6, $7)
+       returning id, org_id, kind, name, description, current_version, auth_kind, logo_url,
+                 created_at, updated_at, created_by, updated_by, workspace_id, enabled`,
         [kind, name, description, authKind, logoUrl, actorId, input.workspaceId ?? null],
       );
+      const row = rows[0]!;
       await db.query(
         `insert into definition_versions (org_id, definition_id, version, definition, created_by)
        values (app_public.current_org_id(), $1, 1, $2, $3)`,
-        [rows[0]!.id, definition, actorId],
+        [row.id, definition, actorId],
       );
-      return rows[0]!.id;
+      return { ...row, definition };
     },
     { ...uniqueName(kind), foreignKey: { definitions_org_id_workspace_id_fkey: { resourceType: 'Workspace' } } },
   );

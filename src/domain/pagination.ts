@@ -103,6 +103,7 @@ export function keyset(sort: Sort, window: PageWindow, nextParam: number) {
     condition,
     params: window.cursor ? [window.cursor.key, window.cursor.id] : [],
     orderBy: `${sort.expression} ${effective}, ${id} ${effective}`,
+    direction: effective,
     cursorKey: `(${sort.expression})::text`,
     limit: window.limit + 1,
   };
@@ -146,6 +147,12 @@ function memo<T>(fn: () => Promise<T>): () => Promise<T> {
   return () => (value ??= fn());
 }
 
+/** An ILIKE pattern matching `text` anywhere (its LIKE wildcards literal); null for blank text. */
+export function containsPattern(text: string | null | undefined): string | null {
+  const trimmed = text?.trim();
+  return trimmed ? `%${trimmed.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+}
+
 /**
  * A WHERE clause built from optional filters, numbering its own placeholders.
  *   const where = new Conditions();
@@ -164,12 +171,7 @@ export class Conditions {
 
   /** Case-insensitive substring match on any of `columns` (LIKE wildcards in `text` are literal). */
   search(columns: string[], text: string | null | undefined): this {
-    const trimmed = text?.trim();
-    if (!trimmed) return this;
-    return this.add(
-      (p) => `(${columns.map((c) => `${c} ilike ${p}`).join(' or ')})`,
-      `%${trimmed.replace(/[\\%_]/g, (c) => `\\${c}`)}%`,
-    );
+    return this.add((p) => `(${columns.map((c) => `${c} ilike ${p}`).join(' or ')})`, containsPattern(text));
   }
 
   raw(sql: string): this {
@@ -185,20 +187,54 @@ export class Conditions {
 /**
  * One page of a filtered, keyset-ordered list, with its total riding along (an uncorrelated
  * sub-select, evaluated once) when the client asked for it, else counted on demand.
+ *
+ * The page is cut first, on `from` alone (one table, or a UNION ALL of single tables), so an
+ * index matching the order reads only the page's rows; `decorate` joins what the page shows
+ * (names, e-mails…) onto those rows afterwards. A join before the cut would let the planner
+ * read the whole organization and sort it (test/db/list-plans.test.ts checks every list).
  */
 export async function pagedQuery<T extends { id: string }>(
   db: { query<R extends import('pg').QueryResultRow>(text: string, values?: unknown[]): Promise<import('pg').QueryResult<R>> },
-  options: { columns: string; from: string; where: Conditions; sort: Sort; page: PageArgs; withTotal: boolean },
+  options: {
+    columns: string;
+    /**
+     * One source, or several whose rows form one list (e.g. members and invitations): each is cut
+     * to a page on its own index, then the cut pages are merged and cut again.
+     */
+    from: string | string[];
+    where: Conditions;
+    sort: Sort;
+    page: PageArgs;
+    withTotal: boolean;
+    /** Columns and joins applied to the cut page, whose rows are called `page`. */
+    decorate?: { columns: string; joins: string };
+  },
 ): Promise<Connection<T & { cursor_key: string }>> {
   const window = pageWindow(options.page);
   const { params } = options.where;
   const where = options.where.toString();
   const k = keyset(options.sort, window, params.length + 1);
-  const countSql = `select count(*)::int from ${options.from} where ${where}`;
-  const { rows } = await db.query<T & { cursor_key: string; total_count?: number }>(
-    `select ${options.columns}, ${k.cursorKey} as cursor_key${options.withTotal ? `, (${countSql}) as total_count` : ''}
-     from ${options.from} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
-    [...params, ...k.params],
-  );
+  const sources = Array.isArray(options.from) ? options.from : [options.from];
+  const countSql = `select ${sources.map((from) => `(select count(*)::int from ${from} where ${where})`).join(' + ')} as count`;
+  const total = options.withTotal ? `, (${countSql}) as total_count` : '';
+  const cut = (from: string, extra: string) =>
+    `select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
+     from ${from} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`;
+  const sortValue = `, ${options.sort.expression} as sort_value`;
+  const byValue = `order by sort_value ${k.direction}, id ${k.direction}`;
+  let pageSql: string;
+  if (sources.length === 1) pageSql = cut(sources[0]!, options.decorate ? sortValue : total);
+  else {
+    const merged = sources.map((from) => `(${cut(from, sortValue)})`).join(' union all ');
+    pageSql = `select * from (${merged}) merged ${byValue} limit ${k.limit}`;
+  }
+  let text = pageSql;
+  if (options.decorate) {
+    text = `select page.*, ${options.decorate.columns}${total} from (${pageSql}) page ${options.decorate.joins}
+       order by page.sort_value ${k.direction}, page.id ${k.direction}`;
+  } else if (sources.length > 1) {
+    text = `select merged.*${total} from (${pageSql}) merged ${byValue}`;
+  }
+  const { rows } = await db.query<T & { cursor_key: string; total_count?: number }>(text, [...params, ...k.params]);
   return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
 }

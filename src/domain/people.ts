@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
-import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, containsPattern, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { assertHolds, requireRole, type RoleRow } from './roles.js';
 import { permissionSources, requireTeam } from './teams.js';
 import { isPermission } from '../authz/permissions.js';
@@ -38,15 +38,29 @@ export interface PeopleFilter {
   search?: string | null;
 }
 
-const PEOPLE = `(
-  select m.id, 'member' as kind, m.user_id, u.name, u.email, m.role_id, m.status, m.customer_id,
-         m.last_active_at, m.created_at, null::timestamptz as expires_at
-  from memberships m left join users u on u.id = m.user_id
-  union all
-  select i.id, 'invitation', null, null, i.email, i.role_id, 'invited', i.customer_id,
-         null, i.created_at, i.expires_at
-  from invitations i where i.status = 'pending'
-) p`;
+/**
+ * Members and pending invitations, each cut to a page on its own ordered index
+ * (memberships_people_order, invitations_people_order), then merged: a member sorts by its
+ * `sort_key` (its user's lower-cased name, else email, kept in step by triggers, see migration
+ * 007), an invitation by its email (stored lower-case).
+ */
+const MEMBERS = `select m.id, 'member'::text as kind, m.user_id, null::text as invited_email, m.role_id, m.status,
+    m.customer_id, m.last_active_at, m.created_at, null::timestamptz as expires_at, m.sort_key
+  from memberships m
+  -- The policy also shows callers their own memberships elsewhere (the org switcher): not people here.
+  where m.org_id = (select app_public.current_org_id())`;
+const INVITATIONS = `select i.id, 'invitation'::text as kind, null::uuid as user_id, i.email as invited_email, i.role_id,
+    'invited'::text as status, i.customer_id, null::timestamptz as last_active_at, i.created_at, i.expires_at, i.email as sort_key
+  from invitations i where i.status = 'pending'`;
+
+/** Only the branch a status can match: a branch that matches nothing would be read to its end. */
+function peopleSources(status: PersonStatus | null | undefined): string[] {
+  const members = `(${MEMBERS}) p`;
+  const invitations = `(${INVITATIONS}) p`;
+  if (status === 'invited') return [invitations];
+  if (status) return [members];
+  return [members, invitations];
+}
 
 /** The People table: sorted by name (or email, for invitations), then id. */
 export async function listPeople(
@@ -63,14 +77,23 @@ export async function listPeople(
         or exists (select 1 from invitation_teams it where it.invitation_id = p.id and it.team_id = ${p}::uuid))`,
       filter.teamId,
     )
-    .search(['p.name', 'p.email'], filter.search);
+    .add(
+      (p) => `(p.invited_email ilike ${p}
+        or exists (select 1 from users u where u.id = p.user_id and (u.name ilike ${p} or u.email ilike ${p})))`,
+      containsPattern(filter.search),
+    );
   return pagedQuery<PersonRow>(db, {
-    columns: 'p.*',
-    from: PEOPLE,
+    columns:
+      'p.id, p.kind, p.user_id, p.invited_email, p.role_id, p.status, p.customer_id, p.last_active_at, p.created_at, p.expires_at',
+    from: peopleSources(filter.status),
     where,
-    sort: { expression: `lower(coalesce(p.name, p.email, ''))`, type: 'text', direction: 'asc', id: 'p.id' },
+    sort: { expression: 'p.sort_key', type: 'text', direction: 'asc', id: 'p.id' },
     page,
     withTotal,
+    decorate: {
+      columns: 'u.name, coalesce(u.email, page.invited_email) as email',
+      joins: 'left join users u on u.id = page.user_id',
+    },
   });
 }
 

@@ -24,19 +24,33 @@ export interface RoleRow {
 
 export const ROLE_SELECT = `
   select r.id, r.system_key, r.name, r.description, coalesce(s.customer_confined, false) as customer_confined, r.created_at,
-    array(
-      select srp.permission_key from system_role_permissions srp where srp.role_key = r.system_key
-      union
-      select rp.permission_key from role_permissions rp where rp.org_id = r.org_id and rp.role_id = r.id
-    ) as permissions
+    s.position as system_position,
+    -- A system role's permissions come from the catalogue, a custom role's from its grants (a
+    -- trigger refuses grants to system roles): one lookup per role, not both.
+    case
+      when r.system_key is not null
+        then array(select srp.permission_key from system_role_permissions srp where srp.role_key = r.system_key)
+      else array(select rp.permission_key from role_permissions rp where rp.org_id = r.org_id and rp.role_id = r.id)
+    end as permissions
   from roles r left join system_roles s on s.key = r.system_key`;
 
 function clean(row: RoleRow): RoleRow {
   return { ...row, permissions: row.permissions.filter(isPermission) };
 }
 
+/** A plain (unpaged) list stays bounded: the system roles, then the first CUSTOM_ROLE_LIST_LIMIT custom ones. */
+export const CUSTOM_ROLE_LIST_LIMIT = 500;
+
 export async function listRoles(db: RequestDatabase): Promise<RoleRow[]> {
-  const { rows } = await db.query<RoleRow>(`${ROLE_SELECT} order by s.position nulls last, lower(r.name), r.id`);
+  // Two ordered reads (system roles are a handful; custom roles by roles_custom_name_order), so
+  // the list never sorts the organization's roles.
+  const { rows } = await db.query<RoleRow>(
+    `select * from (
+       (${ROLE_SELECT} where r.system_key is not null order by s.position)
+       union all
+       (${ROLE_SELECT} where r.system_key is null order by lower(r.name), r.id limit ${CUSTOM_ROLE_LIST_LIMIT})
+     ) listed order by system_position nulls last, lower(name), id`,
+  );
   return rows.map(clean);
 }
 

@@ -15,7 +15,6 @@ export interface TeamRow {
   name: string;
   description: string;
   role_id: string | null;
-  member_count: number;
   created_at: Date;
 }
 
@@ -23,12 +22,22 @@ const CONSTRAINTS: ConstraintMessages = {
   unique: { teams_name_unique: { field: 'input.name', message: 'A team with this name already exists in your organization.' } },
 };
 
-const SELECT = `select t.id, t.name, t.description, t.role_id, t.created_at,
-  (select count(*)::int from team_members tm where tm.org_id = t.org_id and tm.team_id = t.id) as member_count
-  from teams t`;
+// Member counts come through a loader, only when asked for: a list of teams reads teams.
+const SELECT = `select t.id, t.name, t.description, t.role_id, t.created_at from teams t`;
+
+export async function countMembersOfTeams(db: RequestDatabase, teamIds: readonly string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ team_id: string; n: number }>(
+    'select team_id, count(*)::int as n from team_members where team_id = any($1::uuid[]) group by team_id',
+    [teamIds],
+  );
+  return new Map(rows.map((r) => [r.team_id, r.n]));
+}
+
+/** A plain (unpaged) list stays bounded: the first TEAM_LIST_LIMIT teams by name. */
+export const TEAM_LIST_LIMIT = 500;
 
 export async function listTeams(db: RequestDatabase): Promise<TeamRow[]> {
-  return (await db.query<TeamRow>(`${SELECT} order by lower(t.name), t.id`)).rows;
+  return (await db.query<TeamRow>(`${SELECT} order by lower(t.name), t.id limit ${TEAM_LIST_LIMIT}`)).rows;
 }
 
 export async function loadTeams(db: RequestDatabase, ids: readonly string[]): Promise<TeamRow[]> {

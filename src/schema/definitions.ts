@@ -6,7 +6,7 @@
 import { TOGGLE_WORKFLOW_PERMISSION, type Permission } from '../authz/permissions.js';
 import { assertConnectorUnused } from '../domain/connections.js';
 import {
-  createDefinition,
+  createDefinitionRow,
   deleteDefinition,
   deployDefinition,
   listDefinitions,
@@ -28,7 +28,7 @@ import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { ExecutionRef } from './executions.js';
 import { OrderDirection } from './scalars.js';
-import { selectsField } from './selection.js';
+import { selectsField, selectsPath } from './selection.js';
 import { UserRef } from './users.js';
 
 export const EnvironmentEnum = builder.enumType('Environment', {
@@ -99,7 +99,13 @@ function defineKind(spec: KindSpec) {
       name: t.exposeString('name'),
       description: t.exposeString('description'),
       version: t.exposeInt('current_version', { description: 'The latest version; every definition change makes a new one.' }),
-      definition: t.field({ type: 'JSON', resolve: (d) => d.definition ?? {} }),
+      definition: t.field({
+        type: 'JSON',
+        resolve: async (d, _a, ctx) =>
+          (d.definition !== undefined
+            ? d.definition
+            : await ctx.loaders.definitionDocument.load(`${d.id}:${d.current_version}`)) ?? {},
+      }),
       workspaceId: t.exposeID('workspace_id', { description: 'The workspace it belongs to (see `workspaces`).' }),
       createdAt: t.field({ type: 'DateTime', resolve: (d) => d.created_at }),
       updatedAt: t.field({ type: 'DateTime', resolve: (d) => d.updated_at }),
@@ -153,12 +159,13 @@ function defineKind(spec: KindSpec) {
         description: 'Newest first by default; ties broken by id, so the order is stable across pages.',
         authScopes: { permission: permissions.read },
         args: { filter: t.arg({ type: Filter }), orderBy: t.arg({ type: DefinitionOrder }) },
-        resolve: (_root, args, ctx, info) => {
+        resolve: async (_root, args, ctx, info) => {
           const filter = args.filter as
             | { search?: string | null; createdBy?: string | null; updatedAfter?: Date | null; deployedTo?: Environment | null }
             | null
             | undefined;
-          return listDefinitions(
+          const withCreator = selectsPath(info, ['edges', 'node', 'createdBy']);
+          const page = await listDefinitions(
             ctx.db,
             kind,
             {
@@ -169,8 +176,19 @@ function defineKind(spec: KindSpec) {
             },
             { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'desc' },
             args,
-            { withTotal: selectsField(info, 'totalCount') },
+            { withTotal: selectsField(info, 'totalCount'), withCreator },
           );
+          // The page brought its creators along: createdBy answers from the loader, no query.
+          if (withCreator) {
+            for (const { node } of page.edges) {
+              if (!node.created_by) continue;
+              const visible = node.creator_id
+                ? { id: node.creator_id, name: node.creator_name ?? null, email: node.creator_email ?? null }
+                : null;
+              ctx.loaders.user.prime(node.created_by, visible);
+            }
+          }
+          return page;
         },
       },
       connectionOptions(type),
@@ -228,10 +246,10 @@ function defineKind(spec: KindSpec) {
       args: { input: t.arg({ type: CreateInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
         audited(ctx, info, async () => {
-          const input = args.input as Parameters<typeof createDefinition>[3];
+          const input = args.input as Parameters<typeof createDefinitionRow>[3];
           const workspaceId = input.workspaceId ? requireId('input.workspaceId', input.workspaceId) : null;
-          const id = await createDefinition(ctx.db, kind, userIdOf(ctx), { ...input, workspaceId });
-          return { result: await requireDefinition(ctx.db, kind, id), resourceId: id };
+          const row = await createDefinitionRow(ctx.db, kind, userIdOf(ctx), { ...input, workspaceId });
+          return { result: row, resourceId: row.id };
         }),
     }),
     [`update${type}`]: t.field({

@@ -3,6 +3,7 @@ import {
   createRole,
   deleteRole,
   duplicateRole,
+  CUSTOM_ROLE_LIST_LIMIT,
   listRoles,
   requireRole,
   roleUsage,
@@ -65,7 +66,7 @@ export const RoleRef = builder.objectRef<RoleRow>('Role').implement({
 
 builder.queryFields((t) => ({
   roles: t.field({
-    description: 'System roles first (in matrix order), then custom roles by name.',
+    description: `System roles first (in matrix order), then custom roles by name (at most ${CUSTOM_ROLE_LIST_LIMIT}).`,
     type: [RoleRef],
     nullable: true,
     authScopes: { permission: 'people.read' },

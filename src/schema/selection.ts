@@ -1,12 +1,25 @@
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
+
+/** The fields named `name` selected directly in `set` (through fragments too). */
+function fieldsNamed(info: GraphQLResolveInfo, set: SelectionSetNode | undefined, name: string): FieldNode[] {
+  return (set?.selections ?? []).flatMap((selection) => {
+    if (selection.kind === Kind.FIELD) return selection.name.value === name ? [selection] : [];
+    if (selection.kind === Kind.INLINE_FRAGMENT) return fieldsNamed(info, selection.selectionSet, name);
+    return fieldsNamed(info, info.fragments[selection.name.value]?.selectionSet, name);
+  });
+}
 
 /** Does the field being resolved select `name` directly (through fragments too)? */
 export function selectsField(info: GraphQLResolveInfo, name: string): boolean {
-  const visit = (set: SelectionSetNode | undefined): boolean =>
-    (set?.selections ?? []).some((selection) => {
-      if (selection.kind === Kind.FIELD) return selection.name.value === name;
-      if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet);
-      return visit(info.fragments[selection.name.value]?.selectionSet);
-    });
-  return info.fieldNodes.some((node) => visit(node.selectionSet));
+  return selectsPath(info, [name]);
+}
+
+/** Does the field being resolved select this path, e.g. `['edges', 'node', 'createdBy']`? */
+export function selectsPath(info: GraphQLResolveInfo, path: readonly string[]): boolean {
+  let level: readonly FieldNode[] = info.fieldNodes;
+  for (const name of path) {
+    level = level.flatMap((node) => fieldsNamed(info, node.selectionSet, name));
+    if (level.length === 0) return false;
+  }
+  return true;
 }

@@ -1,6 +1,15 @@
 /** Teams: groups of staff members that may carry a role (members get the union). */
 import { loadAll } from '../db/loaders.js';
-import { addTeamMember, createTeam, deleteTeam, listTeams, removeTeamMember, requireTeam, updateTeam } from '../domain/teams.js';
+import {
+  addTeamMember,
+  createTeam,
+  deleteTeam,
+  listTeams,
+  removeTeamMember,
+  requireTeam,
+  TEAM_LIST_LIMIT,
+  updateTeam,
+} from '../domain/teams.js';
 import { requireId } from '../domain/validation.js';
 import { audited } from './audited.js';
 import { builder } from './builder.js';
@@ -20,7 +29,7 @@ TeamRef.implement({
       description: 'Every member of the team also holds this role’s permissions.',
       resolve: (team, _args, ctx) => (team.role_id ? ctx.loaders.role.load(team.role_id) : null),
     }),
-    memberCount: t.exposeInt('member_count'),
+    memberCount: t.int({ resolve: (team, _args, ctx) => ctx.loaders.teamMemberCount.load(team.id) }),
     members: t.field({
       type: [MemberRef],
       resolve: async (team, _args, ctx) => loadAll(ctx.loaders.member, await ctx.loaders.memberIdsOfTeam.load(team.id)),
@@ -33,7 +42,7 @@ builder.queryFields((t) => ({
   teams: t.field({
     type: [TeamRef],
     nullable: true,
-    description: 'All teams, by name.',
+    description: `Teams by name (at most ${TEAM_LIST_LIMIT}).`,
     authScopes: { permission: 'people.read' },
     resolve: (_root, _args, ctx) => listTeams(ctx.db),
   }),

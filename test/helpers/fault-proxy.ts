@@ -14,8 +14,22 @@ import net from 'node:net';
 
 // CommandComplete: 'C', int32 length (4 + "COMMIT\0" = 11), "COMMIT\0".
 const COMMIT_COMPLETE = Buffer.concat([Buffer.from('C'), Buffer.from([0, 0, 0, 11]), Buffer.from('COMMIT\0')]);
-// A simple Query message carrying exactly "commit" (how the gateway commits).
-const COMMIT_QUERY = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 11]), Buffer.from('commit\0')]);
+/**
+ * A simple Query message that commits: exactly "commit", or statements ending in "; commit" (the
+ * gateway sends a mutation's audit Success events in the COMMIT's round trip).
+ */
+function carriesCommit(chunk: Buffer): boolean {
+  for (let at = 0; at + 5 <= chunk.length;) {
+    const length = chunk.readInt32BE(at + 1);
+    if (length < 4 || at + 1 + length > chunk.length) return false;
+    if (chunk[at] === 0x51 /* Q */) {
+      const text = chunk.subarray(at + 5, at + length).toString('utf8');
+      if (text === 'commit' || text.endsWith('; commit')) return true;
+    }
+    at += 1 + length;
+  }
+  return false;
+}
 
 export interface FaultProxy {
   readonly port: number;
@@ -55,14 +69,14 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
       client.destroy();
     });
     client.on('data', (chunk: Buffer) => {
-      if (armed?.kind === 'before' && chunk.includes(COMMIT_QUERY)) {
+      if (armed?.kind === 'before' && carriesCommit(chunk)) {
         const { done } = armed;
         armed = undefined;
         cut();
         done();
         return;
       }
-      if (armed?.kind === 'stall' && chunk.includes(COMMIT_QUERY)) {
+      if (armed?.kind === 'stall' && carriesCommit(chunk)) {
         const { done } = armed;
         armed = undefined;
         client.pause();

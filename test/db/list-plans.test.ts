@@ -1,0 +1,527 @@
+/**
+ * A list page costs O(page), whatever the organization's size. Not a timing test: an
+ * organization gets ≥ 20,000 rows in every listed table, each list query is captured exactly as
+ * the domain function sends it (through the request's own transaction, with its real binding),
+ * and its `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` must read at most a small multiple of the
+ * page: rows produced and rows filtered away per plan node, and buffers. A Sort over the
+ * organization's rows, a scan of the organization, or a join before the page cut all fail it.
+ *
+ * Every Relay connection field in the schema (and every plain list on Query) must have a case
+ * here: a new list without one fails the suite.
+ *
+ * Data: filters with an index of their own are tested with sparse values (that is what the
+ * index is for); filters without one (low-cardinality columns, substring search) with values that
+ * match a good share of rows, where an ordered scan fills the page after a bounded number of
+ * rows. A filter matching almost nothing reads until the page fills: documented, not hidden.
+ */
+import { GraphQLList, GraphQLNonNull, GraphQLObjectType, type GraphQLOutputType } from 'graphql';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RequestDatabase, type DatabaseBinding } from '../../src/db/request-database.js';
+import { listAuditEvents } from '../../src/domain/audit-log.js';
+import { listConnections } from '../../src/domain/connections.js';
+import { listCustomers } from '../../src/domain/customers.js';
+import { listDefinitions, type DefinitionKind, type DefinitionOrderField } from '../../src/domain/definitions.js';
+import { listExecutions } from '../../src/domain/executions.js';
+import type { Connection, PageArgs } from '../../src/domain/pagination.js';
+import { listJoinRequests, listPeople } from '../../src/domain/people.js';
+import { listRoles } from '../../src/domain/roles.js';
+import { listTeams, TEAM_LIST_LIMIT } from '../../src/domain/teams.js';
+import { schema } from '../../src/schema/index.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
+
+const ROWS = 20_000;
+const PAGE = 50;
+const BIG = '0b160000-0000-4000-8000-000000000001';
+const OTHER = '0b160000-0000-4000-8000-000000000002';
+const OWNER_USER = '0b160000-0000-4000-8000-0000000000aa';
+const DENSE_CUSTOMER = '0b160000-0000-4000-8000-00000000c000';
+
+let db: TestDatabase;
+let pool: pg.Pool;
+/** Sample values for filters, read back after the load. */
+const sample: Record<string, string> = {};
+
+/** Everything as a superuser with triggers and FK checks off: setup only, consistent by construction. */
+async function load(superuserUrl: string): Promise<void> {
+  const raw = new pg.Client({ connectionString: superuserUrl });
+  await raw.connect();
+  // Several statements per round trip (simple protocol), so the fixed ids are spelled inline.
+  const client = {
+    query: (sql: string, ids: string[] = []) => raw.query(sql.replace(/\$(\d)/g, (_, n: string) => `'${ids[Number(n) - 1]}'`)),
+  };
+  try {
+    await client.query(`set session_replication_role = replica; set search_path = app_public; begin`);
+    await client.query(
+      `insert into organizations (id, name) values ($1, 'Big'), ($2, 'Other');
+       insert into workspaces (org_id, name, is_default) values ($1, 'Default', true), ($2, 'Default', true);
+       insert into users (id, issuer, subject, email, name) values ($3, 'bench', 'owner', 'owner@big.test', 'Owner');
+       insert into users (id, issuer, subject, email, name)
+         select ('0b160001-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'bench', 'u' || i, 'user' || i || '@big.test',
+                case when i % 10 = 0 then null else 'Person ' || md5(i::text) end
+         from generate_series(1, ${ROWS}) i;
+       insert into roles (org_id, system_key, name, description)
+         select o, key, name, description from system_roles, unnest(array[$1, $2]::uuid[]) o;
+       insert into roles (org_id, name) select $1, 'Custom role ' || md5(i::text) from generate_series(1, ${ROWS}) i;`,
+      [BIG, OTHER, OWNER_USER],
+    );
+    await client.query(
+      `insert into memberships (org_id, user_id, role_id, status, sort_key)
+         select $1, $2, id, 'active', 'owner' from roles where org_id = $1 and system_key = 'owner';
+       insert into memberships (org_id, user_id, role_id, status, sort_key)
+         select $1, u.id, r.id, case when n % 4 = 0 then 'inactive' else 'active' end, lower(coalesce(u.name, u.email, ''))
+         from (select id, name, email, row_number() over (order by subject) n from users where subject like 'u%') u
+         join roles r on r.org_id = $1 and r.system_key = case when u.n % 3 = 0 then 'developer' else 'viewer' end;
+       insert into invitations (org_id, email, role_id, expires_at)
+         select $1, 'invitee' || i || '@big.test', r.id, now() + interval '7 days'
+         from generate_series(1, ${ROWS}) i, roles r where r.org_id = $1 and r.system_key = 'viewer';
+       insert into teams (org_id, name) select $1, 'Team ' || md5(i::text) from generate_series(1, ${ROWS}) i;
+       insert into team_members (org_id, team_id, membership_id)
+         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1), m.id
+         from memberships m where m.org_id = $1 and ('x' || substr(md5(m.id::text), 1, 2))::bit(8)::int % 2 = 0;
+       -- A team holding half of everyone, invitations included: the team filter has no index.
+       insert into invitation_teams (org_id, invitation_id, team_id)
+         select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1)
+         from invitations i where i.org_id = $1 and ('x' || substr(md5(i.id::text), 1, 2))::bit(8)::int % 2 = 0;
+       insert into customers (id, org_id, name, name_key, slug, region, status)
+         values ($3, $1, 'Dense customer', 'dense customer', 'dense', 'US', 'active');
+       insert into customers (org_id, name, name_key, slug, region, status)
+         select $1, 'Customer ' || md5(i::text), 'customer ' || md5(i::text), 'c-' || i, (array['US','EU','APAC'])[1 + i % 3],
+                case when i % 5 = 0 then 'suspended' else 'active' end
+         from generate_series(1, ${ROWS}) i;`,
+      [BIG, OWNER_USER, DENSE_CUSTOMER],
+    );
+    await client.query(
+      `insert into definitions (org_id, kind, name, description, auth_kind, created_at, updated_at, created_by, updated_by, workspace_id)
+         select o, k, k || ' ' || md5(i::text), case when i % 4 = 0 then 'about billing' else '' end,
+                case when k = 'connector' then 'oauth2' end,
+                now() - i * interval '1 second', now() - ((i * 7919) % ${ROWS}) * interval '1 second',
+                case when i % 500 = 0 then $2::uuid end, $2,
+                (select w.id from workspaces w where w.org_id = o and w.is_default)
+         from unnest(array[$1::uuid, $3::uuid]) o, unnest(array['connector','workflow','agent','tool']) k,
+              generate_series(1, case when o = $1 then ${ROWS} else 200 end) i;
+       insert into definition_versions (org_id, definition_id, version, definition)
+         select org_id, id, 1, jsonb_build_object('steps', jsonb_build_array(name)) from definitions;
+       insert into definition_deployments (org_id, definition_id, kind, environment, version)
+         select org_id, id, kind, 'production', 1 from definitions
+         where kind in ('connector', 'workflow') and ('x' || substr(md5(id::text), 1, 2))::bit(8)::int % 3 = 0;`,
+      [BIG, OWNER_USER, OTHER],
+    );
+    await client.query(
+      `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status, created_at)
+         select $1, case when i % 4 = 0 then $2::uuid else c.id end, 'workflow', d.id, d.name,
+                (array['queued','running','succeeded','failed','cancelled'])[1 + i % 5], now() - i * interval '1 second'
+         from generate_series(1, ${ROWS}) i
+         join lateral (select id from customers where org_id = $1 and slug = 'c-' || (1 + i % 100)) c on true
+         join lateral (select id, name from definitions where org_id = $1 and kind = 'workflow'
+                       and lower(btrim(name)) = 'workflow ' || md5((1 + i % 1000)::text)) d on true;
+       insert into connections (org_id, customer_id, connector_id, name, scope, status, sync_status, created_at)
+         select $1, case when i % 4 = 0 then $2::uuid else c.id end, d.id, 'Connection ' || md5(i::text),
+                case when i % 2 = 0 then 'shared' else 'user' end,
+                (array['active','error','disconnected'])[1 + i % 3], (array['never','syncing','succeeded','failed'])[1 + i % 4],
+                now() - i * interval '1 second'
+         from generate_series(1, ${ROWS}) i
+         join lateral (select id from customers where org_id = $1 and slug = 'c-' || (1 + i % 100)) c on true
+         join lateral (select id from definitions where org_id = $1 and kind = 'connector'
+                       and lower(btrim(name)) = 'connector ' || md5((1 + i % 1000)::text)) d on true;
+       insert into audit_events (org_id, occurred_at, actor_type, actor_user_id, action, resource_type, outcome)
+         select $1, now() - i * interval '1 second', case when i % 4 = 0 then 'system' else 'user' end,
+                case when i % 4 = 0 then null when i % 500 = 1 then $3::uuid
+                     else ('0b160001-0000-4000-8000-' || lpad(to_hex(1 + i % 100), 12, '0'))::uuid end,
+                case when i % 500 = 2 then 'workflow.deploy' else (array['workflow.create','workflow.update','customer.create'])[1 + i % 3] end,
+                (array['workflow','customer'])[1 + i % 2], (array['success','failure','denied'])[1 + i % 3]
+         from generate_series(1, ${ROWS}) i;
+       insert into join_requests (org_id, user_id, email, status)
+         select $1, u.id, u.email, case when n % 2 = 0 then 'pending' else 'rejected' end
+         from (select id, email, row_number() over (order by subject) n from users where subject like 'u%') u;`,
+      [BIG, DENSE_CUSTOMER, OWNER_USER],
+    );
+    await client.query('commit; reset session_replication_role; analyze');
+    const one = async (sql: string) => String((await raw.query(sql, [BIG])).rows[0].v);
+    sample.workflowId = await one(
+      `select id as v from definitions where org_id = $1 and kind = 'workflow' and name = 'workflow ' || md5('7')`,
+    );
+    sample.connectorId = await one(
+      `select id as v from definitions where org_id = $1 and kind = 'connector' and name = 'connector ' || md5('7')`,
+    );
+    sample.customerId = await one(`select id as v from customers where org_id = $1 and slug = 'c-7'`);
+    sample.viewerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'viewer'`);
+    sample.teamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1`);
+  } finally {
+    await raw.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan check
+// ---------------------------------------------------------------------------------------------
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  'Actual Rows': number;
+  'Actual Loops': number;
+  'Rows Removed by Filter'?: number;
+  'Rows Removed by Index Recheck'?: number;
+  'Rows Removed by Join Filter'?: number;
+  'Index Cond'?: string;
+  Filter?: string;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
+  Plans?: PlanNode[];
+}
+
+function* nodes(node: PlanNode): Generator<PlanNode> {
+  yield node;
+  for (const child of node.Plans ?? []) yield* nodes(child);
+}
+
+/** Rows a node touched: produced plus filtered away, over all its loops. */
+function rowsRead(node: PlanNode): number {
+  const removed =
+    (node['Rows Removed by Filter'] ?? 0) +
+    (node['Rows Removed by Index Recheck'] ?? 0) +
+    (node['Rows Removed by Join Filter'] ?? 0);
+  return (node['Actual Rows'] + removed) * node['Actual Loops'];
+}
+
+function describeNode(node: PlanNode): string {
+  return `${node['Node Type']}${node['Relation Name'] ? ` on ${node['Relation Name']}` : ''}${node['Index Name'] ? ` using ${node['Index Name']}` : ''}`;
+}
+
+interface Captured {
+  text: string;
+  values: unknown[] | undefined;
+}
+
+/** Runs `fn` in a real request transaction (real binding statement) and captures what it sends. */
+async function capture<T>(binding: DatabaseBinding, fn: (rdb: RequestDatabase) => Promise<T>) {
+  const rdb = new RequestDatabase(pool, binding, silentLogger);
+  const sent: Captured[] = [];
+  const send = rdb.query.bind(rdb);
+  rdb.query = ((text: string, values?: unknown[]) => {
+    sent.push({ text, values });
+    return send(text, values);
+  }) as RequestDatabase['query'];
+  try {
+    const result = await fn(rdb);
+    return { result, sent, rdb, send };
+  } catch (error) {
+    await rdb.abandon();
+    throw error;
+  }
+}
+
+/**
+ * Each statement the list sent, explained with its own bindings in its own transaction: as the
+ * planner sees it once (custom plan) and as a prepared statement's generic plan would run.
+ */
+async function assertPageSized(
+  label: string,
+  binding: DatabaseBinding,
+  list: (rdb: RequestDatabase) => Promise<unknown>,
+  pageSize: number,
+) {
+  const { sent, rdb, send } = await capture(binding, list);
+  try {
+    const bound = 6 * (pageSize + 1) + 60;
+    const blockBound = 12 * (pageSize + 1) + 300;
+    for (const { text, values } of sent) {
+      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+        await send(`set local plan_cache_mode = ${mode}`);
+        const explained = await send<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+          `explain (analyze, buffers, format json) ${text}`,
+          values,
+        );
+        const plan = explained.rows[0]!['QUERY PLAN'][0].Plan;
+        const outline = [...nodes(plan)]
+          .map(
+            (n) =>
+              `  ${describeNode(n)} rows=${rowsRead(n)}${n['Index Cond'] ? ` cond=${n['Index Cond']}` : ''}${n.Filter ? ` filter=${n.Filter}` : ''}`,
+          )
+          .join('\n');
+        const where = `${label} [${mode}]\n${text}\n${JSON.stringify(values)}\n${outline}`;
+        for (const node of nodes(plan)) {
+          expect(rowsRead(node), `${describeNode(node)} read too many rows — ${where}`).toBeLessThanOrEqual(bound);
+        }
+        const blocks = (plan['Shared Hit Blocks'] ?? 0) + (plan['Shared Read Blocks'] ?? 0);
+        expect(blocks, `buffers — ${where}`).toBeLessThanOrEqual(blockBound);
+      }
+    }
+  } finally {
+    await rdb.abandon();
+  }
+}
+
+const staff: DatabaseBinding = { userId: OWNER_USER, orgId: BIG, access: 'staff', tenantId: null };
+/** A customer with 1 % of the organization's runs and connections: its index, not a scan, must serve it. */
+const customerConfined = (): DatabaseBinding => ({
+  userId: OWNER_USER,
+  orgId: BIG,
+  access: 'customer',
+  tenantId: sample.customerId!,
+});
+
+// ---------------------------------------------------------------------------------------------
+// The registry: every list the API offers, with its orders and filters
+// ---------------------------------------------------------------------------------------------
+
+type Lister = (rdb: RequestDatabase, page: PageArgs) => Promise<Connection<unknown>>;
+
+interface ListCase {
+  /** The schema field this list serves (e.g. `Query.workflows`). */
+  field: string;
+  /** One lister per order the API offers. */
+  orders: Record<string, Lister>;
+  /** Filters, each alone, under the default order. */
+  filters: Record<string, () => Lister>;
+  /**
+   * Filters that cannot be O(page), each with the reason. A substring search (ILIKE '%…%') has no
+   * index here and cannot be an index condition under RLS (not leakproof): it reads rows until the
+   * page fills, which for a rare match is the whole organization. A trigram index would change that.
+   */
+  unbounded?: Record<string, string>;
+  /** Bindings other than staff that read this list (customer-confined requests). */
+  confined?: boolean;
+}
+
+const definitionOrders = (kind: DefinitionKind): Record<string, Lister> => {
+  const orders: Record<string, Lister> = {};
+  for (const field of ['CREATED_AT', 'UPDATED_AT', 'NAME'] as DefinitionOrderField[]) {
+    for (const direction of ['asc', 'desc'] as const) {
+      orders[`${field} ${direction}`] = (rdb, page) => listDefinitions(rdb, kind, {}, { field, direction }, page);
+    }
+  }
+  return orders;
+};
+
+const definitionFilters = (kind: DefinitionKind): Record<string, () => Lister> => {
+  const list =
+    (filter: Parameters<typeof listDefinitions>[2]): Lister =>
+    (rdb, page) =>
+      listDefinitions(rdb, kind, filter, { field: 'CREATED_AT', direction: 'desc' }, page);
+  return {
+    createdBy: () => list({ createdBy: OWNER_USER }),
+    updatedAfter: () => list({ updatedAfter: new Date(Date.now() - 5 * 3600_000) }),
+    // Not a filter: the page with its creators' names joined after the cut (`createdBy { name }`).
+    'with creator names': () => (rdb, page) =>
+      listDefinitions(rdb, kind, {}, { field: 'CREATED_AT', direction: 'desc' }, page, { withCreator: true }),
+    ...(kind === 'connector' || kind === 'workflow' ? { deployedTo: () => list({ deployedTo: 'production' }) } : {}),
+  };
+};
+
+const SUBSTRING_SEARCH = 'substring match (ILIKE), no index: reads until the page fills';
+
+const REGISTRY: ListCase[] = [
+  ...(['connector', 'workflow', 'agent', 'tool'] as const).map((kind) => ({
+    field: `Query.${kind}s`,
+    orders: definitionOrders(kind),
+    filters: definitionFilters(kind),
+    unbounded: { search: SUBSTRING_SEARCH },
+  })),
+  {
+    field: 'Query.executions',
+    confined: true,
+    orders: { 'newest first': (rdb, page) => listExecutions(rdb, {}, page, false) },
+    filters: {
+      status: () => (rdb, page) => listExecutions(rdb, { status: 'failed' }, page, false),
+      targetKind: () => (rdb, page) => listExecutions(rdb, { targetKind: 'workflow' }, page, false),
+      targetId: () => (rdb, page) => listExecutions(rdb, { targetId: sample.workflowId }, page, false),
+      customerId: () => (rdb, page) => listExecutions(rdb, { customerId: sample.customerId }, page, false),
+      range: () => (rdb, page) =>
+        listExecutions(rdb, { from: new Date(Date.now() - 86400_000), to: new Date(Date.now() - 600_000) }, page, false),
+    },
+  },
+  {
+    field: 'Query.connections',
+    unbounded: { search: SUBSTRING_SEARCH },
+    confined: true,
+    orders: { 'newest first': (rdb, page) => listConnections(rdb, {}, page, false) },
+    filters: {
+      customerId: () => (rdb, page) => listConnections(rdb, { customerId: sample.customerId }, page, false),
+      connectorId: () => (rdb, page) => listConnections(rdb, { connectorId: sample.connectorId }, page, false),
+      status: () => (rdb, page) => listConnections(rdb, { status: 'error' }, page, false),
+      syncStatus: () => (rdb, page) => listConnections(rdb, { syncStatus: 'failed' }, page, false),
+      scope: () => (rdb, page) => listConnections(rdb, { scope: 'shared' }, page, false),
+    },
+  },
+  {
+    field: 'Query.customers',
+    unbounded: { search: SUBSTRING_SEARCH },
+    confined: true,
+    orders: { 'by name': (rdb, page) => listCustomers(rdb, {}, page, false) },
+    filters: {
+      status: () => (rdb, page) => listCustomers(rdb, { status: 'suspended' }, page, false),
+      region: () => (rdb, page) => listCustomers(rdb, { region: 'EU' }, page, false),
+    },
+  },
+  {
+    field: 'Query.people',
+    unbounded: {
+      search: SUBSTRING_SEARCH,
+      teamId: "hashes the team's members and invitations once: O(team size), not O(organization)",
+    },
+    orders: { 'by name': (rdb, page) => listPeople(rdb, {}, page, false) },
+    filters: {
+      roleId: () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId }, page, false),
+      status: () => (rdb, page) => listPeople(rdb, { status: 'inactive' }, page, false),
+      invited: () => (rdb, page) => listPeople(rdb, { status: 'invited' }, page, false),
+    },
+  },
+  {
+    field: 'Query.auditLog',
+    orders: { 'newest first': (rdb, page) => listAuditEvents(rdb, {}, page, false) },
+    filters: {
+      userId: () => (rdb, page) => listAuditEvents(rdb, { userId: OWNER_USER }, page, false),
+      system: () => (rdb, page) => listAuditEvents(rdb, { system: true }, page, false),
+      action: () => (rdb, page) => listAuditEvents(rdb, { action: 'workflow.deploy' }, page, false),
+      resourceType: () => (rdb, page) => listAuditEvents(rdb, { resourceType: 'customer' }, page, false),
+      outcome: () => (rdb, page) => listAuditEvents(rdb, { outcome: 'denied' }, page, false),
+      range: () => (rdb, page) =>
+        listAuditEvents(rdb, { from: new Date(Date.now() - 86400_000), to: new Date(Date.now() - 600_000) }, page, false),
+    },
+  },
+];
+
+/** Plain (unpaged) lists on Query: bounded by a limit, read in index order. */
+const PLAIN_LISTS: Record<string, { pageSize: number; list: (rdb: RequestDatabase) => Promise<unknown> } | { exempt: string }> = {
+  'Query.teams': { pageSize: TEAM_LIST_LIMIT, list: (rdb) => listTeams(rdb) },
+  'Query.roles': { pageSize: 500, list: (rdb) => listRoles(rdb) },
+  'Query.joinRequests': { pageSize: 500, list: (rdb) => listJoinRequests(rdb, 'pending') },
+  'Query.permissionCatalogue': { exempt: 'the global permission catalogue: a fixed size, not organization data' },
+  // Known gaps (issue 12 landed them unpaged): an organization has few workspaces and project
+  // roles, and a workspace few members, but nothing bounds them yet. Page them (or cap them like
+  // teams and roles) and give them cases here.
+  'Query.workspaces': { exempt: 'unpaged list of an organization\'s workspaces: not yet capped (known gap)' },
+  'Query.projectRoles': { exempt: 'unpaged list of custom project roles: not yet capped (known gap)' },
+  'Query.projectMembers': { exempt: 'unpaged list of one workspace\'s members: not yet capped (known gap)' },
+  'Query.connectorCatalogue': {
+    exempt: 'connectors live in production, by name, through app_private.connector_listings: grows with deployed connectors',
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = db.appPool(2);
+  await load(db.superuserUrl);
+}, 180_000);
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+function unwrap(type: GraphQLOutputType): GraphQLOutputType {
+  return type instanceof GraphQLNonNull || type instanceof GraphQLList ? unwrap(type.ofType) : type;
+}
+
+describe('every list in the schema has a plan case', () => {
+  it('walks the schema: each Relay connection field and each plain list on Query is registered', () => {
+    const connectionFields: string[] = [];
+    const plainLists: string[] = [];
+    for (const type of Object.values(schema.getTypeMap())) {
+      if (!(type instanceof GraphQLObjectType) || type.name.startsWith('__')) continue;
+      for (const field of Object.values(type.getFields())) {
+        const target = unwrap(field.type);
+        if (target instanceof GraphQLObjectType && 'edges' in target.getFields() && 'pageInfo' in target.getFields()) {
+          connectionFields.push(`${type.name}.${field.name}`);
+        } else if (type.name === 'Query') {
+          let t: GraphQLOutputType = field.type;
+          if (t instanceof GraphQLNonNull) t = t.ofType;
+          if (t instanceof GraphQLList) plainLists.push(`Query.${field.name}`);
+        }
+      }
+    }
+    expect(connectionFields.length).toBeGreaterThan(0);
+    expect(connectionFields.sort()).toEqual(REGISTRY.map((c) => c.field).sort());
+    expect(plainLists.sort()).toEqual(Object.keys(PLAIN_LISTS).sort());
+  });
+});
+
+describe(`with ${ROWS.toLocaleString('en')} rows in every listed table, a page reads O(page)`, () => {
+  for (const entry of REGISTRY) {
+    it(`${entry.field}: every order, first/last, after/before, each filter`, async () => {
+      for (const [order, list] of Object.entries(entry.orders)) {
+        // A cursor some way into the list: a keyset the index cannot use would read every row before it.
+        let cursor: string | null = null;
+        {
+          const { result, rdb } = await capture(staff, async (rdb) => {
+            let after: string | null = null;
+            for (let i = 0; i < 10; i++) after = (await list(rdb, { first: 100, after })).pageInfo.endCursor;
+            return after;
+          });
+          await rdb.abandon();
+          cursor = result;
+        }
+        expect(cursor, `${entry.field} ${order} has rows`).not.toBeNull();
+        for (const page of [{ first: PAGE }, { first: PAGE, after: cursor }, { last: PAGE }, { last: PAGE, before: cursor }]) {
+          await assertPageSized(`${entry.field} ${order} ${JSON.stringify(page)}`, staff, (rdb) => list(rdb, page), PAGE);
+        }
+      }
+      for (const [name, filtered] of Object.entries(entry.filters)) {
+        const list = filtered();
+        await assertPageSized(`${entry.field} filter ${name}`, staff, (rdb) => list(rdb, { first: PAGE }), PAGE);
+        await assertPageSized(`${entry.field} filter ${name} (last)`, staff, (rdb) => list(rdb, { last: PAGE }), PAGE);
+      }
+      if (entry.confined) {
+        const list = Object.values(entry.orders)[0]!;
+        await assertPageSized(
+          `${entry.field} as a customer-confined request`,
+          customerConfined(),
+          (rdb) => list(rdb, { first: PAGE }),
+          PAGE,
+        );
+      }
+    }, 120_000);
+  }
+
+  for (const [field, spec] of Object.entries(PLAIN_LISTS)) {
+    if ('exempt' in spec) continue;
+    it(`${field}: bounded by its limit of ${spec.pageSize}`, async () => {
+      await assertPageSized(field, staff, spec.list, spec.pageSize);
+    });
+  }
+
+  it('totalCount is the one place that counts, and only when asked', async () => {
+    const { sent, rdb } = await capture(staff, (rdb) =>
+      listDefinitions(rdb, 'workflow', {}, { field: 'CREATED_AT', direction: 'desc' }, { first: PAGE }),
+    );
+    expect(sent.map((s) => s.text).join('\n')).not.toMatch(/count\(/);
+    await rdb.abandon();
+    const counted = await capture(staff, (rdb) =>
+      listDefinitions(rdb, 'workflow', {}, { field: 'CREATED_AT', direction: 'desc' }, { first: PAGE }, { withTotal: true }),
+    );
+    expect(await counted.result.totalCount()).toBe(ROWS);
+    await counted.rdb.abandon();
+  });
+});
+
+describe("People's sort key follows the user's name", () => {
+  it('a changed name (the identity upsert, as gateway_app) re-sorts the member in every organization', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('select app_private.ensure_user($1, $2, $3, $4, $5)', [
+        'bench',
+        'u7',
+        'user7@big.test',
+        false,
+        'Zed Renamed',
+      ]);
+    } finally {
+      client.release();
+    }
+    const owner = new pg.Client({ connectionString: db.superuserUrl });
+    await owner.connect();
+    try {
+      const { rows } = await owner.query(
+        `select m.sort_key from app_public.memberships m join app_public.users u on u.id = m.user_id
+         where u.issuer = 'bench' and u.subject = 'u7'`,
+      );
+      expect(rows).toEqual([{ sort_key: 'zed renamed' }]);
+    } finally {
+      await owner.end();
+    }
+  });
+});

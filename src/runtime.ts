@@ -12,6 +12,7 @@ import type net from 'node:net';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { MemberActivity } from './auth/activity.js';
+import { KeyVerifier } from './auth/key-verifier.js';
 import { CredentialCipher, loadOrCreateDevelopmentKey, parseKey } from './integrations/credentials.js';
 import { LocalTokenRefresher, scheduleTokenRefresh } from './integrations/token-refresh.js';
 import { PrincipalResolver } from './auth/principal.js';
@@ -148,7 +149,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
 
     const yoga = createGateway(
-      { config, pool, logger, verifier, principals, activity: new MemberActivity(), cipher, refresher },
+      { config, pool, logger, verifier, oidcIssuer: issuer.replace(/\/+$/, ''), keys: new KeyVerifier(pool), principals, activity: new MemberActivity(), cipher, refresher },
       store,
     );
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler

@@ -12,6 +12,7 @@ import { countMembersByRole, loadRoles, type RoleRow } from '../domain/roles.js'
 import { loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
 import { loadUsers, type UserRow } from '../domain/users.js';
 import { loadConnections, type ConnectionRow } from '../domain/connections.js';
+import { loadServicePrincipals, type ServicePrincipalRow } from '../domain/service-principals.js';
 import { loadDefinitions, loadDeployments, type DefinitionRow, type DeploymentRow } from '../domain/definitions.js';
 
 /** Rows come back in any order; DataLoader wants them aligned with the keys. */
@@ -42,6 +43,9 @@ export function createLoaders(db: RequestDatabase) {
     customer: new DataLoader<string, CustomerRow | null>(async (ids) => byKey(ids, await loadCustomers(db, ids), (r) => r.id)),
     customerUsage: new DataLoader<string, CustomerUsage | null>(async (ids) =>
       byKey(ids, await customerUsage(db, ids), (r) => r.customer_id),
+    ),
+    servicePrincipal: new DataLoader<string, ServicePrincipalRow | null>(async (ids) =>
+      byKey(ids, await loadServicePrincipals(db, ids), (r) => r.id),
     ),
     role: new DataLoader<string, RoleRow | null>(async (ids) => byKey(ids, await loadRoles(db, ids), (r) => r.id)),
     roleMemberCount: new DataLoader<string, number>(async (ids) => {

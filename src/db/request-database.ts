@@ -15,9 +15,18 @@ export interface DatabaseBinding {
   orgId: string | null;
   access: 'staff' | 'customer' | null;
   tenantId: string | null;
+  /** Who acts: a membership, or a service principal (API key, runner, OIDC client). */
+  principal?: BoundPrincipal | null;
 }
 
-export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null };
+export interface BoundPrincipal {
+  kind: 'member' | 'api_key' | 'runner' | 'oidc_client';
+  id: string;
+}
+
+const PRINCIPAL_KINDS: ReadonlySet<string> = new Set(['member', 'api_key', 'runner', 'oidc_client']);
+
+export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null, principal: null };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -31,11 +40,14 @@ export function bindingSql(binding: DatabaseBinding): string {
     return `'${v ?? ''}'`;
   };
   const access = binding.access === 'staff' || binding.access === 'customer' ? binding.access : '';
+  const principal = binding.principal && PRINCIPAL_KINDS.has(binding.principal.kind) ? binding.principal : null;
   return (
     `select set_config('app.user_id', ${uuidOrEmpty(binding.userId)}, true), ` +
     `set_config('app.org_id', ${uuidOrEmpty(binding.orgId)}, true), ` +
     `set_config('app.role', '${access}', true), ` +
-    `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true)`
+    `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true), ` +
+    `set_config('app.principal_kind', '${principal?.kind ?? ''}', true), ` +
+    `set_config('app.principal_id', ${uuidOrEmpty(principal?.id ?? null)}, true)`
   );
 }
 

@@ -14,6 +14,7 @@ import './teams.js';
 import './people.js';
 import './settings.js';
 import './audit-log.js';
+import './api-keys.js';
 
 builder.queryType({ description: 'Reads. Every field states the permission it needs.' });
 builder.mutationType({ description: 'Writes. Every permission-gated mutation is audited.' });

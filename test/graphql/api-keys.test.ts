@@ -1,0 +1,333 @@
+/**
+ * API keys end to end: lifecycle (create, list, use, rotate, revoke), the escalation guard,
+ * TEST keys without production deployments, every bad-key variant answering exactly like a bad
+ * token, revocation and role changes on the very next request across two replicas, keys in the
+ * audit log, and a customer-scoped key confined like an End User.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemRole } from '../../src/authz/permissions.js';
+import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { errorCodes, expectData, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
+import { createKey } from '../helpers/keys.js';
+import type { SeededOrg } from '../helpers/world.js';
+
+let db: TestDatabase;
+let issuer: DevIssuer;
+let a: TestGateway;
+let b: TestGateway;
+let org: SeededOrg;
+let other: SeededOrg;
+let adminToken: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  issuer = await startDevIssuer({ port: 0 });
+  a = await startTestGateway({}, { db, issuer });
+  b = await startTestGateway({}, { db, issuer });
+  org = await a.world.organization('Keys', { workflows: 1 });
+  other = await a.world.organization('Elsewhere', { workflows: 1 });
+  adminToken = await a.world.token(org.members.admin);
+});
+afterAll(async () => {
+  if (process.env.DEBUG_LOGS) console.log([...a.logs, ...b.logs].filter((l) => l.includes("\"level\":50")).join("\n"));
+  await a?.stop();
+  await b?.stop();
+  await issuer?.stop();
+  await db?.drop();
+});
+
+const WORKFLOWS = '{ workflows(first: 5) { totalCount edges { node { id name createdBy { id name } } } } }';
+const CREATE_WORKFLOW = 'mutation($n: String!) { createWorkflow(input: { name: $n }) { id createdBy { id name } } }';
+
+function expectBadCredential(response: GraphQLResponse) {
+  expect(response.status).toBe(401);
+  expect(errorCodes(response)).toEqual(['UNAUTHENTICATED']);
+  expect(response.body.data ?? null).toBeNull();
+}
+
+/** The whole answer to a bad credential, minus what differs per request. */
+function shape(response: GraphQLResponse) {
+  return { status: response.status, wwwAuthenticate: response.headers.get('www-authenticate'), body: response.body };
+}
+
+async function developerRole(o: SeededOrg = org) {
+  return a.world.systemRoleId(o, 'developer');
+}
+
+describe('lifecycle', () => {
+  it('create shows the secret once; the list shows prefix, role, scope, creator, last used, expiry and status', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { name: 'CI deploys', roleId: await developerRole() });
+    const list = expectData(
+      await a.client.request<{
+        apiKeys: {
+          totalCount: number;
+          edges: {
+            node: {
+              id: string;
+              name: string;
+              prefix: string;
+              status: string;
+              environment: string;
+              role: { name: string };
+              customer: null;
+              createdBy: { id: string };
+              lastUsedAt: string | null;
+              expiresAt: string | null;
+            };
+          }[];
+        };
+      }>(
+        '{ apiKeys(first: 50) { totalCount edges { node { id name prefix status environment role { name } customer { id } createdBy { id } lastUsedAt expiresAt } } } }',
+        {},
+        { token: adminToken, orgId: org.id },
+      ),
+    );
+    const row = list.apiKeys.edges.find((e) => e.node.id === key.id)!.node;
+    expect(row).toMatchObject({ name: 'CI deploys', status: 'ACTIVE', environment: 'LIVE', role: { name: 'Developer' } });
+    expect(row.createdBy.id).toBe(org.members.admin.userId);
+    expect(key.secret.startsWith(`${row.prefix}_`)).toBe(true);
+    expect(row.lastUsedAt).toBeNull();
+    // Nowhere else: the list, the audit trail and the database hold no secret.
+    expect(JSON.stringify(list)).not.toContain(key.secret.split('_').at(-1));
+    const audit = await a.world.audit(org);
+    expect(JSON.stringify(audit)).not.toContain(key.secret.split('_').at(-1));
+    expect(audit.filter((e) => e.action === 'api_key.create' && e.resource_id === key.id)).toHaveLength(1);
+
+    // The key acts in its organization without X-Organization-Id, as its own identity.
+    const created = expectData(
+      await a.client.request<{ createWorkflow: { id: string; createdBy: { id: string; name: string } } }>(
+        CREATE_WORKFLOW,
+        { n: 'Made by a key' },
+        { token: key.secret },
+      ),
+    );
+    expect(created.createWorkflow.createdBy.name).toBe('CI deploys');
+    const used = expectData(
+      await a.client.request<{ apiKey: { lastUsedAt: string | null } }>(
+        'query($id: ID!) { apiKey(id: $id) { lastUsedAt } }',
+        { id: key.id },
+        { token: adminToken, orgId: org.id },
+      ),
+    );
+    expect(used.apiKey.lastUsedAt).not.toBeNull();
+  });
+
+  it('the audit log names the key and its creator, and filters by it', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { name: 'Auditor', roleId: await developerRole() });
+    expectData(await a.client.request(CREATE_WORKFLOW, { n: 'audited by key' }, { token: key.secret }));
+    const log = expectData(
+      await a.client.request<{
+        auditLog: {
+          edges: {
+            node: {
+              action: string;
+              actor: { type: string; name: string; servicePrincipal: { id: string; name: string; kind: string; createdBy: { id: string } } };
+            };
+          }[];
+        };
+      }>(
+        'query($id: ID!) { auditLog(first: 10, filter: { servicePrincipalId: $id }) { edges { node { action actor { type name servicePrincipal { id name kind createdBy { id } } } } } } }',
+        { id: key.id },
+        { token: adminToken, orgId: org.id },
+      ),
+    );
+    expect(log.auditLog.edges.map((e) => e.node.action)).toEqual(['workflow.create']);
+    expect(log.auditLog.edges[0]!.node.actor).toEqual({
+      type: 'SERVICE',
+      name: 'Auditor',
+      servicePrincipal: { id: key.id, name: 'Auditor', kind: 'API_KEY', createdBy: { id: org.members.admin.userId } },
+    });
+  });
+
+  it('rotation: the new secret works, the old one answers like a bad token, on both replicas', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    expectData(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+    const rotated = expectData(
+      await a.client.request<{ rotateApiKey: { secret: string } }>(
+        'mutation($id: ID!) { rotateApiKey(input: { id: $id }) { secret apiKey { id } } }',
+        { id: key.id },
+        { token: adminToken, orgId: org.id },
+      ),
+    ).rotateApiKey.secret;
+    expect(rotated).not.toBe(key.secret);
+    expectBadCredential(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectData(await b.client.request(WORKFLOWS, {}, { token: rotated }));
+  });
+
+  it('a TEST key never holds *.deploy_prod, whatever its role', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole(), environment: 'TEST' });
+    expect(key.permissions.filter((p) => p.endsWith('.deploy_prod'))).toEqual([]);
+    expect(key.permissions).toContain('workflows.deploy_test');
+    const response = await a.client.request(
+      'mutation($id: ID!) { deployWorkflowToProduction(input: { id: $id }) { version } }',
+      { id: org.workflows[0] },
+      { token: key.secret },
+    );
+    expect(errorCodes(response)).toEqual(['FORBIDDEN']);
+    expectData(
+      await a.client.request('mutation($id: ID!) { deployWorkflowToTest(input: { id: $id }) { version } }', { id: org.workflows[0] }, {
+        token: key.secret,
+      }),
+    );
+  });
+
+  it('keys never transfer ownership or create organizations, whatever their role', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await a.world.systemRoleId(org, 'admin') });
+    const transfer = await a.client.request(
+      'mutation($m: ID!) { transferOwnership(input: { memberId: $m }) { newOwner { id } } }',
+      { m: org.members.admin.membershipId },
+      { token: key.secret },
+    );
+    expect(errorCodes(transfer)).toEqual(['FORBIDDEN']);
+    const create = await a.client.request('mutation { createOrganization(input: { name: "By a key" }) { id } }', {}, {
+      token: key.secret,
+    });
+    expect(errorCodes(create)).toEqual(['FORBIDDEN']);
+  });
+});
+
+describe('the escalation guard', () => {
+  it('nobody creates a key with a role holding more than they do', async () => {
+    const { member } = await a.world.customRole(org, 'Key manager', [
+      'settings.manage',
+      ...systemRole('viewer').permissions,
+    ]);
+    const token = await a.world.token(member);
+    const response = await a.client.request(
+      'mutation($r: ID!) { createApiKey(input: { name: "too much", roleId: $r, environment: LIVE }) { secret } }',
+      { r: await developerRole() },
+      { token, orgId: org.id },
+    );
+    expect(errorCodes(response)).toEqual(['FORBIDDEN']);
+    expect((response.body.errors![0]!.extensions!.missing as string[]).length).toBeGreaterThan(0);
+    const viewerKey = await createKey(a.client, token, org.id, { roleId: await a.world.systemRoleId(org, 'viewer') });
+    expect(viewerKey.secret).toBeTruthy();
+    const denied = (await a.world.audit(org)).filter((e) => e.action === 'api_key.create' && e.outcome === 'denied');
+    expect(denied.length).toBeGreaterThan(0);
+  });
+
+  it('the Owner role is a person’s; an End User role needs a customer', async () => {
+    const owner = await a.client.request(
+      'mutation($r: ID!) { createApiKey(input: { name: "owner", roleId: $r, environment: LIVE }) { secret } }',
+      { r: await a.world.systemRoleId(org, 'owner') },
+      { token: adminToken, orgId: org.id },
+    );
+    expect(errorCodes(owner)).toEqual(['BAD_USER_INPUT']);
+    const endUser = await a.client.request(
+      'mutation($r: ID!) { createApiKey(input: { name: "eu", roleId: $r, environment: LIVE }) { secret } }',
+      { r: await a.world.systemRoleId(org, 'end_user') },
+      { token: adminToken, orgId: org.id },
+    );
+    expect(errorCodes(endUser)).toEqual(['BAD_USER_INPUT']);
+    expect(endUser.body.errors![0]!.extensions!.field).toBe('input.customerId');
+  });
+
+  it('members without settings.manage cannot list or create keys', async () => {
+    const token = await a.world.token(org.members.developer);
+    const response = await a.client.request('{ apiKeys(first: 1) { totalCount } }', {}, { token, orgId: org.id });
+    expect(errorCodes(response)).toEqual(['FORBIDDEN']);
+  });
+});
+
+describe('every bad key answers exactly like a bad token', () => {
+  it('malformed, unknown, wrong secret, wrong kind, revoked, expired: same status, body and challenge', async () => {
+    const reference = shape(await a.client.request(WORKFLOWS, {}, { token: 'not.a.jwt' }));
+    expect(reference.status).toBe(401);
+    const good = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    const [prefix, env, publicId, ...rest] = good.secret.split('_');
+    const secret = rest.join('_');
+    const revoked = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    expectData(
+      await a.client.request('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: revoked.id }, {
+        token: adminToken,
+        orgId: org.id,
+      }),
+    );
+    const expired = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    expectData(await a.client.request(WORKFLOWS, {}, { token: expired.secret })); // remembered by the replica…
+    await a.world.inOrg(org, (db) => db.query(`update service_principals set expires_at = now() - interval '1 second' where id = $1`, [expired.id]));
+
+    const variants: Record<string, string> = {
+      malformed: 'gwk_live_short',
+      'unknown public id': `${prefix}_${env}_${'z'.repeat(16)}_${secret}`,
+      'wrong secret': `${prefix}_${env}_${publicId}_${'A'.repeat(43)}`,
+      'runner prefix on an API key': `gwr_${env}_${publicId}_${secret}`,
+      'TEST prefix on a LIVE key': `${prefix}_test_${publicId}_${secret}`,
+      revoked: revoked.secret,
+      expired: expired.secret, // …and refused once expired
+    };
+    for (const [name, credential] of Object.entries(variants)) {
+      for (const gateway of [a, b]) {
+        const response = await gateway.client.request(WORKFLOWS, {}, { token: credential });
+        expectBadCredential(response);
+        expect(shape(response), name).toEqual(reference);
+      }
+    }
+    expectData(await a.client.request(WORKFLOWS, {}, { token: good.secret }));
+  });
+
+  it('naming another organization is refused like a non-member', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    const response = await a.client.request(WORKFLOWS, {}, { token: key.secret, orgId: other.id });
+    expect(response.status).toBe(403);
+    expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret, orgId: org.id }));
+  });
+});
+
+describe('changes apply on the very next request on every replica', () => {
+  it('revocation', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectData(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectData(
+      await a.client.request('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: key.id }, {
+        token: adminToken,
+        orgId: org.id,
+      }),
+    );
+    expectBadCredential(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectBadCredential(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
+  });
+
+  it('a change to its role', async () => {
+    const { roleId } = await a.world.customRole(org, 'Readers', ['workflows.read']);
+    const key = await createKey(a.client, adminToken, org.id, { roleId });
+    expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectData(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectData(
+      await a.client.request(
+        'mutation($id: ID!) { updateRole(input: { id: $id, permissions: ["connectors.read"] }) { id } }',
+        { id: roleId },
+        { token: adminToken, orgId: org.id },
+      ),
+    );
+    expect(errorCodes(await b.client.request(WORKFLOWS, {}, { token: key.secret }))).toEqual(['FORBIDDEN']);
+  });
+});
+
+describe('a customer-scoped key', () => {
+  it('is confined like an End User: its customer only, nothing org-internal', async () => {
+    const key = await createKey(a.client, adminToken, org.id, {
+      roleId: await a.world.systemRoleId(org, 'end_user'),
+      customerId: org.customers[0]!.id,
+    });
+    const customers = expectData(
+      await a.client.request<{ customers: { edges: { node: { id: string } }[] } }>(
+        '{ customers(first: 10) { edges { node { id } } } }',
+        {},
+        { token: key.secret },
+      ),
+    );
+    expect(customers.customers.edges.map((e) => e.node.id)).toEqual([org.customers[0]!.id]);
+    expect(errorCodes(await a.client.request(WORKFLOWS, {}, { token: key.secret }))).toEqual(['FORBIDDEN']);
+    const viewer = expectData(
+      await a.client.request<{ viewer: { customer: { id: string }; organization: { id: string } } }>(
+        '{ viewer { customer { id } organization { id } } }',
+        {},
+        { token: key.secret },
+      ),
+    );
+    expect(viewer.viewer).toEqual({ customer: { id: org.customers[0]!.id }, organization: { id: org.id } });
+  });
+});

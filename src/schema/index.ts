@@ -15,6 +15,7 @@ import './people.js';
 import './settings.js';
 import './audit-log.js';
 import './api-keys.js';
+import './runners.js';
 
 builder.queryType({ description: 'Reads. Every field states the permission it needs.' });
 builder.mutationType({ description: 'Writes. Every permission-gated mutation is audited.' });

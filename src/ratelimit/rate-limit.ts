@@ -36,7 +36,13 @@ export function useRateLimits(options: RateLimitOptions): Plugin[] {
       transformError: (message) => rateLimited(message, seconds),
     }) as Plugin;
 
-  const caller = (ctx: Context) => (ctx.caller.kind === 'user' ? `user:${ctx.caller.userId}` : `ip:${ctx.clientIp ?? 'unknown'}`);
+  // Per person, per key (each service principal has a budget of its own), or per client IP.
+  const caller = (ctx: Context) =>
+    ctx.caller.kind === 'user'
+      ? `user:${ctx.caller.userId}`
+      : ctx.caller.kind === 'service'
+        ? `key:${ctx.caller.servicePrincipalId}`
+        : `ip:${ctx.clientIp ?? 'unknown'}`;
   return [
     limiter('user', options.userMax, caller),
     // Callers outside any organization are already limited as users; this bucket just mirrors it.

@@ -331,3 +331,64 @@ describe('a customer-scoped key', () => {
     expect(viewer.viewer).toEqual({ customer: { id: org.customers[0]!.id }, organization: { id: org.id } });
   });
 });
+
+describe('Keycloak service accounts (registered OIDC clients)', () => {
+  /** A client-credentials token as Keycloak issues it: sub of the service-account user, client_id, no email. */
+  const clientToken = (clientId: string, claims: Record<string, unknown> = {}) =>
+    issuer.mint({
+      sub: `service-account-user-${clientId}`,
+      extra: { azp: clientId, client_id: clientId, preferred_username: `service-account-${clientId}`, ...claims },
+    });
+
+  it('a registered client’s tokens act as its service principal, under the same rules, until revoked', async () => {
+    const clientId = `reporting-${Math.random().toString(36).slice(2, 8)}`;
+    const registered = await createKey(a.client, adminToken, org.id, {
+      name: 'Reporting service',
+      kind: 'OIDC_CLIENT',
+      oidcClientId: clientId,
+      roleId: await a.world.systemRoleId(org, 'viewer'),
+    });
+    expect(registered.secret).toBeNull();
+    const token = await clientToken(clientId);
+    const viewer = expectData(
+      await b.client.request<{ viewer: { user: { name: string }; organization: { id: string }; permissions: string[] } }>(
+        '{ viewer { user { name } organization { id } permissions } }',
+        {},
+        { token },
+      ),
+    ).viewer;
+    expect(viewer.organization.id).toBe(org.id);
+    expect(viewer.user.name).toBe('Reporting service');
+    expectData(await b.client.request(WORKFLOWS, {}, { token }));
+    const denied = await b.client.request(CREATE_WORKFLOW, { n: 'nope' }, { token });
+    expect(errorCodes(denied)).toEqual(['FORBIDDEN']);
+    const events = (await a.world.audit(org)).filter((e) => e.action === 'workflow.create' && e.outcome === 'denied');
+    expect(events.at(-1)!.actor_user_id).not.toBeNull();
+
+    // The same client id is one principal only.
+    const again = await a.client.request(
+      'mutation($c: String!, $r: ID!) { createApiKey(input: { name: "twin", kind: OIDC_CLIENT, oidcClientId: $c, roleId: $r }) { secret } }',
+      { c: clientId, r: await a.world.systemRoleId(org, 'viewer') },
+      { token: adminToken, orgId: org.id },
+    );
+    expect(errorCodes(again)).toEqual(['CONFLICT']);
+
+    expectData(
+      await a.client.request('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: registered.id }, {
+        token: adminToken,
+        orgId: org.id,
+      }),
+    );
+    expectBadCredential(await b.client.request(WORKFLOWS, {}, { token }));
+  });
+
+  it('an unregistered client, or a person’s token, is a person as before', async () => {
+    const token = await clientToken('not-registered');
+    const viewer = expectData(
+      await a.client.request<{ viewer: { organization: null } }>('{ viewer { organization { id } } }', {}, { token }),
+    ).viewer;
+    expect(viewer.organization).toBeNull();
+    const person = await a.world.token(org.members.viewer);
+    expectData(await a.client.request(WORKFLOWS, {}, { token: person, orgId: org.id }));
+  });
+});

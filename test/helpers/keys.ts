@@ -8,6 +8,7 @@ export const CREATE_KEY = `mutation($input: CreateApiKeyInput!) {
 
 export interface CreatedKey {
   id: string;
+  /** Null for OIDC clients (they have no key). */
   secret: string;
   permissions: string[];
 }

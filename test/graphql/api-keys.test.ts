@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemRole } from '../../src/authz/permissions.js';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { errorCodes, expectData, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
 import { createKey } from '../helpers/keys.js';
 import type { SeededOrg } from '../helpers/world.js';
@@ -184,6 +184,26 @@ describe('lifecycle', () => {
       token: key.secret,
     });
     expect(errorCodes(create)).toEqual(['FORBIDDEN']);
+  });
+});
+
+describe('in the database', () => {
+  it('the application role can write a key’s hash but never read it', async () => {
+    const binding = { userId: org.members.admin.userId, orgId: org.id, role: 'staff', tenantId: null };
+    await expect(asApp(a.world.pool, binding, (c) => c.query('select secret_hash from service_principals'))).rejects.toThrow(
+      /permission denied/,
+    );
+    const { rows } = await asApp(a.world.pool, binding, (c) => c.query('select id, public_id from service_principals'));
+    expect(rows.length).toBeGreaterThan(0);
+  });
+
+  it('another organization’s staff see none of its keys', async () => {
+    await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    const binding = { userId: other.members.owner.userId, orgId: other.id, role: 'staff', tenantId: null };
+    const { rows } = await asApp(a.world.pool, binding, (c) =>
+      c.query<{ org_id: string }>('select org_id from service_principals'),
+    );
+    expect(rows.filter((r) => r.org_id !== other.id)).toEqual([]);
   });
 });
 

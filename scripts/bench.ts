@@ -3,7 +3,8 @@
  * child process so its memory can be read on its own), drives it with autocannon for a fixed
  * time at a few concurrency levels, and prints req/s, p50/p99 latency and the gateway's peak
  * RSS for three operations: `viewer`, the first 50 workflows with a nested field, and
- * `createWorkflow`. Figures, not assertions: this machine is shared and noisy.
+ * `createWorkflow`; and `viewer` and the list again authenticated by an API key instead of a
+ * JWT (a LIVE key with the Developer role). Figures, not assertions: this machine is shared and noisy.
  *
  *   BENCH_DURATION=10 BENCH_CONNECTIONS=1,10,50 npm run bench
  */
@@ -98,8 +99,27 @@ try {
       n: `bench seed ${i}`,
     });
 
+  // An API key for the key workloads, made by the demo Admin (Developers cannot manage keys).
+  const admin = DEMO_MEMBERS.find((m) => m.key === 'admin')!;
+  const adminToken = (await mintFromStateFile(stateFile, { sub: admin.subject, email: admin.email, name: admin.name })).token;
+  const developerRole = (await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { ...headers, authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify({ query: '{ roles { id key } }' }),
+  }).then((r) => r.json())) as { data: { roles: { id: string; key: string | null }[] } };
+  const keyAnswer = (await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { ...headers, authorization: `Bearer ${adminToken}` },
+    body: JSON.stringify({
+      query: 'mutation($r: ID!) { createApiKey(input: { name: "bench", roleId: $r, environment: LIVE }) { secret } }',
+      variables: { r: developerRole.data.roles.find((r) => r.key === 'developer')!.id },
+    }),
+  }).then((r) => r.json())) as { data: { createApiKey: { secret: string } } };
+  // A key needs no organization header: it acts in its own.
+  const keyHeaders = { 'content-type': 'application/json', authorization: `Bearer ${keyAnswer.data.createApiKey.secret}` };
+
   let created = 0;
-  const scenarios = [
+  const scenarios: { name: string; body: () => string; headers?: Record<string, string> }[] = [
     {
       name: 'viewer',
       body: () => JSON.stringify({ query: '{ viewer { user { id name } organization { name } role { name } permissions } }' }),
@@ -120,6 +140,20 @@ try {
           variables: { n: `bench ${process.pid} ${created++}` },
         }),
     },
+    {
+      name: 'viewer (API key)',
+      headers: keyHeaders,
+      body: () => JSON.stringify({ query: '{ viewer { user { id name } organization { name } role { name } permissions } }' }),
+    },
+    {
+      name: 'workflows(first: 50) + createdBy + deployments (API key)',
+      headers: keyHeaders,
+      body: () =>
+        JSON.stringify({
+          query:
+            '{ workflows(first: 50) { totalCount edges { node { id name version createdBy { name } deployments { environment version } } } } }',
+        }),
+    },
   ];
 
   console.log(`\nGateway pid ${child.pid}, ${os.cpus().length} CPUs, ${duration}s per run, Node ${process.version}\n`);
@@ -130,7 +164,7 @@ try {
     await autocannon({
       url: `${base}/graphql`,
       method: 'POST',
-      headers,
+      headers: scenario.headers ?? headers,
       connections: 5,
       duration: 2,
       requests: [{ setupRequest: (r) => ({ ...r, body: scenario.body() }) }],
@@ -141,7 +175,7 @@ try {
       const result = await autocannon({
         url: `${base}/graphql`,
         method: 'POST',
-        headers,
+        headers: scenario.headers ?? headers,
         connections,
         duration,
         requests: [{ setupRequest: (r) => ({ ...r, body: scenario.body() }) }],

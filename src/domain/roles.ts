@@ -58,6 +58,7 @@ export async function countMembersByRole(db: RequestDatabase, roleIds: readonly 
  * still see theirs). System roles come from the matrix; custom roles are read as staff.
  */
 export async function roleOfPrincipal(db: RequestDatabase, principal: Principal): Promise<RoleRow | null> {
+  if (!principal.roleId) return null; // a runner key without a role
   if (principal.roleKey && isSystemRoleKey(principal.roleKey)) {
     const definition = systemRole(principal.roleKey);
     return {

@@ -207,6 +207,23 @@ describe('in the database', () => {
   });
 });
 
+describe('deleting an organization', () => {
+  it('takes its keys with it', async () => {
+    const doomed = await a.world.organization('Doomed');
+    const ownerToken = await a.world.token(doomed.members.owner);
+    const key = await createKey(a.client, ownerToken, doomed.id, { roleId: await a.world.systemRoleId(doomed, 'viewer') });
+    expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectData(
+      await a.client.request(
+        'mutation($n: String!) { deleteOrganization(input: { confirmName: $n }) { deletedOrganizationId } }',
+        { n: 'Doomed' },
+        { token: ownerToken, orgId: doomed.id },
+      ),
+    );
+    expectBadCredential(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+  });
+});
+
 describe('the escalation guard', () => {
   it('nobody creates a key with a role holding more than they do', async () => {
     const { member } = await a.world.customRole(org, 'Key manager', [

@@ -245,6 +245,23 @@ describe('only runners', () => {
   });
 });
 
+describe('a runner without a role', () => {
+  it('holds no permission and says so', async () => {
+    const runner = await runnerKey('bare');
+    const viewer = expectData(
+      await a.client.request<{ viewer: { role: null; permissions: string[]; organization: { id: string } } }>(
+        '{ viewer { role { id } permissions organization { id } } }',
+        {},
+        { token: runner },
+      ),
+    ).viewer;
+    expect(viewer).toEqual({ role: null, permissions: [], organization: { id: org.id } });
+    expect(errorCodes(await a.client.request('{ workflows(first: 1) { totalCount } }', {}, { token: runner }))).toEqual([
+      'FORBIDDEN',
+    ]);
+  });
+});
+
 describe('connection sync status', () => {
   it('a runner sets it; lastSyncedAt moves on success; a failure keeps its error', async () => {
     const runner = await runnerKey();

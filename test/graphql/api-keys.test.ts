@@ -4,6 +4,7 @@
  * token, revocation and role changes on the very next request across two replicas, keys in the
  * audit log, and a customer-scoped key confined like an End User.
  */
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemRole } from '../../src/authz/permissions.js';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
@@ -111,6 +112,25 @@ describe('lifecycle', () => {
       ),
     );
     expect(used.apiKey.lastUsedAt).not.toBeNull();
+
+    // Later requests write nothing: the row version (xmin) stays as it is (read as a superuser:
+    // the app role has column grants only, and xmin is not among them).
+    const version = async () => {
+      const superuser = new pg.Client({ connectionString: db.superuserUrl });
+      await superuser.connect();
+      try {
+        const { rows } = await superuser.query<{ xmin: string }>(
+          'select xmin from app_public.service_principals where id = $1',
+          [key.id],
+        );
+        return rows[0]!.xmin;
+      } finally {
+        await superuser.end();
+      }
+    };
+    const before = await version();
+    for (let i = 0; i < 5; i++) expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expect(await version()).toBe(before);
   });
 
   it('the audit log names the key and its creator, and filters by it', async () => {

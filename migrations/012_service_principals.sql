@@ -78,6 +78,14 @@ create policy staff_update on app_public.service_principals for update
 -- (app_private.find_api_key, app_private.find_oidc_client): a read-only exception for the owner.
 create policy owner_credential_lookup on app_public.service_principals for select to gateway_owner using (true);
 
+-- Defense in depth behind the schema's scopes (as migration 008 does for every gated write):
+-- creating, rotating and revoking keys needs settings.manage in the bound permissions too.
+create policy permission_insert on app_public.service_principals as restrictive for insert to gateway_app
+  with check ((select app_private.has_permission('settings.manage')));
+create policy permission_update on app_public.service_principals as restrictive for update to gateway_app
+  using ((select app_private.has_permission('settings.manage')))
+  with check ((select app_private.has_permission('settings.manage')));
+
 -- The secret's hash is never readable by the gateway's role, only writable; deletes happen only
 -- with the organization (revocation is an update that keeps the row for the audit trail).
 grant select (org_id, id, kind, name, user_id, role_id, customer_id, environment, public_id, oidc_issuer, oidc_client_id,
@@ -224,14 +232,16 @@ end $$;
 grant execute on function app_private.touch_service_principal(uuid) to gateway_app;
 
 -- The identity a new principal acts as. Only for a principal being created in the bound
--- organization by its staff (the insert that follows is checked by RLS as well).
+-- organization by its staff holding settings.manage (the insert that follows is checked by RLS
+-- and the permission policy as well).
 create function app_private.create_service_identity(p_principal_id uuid, p_name text) returns uuid
 language plpgsql volatile security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_id uuid;
 begin
-  if app_public.current_org_id() is null or app_public.current_access() is distinct from 'staff' then
-    raise exception 'a service identity is created by staff of an organization' using errcode = '42501';
+  if app_public.current_org_id() is null or app_public.current_access() is distinct from 'staff'
+     or not app_private.has_permission('settings.manage') then
+    raise exception 'a service identity is created by staff holding settings.manage' using errcode = '42501';
   end if;
   insert into app_public.users (issuer, subject, name, email_verified)
   values ('urn:gateway:service-principal', p_principal_id::text, p_name, false)

@@ -13,6 +13,7 @@ import { isServiceActive, type MemberPrincipal, type Principal, type PrincipalRe
 import type { KeyVerifier } from './auth/key-verifier.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
+import { effectivePermissions } from './authz/scopes.js';
 import { badUserInput, forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './db/loaders.js';
 import { RequestDatabase, type DatabaseBinding } from './db/request-database.js';
@@ -217,6 +218,10 @@ function bindingFor(caller: Caller, principal: Principal | null, confinedToCusto
       : principal.kind === 'member'
         ? { kind: 'member', id: principal.membershipId }
         : { kind: principal.serviceKind, id: principal.servicePrincipalId },
+    // What the schema's scopes check, bound for the write policies too (an inactive member's, or
+    // a revoked key's, requests are refused before they do anything; they bind nothing).
+    permissions:
+      principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
   };
 }
 

@@ -1,9 +1,9 @@
 /**
  * What a runner does with executions: claim the oldest claimable one under a lease, report
  * progress (extending the lease), and finish it (succeeded / failed with an error / cancelled,
- * with output); and set a connection's sync status. The request is bound as the runner's
- * organization (staff), so RLS keeps it inside its organization; the schema admits runner keys
- * only.
+ * with output); and set a connection's sync status. The schema admits runner keys only; the
+ * database does the work in SECURITY DEFINER functions (migration 013) that check, again, that
+ * the bound principal is an active runner of the bound organization, and stay inside it.
  *
  * Every report names the lease it holds. A report whose lease is not the execution's current,
  * unexpired lease — someone else's execution, a lease that ran out (and maybe went to another
@@ -11,7 +11,7 @@
  */
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, notFound } from '../errors.js';
-import { EXECUTION_COLUMNS, requireExecution, type ExecutionRow, type TargetKind } from './executions.js';
+import { EXECUTION_COLUMNS, type ExecutionRow, type TargetKind } from './executions.js';
 import { requireJsonObject } from './validation.js';
 
 export const DEFAULT_LEASE_SECONDS = 300;
@@ -52,27 +52,14 @@ const toClaim = (row: ClaimRow): Claim => ({
  */
 export async function claimExecution(
   db: RequestDatabase,
-  runnerId: string,
   options: { leaseSeconds?: number | null; targetKinds?: readonly TargetKind[] | null },
 ): Promise<Claim | null> {
   const leaseSeconds = requireLeaseSeconds('input.leaseSeconds', options.leaseSeconds);
   const kinds = options.targetKinds?.length ? options.targetKinds : null;
   const { rows } = await db.query<ClaimRow>(
-    `with next as (
-       select e.org_id, e.id from executions e
-       where (e.status = 'queued' or (e.status = 'running' and e.lease_expires_at <= now()))
-         and ($3::text[] is null or e.target_kind = any($3::text[]))
-       order by e.created_at, e.id
-       limit 1
-       for update skip locked
-     )
-     update executions e
-     set status = 'running', claimed_by = $1, lease_id = gen_random_uuid(),
-         lease_expires_at = now() + make_interval(secs => $2), started_at = now(), attempts = e.attempts + 1,
-         progress = null
-     from next where e.org_id = next.org_id and e.id = next.id
-     returning ${EXECUTION_COLUMNS}, e.lease_id, e.lease_expires_at, e.attempts`,
-    [runnerId, leaseSeconds, kinds],
+    `select ${EXECUTION_COLUMNS}, e.lease_id, e.lease_expires_at, e.attempts
+     from app_private.claim_execution($1, $2::text[]) e`,
+    [leaseSeconds, kinds],
   );
   return rows[0] ? toClaim(rows[0]) : null;
 }
@@ -81,39 +68,37 @@ export async function claimExecution(
  * Explains why a report found no row it may change: missing (NOT_FOUND), finished, or not
  * this runner's current lease (CONFLICT). Called only after the guarded update matched nothing.
  */
-async function refuseReport(db: RequestDatabase, id: string, runnerId: string, leaseId: string): Promise<never> {
-  const execution = await requireExecution(db, id);
-  const { rows } = await db.query<{ claimed_by: string | null; lease_id: string | null; expired: boolean }>(
-    'select claimed_by, lease_id, lease_expires_at <= now() as expired from executions where id = $1',
-    [id],
+async function refuseReport(db: RequestDatabase, id: string, leaseId: string): Promise<never> {
+  const { rows } = await db.query<{ state: 'not_found' | 'queued' | 'finished' | 'not_yours' | 'expired' }>(
+    'select app_private.execution_lease_state($1, $2) as state',
+    [id, leaseId],
   );
-  const lease = rows[0]!;
-  if (execution.status === 'queued') throw conflict('This execution has not been claimed; claim it first.');
-  if (execution.status !== 'running') throw conflict(`This execution has already finished (${execution.status}).`);
-  if (lease.claimed_by !== runnerId || lease.lease_id !== leaseId) {
-    throw conflict('This execution is not held under your lease (claimed by another runner, or re-claimed after your lease expired).');
+  switch (rows[0]!.state) {
+    case 'not_found':
+      throw notFound('Execution', id);
+    case 'queued':
+      throw conflict('This execution has not been claimed; claim it first.');
+    case 'finished':
+      throw conflict('This execution has already finished.');
+    case 'not_yours':
+      throw conflict('This execution is not held under your lease (claimed by another runner, or re-claimed after your lease expired).');
+    default:
+      throw conflict('Your lease on this execution has expired; it may be claimed again.');
   }
-  throw conflict('Your lease on this execution has expired; it may be claimed again.');
 }
-
-const HELD = `id = $1 and status = 'running' and claimed_by = $2 and lease_id = $3 and lease_expires_at > now()`;
 
 export async function reportProgress(
   db: RequestDatabase,
-  runnerId: string,
   input: { id: string; leaseId: string; progress: unknown; extendLeaseSeconds?: number | null },
 ): Promise<Claim> {
   const progress = input.progress == null ? null : requireJsonObject('input.progress', input.progress);
   const extend = input.extendLeaseSeconds == null ? null : requireLeaseSeconds('input.extendLeaseSeconds', input.extendLeaseSeconds);
   const { rows } = await db.query<ClaimRow>(
-    `update executions e
-     set progress = coalesce($4::jsonb, e.progress),
-         lease_expires_at = case when $5::int is null then e.lease_expires_at else now() + make_interval(secs => $5::int) end
-     where ${HELD}
-     returning ${EXECUTION_COLUMNS}, e.lease_id, e.lease_expires_at, e.attempts`,
-    [input.id, runnerId, input.leaseId, progress, extend],
+    `select ${EXECUTION_COLUMNS}, e.lease_id, e.lease_expires_at, e.attempts
+     from app_private.report_execution_progress($1, $2, $3::jsonb, $4::int) e`,
+    [input.id, input.leaseId, progress === null ? null : JSON.stringify(progress), extend],
   );
-  if (!rows[0]) return refuseReport(db, input.id, runnerId, input.leaseId);
+  if (!rows[0]) return refuseReport(db, input.id, input.leaseId);
   return toClaim(rows[0]);
 }
 
@@ -121,7 +106,6 @@ export type Outcome = 'succeeded' | 'failed' | 'cancelled';
 
 export async function finishExecution(
   db: RequestDatabase,
-  runnerId: string,
   input: { id: string; leaseId: string; outcome: Outcome; output?: unknown; error?: string | null },
 ): Promise<ExecutionRow> {
   const error = input.error?.trim() || null;
@@ -131,37 +115,37 @@ export async function finishExecution(
   const output = input.output === undefined ? null : input.output;
   if (output !== null && JSON.stringify(output).length > 256 * 1024) throw badUserInput('input.output', 'must be at most 256 KiB');
   const { rows } = await db.query<ExecutionRow>(
-    `update executions e
-     set status = $4, output = $5::jsonb, error = $6, finished_at = now(), lease_id = null, lease_expires_at = null
-     where ${HELD}
-     returning ${EXECUTION_COLUMNS}`,
-    [input.id, runnerId, input.leaseId, input.outcome, output === null ? null : JSON.stringify(output), error],
+    `select ${EXECUTION_COLUMNS} from app_private.finish_execution($1, $2, $3, $4::jsonb, $5) e`,
+    [input.id, input.leaseId, input.outcome, output === null ? null : JSON.stringify(output), error],
   );
-  if (!rows[0]) return refuseReport(db, input.id, runnerId, input.leaseId);
+  if (!rows[0]) return refuseReport(db, input.id, input.leaseId);
   return rows[0];
 }
 
 export type SyncStatus = 'syncing' | 'succeeded' | 'failed';
 
+export interface SyncStatusRow {
+  id: string;
+  customer_id: string;
+  sync_status: SyncStatus;
+  last_synced_at: Date | null;
+  last_error: string | null;
+}
+
 /** A connection's sync status as its runner saw it; `lastSyncedAt` moves on success only. */
 export async function setConnectionSyncStatus(
   db: RequestDatabase,
   input: { connectionId: string; status: SyncStatus; error?: string | null },
-): Promise<{ id: string; customer_id: string }> {
+): Promise<SyncStatusRow> {
   const error = input.error?.trim() || null;
   if (input.status === 'failed' && !error) throw badUserInput('input.error', 'is required when the sync failed');
   if (input.status !== 'failed' && error) throw badUserInput('input.error', 'is only for a failed sync');
   if (error && error.length > 2000) throw badUserInput('input.error', 'must be at most 2000 characters');
-  const { rows } = await db.query<{ id: string; customer_id: string }>(
-    `update connections
-     set sync_status = $2,
-         last_synced_at = case when $2 = 'succeeded' then now() else last_synced_at end,
-         last_error = case when $2 = 'failed' then $3 when $2 = 'succeeded' then null else last_error end
-     where id = $1
-     returning id, customer_id`,
-    [input.connectionId, input.status, error],
-  );
+  const { rows } = await db.query<SyncStatusRow>('select * from app_private.set_connection_sync_status($1, $2, $3)', [
+    input.connectionId,
+    input.status,
+    error,
+  ]);
   if (!rows[0]) throw notFound('Connection', input.connectionId);
   return rows[0];
 }
-

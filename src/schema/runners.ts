@@ -1,31 +1,22 @@
 /**
  * The runner's API: claim an execution, report progress, finish it, set a connection's sync
- * status. Only runner keys (`runner` scope) may call these; each transition is audited with the
+ * status. Only runner keys (`runner` scope) may call these (and the database checks it again); each transition is audited with the
  * runner as the actor. A runner needs no role for them: what it must know to run an execution is
  * on the claim itself (a role adds reading definitions etc., under the usual rules).
  */
-import type { ServicePrincipal } from '../auth/principal.js';
-import type { Context } from '../context.js';
-import { loadConnections } from '../domain/connections.js';
 import {
   claimExecution,
   finishExecution,
   reportProgress,
   setConnectionSyncStatus,
   type Claim,
+  type SyncStatusRow,
 } from '../domain/runners.js';
 import { requireId } from '../domain/validation.js';
 import { audited } from './audited.js';
 import { builder } from './builder.js';
 import { auditAs } from './caller.js';
-import { ConnectionRef } from './connections.js';
 import { ExecutionRef, TargetKindEnum } from './executions.js';
-
-function runnerOf(ctx: Context): ServicePrincipal {
-  const principal = ctx.principal;
-  if (principal?.kind !== 'service' || principal.serviceKind !== 'runner') throw new Error('unreachable: scoped to runners');
-  return principal;
-}
 
 const ExecutionClaimRef = builder.objectRef<Claim>('ExecutionClaim').implement({
   description: 'An execution held by this runner under a lease: everything needed to run it. Report with its leaseId.',
@@ -96,6 +87,17 @@ const RunnerSyncStatusEnum = builder.enumType('RunnerSyncStatus', {
   values: { SYNCING: { value: 'syncing' }, SUCCEEDED: { value: 'succeeded' }, FAILED: { value: 'failed' } } as const,
 });
 
+const ConnectionSyncStatusRef = builder.objectRef<SyncStatusRow>('ConnectionSyncStatus').implement({
+  description: 'A connection’s sync status as a runner set it (the connection itself needs connections.read).',
+  authScopes: { runner: true },
+  fields: (t) => ({
+    connectionId: t.exposeID('id'),
+    syncStatus: t.field({ type: RunnerSyncStatusEnum, resolve: (r) => r.sync_status }),
+    lastSyncedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.last_synced_at }),
+    lastError: t.exposeString('last_error', { nullable: true }),
+  }),
+});
+
 const SetConnectionSyncStatusInput = builder.inputType('SetConnectionSyncStatusInput', {
   fields: (t) => ({
     connectionId: t.id({ required: true }),
@@ -116,7 +118,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: ClaimExecutionInput }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
-        const claim = await claimExecution(ctx.db, runnerOf(ctx).servicePrincipalId, {
+        const claim = await claimExecution(ctx.db, {
           leaseSeconds: args.input?.leaseSeconds,
           targetKinds: args.input?.targetKinds,
         });
@@ -140,7 +142,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: ReportExecutionProgressInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
-        const claim = await reportProgress(ctx.db, runnerOf(ctx).servicePrincipalId, {
+        const claim = await reportProgress(ctx.db, {
           id: requireId('input.id', args.input.id),
           leaseId: requireId('input.leaseId', args.input.leaseId),
           progress: args.input.progress,
@@ -164,7 +166,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: FinishExecutionInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
-        const execution = await finishExecution(ctx.db, runnerOf(ctx).servicePrincipalId, {
+        const execution = await finishExecution(ctx.db, {
           id: requireId('input.id', args.input.id),
           leaseId: requireId('input.leaseId', args.input.leaseId),
           outcome: args.input.outcome,
@@ -180,7 +182,7 @@ builder.mutationFields((t) => ({
       }),
   }),
   setConnectionSyncStatus: t.field({
-    type: ConnectionRef,
+    type: ConnectionSyncStatusRef,
     nullable: true,
     description: 'Runners only. A connection’s sync status as the runner saw it (lastSyncedAt moves on success).',
     authScopes: { runner: true },
@@ -189,16 +191,14 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: SetConnectionSyncStatusInput, required: true }) },
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
-        runnerOf(ctx);
         const connectionId = requireId('input.connectionId', args.input.connectionId);
         const updated = await setConnectionSyncStatus(ctx.db, {
           connectionId,
           status: args.input.status,
           error: args.input.error,
         });
-        const connection = (await loadConnections(ctx.db, [updated.id]))[0]!;
         return {
-          result: connection,
+          result: updated,
           resourceId: connectionId,
           customerId: updated.customer_id,
           details: { status: args.input.status },

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PERMISSION_KEYS } from '../../src/authz/permissions.js';
 import { asApp } from '../helpers/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
 import { createKey } from '../helpers/keys.js';
@@ -322,6 +323,8 @@ describe('through SQL, as the application role', () => {
           orgId: tenant.orgId,
           role: tenant.customerId ? 'customer' : 'staff',
           tenantId: tenant.customerId,
+          // Every permission: isolation must not depend on what the binding may do.
+          permissions: PERMISSION_KEYS,
         };
         // The app role may not read a key's secret hash at all (column grants): list the rest.
         const columns = table === 'service_principals' ? 'org_id, id, customer_id, name' : '*';

@@ -234,7 +234,7 @@ describe('only runners', () => {
       const response = await a.client.request(CLAIM, { input: {} }, { token, orgId });
       expect(errorCodes(response)).toEqual(['FORBIDDEN']);
       const sync = await a.client.request(
-        'mutation($id: ID!) { setConnectionSyncStatus(input: { connectionId: $id, status: SUCCEEDED }) { id } }',
+        'mutation($id: ID!) { setConnectionSyncStatus(input: { connectionId: $id, status: SUCCEEDED }) { connectionId } }',
         { id: '00000000-0000-4000-8000-000000000000' },
         { token, orgId },
       );
@@ -272,7 +272,7 @@ describe('connection sync status', () => {
       ownerUserId: org.members.operator.userId,
       shared: true,
     });
-    const SET = 'mutation($id: ID!, $s: RunnerSyncStatus!, $e: String) { setConnectionSyncStatus(input: { connectionId: $id, status: $s, error: $e }) { id } }';
+    const SET = 'mutation($id: ID!, $s: RunnerSyncStatus!, $e: String) { setConnectionSyncStatus(input: { connectionId: $id, status: $s, error: $e }) { connectionId syncStatus } }';
     const READ = 'query($id: ID!) { connection(id: $id) { syncStatus lastSyncedAt lastError } }';
     const read = async () =>
       expectData(

@@ -245,6 +245,43 @@ describe('only runners', () => {
   });
 });
 
+describe('in the database', () => {
+  it('only a binding of an active runner, as itself, may call the runner functions', async () => {
+    const runnerSecret = await runnerKey('sql');
+    const runner = await a.world.inOrg(org, async (db) => {
+      const { rows } = await db.query<{ id: string; user_id: string }>(
+        `select id, user_id from service_principals where kind = 'runner' order by created_at desc limit 1`,
+      );
+      return rows[0]!;
+    });
+    expect(runnerSecret).toBeTruthy();
+    const attempt = async (settings: Record<string, string>) => {
+      const client = await a.world.pool.connect();
+      try {
+        await client.query('begin');
+        for (const [key, value] of Object.entries(settings)) await client.query('select set_config($1, $2, true)', [key, value]);
+        return (await client.query('select * from app_private.claim_execution(60, null)')).rowCount;
+      } finally {
+        await client.query('rollback');
+        client.release();
+      }
+    };
+    const staff = { 'app.org_id': org.id, 'app.role': 'staff' };
+    // A person (the Owner), a person claiming to be the runner, the runner's identity without its kind.
+    await expect(attempt({ ...staff, 'app.user_id': org.members.owner.userId })).rejects.toThrow(/only an active runner/);
+    await expect(
+      attempt({ ...staff, 'app.user_id': org.members.owner.userId, 'app.principal_kind': 'runner', 'app.principal_id': runner.id }),
+    ).rejects.toThrow(/only an active runner/);
+    await expect(attempt({ ...staff, 'app.user_id': runner.user_id, 'app.principal_id': runner.id })).rejects.toThrow(
+      /only an active runner/,
+    );
+    // The runner itself, bound as the gateway binds it: allowed (whatever is queued).
+    expect(
+      await attempt({ ...staff, 'app.user_id': runner.user_id, 'app.principal_kind': 'runner', 'app.principal_id': runner.id }),
+    ).toBeGreaterThanOrEqual(0);
+  });
+});
+
 describe('a runner without a role', () => {
   it('holds no permission and says so', async () => {
     const runner = await runnerKey('bare');

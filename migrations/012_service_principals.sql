@@ -146,28 +146,36 @@ create policy insert_as_bound_principal on app_public.audit_events as restrictiv
 -------------------------------------------------------------------------------
 
 -- A key's row by its public id, before any organization is known: what authentication needs
--- (the hash is compared in constant time by the gateway). Nothing else about the key.
+-- (the hash is compared in constant time by the gateway). Nothing else about the key, and only
+-- outside a request's bound transaction (authentication happens before one exists): a resolver
+-- can never read a hash through it.
 create function app_private.find_api_key(p_public_id text)
 returns table (org_id uuid, id uuid, kind text, environment text, secret_hash bytea)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select sp.org_id, sp.id, sp.kind, sp.environment, sp.secret_hash
   from app_public.service_principals sp
   where sp.public_id = p_public_id and sp.kind in ('api_key', 'runner')
+    and nullif(current_setting('app.org_id', true), '') is null
+    and nullif(current_setting('app.user_id', true), '') is null
 $$;
 grant execute on function app_private.find_api_key(text) to gateway_app;
 
--- The principal registered for an OIDC client, if any.
+-- The principal registered for an OIDC client, if any (outside a bound transaction, likewise).
 create function app_private.find_oidc_client(p_issuer text, p_client_id text)
 returns table (org_id uuid, id uuid)
 language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select sp.org_id, sp.id from app_public.service_principals sp
   where sp.oidc_issuer = p_issuer and sp.oidc_client_id = p_client_id and sp.kind = 'oidc_client'
+    and nullif(current_setting('app.org_id', true), '') is null
+    and nullif(current_setting('app.user_id', true), '') is null
 $$;
 grant execute on function app_private.find_oidc_client(text, text) to gateway_app;
 
 -- Who is this service principal? Its role's permissions and its state, read as staff of its
 -- organization (a customer-scoped key's own request cannot read org-internal rows), with the
--- authorization version read first (as resolve_principal does).
+-- authorization version read first (as resolve_principal does). Unbound (the principal cache,
+-- before a request exists) for any principal; inside a bound transaction only for the bound
+-- organization and the bound principal (as migration 014 does for members).
 create function app_private.resolve_service_principal(p_org_id uuid, p_id uuid)
 returns table (
   id uuid,
@@ -192,8 +200,14 @@ language plpgsql volatile security definer set search_path = pg_catalog, pg_temp
 declare
   saved_org text := current_setting('app.org_id', true);
   saved_access text := current_setting('app.role', true);
-  v_version bigint := app_private.authz_version(p_org_id);
+  v_version bigint;
 begin
+  if (nullif(saved_org, '') is not null and p_org_id is distinct from app_public.current_org_id())
+     or (nullif(current_setting('app.user_id', true), '') is not null
+         and p_id is distinct from app_public.current_service_principal_id()) then
+    return;
+  end if;
+  v_version := app_private.authz_version(p_org_id);
   perform set_config('app.org_id', p_org_id::text, true), set_config('app.role', 'staff', true);
   return query
     select sp.id, o.id, o.name, sp.kind, sp.name, sp.user_id, r.id, r.system_key, r.name, sp.customer_id,

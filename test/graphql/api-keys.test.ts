@@ -217,6 +217,19 @@ describe('in the database', () => {
     expect(rows.length).toBeGreaterThan(0);
   });
 
+  it('inside a request’s transaction, no key’s hash and no other principal can be looked up', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    const publicId = key.secret.split('_')[2]!;
+    // Unbound (how authentication looks a key up): found.
+    expect((await a.world.pool.query('select * from app_private.find_api_key($1)', [publicId])).rowCount).toBe(1);
+    const binding = { userId: org.members.admin.userId, orgId: org.id, role: 'staff', tenantId: null };
+    const bound = await asApp(a.world.pool, binding, async (c) => ({
+      hash: (await c.query('select * from app_private.find_api_key($1)', [publicId])).rowCount,
+      principal: (await c.query('select * from app_private.resolve_service_principal($1, $2)', [org.id, key.id])).rowCount,
+    }));
+    expect(bound).toEqual({ hash: 0, principal: 0 });
+  });
+
   it('another organization’s staff see none of its keys', async () => {
     await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
     const binding = { userId: other.members.owner.userId, orgId: other.id, role: 'staff', tenantId: null };

@@ -86,6 +86,27 @@ create policy permission_update on app_public.service_principals as restrictive 
   using ((select app_private.has_permission('settings.manage')))
   with check ((select app_private.has_permission('settings.manage')));
 
+-- No escalation in the database either (as 014 does for members, invitations and teams): a key's
+-- role holds only permissions the request holds — as the key would hold them, so a TEST key's
+-- role is checked without its *.deploy_prod permissions (a TEST key never holds them).
+create function app_private.key_role_within_binding(p_org_id uuid, p_role_id uuid, p_environment text) returns boolean
+language sql stable parallel safe as $$
+  select exists (select 1 from app_public.roles r where r.org_id = p_org_id and r.id = p_role_id)
+  and not exists (
+    select 1 from (
+      select srp.permission_key as key
+      from app_public.roles r join app_public.system_role_permissions srp on srp.role_key = r.system_key
+      where r.org_id = p_org_id and r.id = p_role_id
+      union all
+      select rp.permission_key from app_public.role_permissions rp where rp.org_id = p_org_id and rp.role_id = p_role_id
+    ) as granted
+    where not (p_environment = 'test' and granted.key like '%.deploy\_prod')
+      and not coalesce(granted.key = any (app_public.current_permissions()), false))
+$$;
+grant execute on function app_private.key_role_within_binding(uuid, uuid, text) to gateway_app;
+create policy no_escalation_insert on app_public.service_principals as restrictive for insert to gateway_app
+  with check (role_id is null or app_private.key_role_within_binding(org_id, role_id, environment));
+
 -- The secret's hash is never readable by the gateway's role, only writable; deletes happen only
 -- with the organization (revocation is an update that keeps the row for the audit trail).
 grant select (org_id, id, kind, name, user_id, role_id, customer_id, environment, public_id, oidc_issuer, oidc_client_id,

@@ -4,10 +4,12 @@
  * token, revocation and role changes on the very next request across two replicas, keys in the
  * audit log, and a customer-scoped key confined like an End User.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemRole } from '../../src/authz/permissions.js';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
+import { bindingSql } from '../../src/db/request-database.js';
 import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { errorCodes, expectData, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
 import { createKey } from '../helpers/keys.js';
@@ -228,6 +230,35 @@ describe('in the database', () => {
       principal: (await c.query('select * from app_private.resolve_service_principal($1, $2)', [org.id, key.id])).rowCount,
     }));
     expect(bound).toEqual({ hash: 0, principal: 0 });
+  });
+
+  it('no escalation in raw SQL: a key’s role holds only bound permissions (a TEST key’s without *.deploy_prod)', async () => {
+    const insert = async (permissions: string[], role: 'developer' | 'viewer', environment: 'test' | 'live') => {
+      const client = await a.world.pool.connect();
+      try {
+        const binding = { userId: org.members.admin.userId, orgId: org.id, access: 'staff' as const, tenantId: null, permissions };
+        await client.query(`begin; ${bindingSql(binding)}`);
+        const id = randomUUID();
+        const { rowCount } = await client.query(
+          `insert into service_principals (org_id, id, kind, name, user_id, role_id, environment, public_id, secret_hash)
+           values (app_public.current_org_id(), $1, 'api_key', 'raw', app_private.create_service_identity($1, 'raw'),
+                   (select id from roles where system_key = $2), $3, substr(md5($1::text), 1, 16), sha256('s'::bytea))`,
+          [id, role, environment],
+        );
+        return rowCount;
+      } finally {
+        await client.query('rollback');
+        client.release();
+      }
+    };
+    const developer = systemRole('developer').permissions;
+    const withoutProd = developer.filter((p) => !p.endsWith('.deploy_prod'));
+    await expect(insert(['settings.manage', ...systemRole('viewer').permissions], 'developer', 'live')).rejects.toThrow(
+      /row-level security/,
+    );
+    await expect(insert(['settings.manage', ...withoutProd], 'developer', 'live')).rejects.toThrow(/row-level security/);
+    expect(await insert(['settings.manage', ...withoutProd], 'developer', 'test')).toBe(1);
+    expect(await insert(['settings.manage', ...developer], 'developer', 'live')).toBe(1);
   });
 
   it('another organization’s staff see none of its keys', async () => {

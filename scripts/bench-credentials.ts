@@ -31,7 +31,13 @@ try {
   const token = await issuer.mint({ sub: 'bench', email: 'bench@example.test', name: 'Bench' });
 
   const key = generateApiKey('api_key', 'live');
-  const row = { org_id: crypto.randomUUID(), id: crypto.randomUUID(), kind: 'api_key', environment: 'live', secret_hash: key.secretHash };
+  const row = {
+    org_id: crypto.randomUUID(),
+    id: crypto.randomUUID(),
+    kind: 'api_key',
+    environment: 'live',
+    secret_hash: key.secretHash,
+  };
   const lookups = { n: 0 };
   const pool = { query: async () => (lookups.n++, { rows: [row] }) } as unknown as pg.Pool;
   const keys = new KeyVerifier(pool);

@@ -9,7 +9,13 @@ import { RequestAudit } from './audit/audit-log.js';
 import type { MemberActivity } from './auth/activity.js';
 import type { TokenRefresher } from './domain/connections.js';
 import type { CredentialCipher } from './integrations/credentials.js';
-import { isServiceActive, type MemberPrincipal, type Principal, type PrincipalResolver, type ServicePrincipal } from './auth/principal.js';
+import {
+  isServiceActive,
+  type MemberPrincipal,
+  type Principal,
+  type PrincipalResolver,
+  type ServicePrincipal,
+} from './auth/principal.js';
 import type { KeyVerifier } from './auth/key-verifier.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
@@ -28,10 +34,7 @@ export const REQUEST_ID_HEADER = 'x-request-id';
  * a runner key, or a registered OIDC client's service-account token), which acts as an identity
  * of its own (`userId`) in exactly one organization.
  */
-export type Caller =
-  | { kind: 'anonymous' }
-  | { kind: 'user'; userId: string; token: VerifiedToken }
-  | ServiceCaller;
+export type Caller = { kind: 'anonymous' } | { kind: 'user'; userId: string; token: VerifiedToken } | ServiceCaller;
 
 export interface ServiceCaller {
   kind: 'service';
@@ -282,11 +285,7 @@ function assertOwnOrganization(request: Request, caller: ServiceCaller): void {
  * organization is used. Not a member, or no such organization: the same 403, so the header
  * cannot be used to discover organizations.
  */
-async function selectOrganization(
-  request: Request,
-  userId: string,
-  services: GatewayServices,
-): Promise<MemberPrincipal | null> {
+async function selectOrganization(request: Request, userId: string, services: GatewayServices): Promise<MemberPrincipal | null> {
   const requested = request.headers.get(ORGANIZATION_HEADER)?.trim();
   if (!requested) {
     const orgId = await services.principals.defaultOrganization(userId);

@@ -149,7 +149,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
 
     const yoga = createGateway(
-      { config, pool, logger, verifier, oidcIssuer: issuer.replace(/\/+$/, ''), keys: new KeyVerifier(pool), principals, activity: new MemberActivity(), cipher, refresher },
+      {
+        config,
+        pool,
+        logger,
+        verifier,
+        oidcIssuer: issuer.replace(/\/+$/, ''),
+        keys: new KeyVerifier(pool),
+        principals,
+        activity: new MemberActivity(),
+        cipher,
+        refresher,
+      },
       store,
     );
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler

@@ -142,7 +142,10 @@ export class RequestAudit {
       try {
         // The insert policy wants the event's organization bound; nothing else is read.
         // Another organization's events (a refused invitation, say) are filed with no access there.
-        const here = orgId === binding.orgId ? binding : { userId: binding.userId, orgId, access: null, tenantId: null, principal: binding.principal };
+        const here =
+          orgId === binding.orgId
+            ? binding
+            : { userId: binding.userId, orgId, access: null, tenantId: null, principal: binding.principal };
         await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
       } catch (error) {
         this.logger.error({ err: error, audit: orgRows }, 'could not write audit events');

@@ -61,7 +61,10 @@ export type Principal = MemberPrincipal | ServicePrincipal;
  * stripped (not refused at creation), so a TEST key can carry the same role as its LIVE twin
  * and `viewer.permissions` shows what it really holds.
  */
-export function permissionsForEnvironment(permissions: Iterable<Permission>, environment: KeyEnvironment | null): Set<Permission> {
+export function permissionsForEnvironment(
+  permissions: Iterable<Permission>,
+  environment: KeyEnvironment | null,
+): Set<Permission> {
   const all = [...permissions];
   return new Set(environment === 'test' ? all.filter((p) => !p.endsWith('.deploy_prod')) : all);
 }

@@ -47,7 +47,8 @@ export async function listAuditEvents(
   withTotal: boolean,
 ): Promise<Connection<AuditEventRow>> {
   if (filter.userId && filter.system) throw badUserInput('filter.system', 'cannot be combined with userId');
-  if (filter.servicePrincipalId && filter.system) throw badUserInput('filter.system', 'cannot be combined with servicePrincipalId');
+  if (filter.servicePrincipalId && filter.system)
+    throw badUserInput('filter.system', 'cannot be combined with servicePrincipalId');
   if (filter.from && filter.to && filter.from > filter.to) throw badUserInput('filter.from', 'must not be after filter.to');
   const where = new Conditions()
     .add((p) => `a.actor_user_id = ${p}::uuid`, filter.userId)

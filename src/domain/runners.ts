@@ -81,7 +81,9 @@ async function refuseReport(db: RequestDatabase, id: string, leaseId: string): P
     case 'finished':
       throw conflict('This execution has already finished.');
     case 'not_yours':
-      throw conflict('This execution is not held under your lease (claimed by another runner, or re-claimed after your lease expired).');
+      throw conflict(
+        'This execution is not held under your lease (claimed by another runner, or re-claimed after your lease expired).',
+      );
     default:
       throw conflict('Your lease on this execution has expired; it may be claimed again.');
   }
@@ -92,7 +94,8 @@ export async function reportProgress(
   input: { id: string; leaseId: string; progress: unknown; extendLeaseSeconds?: number | null },
 ): Promise<Claim> {
   const progress = input.progress == null ? null : requireJsonObject('input.progress', input.progress);
-  const extend = input.extendLeaseSeconds == null ? null : requireLeaseSeconds('input.extendLeaseSeconds', input.extendLeaseSeconds);
+  const extend =
+    input.extendLeaseSeconds == null ? null : requireLeaseSeconds('input.extendLeaseSeconds', input.extendLeaseSeconds);
   const { rows } = await db.query<ClaimRow>(
     `select ${EXECUTION_COLUMNS}, e.lease_id, e.lease_expires_at, e.attempts
      from app_private.report_execution_progress($1, $2, $3::jsonb, $4::int) e`,
@@ -113,7 +116,8 @@ export async function finishExecution(
   if (input.outcome !== 'failed' && error) throw badUserInput('input.error', 'is only for a failed execution');
   if (error && error.length > 2000) throw badUserInput('input.error', 'must be at most 2000 characters');
   const output = input.output === undefined ? null : input.output;
-  if (output !== null && JSON.stringify(output).length > 256 * 1024) throw badUserInput('input.output', 'must be at most 256 KiB');
+  if (output !== null && JSON.stringify(output).length > 256 * 1024)
+    throw badUserInput('input.output', 'must be at most 256 KiB');
   const { rows } = await db.query<ExecutionRow>(
     `select ${EXECUTION_COLUMNS} from app_private.finish_execution($1, $2, $3, $4::jsonb, $5) e`,
     [input.id, input.leaseId, input.outcome, output === null ? null : JSON.stringify(output), error],

@@ -161,9 +161,12 @@ export async function createServicePrincipal(
   const isKey = input.kind !== 'oidc_client';
   if (isKey && !input.environment) throw badUserInput('input.environment', 'is required for a key (TEST or LIVE)');
   if (!isKey && input.environment) throw badUserInput('input.environment', 'applies to keys only, not to OIDC clients');
-  if (input.kind === 'oidc_client' && !input.oidcClientId) throw badUserInput('input.oidcClientId', 'is required for an OIDC client');
-  if (input.kind !== 'oidc_client' && input.oidcClientId) throw badUserInput('input.oidcClientId', 'applies to OIDC clients only');
-  if (input.kind === 'runner' && input.customerId) throw badUserInput('input.customerId', 'a runner serves the whole organization');
+  if (input.kind === 'oidc_client' && !input.oidcClientId)
+    throw badUserInput('input.oidcClientId', 'is required for an OIDC client');
+  if (input.kind !== 'oidc_client' && input.oidcClientId)
+    throw badUserInput('input.oidcClientId', 'applies to OIDC clients only');
+  if (input.kind === 'runner' && input.customerId)
+    throw badUserInput('input.customerId', 'a runner serves the whole organization');
   if (input.kind !== 'runner' && !input.roleId) throw badUserInput('input.roleId', 'is required');
   requireFutureExpiry(input.expiresAt);
   const clientId = input.oidcClientId ? requireText('input.oidcClientId', input.oidcClientId, 255) : null;
@@ -205,15 +208,17 @@ export async function createServicePrincipal(
  */
 export async function rotateServicePrincipal(db: RequestDatabase, caller: Principal, id: string): Promise<string> {
   const row = await requireServicePrincipal(db, id);
-  if (row.kind === 'oidc_client') throw conflict('An OIDC client has no key to rotate; rotate its secret in the identity provider.');
+  if (row.kind === 'oidc_client')
+    throw conflict('An OIDC client has no key to rotate; rotate its secret in the identity provider.');
   if (row.status === 'revoked') throw conflict('This key is revoked; create a new one.');
   // Rotating hands out a working credential for this role again: the same guard as creating it.
   if (row.role_id) await requireGrantableRole(db, caller, row.role_id, row.environment, row.customer_id);
   const key = generateApiKey(row.kind, row.environment!);
-  await db.query(
-    'update service_principals set public_id = $2, secret_hash = $3, rotated_at = now() where id = $1',
-    [id, key.publicId, key.secretHash],
-  );
+  await db.query('update service_principals set public_id = $2, secret_hash = $3, rotated_at = now() where id = $1', [
+    id,
+    key.publicId,
+    key.secretHash,
+  ]);
   return key.key;
 }
 

@@ -31,7 +31,8 @@ export const ServicePrincipalKindEnum = builder.enumType('ServicePrincipalKind',
     RUNNER: { value: 'runner', description: 'A runner key (gwr_…): claims executions and reports their outcome.' },
     OIDC_CLIENT: {
       value: 'oidc_client',
-      description: 'A client of the configured OIDC issuer (e.g. a Keycloak service account) whose client-credentials tokens act as this principal.',
+      description:
+        'A client of the configured OIDC issuer (e.g. a Keycloak service account) whose client-credentials tokens act as this principal.',
     },
   } as const,
 });
@@ -196,7 +197,13 @@ builder.mutationFields((t) => ({
           result: { apiKey, secret: created.secret },
           resourceId: created.id,
           customerId: apiKey.customer_id,
-          details: { kind: apiKey.kind, name: apiKey.name, roleId: apiKey.role_id, environment: apiKey.environment, prefix: prefixOf(apiKey) },
+          details: {
+            kind: apiKey.kind,
+            name: apiKey.name,
+            roleId: apiKey.role_id,
+            environment: apiKey.environment,
+            prefix: prefixOf(apiKey),
+          },
         };
       }),
   }),
@@ -213,7 +220,12 @@ builder.mutationFields((t) => ({
         const id = requireId('input.id', args.input.id);
         const secret = await rotateServicePrincipal(ctx.db, principalOf(ctx), id);
         const apiKey = await reload(ctx, id);
-        return { result: { apiKey, secret }, resourceId: id, customerId: apiKey.customer_id, details: { prefix: prefixOf(apiKey) } };
+        return {
+          result: { apiKey, secret },
+          resourceId: id,
+          customerId: apiKey.customer_id,
+          details: { prefix: prefixOf(apiKey) },
+        };
       }),
   }),
   revokeApiKey: t.field({

@@ -159,7 +159,8 @@ builder.mutationFields((t) => ({
   finishExecution: t.field({
     type: ExecutionRef,
     nullable: true,
-    description: 'Runners only. The outcome of an execution you hold: SUCCEEDED, FAILED (with an error) or CANCELLED, with output.',
+    description:
+      'Runners only. The outcome of an execution you hold: SUCCEEDED, FAILED (with an error) or CANCELLED, with output.',
     authScopes: { runner: true },
     grantScopes: ['mutationResult'],
     extensions: auditAs('execution.finish', 'execution'),

@@ -33,7 +33,7 @@ beforeAll(async () => {
   adminToken = await a.world.token(org.members.admin);
 });
 afterAll(async () => {
-  if (process.env.DEBUG_LOGS) console.log([...a.logs, ...b.logs].filter((l) => l.includes("\"level\":50")).join("\n"));
+  if (process.env.DEBUG_LOGS) console.log([...a.logs, ...b.logs].filter((l) => l.includes('"level":50')).join('\n'));
   await a?.stop();
   await b?.stop();
   await issuer?.stop();
@@ -121,10 +121,9 @@ describe('lifecycle', () => {
       const superuser = new pg.Client({ connectionString: db.superuserUrl });
       await superuser.connect();
       try {
-        const { rows } = await superuser.query<{ xmin: string }>(
-          'select xmin from app_public.service_principals where id = $1',
-          [key.id],
-        );
+        const { rows } = await superuser.query<{ xmin: string }>('select xmin from app_public.service_principals where id = $1', [
+          key.id,
+        ]);
         return rows[0]!.xmin;
       } finally {
         await superuser.end();
@@ -144,7 +143,11 @@ describe('lifecycle', () => {
           edges: {
             node: {
               action: string;
-              actor: { type: string; name: string; servicePrincipal: { id: string; name: string; kind: string; createdBy: { id: string } } };
+              actor: {
+                type: string;
+                name: string;
+                servicePrincipal: { id: string; name: string; kind: string; createdBy: { id: string } };
+              };
             };
           }[];
         };
@@ -188,9 +191,13 @@ describe('lifecycle', () => {
     );
     expect(errorCodes(response)).toEqual(['FORBIDDEN']);
     expectData(
-      await a.client.request('mutation($id: ID!) { deployWorkflowToTest(input: { id: $id }) { version } }', { id: org.workflows[0] }, {
-        token: key.secret,
-      }),
+      await a.client.request(
+        'mutation($id: ID!) { deployWorkflowToTest(input: { id: $id }) { version } }',
+        { id: org.workflows[0] },
+        {
+          token: key.secret,
+        },
+      ),
     );
   });
 
@@ -202,9 +209,13 @@ describe('lifecycle', () => {
       { token: key.secret },
     );
     expect(errorCodes(transfer)).toEqual(['FORBIDDEN']);
-    const create = await a.client.request('mutation { createOrganization(input: { name: "By a key" }) { id } }', {}, {
-      token: key.secret,
-    });
+    const create = await a.client.request(
+      'mutation { createOrganization(input: { name: "By a key" }) { id } }',
+      {},
+      {
+        token: key.secret,
+      },
+    );
     expect(errorCodes(create)).toEqual(['FORBIDDEN']);
   });
 });
@@ -236,7 +247,13 @@ describe('in the database', () => {
     const insert = async (permissions: string[], role: 'developer' | 'viewer', environment: 'test' | 'live') => {
       const client = await a.world.pool.connect();
       try {
-        const binding = { userId: org.members.admin.userId, orgId: org.id, access: 'staff' as const, tenantId: null, permissions };
+        const binding = {
+          userId: org.members.admin.userId,
+          orgId: org.id,
+          access: 'staff' as const,
+          tenantId: null,
+          permissions,
+        };
         await client.query(`begin; ${bindingSql(binding)}`);
         const id = randomUUID();
         const { rowCount } = await client.query(
@@ -290,10 +307,7 @@ describe('deleting an organization', () => {
 
 describe('the escalation guard', () => {
   it('nobody creates a key with a role holding more than they do', async () => {
-    const { member } = await a.world.customRole(org, 'Key manager', [
-      'settings.manage',
-      ...systemRole('viewer').permissions,
-    ]);
+    const { member } = await a.world.customRole(org, 'Key manager', ['settings.manage', ...systemRole('viewer').permissions]);
     const token = await a.world.token(member);
     const response = await a.client.request(
       'mutation($r: ID!) { createApiKey(input: { name: "too much", roleId: $r, environment: LIVE }) { secret } }',
@@ -340,14 +354,20 @@ describe('every bad key answers exactly like a bad token', () => {
     const secret = rest.join('_');
     const revoked = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
     expectData(
-      await a.client.request('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: revoked.id }, {
-        token: adminToken,
-        orgId: org.id,
-      }),
+      await a.client.request(
+        'mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }',
+        { id: revoked.id },
+        {
+          token: adminToken,
+          orgId: org.id,
+        },
+      ),
     );
     const expired = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
     expectData(await a.client.request(WORKFLOWS, {}, { token: expired.secret })); // remembered by the replica…
-    await a.world.inOrg(org, (db) => db.query(`update service_principals set expires_at = now() - interval '1 second' where id = $1`, [expired.id]));
+    await a.world.inOrg(org, (db) =>
+      db.query(`update service_principals set expires_at = now() - interval '1 second' where id = $1`, [expired.id]),
+    );
 
     const variants: Record<string, string> = {
       malformed: 'gwk_live_short',
@@ -382,10 +402,14 @@ describe('changes apply on the very next request on every replica', () => {
     expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
     expectData(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
     expectData(
-      await a.client.request('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: key.id }, {
-        token: adminToken,
-        orgId: org.id,
-      }),
+      await a.client.request(
+        'mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }',
+        { id: key.id },
+        {
+          token: adminToken,
+          orgId: org.id,
+        },
+      ),
     );
     expectBadCredential(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
     expectBadCredential(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
@@ -475,10 +499,14 @@ describe('Keycloak service accounts (registered OIDC clients)', () => {
     expect(errorCodes(again)).toEqual(['CONFLICT']);
 
     expectData(
-      await a.client.request('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: registered.id }, {
-        token: adminToken,
-        orgId: org.id,
-      }),
+      await a.client.request(
+        'mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }',
+        { id: registered.id },
+        {
+          token: adminToken,
+          orgId: org.id,
+        },
+      ),
     );
     expectBadCredential(await b.client.request(WORKFLOWS, {}, { token }));
   });

@@ -476,10 +476,12 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
       }),
   },
   rotateApiKey: {
-    run: async (c) => c.send('mutation($id: ID!) { rotateApiKey(input: { id: $id }) { secret } }', { id: (await fx.apiKey()).id }),
+    run: async (c) =>
+      c.send('mutation($id: ID!) { rotateApiKey(input: { id: $id }) { secret } }', { id: (await fx.apiKey()).id }),
   },
   revokeApiKey: {
-    run: async (c) => c.send('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: (await fx.apiKey()).id }),
+    run: async (c) =>
+      c.send('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: (await fx.apiKey()).id }),
   },
   // Audit log
   auditLog: { run: (c) => c.send('{ auditLog(first: 5) { totalCount } }') },

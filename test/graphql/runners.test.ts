@@ -72,7 +72,8 @@ async function execute(token = operatorToken, o = org, parameters: Record<string
 }
 
 async function claim(gateway: TestGateway, token: string, input: Record<string, unknown> = {}) {
-  return expectData(await gateway.client.request<{ claimExecution: ClaimData | null }>(CLAIM, { input }, { token })).claimExecution;
+  return expectData(await gateway.client.request<{ claimExecution: ClaimData | null }>(CLAIM, { input }, { token }))
+    .claimExecution;
 }
 
 /** Claims until the queue is empty (bounded), so each test starts from nothing queued. */
@@ -96,21 +97,33 @@ describe('the whole life of a run, without SQL', () => {
       parameters: { contact: 'ada' },
       customerId: org.customers[0]!.id,
     });
-    expectData(await b.client.request(PROGRESS, { id: queued.id, lease: first.leaseId, p: { step: 1 }, extend: 60 }, { token: runner }));
+    expectData(
+      await b.client.request(PROGRESS, { id: queued.id, lease: first.leaseId, p: { step: 1 }, extend: 60 }, { token: runner }),
+    );
     const running = expectData(
-      await a.client.request<{ execution: { status: string; progress: unknown } }>(EXECUTION, { id: queued.id }, {
-        token: operatorToken,
-        orgId: org.id,
-      }),
+      await a.client.request<{ execution: { status: string; progress: unknown } }>(
+        EXECUTION,
+        { id: queued.id },
+        {
+          token: operatorToken,
+          orgId: org.id,
+        },
+      ),
     ).execution;
     expect(running).toMatchObject({ status: 'RUNNING', progress: { step: 1 } });
 
     // Retrying a running execution is refused; once it failed, it is allowed.
     expect(
-      errorCodes(await a.client.request('mutation($id: ID!) { retryExecution(input: { id: $id }) { id } }', { id: queued.id }, {
-        token: operatorToken,
-        orgId: org.id,
-      })),
+      errorCodes(
+        await a.client.request(
+          'mutation($id: ID!) { retryExecution(input: { id: $id }) { id } }',
+          { id: queued.id },
+          {
+            token: operatorToken,
+            orgId: org.id,
+          },
+        ),
+      ),
     ).toEqual(['CONFLICT']);
     const failed = expectData(
       await b.client.request<{ finishExecution: { status: string } }>(
@@ -121,8 +134,9 @@ describe('the whole life of a run, without SQL', () => {
     ).finishExecution;
     expect(failed.status).toBe('FAILED');
     expect(
-      expectData(await a.client.request<{ execution: unknown }>(EXECUTION, { id: queued.id }, { token: operatorToken, orgId: org.id }))
-        .execution,
+      expectData(
+        await a.client.request<{ execution: unknown }>(EXECUTION, { id: queued.id }, { token: operatorToken, orgId: org.id }),
+      ).execution,
     ).toMatchObject({ status: 'FAILED', error: 'HubSpot answered 502', attempts: 1 });
 
     const retry = expectData(
@@ -136,11 +150,16 @@ describe('the whole life of a run, without SQL', () => {
     const second = (await claim(b, runner))!;
     expect(second).toMatchObject({ executionId: retry.id, parameters: { contact: 'ada' } });
     expectData(
-      await a.client.request(FINISH, { id: retry.id, lease: second.leaseId, outcome: 'SUCCEEDED', output: { synced: 3 } }, { token: runner }),
+      await a.client.request(
+        FINISH,
+        { id: retry.id, lease: second.leaseId, outcome: 'SUCCEEDED', output: { synced: 3 } },
+        { token: runner },
+      ),
     );
     expect(
-      expectData(await a.client.request<{ execution: unknown }>(EXECUTION, { id: retry.id }, { token: operatorToken, orgId: org.id }))
-        .execution,
+      expectData(
+        await a.client.request<{ execution: unknown }>(EXECUTION, { id: retry.id }, { token: operatorToken, orgId: org.id }),
+      ).execution,
     ).toMatchObject({ status: 'SUCCEEDED', output: { synced: 3 }, error: null, retryOf: { id: queued.id } });
 
     // Each transition is audited, with the runner as the actor.
@@ -174,7 +193,9 @@ describe('illegal transitions are CONFLICT', () => {
     expect(errorCodes(await finish(one, '00000000-0000-4000-8000-000000000000'))).toEqual(['CONFLICT']); // wrong lease
 
     // The lease runs out (the runner died): the execution is claimable again, by anyone.
-    await a.world.inOrg(org, (tx) => tx.query(`update executions set lease_expires_at = now() - interval '1 second' where id = $1`, [id]));
+    await a.world.inOrg(org, (tx) =>
+      tx.query(`update executions set lease_expires_at = now() - interval '1 second' where id = $1`, [id]),
+    );
     expect(errorCodes(await finish(one, held.leaseId))).toEqual(['CONFLICT']); // expired
     const reclaimed = (await claim(b, two))!;
     expect(reclaimed).toMatchObject({ executionId: id, attempt: 2 });
@@ -195,7 +216,11 @@ describe('illegal transitions are CONFLICT', () => {
     const held = (await claim(a, runner))!;
     const noError = await a.client.request(FINISH, { id, lease: held.leaseId, outcome: 'FAILED' }, { token: runner });
     expect(errorCodes(noError)).toEqual(['BAD_USER_INPUT']);
-    const stray = await a.client.request(FINISH, { id, lease: held.leaseId, outcome: 'CANCELLED', error: 'x' }, { token: runner });
+    const stray = await a.client.request(
+      FINISH,
+      { id, lease: held.leaseId, outcome: 'CANCELLED', error: 'x' },
+      { token: runner },
+    );
     expect(errorCodes(stray)).toEqual(['BAD_USER_INPUT']);
     expectData(await a.client.request(FINISH, { id, lease: held.leaseId, outcome: 'CANCELLED' }, { token: runner }));
   });
@@ -270,7 +295,12 @@ describe('in the database', () => {
     // A person (the Owner), a person claiming to be the runner, the runner's identity without its kind.
     await expect(attempt({ ...staff, 'app.user_id': org.members.owner.userId })).rejects.toThrow(/only an active runner/);
     await expect(
-      attempt({ ...staff, 'app.user_id': org.members.owner.userId, 'app.principal_kind': 'runner', 'app.principal_id': runner.id }),
+      attempt({
+        ...staff,
+        'app.user_id': org.members.owner.userId,
+        'app.principal_kind': 'runner',
+        'app.principal_id': runner.id,
+      }),
     ).rejects.toThrow(/only an active runner/);
     await expect(attempt({ ...staff, 'app.user_id': runner.user_id, 'app.principal_id': runner.id })).rejects.toThrow(
       /only an active runner/,
@@ -309,7 +339,8 @@ describe('connection sync status', () => {
       ownerUserId: org.members.operator.userId,
       shared: true,
     });
-    const SET = 'mutation($id: ID!, $s: RunnerSyncStatus!, $e: String) { setConnectionSyncStatus(input: { connectionId: $id, status: $s, error: $e }) { connectionId syncStatus } }';
+    const SET =
+      'mutation($id: ID!, $s: RunnerSyncStatus!, $e: String) { setConnectionSyncStatus(input: { connectionId: $id, status: $s, error: $e }) { connectionId syncStatus } }';
     const READ = 'query($id: ID!) { connection(id: $id) { syncStatus lastSyncedAt lastError } }';
     const read = async () =>
       expectData(
@@ -325,7 +356,9 @@ describe('connection sync status', () => {
     const synced = await read();
     expect(synced.syncStatus).toBe('SUCCEEDED');
     expect(synced.lastSyncedAt).not.toBeNull();
-    expect(errorCodes(await a.client.request(SET, { id: connectionId, s: 'FAILED' }, { token: runner }))).toEqual(['BAD_USER_INPUT']);
+    expect(errorCodes(await a.client.request(SET, { id: connectionId, s: 'FAILED' }, { token: runner }))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
     expectData(await a.client.request(SET, { id: connectionId, s: 'FAILED', e: 'token revoked' }, { token: runner }));
     expect(await read()).toMatchObject({ syncStatus: 'FAILED', lastSyncedAt: synced.lastSyncedAt, lastError: 'token revoked' });
     // Another organization's connection answers like a missing one.

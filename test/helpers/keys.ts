@@ -23,12 +23,7 @@ export interface KeyInput {
   oidcClientId?: string | null;
 }
 
-export async function createKey(
-  client: GatewayClient,
-  asToken: string,
-  orgId: string,
-  input: KeyInput,
-): Promise<CreatedKey> {
+export async function createKey(client: GatewayClient, asToken: string, orgId: string, input: KeyInput): Promise<CreatedKey> {
   const kind = input.kind ?? 'API_KEY';
   const data = expectData(
     await client.request<{ createApiKey: { secret: string; apiKey: { id: string; permissions: string[] } } }>(

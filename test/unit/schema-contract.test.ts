@@ -15,7 +15,16 @@ function scopesOf(thing: GraphQLField<unknown, unknown> | GraphQLObjectType): Sc
   return (thing.extensions?.pothosOptions as { authScopes?: Scopes } | undefined)?.authScopes;
 }
 
-const KNOWN_SCOPES = new Set(['public', 'authenticated', 'person', 'member', 'permission', 'organizationOwner', 'runner', '$granted']);
+const KNOWN_SCOPES = new Set([
+  'public',
+  'authenticated',
+  'person',
+  'member',
+  'permission',
+  'organizationOwner',
+  'runner',
+  '$granted',
+]);
 
 function describeRule(scopes: Scopes): string | null {
   if (!scopes) return null;

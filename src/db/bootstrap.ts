@@ -19,6 +19,7 @@ export interface BootstrapOptions {
 
 export async function bootstrapDatabase(options: BootstrapOptions): Promise<void> {
   const client = new pg.Client({ connectionString: options.superuserUrl });
+  client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {
     await ensureRoles(client, options.ownerPassword, options.appPassword);
@@ -54,6 +55,7 @@ async function ensureRoles(client: pg.Client, ownerPassword: string, appPassword
 
 export async function dropDatabase(superuserUrl: string, database: string): Promise<void> {
   const client = new pg.Client({ connectionString: superuserUrl });
+  client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {
     await client.query(`drop database if exists ${client.escapeIdentifier(database)} with (force)`);

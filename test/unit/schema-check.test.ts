@@ -26,7 +26,11 @@ describe('npm run schema:check', () => {
   }, 60_000);
 
   it('fails on a removed field and a changed permission; additions pass', async () => {
-    let changed = edit(current, /\n {2}"""Requires the `audit_log.read` permission."""\n {2}auditLogFacets: AuditLogFacets[^\n]*/, '');
+    let changed = edit(
+      current,
+      /\n {2}"""Requires the `audit_log.read` permission."""\n {2}auditLogFacets: AuditLogFacets[^\n]*/,
+      '',
+    );
     changed = edit(
       changed,
       /agent\(id: ID!\): Agent @auth\(rule: "permission", permission: "agents.read"\)/,
@@ -45,10 +49,17 @@ describe('npm run schema:check', () => {
   });
 
   it('passes once each breaking change is acknowledged (with a why)', async () => {
-    const changed = edit(current, /\n {2}"""Requires the `audit_log.read` permission."""\n {2}auditLogFacets: AuditLogFacets[^\n]*/, '');
-    const acknowledgements = '# release 0.2\nFIELD_REMOVED Query.auditLogFacets  # replaced by auditLog filters\n';
+    const changed = edit(
+      current,
+      /\n {2}"""Requires the `audit_log.read` permission."""\n {2}auditLogFacets: AuditLogFacets[^\n]*/,
+      '',
+    );
+    // The committed acknowledgements (changes already made since the release) plus this one.
+    const committed = fs.readFileSync(ACKNOWLEDGED_FILE, 'utf8');
+    const before = (await checkSchema(released, current, committed)).acknowledged.length;
+    const acknowledgements = `${committed}\nFIELD_REMOVED Query.auditLogFacets  # replaced by auditLog filters\n`;
     const result = await checkSchema(released, changed, acknowledgements);
     expect(result.unacknowledged).toEqual([]);
-    expect(result.acknowledged).toHaveLength(1);
+    expect(result.acknowledged).toHaveLength(before + 1);
   });
 });

@@ -108,6 +108,15 @@ const variables = z.object({
   /** Audit events older than this are deleted by `npm run audit:purge`, organization or not. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
 
+  /**
+   * Git sync may reach repositories on this machine (file:// URLs and absolute paths). Off by
+   * default: a tenant could otherwise name any repository the gateway's user can read. Tests
+   * and local development turn it on; production uses https:// remotes only.
+   */
+  GIT_ALLOW_LOCAL_REPOSITORIES: boolean.default(false),
+  /** Bound on each git command of git sync (fetch, push). */
+  GIT_TIMEOUT: duration.default(60_000),
+
   /** Serve GraphiQL at /graphql. Default: on, except in production. */
   GRAPHIQL: boolean.optional(),
   /** Answer introspection queries (and "did you mean" suggestions). Default: on, except in production. */

@@ -17,6 +17,8 @@ import {
   type ServicePrincipal,
 } from './auth/principal.js';
 import type { KeyVerifier } from './auth/key-verifier.js';
+import type { Git } from './integrations/git.js';
+import { resolveWorkspaceAccess, workspaceSubjectOf, type WorkspaceAccess } from './authz/workspace-access.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
 import { effectivePermissions } from './authz/scopes.js';
@@ -27,6 +29,7 @@ import type { Logger } from './logger.js';
 
 export const ORGANIZATION_HEADER = 'x-organization-id';
 export const CUSTOMER_HEADER = 'x-customer-id';
+export const WORKSPACE_HEADER = 'x-workspace-id';
 export const REQUEST_ID_HEADER = 'x-request-id';
 
 /**
@@ -57,6 +60,8 @@ export interface GatewayServices {
   activity: MemberActivity;
   cipher: CredentialCipher;
   refresher: TokenRefresher;
+  /** Git sync's client (src/integrations/git.ts). */
+  git: Git;
 }
 
 export interface Context {
@@ -68,6 +73,8 @@ export interface Context {
   principal: Principal | null;
   /** Set when a staff member scoped the request to one customer, or the caller is an End User. */
   confinedToCustomer: string | null;
+  /** The workspace this request acts in (X-Workspace-Id) and what the caller may do there. */
+  workspace: WorkspaceAccess | null;
   db: RequestDatabase;
   audit: RequestAudit;
   loaders: Loaders;
@@ -119,7 +126,8 @@ export function createContextFactory(services: GatewayServices) {
     if (caller.kind === 'service') assertOwnOrganization(request, caller);
 
     let confinedToCustomer = principal ? customerScope(request, principal) : null;
-    const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer), logger);
+    const workspaceId = principal ? workspaceScope(request) : null;
+    const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer, workspaceId), logger);
     const actor =
       caller.kind === 'user'
         ? { userId: caller.userId, name: caller.token.name ?? caller.token.email }
@@ -128,6 +136,7 @@ export function createContextFactory(services: GatewayServices) {
           : null;
     const audit = new RequestAudit({ requestId, clientIp, userAgent }, actor, logger);
     let afterCommit: (() => void) | undefined;
+    let workspace: WorkspaceAccess | null = null;
 
     if (principal && caller.kind !== 'anonymous') {
       const validated = await validateInTransaction(
@@ -138,10 +147,12 @@ export function createContextFactory(services: GatewayServices) {
         services,
         audit,
         caller.kind === 'user' ? caller.token.sessionKey : null,
+        workspaceId,
       );
       principal = validated.principal;
       confinedToCustomer = validated.confinedToCustomer;
       afterCommit = validated.afterCommit;
+      workspace = validated.workspace;
     }
 
     return {
@@ -151,6 +162,7 @@ export function createContextFactory(services: GatewayServices) {
       caller,
       principal,
       confinedToCustomer,
+      workspace,
       db,
       audit,
       loaders: createLoaders(db),
@@ -176,7 +188,13 @@ async function validateInTransaction(
   services: GatewayServices,
   audit: RequestAudit,
   sessionKey: string | null,
-): Promise<{ principal: Principal; confinedToCustomer: string | null; afterCommit: () => void }> {
+  workspaceId: string | null,
+): Promise<{
+  principal: Principal;
+  confinedToCustomer: string | null;
+  workspace: WorkspaceAccess | null;
+  afterCommit: () => void;
+}> {
   try {
     let principal = cached;
     let confinedToCustomer = customerScope(request, principal);
@@ -190,7 +208,7 @@ async function validateInTransaction(
       if (!fresh) throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
       principal = fresh;
       confinedToCustomer = customerScope(request, principal);
-      await db.rebind(bindingFor(caller, principal, confinedToCustomer));
+      await db.rebind(bindingFor(caller, principal, confinedToCustomer, workspaceId));
     }
     if (principal.kind === 'service') {
       // Revoked, expired or rotated away: exactly the answer a bad token gets.
@@ -206,18 +224,49 @@ async function validateInTransaction(
       const { rowCount } = await db.query('select 1 from customers where id = $1', [confinedToCustomer]);
       if (!rowCount) throw forbidden('No such customer in this organization.', { http: { status: 403 } });
     }
+    const workspace = workspaceId ? await workspaceContext(db, principal, confinedToCustomer, workspaceId) : null;
+    // The write policies check app.permissions (and app.project_permissions for project members
+    // and git settings): bind what a project role adds here, once it is known.
+    if (workspace && workspace.grants.length > 0) {
+      await db.rebind({
+        ...db.currentBinding,
+        permissions: [...workspace.permissions],
+        projectPermissions: [...workspace.projectPermissions],
+      });
+    }
     const afterCommit =
       principal.kind === 'member'
         ? await services.activity.record(db, audit, principal, caller.userId, sessionKey)
         : await services.activity.recordService(db, principal);
-    return { principal, confinedToCustomer, afterCommit };
+    return { principal, confinedToCustomer, workspace, afterCommit };
   } catch (error) {
     await db.abandon();
     throw error;
   }
 }
 
-function bindingFor(caller: Caller, principal: Principal | null, confinedToCustomer: string | null): DatabaseBinding {
+/**
+ * The workspace a request names must be one of its organization's, and only staff act in one
+ * (a customer's context sees no definitions at all). Anything else answers exactly like an
+ * organization the caller does not belong to: 403, whether it exists elsewhere or not.
+ */
+async function workspaceContext(
+  db: RequestDatabase,
+  principal: Principal,
+  confinedToCustomer: string | null,
+  workspaceId: string,
+): Promise<WorkspaceAccess> {
+  const access = confinedToCustomer ? null : await resolveWorkspaceAccess(db, workspaceSubjectOf(principal), workspaceId);
+  if (!access) throw forbidden('No such workspace in this organization.', { http: { status: 403 } });
+  return access;
+}
+
+function bindingFor(
+  caller: Caller,
+  principal: Principal | null,
+  confinedToCustomer: string | null,
+  workspaceId: string | null = null,
+): DatabaseBinding {
   return {
     userId: caller.kind === 'anonymous' ? null : caller.userId,
     orgId: principal?.orgId ?? null,
@@ -228,11 +277,23 @@ function bindingFor(caller: Caller, principal: Principal | null, confinedToCusto
       : principal.kind === 'member'
         ? { kind: 'member', id: principal.membershipId }
         : { kind: principal.serviceKind, id: principal.servicePrincipalId },
+    // Never bound for a customer's context (refused above); staff only.
+    workspaceId: confinedToCustomer ? null : workspaceId,
     // What the schema's scopes check, bound for the write policies too (an inactive member's, or
-    // a revoked key's, requests are refused before they do anything; they bind nothing).
+    // a revoked key's, requests are refused before they do anything; they bind nothing). In a
+    // workspace whose project role adds permissions, the request is re-bound with them once
+    // they are known.
     permissions:
       principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
   };
+}
+
+/** X-Workspace-Id, validated as an id; whose it is is checked in the request's transaction. */
+function workspaceScope(request: Request): string | null {
+  const requested = request.headers.get(WORKSPACE_HEADER)?.trim();
+  if (!requested) return null;
+  if (!isUuid(requested)) throw badUserInput('X-Workspace-Id', 'must be a workspace id (a UUID)');
+  return requested.toLowerCase();
 }
 
 /** Every way a service credential can be wrong answers exactly like a bad token (same body, same challenge). */

@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { MemberActivity } from './auth/activity.js';
 import { KeyVerifier } from './auth/key-verifier.js';
+import { Git } from './integrations/git.js';
 import { CredentialCipher, loadOrCreateDevelopmentKey, parseKey } from './integrations/credentials.js';
 import { LocalTokenRefresher, scheduleTokenRefresh } from './integrations/token-refresh.js';
 import { PrincipalResolver } from './auth/principal.js';
@@ -247,6 +248,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         activity: new MemberActivity(),
         cipher,
         refresher,
+        git: new Git({ allowLocalRepositories: config.GIT_ALLOW_LOCAL_REPOSITORIES, timeoutMs: config.GIT_TIMEOUT, logger }),
       },
       store,
       {

@@ -15,10 +15,11 @@ export function declaredScopes(thing: GraphQLField<unknown, unknown> | GraphQLOb
   return (thing.extensions?.pothosOptions as { authScopes?: DeclaredScopes } | undefined)?.authScopes;
 }
 
-/** The permission a field requires, when its rule is one. */
+/** The permission a field requires, when its rule is one (or the project permission, in a workspace). */
 export function requiredPermission(scopes: DeclaredScopes): string | null {
   if (!scopes || typeof scopes === 'function') return null;
-  return typeof scopes.permission === 'string' ? scopes.permission : null;
+  if (typeof scopes.permission === 'string') return scopes.permission;
+  return typeof scopes.projectPermission === 'string' ? scopes.projectPermission : null;
 }
 
 /**
@@ -59,6 +60,9 @@ export function passes(scopes: DeclaredScopes, ctx: Context): boolean {
 /** What a rule means, in the words GraphiQL's docs show under each field. */
 export function ruleSentence(scopes: DeclaredScopes): string | null {
   const permission = requiredPermission(scopes);
+  if (permission?.startsWith('project.')) {
+    return `Requires the \`${permission}\` project permission in the workspace in use (X-Workspace-Id).`;
+  }
   if (permission) return `Requires the \`${permission}\` permission.`;
   const sentences: Record<string, string> = {
     public: 'Public: answers without a token.',

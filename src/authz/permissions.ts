@@ -167,3 +167,156 @@ export function categoryCoverage(granted: Iterable<string>) {
     };
   });
 }
+
+// =============================================================================================
+// Project roles (DESIGN §3b, the Activepieces seeds): permissions inside one workspace.
+// The seeds' twelve rows in five groups, the four system project roles, and the ONE table that
+// translates a project permission into the organization vocabulary above. Scopes, the database
+// catalogue, the catalogue query and the tests all derive from here.
+// =============================================================================================
+
+export const PROJECT_ROLE_KEYS = ['admin', 'editor', 'operator', 'viewer'] as const;
+export type ProjectRoleKey = (typeof PROJECT_ROLE_KEYS)[number];
+
+export const PROJECT_PERMISSION_GROUPS = [
+  { key: 'flows', name: 'Flows' },
+  { key: 'runs', name: 'Runs' },
+  { key: 'connections', name: 'Connections' },
+  { key: 'team', name: 'Team' },
+  { key: 'git_sync', name: 'Git Sync' },
+] as const;
+export type ProjectPermissionGroupKey = (typeof PROJECT_PERMISSION_GROUPS)[number]['key'];
+
+const PA = 'admin';
+const PE = 'editor';
+const PO = 'operator';
+const PV = 'viewer';
+
+/**
+ * [key, the seeds' row label, group, project roles holding it, organization permissions it
+ * grants in that workspace] — DESIGN §3b row for row. Members and git permissions have no
+ * organization equivalent (they are checked as project permissions themselves).
+ */
+const PROJECT_MATRIX = [
+  ['project.flows.read', 'View Flows', 'flows', [PA, PE, PO, PV], ['workflows.read']],
+  ['project.flows.write', 'Edit Flows', 'flows', [PA, PE], ['workflows.create', 'workflows.update', 'workflows.delete']],
+  // Publishing is deploying; toggling a workflow on or off is gated by the deploy permission too.
+  ['project.flows.publish', 'Publish / Toggle Flows', 'flows', [PA, PE, PO], ['workflows.deploy_test', 'workflows.deploy_prod']],
+  ['project.runs.read', 'View Runs', 'runs', [PA, PE, PO, PV], ['executions.read']],
+  ['project.runs.retry', 'Retry Runs', 'runs', [PA, PE, PO], ['executions.retry']],
+  ['project.connections.read', 'View Connections', 'connections', [PA, PE, PO, PV], ['connections.read']],
+  [
+    'project.connections.write',
+    'Edit Connections',
+    'connections',
+    [PA, PE, PO],
+    ['connections.create', 'connections.update', 'connections.delete'],
+  ],
+  ['project.members.read', 'View Project Members', 'team', [PA, PE, PO, PV], []],
+  ['project.members.manage', 'Add/Remove Project Members', 'team', [PA], []],
+  ['project.git.configure', 'Configure Git Repo', 'git_sync', [PA], []],
+  ['project.git.pull', 'Pull Flows from Git', 'git_sync', [PA], []],
+  ['project.git.push', 'Push Flows to Git', 'git_sync', [PA], []],
+] as const satisfies readonly (readonly [
+  string,
+  string,
+  ProjectPermissionGroupKey,
+  readonly ProjectRoleKey[],
+  readonly Permission[],
+])[];
+
+export type ProjectPermission = (typeof PROJECT_MATRIX)[number][0];
+
+/** Toggling a workflow on or off ("Toggle Flows") needs this organization permission (or, in a workspace, project.flows.publish, which translates to it). */
+export const TOGGLE_WORKFLOW_PERMISSION: Permission = 'workflows.deploy_prod';
+
+export interface ProjectPermissionDefinition {
+  readonly key: ProjectPermission;
+  readonly label: string;
+  readonly group: ProjectPermissionGroupKey;
+  /** The organization permissions it grants inside its workspace. */
+  readonly grants: readonly Permission[];
+}
+
+export const PROJECT_PERMISSIONS: readonly ProjectPermissionDefinition[] = PROJECT_MATRIX.map(
+  ([key, label, group, , grants]) => ({
+    key,
+    label,
+    group,
+    grants,
+  }),
+);
+export const PROJECT_PERMISSION_KEYS: readonly ProjectPermission[] = PROJECT_PERMISSIONS.map((p) => p.key);
+
+const projectPermissionKeySet: ReadonlySet<string> = new Set(PROJECT_PERMISSION_KEYS);
+export function isProjectPermission(value: string): value is ProjectPermission {
+  return projectPermissionKeySet.has(value);
+}
+
+export interface SystemProjectRoleDefinition {
+  readonly key: ProjectRoleKey;
+  readonly name: string;
+  readonly description: string;
+  readonly permissions: readonly ProjectPermission[];
+}
+
+const PROJECT_ROLE_TEXT: Record<ProjectRoleKey, { name: string; description: string }> = {
+  admin: { name: 'Admin', description: 'Everything in the workspace, including its members and git sync.' },
+  editor: { name: 'Editor', description: 'Build, publish and toggle flows; runs and connections.' },
+  operator: { name: 'Operator', description: 'Publish and toggle flows, retry runs, manage connections; no editing.' },
+  viewer: { name: 'Viewer', description: 'Read-only access to the workspace.' },
+};
+
+export const SYSTEM_PROJECT_ROLES: readonly SystemProjectRoleDefinition[] = PROJECT_ROLE_KEYS.map((key) => ({
+  key,
+  ...PROJECT_ROLE_TEXT[key],
+  permissions: PROJECT_MATRIX.filter(([, , , roles]) => (roles as readonly ProjectRoleKey[]).includes(key)).map(([p]) => p),
+}));
+
+export function isProjectRoleKey(value: string): value is ProjectRoleKey {
+  return (PROJECT_ROLE_KEYS as readonly string[]).includes(value);
+}
+
+export function systemProjectRole(key: ProjectRoleKey): SystemProjectRoleDefinition {
+  const role = SYSTEM_PROJECT_ROLES.find((r) => r.key === key);
+  if (!role) throw new Error(`unknown project role ${key}`);
+  return role;
+}
+
+/** The organization permissions a set of project permissions grants in its workspace. */
+export function translateProjectPermissions(projectPermissions: Iterable<ProjectPermission>): Set<Permission> {
+  const granted = new Set<Permission>();
+  for (const key of projectPermissions)
+    for (const p of PROJECT_PERMISSIONS.find((d) => d.key === key)?.grants ?? []) granted.add(p);
+  return granted;
+}
+
+/** Organization roles that hold every project permission in every workspace. */
+const ALL_WORKSPACES_ROLES: ReadonlySet<string> = new Set<SystemRoleKey>(['owner', 'admin']);
+
+/**
+ * The project permissions an organization role already amounts to, without any project role:
+ * Owner and Admin hold all twelve everywhere; anyone else holds those whose translation they
+ * hold entirely (a Developer can edit flows anywhere). Members and git permissions translate
+ * to nothing, so only a project role (or Owner/Admin) gives them.
+ */
+export function projectPermissionsOfOrganizationRole(
+  roleKey: string | null,
+  permissions: ReadonlySet<Permission>,
+): Set<ProjectPermission> {
+  if (roleKey && ALL_WORKSPACES_ROLES.has(roleKey)) return new Set(PROJECT_PERMISSION_KEYS);
+  return new Set(
+    PROJECT_PERMISSIONS.filter((d) => d.grants.length > 0 && d.grants.every((p) => permissions.has(p))).map((d) => d.key),
+  );
+}
+
+/** Per-group rows with a tick per system project role: the seeds' Project Roles table. */
+export function projectRoleTable() {
+  return PROJECT_PERMISSION_GROUPS.map((group) => ({
+    group,
+    rows: PROJECT_PERMISSIONS.filter((p) => p.group === group.key).map((permission) => ({
+      permission,
+      roles: SYSTEM_PROJECT_ROLES.map((role) => ({ role, granted: role.permissions.includes(permission.key) })),
+    })),
+  }));
+}

@@ -5,7 +5,7 @@
 import { getArgumentValues, type GraphQLField, type GraphQLResolveInfo } from 'graphql';
 import type { Context } from '../context.js';
 import { ErrorCode, forbidden, gatewayError } from '../errors.js';
-import { systemRole, type Permission } from './permissions.js';
+import { systemRole, type Permission, type ProjectPermission } from './permissions.js';
 
 /**
  * In a customer's context (End Users; staff sending X-Customer-Id) the database shows one
@@ -21,6 +21,8 @@ export function effectivePermissions(held: ReadonlySet<Permission>, inCustomerCo
 }
 
 export function heldPermissions(ctx: Context): ReadonlySet<Permission> {
+  // In a workspace: organization permissions ∪ the project role's translation (workspace-access.ts).
+  if (ctx.workspace) return ctx.workspace.permissions;
   return effectivePermissions(ctx.principal?.permissions ?? new Set<Permission>(), ctx.confinedToCustomer !== null);
 }
 
@@ -36,6 +38,7 @@ export function scopesFor(ctx: Context) {
     // Capabilities of the Owner as a person: no key ever transfers or deletes an organization.
     organizationOwner: principal?.kind === 'member' && principal.roleKey === 'owner' && !ctx.confinedToCustomer,
     runner: principal?.kind === 'service' && principal.serviceKind === 'runner' && principal.status === 'active',
+    projectPermission: (permission: ProjectPermission) => ctx.workspace?.projectPermissions.has(permission) ?? false,
   };
 }
 
@@ -104,7 +107,8 @@ function failedScope(result: Failure, scope: string): boolean {
 }
 
 function failedPermission(result: Failure): string | null {
-  if (result.scope === 'permission' && typeof result.parameter === 'string') return result.parameter;
+  if ((result.scope === 'permission' || result.scope === 'projectPermission') && typeof result.parameter === 'string')
+    return result.parameter;
   for (const inner of result.failures ?? []) {
     const found = failedPermission(inner);
     if (found) return found;
@@ -137,6 +141,9 @@ export function unauthorizedError(_parent: unknown, ctx: Context, info: GraphQLR
   }
   if (permission && ctx.confinedToCustomer && ctx.principal.permissions.has(permission as Permission)) {
     return forbidden(`${where} is not available in a customer's context (drop X-Customer-Id).`, { permission });
+  }
+  if (permission?.startsWith('project.') && !ctx.workspace) {
+    return forbidden(`${where} acts in a workspace: send the X-Workspace-Id header.`, { permission });
   }
   if (permission) return forbidden(`Your role does not grant ${permission}, which ${where} requires.`, { permission });
   if (failedScope(failure, 'runner')) return forbidden(`Only a runner key can use ${where}.`);

@@ -49,10 +49,13 @@ export function requestFingerprint(
   operationName: string | null | undefined,
   variables: unknown,
   confinedToCustomer: string | null = null,
+  workspaceId: string | null = null,
 ): string {
   const parts: unknown[] = [print(document), operationName ?? null, variables ?? {}];
   // Unconfined requests keep the fingerprint they always had (keys stored before this change).
   if (confinedToCustomer) parts.push({ customer: confinedToCustomer });
+  // The workspace in use (X-Workspace-Id) changes what a mutation touches too.
+  if (workspaceId) parts.push({ workspace: workspaceId });
   return createHash('sha256').update(canonical(parts)).digest('hex');
 }
 
@@ -131,7 +134,13 @@ export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
       }
       // Keys belong to a principal; an anonymous mutation fails on its own, with nothing to keep.
       if (ctx.caller.kind !== 'user') return;
-      const fingerprint = requestFingerprint(args.document, args.operationName, args.variableValues, ctx.confinedToCustomer);
+      const fingerprint = requestFingerprint(
+        args.document,
+        args.operationName,
+        args.variableValues,
+        ctx.confinedToCustomer,
+        ctx.workspace?.workspaceId ?? null,
+      );
       // Scoped by what the client sent, not by the default organization it acted in: creating an
       // organization changes the default, and the retry must still find its key.
       const scope = request.headers.get(ORGANIZATION_HEADER) && ctx.principal ? ctx.principal.orgId : NO_ORGANIZATION;

@@ -18,6 +18,13 @@ export interface DatabaseBinding {
   tenantId: string | null;
   /** Who acts: a membership, or a service principal (API key, runner, OIDC client). */
   principal?: BoundPrincipal | null;
+  /** The workspace a staff request acts in (X-Workspace-Id); absent or null: organization-wide. */
+  workspaceId?: string | null;
+  /**
+   * The project permissions held in that workspace (`app.project_permissions`), which the write
+   * policies of project members and git settings accept besides the organization permission.
+   */
+  projectPermissions?: readonly string[];
   /**
    * The request's effective permissions, which the write policies require (`app.permissions`).
    * The gateway always passes them (already narrowed in a customer's context). Omitted, the
@@ -34,7 +41,14 @@ export interface BoundPrincipal {
 
 const PRINCIPAL_KINDS: ReadonlySet<string> = new Set(['member', 'api_key', 'runner', 'oidc_client']);
 
-export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null, principal: null };
+export const UNBOUND: DatabaseBinding = {
+  userId: null,
+  orgId: null,
+  access: null,
+  tenantId: null,
+  principal: null,
+  workspaceId: null,
+};
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The shape app_public.current_permissions() accepts; anything else binds nothing there. */
@@ -45,6 +59,18 @@ export function permissionsLiteral(permissions: Iterable<string>): string {
   const keys = [...new Set(permissions)].sort();
   for (const key of keys) {
     if (!PERMISSION_KEY.test(key)) throw new Error(`refusing to bind a malformed permission: ${JSON.stringify(key)}`);
+  }
+  return `{${keys.join(',')}}`;
+}
+
+const PROJECT_PERMISSION_KEY = /^project\.[a-z_]+\.[a-z_]+$/;
+
+/** `{project.a.b,…}`: validated project permission keys, sorted. */
+function projectPermissionsLiteral(permissions: Iterable<string>): string {
+  const keys = [...new Set(permissions)].sort();
+  for (const key of keys) {
+    if (!PROJECT_PERMISSION_KEY.test(key))
+      throw new Error(`refusing to bind a malformed project permission: ${JSON.stringify(key)}`);
   }
   return `{${keys.join(',')}}`;
 }
@@ -66,6 +92,8 @@ export function bindingSql(binding: DatabaseBinding): string {
     `set_config('app.org_id', ${uuidOrEmpty(binding.orgId)}, true), ` +
     `set_config('app.role', '${access}', true), ` +
     `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true), ` +
+    `set_config('app.workspace_id', ${uuidOrEmpty(binding.workspaceId ?? null)}, true), ` +
+    `set_config('app.project_permissions', '${binding.workspaceId && access === 'staff' ? projectPermissionsLiteral(binding.projectPermissions ?? []) : ''}', true), ` +
     `set_config('app.permissions', ${permissionsValue(binding, access, uuidOrEmpty)}, true), ` +
     `set_config('app.principal_kind', '${principal?.kind ?? ''}', true), ` +
     `set_config('app.principal_id', ${uuidOrEmpty(principal?.id ?? null)}, true)`

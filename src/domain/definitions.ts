@@ -36,6 +36,9 @@ export interface DefinitionRow {
   updated_at: Date;
   created_by: string | null;
   updated_by: string | null;
+  workspace_id: string;
+  /** Workflows only ("Toggle Flows"); other kinds are always true. */
+  enabled: boolean;
 }
 
 export interface DeploymentRow {
@@ -56,7 +59,7 @@ export interface DefinitionFilter {
 export type DefinitionOrderField = 'CREATED_AT' | 'UPDATED_AT' | 'NAME';
 
 const COLUMNS = `d.id, d.org_id, d.kind, d.name, d.description, d.current_version, v.definition, d.auth_kind, d.logo_url,
-  d.created_at, d.updated_at, d.created_by, d.updated_by`;
+  d.created_at, d.updated_at, d.created_by, d.updated_by, d.workspace_id, d.enabled`;
 const FROM = `definitions d
   left join definition_versions v on v.org_id = d.org_id and v.definition_id = d.id and v.version = d.current_version`;
 
@@ -142,6 +145,8 @@ export interface DefinitionInput {
   definition?: unknown;
   authKind?: string | null;
   logoUrl?: string | null;
+  /** Default: the workspace the request acts in, else the organization's default one. */
+  workspaceId?: string | null;
 }
 
 export async function createDefinition(
@@ -154,18 +159,24 @@ export async function createDefinition(
   const description = optionalText('input.description', input.description, 2000) ?? '';
   const definition = input.definition == null ? {} : requireJsonObject('input.definition', input.definition);
   const { authKind, logoUrl } = connectorFields(kind, input, true);
-  return withDatabaseErrors(async () => {
-    const { rows } = await db.query<{ id: string }>(
-      `with d as (
-         insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by)
-         values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6) returning org_id, id
-       )
-       insert into definition_versions (org_id, definition_id, version, definition, created_by)
-       select org_id, id, 1, $7, $6 from d returning definition_id as id`,
-      [kind, name, description, authKind, logoUrl, actorId, definition],
-    );
-    return rows[0]!.id;
-  }, uniqueName(kind));
+  return withDatabaseErrors(
+    async () => {
+      // Two statements, not one with a CTE: the version's workspace policy must see the new
+      // definition, and rows inserted by a CTE are invisible to the rest of its statement.
+      const { rows } = await db.query<{ id: string }>(
+        `insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by, workspace_id)
+       values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6, $7) returning id`,
+        [kind, name, description, authKind, logoUrl, actorId, input.workspaceId ?? null],
+      );
+      await db.query(
+        `insert into definition_versions (org_id, definition_id, version, definition, created_by)
+       values (app_public.current_org_id(), $1, 1, $2, $3)`,
+        [rows[0]!.id, definition, actorId],
+      );
+      return rows[0]!.id;
+    },
+    { ...uniqueName(kind), foreignKey: { definitions_org_id_workspace_id_fkey: { resourceType: 'Workspace' } } },
+  );
 }
 
 export async function updateDefinition(
@@ -208,6 +219,15 @@ export async function updateDefinition(
 export async function deleteDefinition(db: RequestDatabase, kind: DefinitionKind, id: string): Promise<void> {
   const { rowCount } = await db.query('delete from definitions where id = $1 and kind = $2', [id, kind]);
   if (!rowCount) throw notFound(KIND_LABEL[kind], id);
+}
+
+/** "Toggle Flows": switch a workflow on or off. A disabled workflow does not run. */
+export async function setWorkflowEnabled(db: RequestDatabase, id: string, enabled: boolean): Promise<void> {
+  // Through the database's own rule (deploy permission, not edit permission): migration 010.
+  const { rows } = await withDatabaseErrors(() =>
+    db.query<{ found: boolean }>('select app_private.set_workflow_enabled($1, $2) as found', [id, enabled]),
+  );
+  if (!rows[0]?.found) throw notFound('Workflow', id);
 }
 
 /** Make `version` (default: the latest) live in `environment`. */

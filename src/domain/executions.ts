@@ -97,6 +97,7 @@ export async function enqueueExecution(
 ): Promise<ExecutionRow> {
   const payload = input == null ? {} : requireJsonObject('input.parameters', input);
   const definition = await requireDefinition(db, kind, definitionId);
+  if (!definition.enabled) throw conflict('This workflow is disabled; enable it to run it.', { field: 'input.id' });
   const target = version ?? definition.current_version;
   if (target < 1 || target > definition.current_version) {
     throw badUserInput('input.version', `must be between 1 and ${definition.current_version}`);
@@ -139,6 +140,13 @@ export async function retryExecution(db: RequestDatabase, actorId: string, id: s
   }
   if (original.target_kind !== 'connection' && !original.definition_id) {
     throw conflict(`The ${original.target_kind} that ran was deleted; it cannot run again.`);
+  }
+  if (original.target_kind === 'workflow') {
+    // "Toggle Flows": a disabled workflow does not run, retried or not.
+    const { rows } = await db.query<{ enabled: boolean }>('select enabled from definitions where id = $1', [
+      original.definition_id,
+    ]);
+    if (rows[0] && !rows[0].enabled) throw conflict('This workflow is disabled; enable it to run it.');
   }
   if (original.target_kind === 'connection') {
     const { rows } = await db.query('select 1 from connections where id = $1', [original.connection_id]);

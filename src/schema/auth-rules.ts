@@ -64,7 +64,10 @@ function authDirectiveNode(scopes: DeclaredScopes): ConstDirectiveNode | null {
   return {
     kind: Kind.DIRECTIVE,
     name: { kind: Kind.NAME, value: AuthDirective.name },
-    arguments: [argument('rule', permission ? 'permission' : rule), ...(permission ? [argument('permission', permission)] : [])],
+    arguments: [
+      argument('rule', permission ? (rule === 'projectPermission' ? 'projectPermission' : 'permission') : rule),
+      ...(permission ? [argument('permission', permission)] : []),
+    ],
   } as ConstDirectiveNode;
 }
 

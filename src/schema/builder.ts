@@ -7,7 +7,7 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
-import type { Permission } from '../authz/permissions.js';
+import type { Permission, ProjectPermission } from '../authz/permissions.js';
 import { scopesFor, unauthorizedError } from '../authz/scopes.js';
 import type { Context } from '../context.js';
 
@@ -28,6 +28,8 @@ export interface GatewaySchemaTypes {
     permission: Permission;
     /** The Owner of the organization the request acts in (capabilities no permission grants). */
     organizationOwner: boolean;
+    /** A project permission held in the workspace the request acts in (X-Workspace-Id). */
+    projectPermission: ProjectPermission;
   };
   // Mutations grant `mutationResult` to the object they return: the result of your own change is
   // yours to see even without its type's read permission (`$granted` in that type's scopes).

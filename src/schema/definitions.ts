@@ -3,7 +3,7 @@
  * each kind its own explicit GraphQL API — type, list, get, create, update, delete, and execute
  * or deploy where the kind has them — each field gated by that kind's permission.
  */
-import type { Permission } from '../authz/permissions.js';
+import { TOGGLE_WORKFLOW_PERMISSION, type Permission } from '../authz/permissions.js';
 import { assertConnectorUnused } from '../domain/connections.js';
 import {
   createDefinition,
@@ -11,6 +11,7 @@ import {
   deployDefinition,
   listDefinitions,
   requireDefinition,
+  setWorkflowEnabled,
   updateDefinition,
   type DefinitionKind,
   type DefinitionRow,
@@ -20,9 +21,10 @@ import {
 } from '../domain/definitions.js';
 import { enqueueExecution, type ExecutableKind } from '../domain/executions.js';
 import { requireId } from '../domain/validation.js';
+import { acrossWorkspaces, moveDefinition } from '../domain/workspaces.js';
 import { audited } from './audited.js';
 import { builder } from './builder.js';
-import { userIdOf } from './caller.js';
+import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { ExecutionRef } from './executions.js';
 import { OrderDirection } from './scalars.js';
@@ -98,6 +100,7 @@ function defineKind(spec: KindSpec) {
       description: t.exposeString('description'),
       version: t.exposeInt('current_version', { description: 'The latest version; every definition change makes a new one.' }),
       definition: t.field({ type: 'JSON', resolve: (d) => d.definition ?? {} }),
+      workspaceId: t.exposeID('workspace_id', { description: 'The workspace it belongs to (see `workspaces`).' }),
       createdAt: t.field({ type: 'DateTime', resolve: (d) => d.created_at }),
       updatedAt: t.field({ type: 'DateTime', resolve: (d) => d.updated_at }),
       createdBy: t.field({
@@ -118,6 +121,9 @@ function defineKind(spec: KindSpec) {
               resolve: (d, _a, ctx) => ctx.loaders.deployments.load(d.id),
             }),
           }
+        : {}),
+      ...(kind === 'workflow'
+        ? { enabled: t.exposeBoolean('enabled', { description: 'A disabled workflow does not run ("Toggle Flows").' }) }
         : {}),
       ...(kind === 'connector'
         ? {
@@ -187,6 +193,9 @@ function defineKind(spec: KindSpec) {
       }),
       description: t.string(),
       definition: t.field({ type: 'JSON', description: 'A JSON object; becomes version 1.' }),
+      workspaceId: t.id({
+        description: 'Default: the workspace the request acts in (X-Workspace-Id), else the organization’s default one.',
+      }),
       ...(kind === 'connector'
         ? {
             authKind: t.field({ type: AuthKindEnum, required: true, description: 'How customers authenticate.' }),
@@ -219,7 +228,9 @@ function defineKind(spec: KindSpec) {
       args: { input: t.arg({ type: CreateInput, required: true }) },
       resolve: (_root, args, ctx, info) =>
         audited(ctx, info, async () => {
-          const id = await createDefinition(ctx.db, kind, userIdOf(ctx), args.input as Parameters<typeof createDefinition>[3]);
+          const input = args.input as Parameters<typeof createDefinition>[3];
+          const workspaceId = input.workspaceId ? requireId('input.workspaceId', input.workspaceId) : null;
+          const id = await createDefinition(ctx.db, kind, userIdOf(ctx), { ...input, workspaceId });
           return { result: await requireDefinition(ctx.db, kind, id), resourceId: id };
         }),
     }),
@@ -256,6 +267,60 @@ function defineKind(spec: KindSpec) {
         }),
     }),
   }));
+
+  const MoveInput = builder.inputType(`Move${type}Input`, {
+    fields: (t) => ({
+      id: t.id({ required: true }),
+      workspaceId: t.id({ required: true, description: 'The workspace it moves to.' }),
+    }),
+  });
+  builder.mutationField(`move${type}`, (t) =>
+    t.field({
+      type: ref,
+      nullable: true,
+      description: `Move a ${kind} to another workspace: needs ${permissions.update} in both (its connections and runs follow it).`,
+      authScopes: { permission: permissions.update },
+      grantScopes: ['mutationResult'],
+      extensions: auditAs(`${kind}.move`),
+      args: { input: t.arg({ type: MoveInput, required: true }) },
+      resolve: (_root, args, ctx, info) =>
+        audited(ctx, info, async () => {
+          const id = requireId('input.id', args.input.id);
+          const to = requireId('input.workspaceId', args.input.workspaceId);
+          const moved = await moveDefinition(ctx.db, principalOf(ctx), kind, id, to, permissions.update);
+          const row = await acrossWorkspaces(ctx.db, async () => requireDefinition(ctx.db, kind, id));
+          return { result: row, resourceId: id, details: moved };
+        }),
+    }),
+  );
+
+  if (kind === 'workflow') {
+    const ToggleInput = builder.inputType('SetWorkflowEnabledInput', {
+      fields: (t) => ({ id: t.id({ required: true }), enabled: t.boolean({ required: true }) }),
+    });
+    builder.mutationField('setWorkflowEnabled', (t) =>
+      t.field({
+        type: ref,
+        nullable: true,
+        description:
+          '"Toggle Flows": switch a workflow on or off. Needs the deploy permission (in a workspace, project.flows.publish grants it).',
+        authScopes: { permission: TOGGLE_WORKFLOW_PERMISSION },
+        grantScopes: ['mutationResult'],
+        extensions: auditAs('workflow.toggle'),
+        args: { input: t.arg({ type: ToggleInput, required: true }) },
+        resolve: (_root, args, ctx, info) =>
+          audited(ctx, info, async () => {
+            const id = requireId('input.id', args.input.id);
+            await setWorkflowEnabled(ctx.db, id, args.input.enabled);
+            return {
+              result: await requireDefinition(ctx.db, kind, id),
+              resourceId: id,
+              details: { enabled: args.input.enabled },
+            };
+          }),
+      }),
+    );
+  }
 
   if (permissions.execute) {
     const ExecuteInput = builder.inputType(`Execute${type}Input`, {

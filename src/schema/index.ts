@@ -16,6 +16,10 @@ import './teams.js';
 import './people.js';
 import './settings.js';
 import './audit-log.js';
+import './workspaces.js';
+import './project-roles.js';
+import './project-members.js';
+import './git-sync.js';
 import './api-keys.js';
 import './runners.js';
 

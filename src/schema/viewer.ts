@@ -1,5 +1,8 @@
 /** `viewer`: who you are, where you act, with which role and permissions. */
-import { PERMISSION_KEYS } from '../authz/permissions.js';
+import { PERMISSION_KEYS, PROJECT_PERMISSION_KEYS, translateProjectPermissions } from '../authz/permissions.js';
+import type { ProjectRoleGrant, WorkspaceAccess } from '../authz/workspace-access.js';
+import { requireProjectRole } from '../domain/project-roles.js';
+import { ProjectRoleRef } from './project-roles.js';
 import { heldPermissions } from '../authz/scopes.js';
 import type { OrganizationRow } from '../domain/organizations.js';
 import { roleOfPrincipal } from '../domain/roles.js';
@@ -132,10 +135,14 @@ const JoinableOrganizationRef = builder
     }),
   });
 
-const GrantKindEnum = builder.enumType('PermissionGrantKind', { values: ['ROLE', 'TEAM'] as const });
+const GrantKindEnum = builder.enumType('PermissionGrantKind', {
+  description:
+    'ROLE: your organization role; TEAM: a team’s role; PROJECT_ROLE: a project role in the workspace in use (yours or a team’s).',
+  values: ['ROLE', 'TEAM', 'PROJECT_ROLE'] as const,
+});
 
 interface GrantSource {
-  kind: 'ROLE' | 'TEAM';
+  kind: 'ROLE' | 'TEAM' | 'PROJECT_ROLE';
   id: string;
   name: string;
 }
@@ -219,6 +226,12 @@ builder.objectFields(ViewerRef, (t) => ({
           );
         }
       }
+      // In a workspace, permissions its project roles translate to name those roles as sources.
+      for (const grant of ctx.workspace?.grants ?? []) {
+        for (const permission of translateProjectPermissions(grant.permissions)) {
+          add(permission, { kind: 'PROJECT_ROLE', id: grant.roleId ?? grant.systemKey!, name: projectGrantName(grant) });
+        }
+      }
       return PERMISSION_KEYS.filter((p) => byPermission.has(p)).map((permission) => ({
         permission,
         sources: byPermission.get(permission)!,
@@ -226,3 +239,100 @@ builder.objectFields(ViewerRef, (t) => ({
     },
   }),
 }));
+
+function projectGrantName(grant: ProjectRoleGrant): string {
+  return grant.teamName ? `${grant.roleName} (team ${grant.teamName})` : grant.roleName;
+}
+
+const ViewerProjectRoleRef = builder.objectRef<ProjectRoleGrant>('ViewerProjectRole').implement({
+  description: 'A project role you hold in the workspace in use: directly, or through a team.',
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    role: t.field({
+      type: ProjectRoleRef,
+      resolve: (g, _args, ctx) => requireProjectRole(ctx.db, g.roleId ?? g.systemKey!),
+    }),
+    teamId: t.exposeID('teamId', { nullable: true, description: 'Null: held directly.' }),
+    teamName: t.exposeString('teamName', { nullable: true }),
+  }),
+});
+
+const ProjectSourceKind = builder.enumType('ProjectPermissionSourceKind', {
+  description:
+    'ORGANIZATION_ROLE: your organization role amounts to it (Owner and Admin: all); PROJECT_ROLE: a project role here.',
+  values: ['ORGANIZATION_ROLE', 'PROJECT_ROLE'] as const,
+});
+
+const ProjectPermissionSourceRef = builder
+  .objectRef<{ permission: string; sources: { kind: 'ORGANIZATION_ROLE' | 'PROJECT_ROLE'; id: string; name: string }[] }>(
+    'ProjectPermissionSource',
+  )
+  .implement({
+    authScopes: { authenticated: true },
+    fields: (t) => ({
+      permission: t.exposeString('permission'),
+      sources: t.field({
+        type: [
+          builder
+            .objectRef<{ kind: 'ORGANIZATION_ROLE' | 'PROJECT_ROLE'; id: string; name: string }>('ProjectPermissionGrantSource')
+            .implement({
+              authScopes: { authenticated: true },
+              fields: (f) => ({
+                kind: f.field({ type: ProjectSourceKind, resolve: (s) => s.kind }),
+                id: f.exposeID('id', { description: 'The organization role’s id, or the project role’s id or key.' }),
+                name: f.exposeString('name'),
+              }),
+            }),
+        ],
+        resolve: (p) => p.sources,
+      }),
+    }),
+  });
+
+const ViewerWorkspaceRef = builder.objectRef<WorkspaceAccess>('ViewerWorkspace').implement({
+  description: 'The workspace this request acts in (X-Workspace-Id) and what you may do there.',
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    id: t.exposeID('workspaceId'),
+    name: t.exposeString('name'),
+    isDefault: t.exposeBoolean('isDefault'),
+    projectRoles: t.field({
+      type: [ViewerProjectRoleRef],
+      description: 'Your project roles here: yours first, then your teams’. Owner and Admin need none.',
+      resolve: (w) => w.grants,
+    }),
+    projectPermissions: t.stringList({
+      description: 'Every project permission you hold here, in matrix order.',
+      resolve: (w) => PROJECT_PERMISSION_KEYS.filter((p) => w.projectPermissions.has(p)),
+    }),
+    projectPermissionSources: t.field({
+      type: [ProjectPermissionSourceRef],
+      description: 'Where each project permission comes from.',
+      resolve: (w, _args, ctx) =>
+        PROJECT_PERMISSION_KEYS.filter((p) => w.projectPermissions.has(p)).map((permission) => ({
+          permission,
+          sources: [
+            ...(w.fromOrganizationRole.has(permission)
+              ? [{ kind: 'ORGANIZATION_ROLE' as const, id: ctx.principal!.roleId, name: ctx.principal!.roleName }]
+              : []),
+            ...w.grants
+              .filter((g) => g.permissions.includes(permission))
+              .map((g) => ({ kind: 'PROJECT_ROLE' as const, id: g.roleId ?? g.systemKey!, name: projectGrantName(g) })),
+          ],
+        })),
+    }),
+    translatedPermissions: t.stringList({
+      description: 'Organization permissions you hold here only because of a project role, in matrix order.',
+      resolve: (w) => PERMISSION_KEYS.filter((p) => w.translated.has(p)),
+    }),
+  }),
+});
+
+builder.objectField(ViewerRef, 'workspace', (t) =>
+  t.field({
+    type: ViewerWorkspaceRef,
+    nullable: true,
+    description: 'The workspace in use (X-Workspace-Id), with your project roles and permissions there; null without one.',
+    resolve: (_v, _args, ctx) => ctx.workspace,
+  }),
+);

@@ -117,6 +117,9 @@ const READABLE_WITHOUT_RLS: Record<string, string> = {
   'app_public.permissions': 'the permission catalogue',
   'app_public.system_roles': 'the six system roles, the same in every organization',
   'app_public.system_role_permissions': 'the system roles’ grants (the matrix)',
+  'app_public.project_permissions': 'the twelve project permissions (DESIGN §3b), the same everywhere',
+  'app_public.system_project_roles': 'the four system project roles, the same in every organization',
+  'app_public.system_project_role_permissions': 'the system project roles’ grants (the project matrix)',
   'app_migrations.applied': 'which migration files ran: the gateway checks them at start without owner credentials',
 };
 

@@ -59,6 +59,32 @@ const one = async (c: pg.ClientBase, sql: string, values: unknown[] = []) =>
 
 /** Fixtures, as the Owner. */
 export const fx = {
+  workspace: (c: pg.ClientBase) =>
+    one(c, 'insert into workspaces (org_id, name) values (app_public.current_org_id(), $1) returning id', [`Space ${uid()}`]),
+  gitRepository: async (c: pg.ClientBase) => {
+    const id = await fx.workspace(c);
+    await c.query(
+      `insert into git_repositories (org_id, workspace_id, url, branch) values (app_public.current_org_id(), $1, 'https://git.example/r.git', 'main')`,
+      [id],
+    );
+    return id;
+  },
+  projectRole: async (c: pg.ClientBase) => {
+    const id = await one(c, 'insert into project_roles (org_id, name) values (app_public.current_org_id(), $1) returning id', [
+      `PR ${uid()}`,
+    ]);
+    await c.query(
+      `insert into project_role_permissions (org_id, role_id, permission_key) values (app_public.current_org_id(), $1, 'project.flows.read')`,
+      [id],
+    );
+    return id;
+  },
+  projectMember: async (c: pg.ClientBase, membershipId: string) =>
+    one(
+      c,
+      `insert into project_members (org_id, workspace_id, membership_id, system_role_key) values (app_public.current_org_id(), $1, $2, 'viewer') returning id`,
+      [await fx.workspace(c), membershipId],
+    ),
   definition: (c: pg.ClientBase, kind: 'connector' | 'workflow' | 'agent' | 'tool') =>
     one(
       c,
@@ -509,6 +535,34 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
   },
   'people.manage': {
     cases: [
+      // Project members: people.manage (Owner, Admin), or project.members.manage bound in the
+      // workspace in use (app.project_permissions; test/graphql/project-matrix.test.ts).
+      {
+        name: 'give a member a project role in a workspace',
+        table: 'project_members',
+        command: 'insert',
+        setup: async (c) => ({ id: await fx.workspace(c) }),
+        attempt: (c, ids, w) =>
+          rows(
+            c,
+            `insert into project_members (org_id, workspace_id, membership_id, system_role_key) values (app_public.current_org_id(), $1, $2, 'viewer')`,
+            [ids.id, w.adminMembershipId],
+          ),
+      },
+      {
+        name: "change a member's project role",
+        table: 'project_members',
+        command: 'update',
+        setup: async (c, w) => ({ id: await fx.projectMember(c, w.adminMembershipId) }),
+        attempt: (c, ids) => rows(c, `update project_members set system_role_key = 'editor' where id = $1`, [ids.id]),
+      },
+      {
+        name: 'remove a project member',
+        table: 'project_members',
+        command: 'delete',
+        setup: async (c, w) => ({ id: await fx.projectMember(c, w.adminMembershipId) }),
+        attempt: (c, ids) => rows(c, 'delete from project_members where id = $1', [ids.id]),
+      },
       peopleManage('memberships', 'insert', async (c, _ids, w) =>
         rows(
           c,
@@ -704,6 +758,54 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
         setup: async (c) => ({ id: await fx.customRole(c) }),
         attempt: (c, ids) => rows(c, 'delete from role_permissions where role_id = $1', [ids.id]),
       },
+      {
+        name: 'create a custom project role',
+        table: 'project_roles',
+        command: 'insert',
+        attempt: (c) =>
+          rows(c, 'insert into project_roles (org_id, name) values (app_public.current_org_id(), $1)', [`PR ${uid()}`]),
+      },
+      {
+        name: 'rename a custom project role',
+        table: 'project_roles',
+        command: 'update',
+        setup: async (c) => ({ id: await fx.projectRole(c) }),
+        attempt: (c, ids) => rows(c, 'update project_roles set name = $2 where id = $1', [ids.id, `Renamed ${uid()}`]),
+      },
+      {
+        name: 'delete a custom project role',
+        table: 'project_roles',
+        command: 'delete',
+        setup: async (c) => ({ id: await fx.projectRole(c) }),
+        attempt: (c, ids) => rows(c, 'delete from project_roles where id = $1', [ids.id]),
+      },
+      {
+        name: 'grant a project permission to a custom project role',
+        table: 'project_role_permissions',
+        command: 'insert',
+        setup: async (c) => ({ id: await fx.projectRole(c) }),
+        attempt: (c, ids) =>
+          rows(
+            c,
+            `insert into project_role_permissions (org_id, role_id, permission_key) values (app_public.current_org_id(), $1, 'project.runs.read')`,
+            [ids.id],
+          ),
+      },
+      {
+        name: "change a custom project role's grant",
+        table: 'project_role_permissions',
+        command: 'update',
+        setup: async (c) => ({ id: await fx.projectRole(c) }),
+        attempt: (c, ids) =>
+          rows(c, `update project_role_permissions set permission_key = 'project.runs.retry' where role_id = $1`, [ids.id]),
+      },
+      {
+        name: "revoke a custom project role's grant",
+        table: 'project_role_permissions',
+        command: 'delete',
+        setup: async (c) => ({ id: await fx.projectRole(c) }),
+        attempt: (c, ids) => rows(c, 'delete from project_role_permissions where role_id = $1', [ids.id]),
+      },
     ],
   },
   'audit_log.read': {
@@ -769,6 +871,54 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
           return { id };
         },
         attempt: (c, ids) => rows(c, 'update service_principals set revoked_at = now() where id = $1', [ids.id]),
+      },
+      {
+        name: 'create a workspace',
+        table: 'workspaces',
+        command: 'insert',
+        attempt: (c) =>
+          rows(c, 'insert into workspaces (org_id, name) values (app_public.current_org_id(), $1)', [`Space ${uid()}`]),
+      },
+      {
+        name: 'rename a workspace',
+        table: 'workspaces',
+        command: 'update',
+        setup: async (c) => ({ id: await fx.workspace(c) }),
+        attempt: (c, ids) => rows(c, 'update workspaces set name = $2 where id = $1', [ids.id, `Renamed ${uid()}`]),
+      },
+      {
+        name: 'delete a workspace',
+        table: 'workspaces',
+        command: 'delete',
+        setup: async (c) => ({ id: await fx.workspace(c) }),
+        attempt: (c, ids) => rows(c, 'delete from workspaces where id = $1', [ids.id]),
+      },
+      {
+        name: "configure a workspace's git repository",
+        table: 'git_repositories',
+        command: 'insert',
+        setup: async (c) => ({ id: await fx.workspace(c) }),
+        attempt: (c, ids) =>
+          rows(
+            c,
+            `insert into git_repositories (org_id, workspace_id, url, branch) values (app_public.current_org_id(), $1, 'https://git.example/r.git', 'main')`,
+            [ids.id],
+          ),
+      },
+      {
+        name: "record a workspace's synced commit",
+        table: 'git_repositories',
+        command: 'update',
+        setup: async (c) => ({ id: await fx.gitRepository(c) }),
+        attempt: (c, ids) =>
+          rows(c, `update git_repositories set synced_commit = repeat('a', 40) where workspace_id = $1`, [ids.id]),
+      },
+      {
+        name: "remove a workspace's git repository",
+        table: 'git_repositories',
+        command: 'delete',
+        setup: async (c) => ({ id: await fx.gitRepository(c) }),
+        attempt: (c, ids) => rows(c, 'delete from git_repositories where workspace_id = $1', [ids.id]),
       },
     ],
   },

@@ -15,6 +15,8 @@ export type CreateWorkflowInput = {
   description?: string | null | undefined;
   /** 1–200 characters, unique among the organization’s workflows (case-insensitive). */
   name: string;
+  /** Default: the workspace the request acts in (X-Workspace-Id), else the organization’s default one. */
+  workspaceId?: string | null | undefined;
 };
 
 export type DefinitionOrder = {

@@ -457,6 +457,68 @@ describe('a customer-scoped key', () => {
   });
 });
 
+describe('a key in a workspace (X-Workspace-Id)', () => {
+  const VIEWER_WORKSPACE = '{ viewer { workspace { id projectRoles { teamId } projectPermissions } } }';
+  type ViewerWorkspace = { viewer: { workspace: { id: string; projectRoles: unknown[]; projectPermissions: string[] } } };
+
+  it('acts there with what its organization role amounts to, like a person of that role, and no project grants', async () => {
+    const space = await a.world.workspace(org);
+    const inside = await a.world.definitionIn(org, space);
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    const headers = { 'x-workspace-id': space };
+    const listed = expectData(
+      await a.client.request<{ workflows: { edges: { node: { id: string } }[] } }>(WORKFLOWS, {}, { token: key.secret, headers }),
+    );
+    expect(listed.workflows.edges.map((e) => e.node.id)).toEqual([inside]);
+    const asKey = expectData(await a.client.request<ViewerWorkspace>(VIEWER_WORKSPACE, {}, { token: key.secret, headers }));
+    const asPerson = expectData(
+      await a.client.request<ViewerWorkspace>(
+        VIEWER_WORKSPACE,
+        {},
+        {
+          token: await a.world.token(org.members.developer),
+          orgId: org.id,
+          headers,
+        },
+      ),
+    );
+    expect(asKey.viewer.workspace.id).toBe(space);
+    expect(asKey.viewer.workspace.projectRoles).toEqual([]);
+    expect(asKey.viewer.workspace.projectPermissions.length).toBeGreaterThan(0);
+    expect(asKey.viewer.workspace.projectPermissions).toEqual(asPerson.viewer.workspace.projectPermissions);
+  });
+
+  it('another organization’s or an unknown workspace answers 403 like a foreign organization; a customer-scoped key acts in none', async () => {
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    const foreign = await a.client.request(
+      WORKFLOWS,
+      {},
+      {
+        token: key.secret,
+        headers: { 'x-workspace-id': await a.world.defaultWorkspace(other) },
+      },
+    );
+    const unknown = await a.client.request(WORKFLOWS, {}, { token: key.secret, headers: { 'x-workspace-id': randomUUID() } });
+    expect([foreign.status, unknown.status]).toEqual([403, 403]);
+    expect(errorCodes(foreign)).toEqual(['FORBIDDEN']);
+    expect(foreign.body).toEqual(unknown.body);
+    const customerKey = await createKey(a.client, adminToken, org.id, {
+      roleId: await a.world.systemRoleId(org, 'end_user'),
+      customerId: org.customers[0]!.id,
+    });
+    const confined = await a.client.request(
+      '{ viewer { user { id } } }',
+      {},
+      {
+        token: customerKey.secret,
+        headers: { 'x-workspace-id': await a.world.defaultWorkspace(org) },
+      },
+    );
+    expect(confined.status).toBe(403);
+    expect(confined.body).toEqual(unknown.body);
+  });
+});
+
 describe('Keycloak service accounts (registered OIDC clients)', () => {
   /** A client-credentials token as Keycloak issues it: sub of the service-account user, client_id, no email. */
   const clientToken = (clientId: string, claims: Record<string, unknown> = {}) =>

@@ -29,8 +29,8 @@ interface Tenant {
   customerId: string | null;
 }
 
-/** Every object id we seeded, with the tenant it belongs to. */
-const owners = new Map<string, Tenant & { personalTo?: string; membershipOf?: string }>();
+/** Every object id we seeded, with the tenant (and, for definitions and what belongs to them, the workspace) it belongs to. */
+const owners = new Map<string, Tenant & { personalTo?: string; membershipOf?: string; workspace?: string }>();
 
 interface Principal {
   label: string;
@@ -41,8 +41,13 @@ interface Principal {
   headerCustomer?: string;
   /** A customer-scoped API key: sent instead of a token, with no organization header. */
   keySecret?: string;
+  /** The workspace the request acts in (X-Workspace-Id). */
+  workspace?: string;
 }
 const principals: Principal[] = [];
+const workspacesByOrg = new Map<string, string>();
+/** Seeded executions by what they ran: a moved workflow takes its runs along. */
+const executionsOf = new Map<string, string[]>();
 const orgs: SeededOrg[] = [];
 
 function mayRead(p: Principal, id: string): boolean {
@@ -50,6 +55,7 @@ function mayRead(p: Principal, id: string): boolean {
   if (!owner) return true; // not a seeded tenant object (a user id, a fresh execution…)
   if (owner.membershipOf === p.member.userId) return true; // your own membership is yours
   if (owner.orgId !== p.orgId) return false;
+  if (p.workspace && owner.workspace && owner.workspace !== p.workspace) return false;
   if (!p.customerId) return true;
   if (owner.customerId !== p.customerId) return false;
   return !owner.personalTo || owner.personalTo === p.member.userId;
@@ -60,12 +66,18 @@ async function seed(org: SeededOrg) {
   const record = (id: string, customerId: string | null, personalTo?: string) =>
     owners.set(id, { orgId: org.id, customerId, personalTo });
   record(org.id, null);
-  for (const id of org.workflows) record(id, null);
+  const defaultWorkspace = await t.world.defaultWorkspace(org);
+  const inDefault = (id: string) => owners.set(id, { ...owners.get(id)!, workspace: defaultWorkspace });
+  for (const id of org.workflows) {
+    record(id, null);
+    inDefault(id);
+  }
   for (const m of Object.values(org.members))
     owners.set(m.membershipId, { orgId: org.id, customerId: null, membershipOf: m.userId });
   for (const c of org.customers) record(c.id, c.id);
   const connector = await t.world.connector(org, `${org.name} CRM`);
   record(connector, null);
+  inDefault(connector);
   const second = await t.world.member(org, 'end_user', `${org.name}-second`);
   // The second End User belongs to the second customer.
   await t.world.inOrg(org, (db) =>
@@ -75,20 +87,21 @@ async function seed(org: SeededOrg) {
   const endUsers = [org.members.end_user, second];
   for (const [i, customer] of org.customers.entries()) {
     const endUser = endUsers[i]!;
-    record(
-      await t.world.connection(org, {
-        customerId: customer.id,
-        connectorId: connector,
-        ownerUserId: endUser.userId,
-        shared: true,
-      }),
-      customer.id,
-    );
-    record(
-      await t.world.connection(org, { customerId: customer.id, connectorId: connector, ownerUserId: endUser.userId }),
-      customer.id,
-      endUser.userId,
-    );
+    const shared = await t.world.connection(org, {
+      customerId: customer.id,
+      connectorId: connector,
+      ownerUserId: endUser.userId,
+      shared: true,
+    });
+    record(shared, customer.id);
+    inDefault(shared);
+    const personal = await t.world.connection(org, {
+      customerId: customer.id,
+      connectorId: connector,
+      ownerUserId: endUser.userId,
+    });
+    record(personal, customer.id, endUser.userId);
+    inDefault(personal);
     const execution = await t.world.inOrg(org, async (db) => {
       const { rows } = await db.query<{ id: string }>(
         `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status) values ($1, $2, 'workflow', $3, 'w', 'failed') returning id`,
@@ -97,8 +110,63 @@ async function seed(org: SeededOrg) {
       return rows[0]!.id;
     });
     record(execution, customer.id);
+    inDefault(execution);
+    executionsOf.set(org.workflows[0]!, [...(executionsOf.get(org.workflows[0]!) ?? []), execution]);
     principals.push({ label: `${org.name} end user ${i}`, member: endUser, orgId: org.id, customerId: customer.id });
   }
+
+  // A second workspace with its own workflow, connector, connection and run; an organization
+  // Viewer who is Editor there, a project Admin there, and an Admin acting in it.
+  const space = await t.world.workspace(org, `${org.name} space`);
+  record(space, null); // workspaces themselves are listed to all staff (the switcher)
+  const inSpace = (id: string, customerId: string | null) => owners.set(id, { orgId: org.id, customerId, workspace: space });
+  const spaceFlow = await t.world.definitionIn(org, space, 'workflow', `${org.name} space flow`);
+  inSpace(spaceFlow, null);
+  const spaceConnector = await t.world.definitionIn(org, space, 'connector', `${org.name} space connector`);
+  inSpace(spaceConnector, null);
+  const spaceCustomer = org.customers[0]!.id;
+  inSpace(
+    await t.world.connection(org, {
+      customerId: spaceCustomer,
+      connectorId: spaceConnector,
+      ownerUserId: org.members.end_user.userId,
+      shared: true,
+    }),
+    spaceCustomer,
+  );
+  const spaceRun = await t.world.inOrg(org, async (db) => {
+    const { rows } = await db.query<{ id: string }>(
+      `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status) values ($1, $2, 'workflow', $3, 'w', 'failed') returning id`,
+      [org.id, spaceCustomer, spaceFlow],
+    );
+    return rows[0]!.id;
+  });
+  inSpace(spaceRun, spaceCustomer);
+  executionsOf.set(spaceFlow, [spaceRun]);
+  for (const [label, projectRole] of [
+    ['editor', 'editor'],
+    ['project admin', 'admin'],
+  ] as const) {
+    const member = await t.world.member(org, 'viewer', `${org.name}-${label}`.replace(/\s/g, '-'));
+    owners.set(member.membershipId, { orgId: org.id, customerId: null, membershipOf: member.userId });
+    const projectMemberId = await t.world.projectMember(org, space, member, projectRole);
+    owners.set(projectMemberId, { orgId: org.id, customerId: null, workspace: space });
+    principals.push({
+      label: `${org.name} viewer, ${label} in space`,
+      member,
+      orgId: org.id,
+      customerId: null,
+      workspace: space,
+    });
+  }
+  principals.push({
+    label: `${org.name} admin in space`,
+    member: org.members.admin,
+    orgId: org.id,
+    customerId: null,
+    workspace: space,
+  });
+  workspacesByOrg.set(org.id, space);
   for (const role of ['owner', 'admin', 'developer', 'operator', 'viewer'] as const) {
     principals.push({ label: `${org.name} ${role}`, member: org.members[role], orgId: org.id, customerId: null });
   }
@@ -138,22 +206,40 @@ async function seed(org: SeededOrg) {
 
 /** Hashes of every row that matters, by (organization, customer): what may not change. */
 async function snapshot(): Promise<Map<string, string>> {
-  const { rows } = await superuser.query<{ org_id: string; customer_id: string | null; digest: string }>(`
-    select org_id, customer_id, md5(string_agg(r, '|' order by r)) as digest from (
-      select org_id, null::uuid as customer_id, concat_ws(',', id, kind, name, description, current_version) as r from app_public.definitions
-      union all select org_id, null, concat_ws(',', id, role_id, status, customer_id) from app_public.memberships
-      union all select org_id, null, concat_ws(',', id, name) from app_public.roles
-      union all select id, null, concat_ws(',', id, name, timezone) from app_public.organizations
-      union all select org_id, id, concat_ws(',', id, name, slug, status, plan, max_connections) from app_public.customers
-      union all select org_id, customer_id, concat_ws(',', id, name, scope, owner_user_id, status, encode(credentials, 'hex')) from app_public.connections
-      union all select org_id, customer_id, concat_ws(',', id, status, definition_id, connection_id) from app_public.executions where retry_of is null and requested_by is null
-    ) rows group by org_id, customer_id`);
-  return new Map(rows.map((r) => [`${r.org_id}|${r.customer_id ?? ''}`, r.digest]));
+  // Partitions: (organization, customer, workspace). Definitions and what belongs to them
+  // (connections through their connector, runs through what they ran) carry their workspace.
+  const { rows } = await superuser.query<{
+    org_id: string;
+    customer_id: string | null;
+    workspace_id: string | null;
+    digest: string;
+  }>(`
+    select org_id, customer_id, workspace_id, md5(string_agg(r, '|' order by r)) as digest from (
+      select org_id, null::uuid as customer_id, workspace_id, concat_ws(',', id, kind, name, description, current_version, enabled) as r from app_public.definitions
+      union all select org_id, null, null, concat_ws(',', id, role_id, status, customer_id) from app_public.memberships
+      union all select org_id, null, null, concat_ws(',', id, name) from app_public.roles
+      union all select id, null, null, concat_ws(',', id, name, timezone) from app_public.organizations
+      union all select org_id, id, null, concat_ws(',', id, name, slug, status, plan, max_connections) from app_public.customers
+      union all select org_id, null, null, concat_ws(',', id, name) from app_public.workspaces
+      union all select org_id, null, workspace_id, concat_ws(',', id, membership_id, team_id, system_role_key, project_role_id) from app_public.project_members
+      union all select c.org_id, c.customer_id, d.workspace_id, concat_ws(',', c.id, c.name, c.scope, c.owner_user_id, c.status, encode(c.credentials, 'hex'))
+        from app_public.connections c join app_public.definitions d on d.org_id = c.org_id and d.id = c.connector_id
+      union all select e.org_id, e.customer_id, coalesce(d.workspace_id, cd.workspace_id), concat_ws(',', e.id, e.status, e.definition_id, e.connection_id)
+        from app_public.executions e
+        left join app_public.definitions d on d.org_id = e.org_id and d.id = e.definition_id
+        left join app_public.connections c on c.org_id = e.org_id and c.id = e.connection_id
+        left join app_public.definitions cd on cd.org_id = c.org_id and cd.id = c.connector_id
+        where e.retry_of is null and e.requested_by is null
+    ) rows group by org_id, customer_id, workspace_id`);
+  return new Map(rows.map((r) => [`${r.org_id}|${r.customer_id ?? ''}|${r.workspace_id ?? ''}`, r.digest]));
 }
 
 function mayWrite(p: Principal, partition: string): boolean {
-  const [orgId, customerId] = partition.split('|');
+  const [orgId, customerId, workspace] = partition.split('|');
   if (orgId !== p.orgId) return false;
+  // In a workspace, nothing of another workspace; what belongs to no workspace (people,
+  // customers, the organization) follows the organization role as usual.
+  if (p.workspace && workspace) return workspace === p.workspace;
   if (!p.customerId) return true;
   return customerId === p.customerId;
 }
@@ -211,6 +297,26 @@ const OPERATIONS: Operation[] = [
     vars: (id) => ({ c: id, k: id }),
   },
   {
+    name: 'moveWorkflow',
+    query: 'mutation($id: ID!, $w: ID!) { moveWorkflow(input: { id: $id, workspaceId: $w }) { id } }',
+    vars: (id) => ({ id, w: [...workspacesByOrg.values()][0] }),
+  },
+  {
+    name: 'setWorkflowEnabled',
+    query: 'mutation($id: ID!) { setWorkflowEnabled(input: { id: $id, enabled: false }) { id } }',
+    vars: (id) => ({ id }),
+  },
+  {
+    name: 'changeProjectMemberRole',
+    query: 'mutation($id: ID!) { changeProjectMemberRole(input: { id: $id, roleId: "viewer" }) { id } }',
+    vars: (id) => ({ id }),
+  },
+  {
+    name: 'workspace lists',
+    query: '{ projectMembers { id memberId teamId } workspaces { id } }',
+    vars: () => ({}),
+  },
+  {
     name: 'lists',
     query:
       '{ customers(first: 50) { edges { node { id } } } connections(first: 50) { edges { node { id customer { id } } } } executions(first: 50) { edges { node { id customer { id } } } } }',
@@ -230,6 +336,7 @@ async function run(p: Principal, op: Operation, id: string): Promise<GraphQLResp
     token: await t.world.token(p.member),
     orgId: p.orgId,
     customerId: p.headerCustomer,
+    headers: p.workspace ? { 'x-workspace-id': p.workspace } : {},
   });
 }
 
@@ -262,7 +369,7 @@ describe('through GraphQL', () => {
           expect(leaked, `${p.label} ${op.name} → ${JSON.stringify(response.body)}`).toEqual([]);
 
           // 2. Aimed at another tenant's object: exactly like a missing one.
-          if (!mayRead(p, target) && op.name !== 'lists' && op.name !== 'org lists') {
+          if (!mayRead(p, target) && !op.name.endsWith('lists')) {
             expect(
               response.body.data ? Object.values(response.body.data).every((v) => v === null) : true,
               `${p.label} ${op.name} succeeded on a foreign id`,
@@ -278,6 +385,12 @@ describe('through GraphQL', () => {
             (response.body.data as { shareConnection?: unknown } | undefined)?.shareConnection
           ) {
             owners.set(target, { ...owners.get(target)!, personalTo: undefined });
+          }
+
+          // A successful move takes the workflow (and its runs) to the other workspace.
+          if (op.name === 'moveWorkflow' && (response.body.data as { moveWorkflow?: unknown } | undefined)?.moveWorkflow) {
+            const to = op.vars(target).w as string;
+            for (const id of [target, ...(executionsOf.get(target) ?? [])]) owners.set(id, { ...owners.get(id)!, workspace: to });
           }
 
           // 3. Nothing outside the principal's reach changed.
@@ -340,6 +453,46 @@ describe('through SQL, as the application role', () => {
         }
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('random workspace bindings return only that workspace’s definitions, connections and runs', async () => {
+    const workspaces = (await superuser.query<{ org_id: string; id: string }>('select org_id, id from app_public.workspaces'))
+      .rows;
+    const bindings = orgs.flatMap((o) =>
+      [...workspaces.map((w) => w.id), randomUUID(), 'not-a-uuid'].map((workspaceId) => ({ org: o, workspaceId })),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...bindings),
+        fc.constantFrom('definitions', 'connections', 'executions', 'definition_versions', 'project_members'),
+        async ({ org, workspaceId }, table) => {
+          const rows = await asApp(
+            t.world.pool,
+            { userId: org.members.owner.userId, orgId: org.id, role: 'staff', workspaceId },
+            async (c) => {
+              const workspaceOf = {
+                definitions: 'select workspace_id as ws, org_id from definitions',
+                definition_versions:
+                  'select (select workspace_id from app_public.definitions d where d.org_id = v.org_id and d.id = v.definition_id) as ws, v.org_id from definition_versions v',
+                project_members: 'select workspace_id as ws, org_id from project_members',
+                connections:
+                  'select (select workspace_id from app_public.definitions d where d.org_id = c.org_id and d.id = c.connector_id) as ws, c.org_id from connections c',
+                executions: `select coalesce(
+                  (select workspace_id from app_public.definitions d where d.org_id = e.org_id and d.id = e.definition_id),
+                  (select d.workspace_id from app_public.connections cn join app_public.definitions d on d.org_id = cn.org_id and d.id = cn.connector_id
+                   where cn.org_id = e.org_id and cn.id = e.connection_id)) as ws, e.org_id from executions e`,
+              }[table]!;
+              return (await c.query<{ ws: string | null; org_id: string }>(workspaceOf)).rows;
+            },
+          );
+          for (const row of rows) {
+            expect(row.org_id, table).toBe(org.id);
+            expect(row.ws, `${table} outside the bound workspace`).toBe(workspaceId);
+          }
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });

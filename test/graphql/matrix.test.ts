@@ -137,6 +137,18 @@ const fx = {
     t.world.connection(org, { customerId: org.customers[0]!.id, connectorId, ownerUserId: actor.userId, shared }),
   /** A key with a role every `settings.manage` holder may hand out, made by the Owner. */
   apiKey: async () => createKey(t.client, await t.world.token(org.members.owner), org.id, { roleId: grantable.a }),
+  projectRole: () =>
+    t.world.inOrg(org, async (db) => {
+      const { rows } = await db.query<{ id: string }>('insert into project_roles (org_id, name) values ($1, $2) returning id', [
+        org.id,
+        `Fixture project role ${uid()}`,
+      ]);
+      await db.query(
+        `insert into project_role_permissions (org_id, role_id, permission_key) values ($1, $2, 'project.flows.read')`,
+        [org.id, rows[0]!.id],
+      );
+      return rows[0]!.id;
+    }),
   joinRequest: async () => {
     const user = await t.world.user('asker');
     return t.world.inOrg(org, async (db) => {
@@ -482,6 +494,81 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
   revokeApiKey: {
     run: async (c) =>
       c.send('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: (await fx.apiKey()).id }),
+  },
+  // Workspaces (settings.manage) and moving definitions (the kind's update permission)
+  createWorkspace: {
+    run: (c) => c.send('mutation($n: String!) { createWorkspace(input: { name: $n }) { id } }', { n: `Space ${uid()}` }),
+  },
+  renameWorkspace: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $n: String!) { renameWorkspace(input: { id: $id, name: $n }) { id } }', {
+        id: await t.world.workspace(org),
+        n: `Renamed ${uid()}`,
+      }),
+  },
+  deleteWorkspace: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteWorkspace(input: { id: $id }) { deletedWorkspaceId } }', {
+        id: await t.world.workspace(org),
+      }),
+  },
+  moveWorkflow: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveWorkflow(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.workflow(),
+        w: await t.world.workspace(org),
+      }),
+  },
+  moveConnector: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveConnector(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.definition('connector'),
+        w: await t.world.workspace(org),
+      }),
+  },
+  moveAgent: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveAgent(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.definition('agent'),
+        w: await t.world.workspace(org),
+      }),
+  },
+  moveTool: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $w: ID!) { moveTool(input: { id: $id, workspaceId: $w }) { id } }', {
+        id: await fx.definition('tool'),
+        w: await t.world.workspace(org),
+      }),
+  },
+  setWorkflowEnabled: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { setWorkflowEnabled(input: { id: $id, enabled: false }) { id } }', { id: await fx.workflow() }),
+  },
+  // Custom project roles (roles.manage)
+  createProjectRole: {
+    run: (c) =>
+      c.send('mutation($n: String!) { createProjectRole(input: { name: $n, permissions: ["project.flows.read"] }) { id } }', {
+        n: `Project role ${uid()}`,
+      }),
+  },
+  duplicateProjectRole: {
+    run: async (c) =>
+      c.send('mutation($id: ID!, $n: String) { duplicateProjectRole(input: { id: $id, name: $n }) { id } }', {
+        id: await fx.projectRole(),
+        n: `Copy ${uid()}`,
+      }),
+  },
+  updateProjectRole: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { updateProjectRole(input: { id: $id, description: "edited" }) { id } }', {
+        id: await fx.projectRole(),
+      }),
+  },
+  deleteProjectRole: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { deleteProjectRole(input: { id: $id }) { deletedProjectRoleId } }', {
+        id: await fx.projectRole(),
+      }),
   },
   // Audit log
   auditLog: { run: (c) => c.send('{ auditLog(first: 5) { totalCount } }') },

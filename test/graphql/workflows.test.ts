@@ -95,6 +95,26 @@ const OPERATIONS: Operation[] = [
     run: async (m, org) =>
       t.client.request(DeployWorkflowToProduction, { input: { id: await t.world.workflow(org) } }, await as(m)),
   },
+  {
+    field: 'setWorkflowEnabled',
+    permission: 'workflows.deploy_prod',
+    run: async (m, org) =>
+      t.client.request(
+        'mutation($id: ID!) { setWorkflowEnabled(input: { id: $id, enabled: false }) { id enabled } }',
+        { id: await t.world.workflow(org) },
+        await as(m),
+      ),
+  },
+  {
+    field: 'moveWorkflow',
+    permission: 'workflows.update',
+    run: async (m, org) =>
+      t.client.request(
+        'mutation($id: ID!, $w: ID!) { moveWorkflow(input: { id: $id, workspaceId: $w }) { id workspaceId } }',
+        { id: await t.world.workflow(org), w: await t.world.workspace(org) },
+        await as(m),
+      ),
+  },
 ];
 
 describe('the matrix: each system role × each workflow operation', () => {
@@ -125,7 +145,9 @@ describe('the matrix: each system role × each workflow operation', () => {
       // auth.login (each minted token is a new sign-in session) is tested on its own.
       const events = (await t.world.audit(a, { requestId })).filter((e) => e.action !== 'auth.login');
       const isMutation = Boolean(schema.getMutationType()!.getFields()[field]);
-      const action = `workflow.${op.permission.split('.')[1]}`;
+      const declared = (schema.getMutationType()!.getFields()[op.field]?.extensions?.audit as { action: string } | undefined)
+        ?.action;
+      const action = declared ?? `workflow.${op.permission.split('.')[1]}`;
       if (allowed) {
         expect(response.body.errors, JSON.stringify(response.body.errors)).toBeUndefined();
         expect((response.body.data as Record<string, unknown>)[field]).not.toBeNull();

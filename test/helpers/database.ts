@@ -58,6 +58,8 @@ export interface AppSettings {
   tenantId?: string | null;
   /** `app.permissions`: keys (bound as a text[] literal) or raw text (to try malformed values). */
   permissions?: readonly string[] | string | null;
+  /** `app.workspace_id`: the workspace the request acts in (empty: organization-wide). */
+  workspaceId?: string | null;
 }
 
 /** The text a list of keys binds as, exactly as the gateway writes it. */
@@ -79,13 +81,14 @@ export async function asApp<T>(
     await client.query(
       `select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
               set_config('app.role', $3, true), set_config('app.tenant_id', $4, true),
-              set_config('app.permissions', $5, true)`,
+              set_config('app.permissions', $5, true), set_config('app.workspace_id', $6, true)`,
       [
         settings.userId ?? '',
         settings.orgId ?? '',
         settings.role ?? '',
         settings.tenantId ?? '',
         permissionsSetting(settings.permissions),
+        settings.workspaceId ?? '',
       ],
     );
     const result = await fn(client);

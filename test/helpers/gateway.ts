@@ -109,6 +109,8 @@ export async function startTestGateway(
     RATE_LIMIT_IP_MAX: '100000',
     CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
     TOKEN_REFRESH_INTERVAL: '0ms',
+    // Git-sync tests use local bare repositories.
+    GIT_ALLOW_LOCAL_REPOSITORIES: 'true',
     ...env,
   });
   // Log lines go into `logs` (tests search them) instead of the terminal.

@@ -259,6 +259,68 @@ export class World {
     );
   }
 
+  /** A new (empty) workspace in `org`. */
+  workspace(org: Pick<SeededOrg, 'id' | 'members'>, name = `Workspace ${randomUUID().slice(0, 8)}`): Promise<string> {
+    return this.inOrg(
+      org,
+      async (db) =>
+        (await db.query<{ id: string }>('insert into workspaces (org_id, name) values ($1, $2) returning id', [org.id, name]))
+          .rows[0]!.id,
+    );
+  }
+
+  defaultWorkspace(org: Pick<SeededOrg, 'id' | 'members'>): Promise<string> {
+    return this.inOrg(
+      org,
+      async (db) => (await db.query<{ id: string }>('select id from workspaces where is_default')).rows[0]!.id,
+    );
+  }
+
+  /** Gives a member (or a team) a project role in a workspace: a system key or a custom role id. */
+  projectMember(
+    org: Pick<SeededOrg, 'id' | 'members'>,
+    workspaceId: string,
+    holder: { membershipId: string } | { teamId: string },
+    role: string,
+  ): Promise<string> {
+    const system = /^[a-z]+$/.test(role);
+    return this.inOrg(
+      org,
+      async (db) =>
+        (
+          await db.query<{ id: string }>(
+            `insert into project_members (org_id, workspace_id, membership_id, team_id, system_role_key, project_role_id)
+             values ($1, $2, $3, $4, $5, $6) returning id`,
+            [
+              org.id,
+              workspaceId,
+              'membershipId' in holder ? holder.membershipId : null,
+              'teamId' in holder ? holder.teamId : null,
+              system ? role : null,
+              system ? null : role,
+            ],
+          )
+        ).rows[0]!.id,
+    );
+  }
+
+  /** A workflow (or other definition) in a given workspace. */
+  definitionIn(
+    org: Pick<SeededOrg, 'id' | 'members'>,
+    workspaceId: string,
+    kind: 'workflow' | 'connector' | 'agent' | 'tool' = 'workflow',
+    name = `${kind} ${randomUUID().slice(0, 8)}`,
+  ): Promise<string> {
+    return this.inOrg(org, (db) =>
+      createDefinition(db, kind, org.members.owner.userId, {
+        name,
+        workspaceId,
+        definition: { n: 1 },
+        ...(kind === 'connector' ? { authKind: 'api_key' } : {}),
+      }),
+    );
+  }
+
   async systemRoleId(org: Pick<SeededOrg, 'id' | 'members'>, key: SystemRoleKey): Promise<string> {
     return this.inOrg(
       org,

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { isObjectType, Kind, parse, print, type GraphQLField, type GraphQLObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { isPermission } from '../../src/authz/permissions.js';
+import { isPermission, isProjectPermission } from '../../src/authz/permissions.js';
 import { schema } from '../../src/schema/index.js';
 import { printedSchema, SCHEMA_FILE } from '../../scripts/print-schema.js';
 
@@ -23,6 +23,7 @@ const KNOWN_SCOPES = new Set([
   'permission',
   'organizationOwner',
   'runner',
+  'projectPermission',
   '$granted',
 ]);
 
@@ -33,10 +34,12 @@ function describeRule(scopes: Scopes): string | null {
   for (const key of keys) {
     if (!KNOWN_SCOPES.has(key)) throw new Error(`unknown scope ${key}`);
     if (key === 'permission' && !isPermission(String(scopes[key]))) throw new Error(`unknown permission ${String(scopes[key])}`);
+    if (key === 'projectPermission' && !isProjectPermission(String(scopes[key])))
+      throw new Error(`unknown project permission ${String(scopes[key])}`);
   }
   return keys
     .filter((k) => k !== '$granted')
-    .map((k) => (k === 'permission' ? String(scopes[k]) : k))
+    .map((k) => (k === 'permission' || k === 'projectPermission' ? String(scopes[k]) : k))
     .join('|');
 }
 
@@ -70,7 +73,7 @@ describe('authorization rules', () => {
     const publicRoots = Object.values(schema.getQueryType()!.getFields())
       .filter((f) => describeRule(scopesOf(f)) === 'public')
       .map((f) => f.name);
-    expect(publicRoots.sort()).toEqual(['permissionCatalogue', 'viewer']);
+    expect(publicRoots.sort()).toEqual(['permissionCatalogue', 'projectPermissionCatalogue', 'viewer']);
     const publicMutations = Object.values(schema.getMutationType()!.getFields()).filter(
       (f) => describeRule(scopesOf(f)) === 'public',
     );

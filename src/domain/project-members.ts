@@ -1,0 +1,112 @@
+/**
+ * Project members (DESIGN §3b): an organization member (staff) or a team, in one workspace,
+ * with one project role. Managed with `project.members.manage` in that workspace; giving,
+ * changing or taking a project role needs every project permission it involves (no escalation).
+ * Everything here acts in the workspace the request is bound to: RLS shows no other
+ * workspace's project members.
+ */
+import type { ProjectPermission } from '../authz/permissions.js';
+import type { RequestDatabase } from '../db/request-database.js';
+import { badUserInput, notFound } from '../errors.js';
+import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { assertHoldsProject, requireProjectRole, type ProjectRoleRow } from './project-roles.js';
+
+export interface ProjectMemberRow {
+  id: string;
+  workspace_id: string;
+  membership_id: string | null;
+  team_id: string | null;
+  user_id: string | null;
+  name: string | null;
+  email: string | null;
+  role_id: string;
+  created_at: Date;
+}
+
+const CONSTRAINTS: ConstraintMessages = {
+  unique: {
+    project_members_member: { field: 'input.memberId', message: 'This member already has a project role in this workspace.' },
+    project_members_team: { field: 'input.teamId', message: 'This team already has a project role in this workspace.' },
+  },
+  foreignKey: {
+    project_members_org_id_membership_id_fkey: { resourceType: 'Member' },
+    project_members_org_id_team_id_fkey: { resourceType: 'Team' },
+  },
+};
+
+const SELECT = `select pm.id, pm.workspace_id, pm.membership_id, pm.team_id, m.user_id,
+    coalesce(u.name, t.name) as name, u.email, coalesce(pm.system_role_key, pm.project_role_id::text) as role_id, pm.created_at
+  from project_members pm
+  left join memberships m on m.org_id = pm.org_id and m.id = pm.membership_id
+  left join users u on u.id = m.user_id
+  left join teams t on t.org_id = pm.org_id and t.id = pm.team_id`;
+
+export async function listProjectMembers(db: RequestDatabase, workspaceId: string): Promise<ProjectMemberRow[]> {
+  return (
+    await db.query<ProjectMemberRow>(
+      `${SELECT} where pm.workspace_id = $1 order by pm.team_id nulls first, lower(coalesce(u.name, t.name)), pm.id`,
+      [workspaceId],
+    )
+  ).rows;
+}
+
+export async function requireProjectMember(db: RequestDatabase, id: string): Promise<ProjectMemberRow> {
+  const row = (await db.query<ProjectMemberRow>(`${SELECT} where pm.id = $1`, [id])).rows[0];
+  if (!row) throw notFound('Project member', id);
+  return row;
+}
+
+function roleColumns(role: ProjectRoleRow): [string | null, string | null] {
+  return role.system_key ? [role.system_key, null] : [null, role.id];
+}
+
+export async function addProjectMember(
+  db: RequestDatabase,
+  held: ReadonlySet<ProjectPermission>,
+  actorId: string,
+  workspaceId: string,
+  input: { memberId?: string | null; teamId?: string | null; roleId: string },
+): Promise<string> {
+  if (Boolean(input.memberId) === Boolean(input.teamId)) throw badUserInput('input', 'name exactly one of memberId and teamId');
+  const role = await requireProjectRole(db, input.roleId, 'input.roleId');
+  assertHoldsProject(held, role.permissions, 'give this project role');
+  if (input.memberId) {
+    const { rows } = await db.query<{ customer_id: string | null }>('select customer_id from memberships where id = $1', [
+      input.memberId,
+    ]);
+    if (!rows[0]) throw notFound('Member', input.memberId);
+    if (rows[0].customer_id) throw badUserInput('input.memberId', 'End Users act for their customer and cannot join a workspace');
+  }
+  const [systemKey, customId] = roleColumns(role);
+  return withDatabaseErrors(async () => {
+    const { rows } = await db.query<{ id: string }>(
+      `insert into project_members (org_id, workspace_id, membership_id, team_id, system_role_key, project_role_id, created_by)
+       values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6) returning id`,
+      [workspaceId, input.memberId ?? null, input.teamId ?? null, systemKey, customId, actorId],
+    );
+    return rows[0]!.id;
+  }, CONSTRAINTS);
+}
+
+export async function changeProjectMemberRole(
+  db: RequestDatabase,
+  held: ReadonlySet<ProjectPermission>,
+  id: string,
+  roleId: string,
+): Promise<void> {
+  const current = await requireProjectMember(db, id);
+  const [before, after] = [await requireProjectRole(db, current.role_id), await requireProjectRole(db, roleId, 'input.roleId')];
+  assertHoldsProject(held, [...before.permissions, ...after.permissions], 'change this project role');
+  const [systemKey, customId] = roleColumns(after);
+  await db.query('update project_members set system_role_key = $2, project_role_id = $3 where id = $1', [
+    id,
+    systemKey,
+    customId,
+  ]);
+}
+
+export async function removeProjectMember(db: RequestDatabase, held: ReadonlySet<ProjectPermission>, id: string): Promise<void> {
+  const current = await requireProjectMember(db, id);
+  assertHoldsProject(held, (await requireProjectRole(db, current.role_id)).permissions, 'remove this project member');
+  await db.query('delete from project_members where id = $1', [id]);
+}

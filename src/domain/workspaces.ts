@@ -1,0 +1,147 @@
+/**
+ * Workspaces (DESIGN §3b): groups of an organization's definitions, a default one per
+ * organization (migration 010 creates it with the organization). Managing them needs
+ * `settings.manage`; the counts show what the request may see (in a workspace context, only
+ * that workspace's definitions are visible, so the others count zero).
+ */
+import type { Permission } from '../authz/permissions.js';
+import { resolveWorkspaceAccess, workspaceSubjectOf } from '../authz/workspace-access.js';
+import type { Principal } from '../auth/principal.js';
+import type { RequestDatabase } from '../db/request-database.js';
+import { conflict, forbidden, notFound } from '../errors.js';
+import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { KIND_LABEL, requireDefinition, type DefinitionKind } from './definitions.js';
+import { requireText } from './validation.js';
+
+export interface WorkspaceRow {
+  id: string;
+  name: string;
+  is_default: boolean;
+  created_at: Date;
+  updated_at: Date;
+  connectors: number;
+  workflows: number;
+  agents: number;
+  tools: number;
+  project_members: number;
+}
+
+const CONSTRAINTS: ConstraintMessages = {
+  unique: {
+    workspaces_name_unique: { field: 'input.name', message: 'A workspace with this name already exists in your organization.' },
+  },
+};
+
+const SELECT = `select w.id, w.name, w.is_default, w.created_at, w.updated_at,
+    coalesce(c.connectors, 0) as connectors, coalesce(c.workflows, 0) as workflows,
+    coalesce(c.agents, 0) as agents, coalesce(c.tools, 0) as tools,
+    (select count(*)::int from project_members pm where pm.org_id = w.org_id and pm.workspace_id = w.id) as project_members
+  from workspaces w
+  left join lateral (
+    select count(*) filter (where d.kind = 'connector')::int as connectors,
+           count(*) filter (where d.kind = 'workflow')::int as workflows,
+           count(*) filter (where d.kind = 'agent')::int as agents,
+           count(*) filter (where d.kind = 'tool')::int as tools
+    from definitions d where d.org_id = w.org_id and d.workspace_id = w.id
+  ) c on true`;
+
+export async function listWorkspaces(db: RequestDatabase): Promise<WorkspaceRow[]> {
+  return (await db.query<WorkspaceRow>(`${SELECT} order by w.is_default desc, lower(w.name), w.id`)).rows;
+}
+
+export async function requireWorkspace(db: RequestDatabase, id: string): Promise<WorkspaceRow> {
+  const row = (await db.query<WorkspaceRow>(`${SELECT} where w.id = $1`, [id])).rows[0];
+  if (!row) throw notFound('Workspace', id);
+  return row;
+}
+
+export async function createWorkspace(db: RequestDatabase, actorId: string, rawName: unknown): Promise<string> {
+  const name = requireText('input.name', rawName, 80);
+  return withDatabaseErrors(async () => {
+    const { rows } = await db.query<{ id: string }>(
+      'insert into workspaces (org_id, name, created_by) values (app_public.current_org_id(), $1, $2) returning id',
+      [name, actorId],
+    );
+    return rows[0]!.id;
+  }, CONSTRAINTS);
+}
+
+export async function renameWorkspace(db: RequestDatabase, id: string, rawName: unknown): Promise<void> {
+  const name = requireText('input.name', rawName, 80);
+  await withDatabaseErrors(async () => {
+    const { rowCount } = await db.query('update workspaces set name = $2 where id = $1', [id, name]);
+    if (!rowCount) throw notFound('Workspace', id);
+  }, CONSTRAINTS);
+}
+
+/**
+ * Runs `fn` with the request's workspace confinement lifted (still bound to its organization
+ * and role), then restores it. Only for operations whose permissions the gateway has checked in
+ * every workspace they touch (moving a definition, counting a workspace's contents for a
+ * settings.manage holder).
+ */
+export async function acrossWorkspaces<T>(db: RequestDatabase, fn: () => Promise<T>): Promise<T> {
+  if (!db.currentBinding.workspaceId) return fn();
+  const restore = await db.rebind({ ...db.currentBinding, workspaceId: null });
+  try {
+    return await fn();
+  } finally {
+    await restore();
+  }
+}
+
+/** Deletes an empty, non-default workspace (its project members and git settings go with it). */
+export async function deleteWorkspace(db: RequestDatabase, id: string): Promise<void> {
+  await acrossWorkspaces(db, async () => {
+    const workspace = await requireWorkspace(db, id);
+    if (workspace.is_default) throw conflict('The default workspace cannot be deleted.');
+    const held = workspace.connectors + workspace.workflows + workspace.agents + workspace.tools;
+    if (held > 0) {
+      throw conflict(`This workspace still holds ${held} definition${held === 1 ? '' : 's'}; move or delete them first.`, {
+        definitionCount: held,
+      });
+    }
+    // A definition created concurrently trips the foreign key (NO ACTION) instead.
+    await withDatabaseErrors(() => db.query('delete from workspaces where id = $1', [id]), {});
+  });
+}
+
+/**
+ * Moves a definition to another workspace of the organization. The caller needs the kind's
+ * update permission in both: where it is now (the request's context shows it or it is missing)
+ * and where it goes (their access there, resolved like a request naming that workspace).
+ */
+export async function moveDefinition(
+  db: RequestDatabase,
+  principal: Principal,
+  kind: DefinitionKind,
+  id: string,
+  toWorkspaceId: string,
+  updatePermission: Permission,
+): Promise<{ from: string; to: string }> {
+  await requireDefinition(db, kind, id);
+  return acrossWorkspaces(db, async () => {
+    const { rows } = await db.query<{ workspace_id: string }>('select workspace_id from definitions where id = $1', [id]);
+    const from = rows[0]!.workspace_id;
+    const subject = workspaceSubjectOf(principal);
+    const target = await resolveWorkspaceAccess(db, subject, toWorkspaceId);
+    if (!target) throw notFound('Workspace', toWorkspaceId);
+    const source = await resolveWorkspaceAccess(db, subject, from);
+    for (const [access, where] of [
+      [source, 'its current workspace'],
+      [target, 'the target workspace'],
+    ] as const) {
+      if (!access?.permissions.has(updatePermission)) {
+        throw forbidden(`Moving a ${kind} needs ${updatePermission} in ${where}.`, { permission: updatePermission });
+      }
+    }
+    if (from === toWorkspaceId) return { from, to: toWorkspaceId };
+    const { rowCount } = await db.query('update definitions set workspace_id = $2 where id = $1 and kind = $3', [
+      id,
+      toWorkspaceId,
+      kind,
+    ]);
+    if (!rowCount) throw notFound(KIND_LABEL[kind], id);
+    return { from, to: toWorkspaceId };
+  });
+}

@@ -1,0 +1,110 @@
+/**
+ * Workspaces: list (any staff member, to pick one for X-Workspace-Id), and create, rename,
+ * delete when empty (settings.manage). Definitions move between them with move<Kind>
+ * (src/schema/definitions.ts).
+ */
+import {
+  createWorkspace,
+  deleteWorkspace,
+  listWorkspaces,
+  renameWorkspace,
+  requireWorkspace,
+  type WorkspaceRow,
+} from '../domain/workspaces.js';
+import { requireId } from '../domain/validation.js';
+import { audited } from './audited.js';
+import { builder } from './builder.js';
+import { auditAs, userIdOf } from './caller.js';
+
+export const WorkspaceRef = builder.objectRef<WorkspaceRow>('Workspace').implement({
+  description: 'A group of the organization’s definitions (Activepieces: a project). Send its id as X-Workspace-Id to act in it.',
+  authScopes: { member: true },
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    isDefault: t.exposeBoolean('is_default', { description: 'Where definitions land unless told otherwise; cannot be deleted.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (w) => w.created_at }),
+    connectorCount: t.exposeInt('connectors', { description: 'Counts what this request may see.' }),
+    workflowCount: t.exposeInt('workflows'),
+    agentCount: t.exposeInt('agents'),
+    toolCount: t.exposeInt('tools'),
+    projectMemberCount: t.exposeInt('project_members', { description: 'Members and teams holding a project role here.' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  workspaces: t.field({
+    type: [WorkspaceRef],
+    description: 'The organization’s workspaces, the default one first, then by name.',
+    authScopes: { member: true },
+    resolve: (_root, _args, ctx) => listWorkspaces(ctx.db),
+  }),
+  workspace: t.field({
+    type: WorkspaceRef,
+    nullable: true,
+    authScopes: { member: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => requireWorkspace(ctx.db, requireId('id', args.id)),
+  }),
+}));
+
+const CreateWorkspaceInput = builder.inputType('CreateWorkspaceInput', {
+  fields: (t) => ({
+    name: t.string({ required: true, description: '1–80 characters, unique in the organization (case-insensitive).' }),
+  }),
+});
+const RenameWorkspaceInput = builder.inputType('RenameWorkspaceInput', {
+  fields: (t) => ({ id: t.id({ required: true }), name: t.string({ required: true }) }),
+});
+const DeleteWorkspaceInput = builder.inputType('DeleteWorkspaceInput', { fields: (t) => ({ id: t.id({ required: true }) }) });
+const DeleteWorkspacePayload = builder.objectRef<{ id: string }>('DeleteWorkspacePayload').implement({
+  authScopes: { permission: 'settings.manage' },
+  fields: (t) => ({ deletedWorkspaceId: t.exposeID('id') }),
+});
+
+builder.mutationFields((t) => ({
+  createWorkspace: t.field({
+    type: WorkspaceRef,
+    nullable: true,
+    authScopes: { permission: 'settings.manage' },
+    grantScopes: ['mutationResult'],
+    extensions: auditAs('workspace.create'),
+    args: { input: t.arg({ type: CreateWorkspaceInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const id = await createWorkspace(ctx.db, userIdOf(ctx), args.input.name);
+        const workspace = await requireWorkspace(ctx.db, id);
+        return { result: workspace, resourceId: id, details: { name: workspace.name } };
+      }),
+  }),
+  renameWorkspace: t.field({
+    type: WorkspaceRef,
+    nullable: true,
+    authScopes: { permission: 'settings.manage' },
+    grantScopes: ['mutationResult'],
+    extensions: auditAs('workspace.rename'),
+    args: { input: t.arg({ type: RenameWorkspaceInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const id = requireId('input.id', args.input.id);
+        await renameWorkspace(ctx.db, id, args.input.name);
+        const workspace = await requireWorkspace(ctx.db, id);
+        return { result: workspace, resourceId: id, details: { name: workspace.name } };
+      }),
+  }),
+  deleteWorkspace: t.field({
+    type: DeleteWorkspacePayload,
+    nullable: true,
+    description: 'Delete an empty workspace (not the default one). CONFLICT says how many definitions it still holds.',
+    authScopes: { permission: 'settings.manage' },
+    grantScopes: ['mutationResult'],
+    extensions: auditAs('workspace.delete'),
+    args: { input: t.arg({ type: DeleteWorkspaceInput, required: true }) },
+    resolve: (_root, args, ctx, info) =>
+      audited(ctx, info, async () => {
+        const id = requireId('input.id', args.input.id);
+        await deleteWorkspace(ctx.db, id);
+        return { result: { id }, resourceId: id };
+      }),
+  }),
+}));

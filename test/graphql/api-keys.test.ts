@@ -2,7 +2,7 @@
  * API keys end to end: lifecycle (create, list, use, rotate, revoke), the escalation guard,
  * TEST keys without production deployments, every bad-key variant answering exactly like a bad
  * token, revocation and role changes on the very next request across two replicas, keys in the
- * audit log, and a customer-scoped key confined like an End User.
+ * audit log, a customer-scoped key confined like an End User, and keys in a workspace.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';

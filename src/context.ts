@@ -9,9 +9,16 @@ import { RequestAudit } from './audit/audit-log.js';
 import type { MemberActivity } from './auth/activity.js';
 import type { TokenRefresher } from './domain/connections.js';
 import type { CredentialCipher } from './integrations/credentials.js';
+import {
+  isServiceActive,
+  type MemberPrincipal,
+  type Principal,
+  type PrincipalResolver,
+  type ServicePrincipal,
+} from './auth/principal.js';
+import type { KeyVerifier } from './auth/key-verifier.js';
 import type { Git } from './integrations/git.js';
-import type { Principal, PrincipalResolver } from './auth/principal.js';
-import { resolveWorkspaceAccess, type WorkspaceAccess } from './authz/workspace-access.js';
+import { resolveWorkspaceAccess, workspaceSubjectOf, type WorkspaceAccess } from './authz/workspace-access.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
 import { effectivePermissions } from './authz/scopes.js';
@@ -25,13 +32,30 @@ export const CUSTOMER_HEADER = 'x-customer-id';
 export const WORKSPACE_HEADER = 'x-workspace-id';
 export const REQUEST_ID_HEADER = 'x-request-id';
 
-export type Caller = { kind: 'anonymous' } | { kind: 'user'; userId: string; token: VerifiedToken };
+/**
+ * Who is calling: nobody, a person (a verified OIDC token), or a service principal (an API key,
+ * a runner key, or a registered OIDC client's service-account token), which acts as an identity
+ * of its own (`userId`) in exactly one organization.
+ */
+export type Caller = { kind: 'anonymous' } | { kind: 'user'; userId: string; token: VerifiedToken } | ServiceCaller;
+
+export interface ServiceCaller {
+  kind: 'service';
+  userId: string;
+  orgId: string;
+  servicePrincipalId: string;
+  /** The key's public id as presented (null for OIDC clients): a rotated key stops matching. */
+  publicId: string | null;
+}
 
 export interface GatewayServices {
   config: Config;
   pool: pg.Pool;
   logger: Logger;
   verifier: TokenVerifier;
+  /** The OIDC issuer tokens are verified against (OIDC clients are registered under it). */
+  oidcIssuer: string;
+  keys: KeyVerifier;
   principals: PrincipalResolver;
   activity: MemberActivity;
   cipher: CredentialCipher;
@@ -96,27 +120,33 @@ export function createContextFactory(services: GatewayServices) {
     const clientIp = normalizeIp(clientIpOf(request, services.config.TRUST_PROXY, initial.req?.socket?.remoteAddress ?? null));
     const userAgent = request.headers.get('user-agent');
 
-    const caller = await authenticate(request, services);
-    let principal: Principal | null = null;
+    const { caller, service } = await authenticate(request, services);
+    let principal: Principal | null = service;
     if (caller.kind === 'user') principal = await selectOrganization(request, caller.userId, services);
+    if (caller.kind === 'service') assertOwnOrganization(request, caller);
 
     let confinedToCustomer = principal ? customerScope(request, principal) : null;
     const workspaceId = principal ? workspaceScope(request) : null;
     const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer, workspaceId), logger);
-    const actor = caller.kind === 'user' ? { userId: caller.userId, name: caller.token.name ?? caller.token.email } : null;
+    const actor =
+      caller.kind === 'user'
+        ? { userId: caller.userId, name: caller.token.name ?? caller.token.email }
+        : service
+          ? { userId: service.userId, name: service.name, servicePrincipalId: service.servicePrincipalId }
+          : null;
     const audit = new RequestAudit({ requestId, clientIp, userAgent }, actor, logger);
     let afterCommit: (() => void) | undefined;
     let workspace: WorkspaceAccess | null = null;
 
-    if (principal && caller.kind === 'user') {
+    if (principal && caller.kind !== 'anonymous') {
       const validated = await validateInTransaction(
         db,
         request,
-        caller.userId,
+        caller,
         principal,
         services,
         audit,
-        caller.token.sessionKey,
+        caller.kind === 'user' ? caller.token.sessionKey : null,
         workspaceId,
       );
       principal = validated.principal;
@@ -153,7 +183,7 @@ export function createContextFactory(services: GatewayServices) {
 async function validateInTransaction(
   db: RequestDatabase,
   request: Request,
-  userId: string,
+  caller: Exclude<Caller, { kind: 'anonymous' }>,
   cached: Principal,
   services: GatewayServices,
   audit: RequestAudit,
@@ -170,13 +200,22 @@ async function validateInTransaction(
     let confinedToCustomer = customerScope(request, principal);
     const version = await db.open();
     if (version !== principal.authzVersion) {
-      const fresh = await services.principals.refresh(userId, principal.orgId, db);
+      const fresh: Principal | null =
+        principal.kind === 'member'
+          ? await services.principals.refresh(caller.userId, principal.orgId, db)
+          : await services.principals.refreshService(principal.orgId, principal.servicePrincipalId, db);
+      if (!fresh && caller.kind === 'service') throw invalidCredential();
       if (!fresh) throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
       principal = fresh;
       confinedToCustomer = customerScope(request, principal);
-      await db.rebind(bindingFor({ kind: 'user', userId }, principal, confinedToCustomer, workspaceId));
+      await db.rebind(bindingFor(caller, principal, confinedToCustomer, workspaceId));
     }
-    if (principal.status !== 'active') {
+    if (principal.kind === 'service') {
+      // Revoked, expired or rotated away: exactly the answer a bad token gets.
+      if (!isServiceActive(principal) || (caller.kind === 'service' && caller.publicId !== principal.publicId)) {
+        throw invalidCredential();
+      }
+    } else if (principal.status !== 'active') {
       throw forbidden('Your membership in this organization is inactive.', { http: { status: 403 } });
     }
     // Staff scoping a request to one customer must name one of their organization's; another
@@ -195,7 +234,10 @@ async function validateInTransaction(
         projectPermissions: [...workspace.projectPermissions],
       });
     }
-    const afterCommit = await services.activity.record(db, audit, principal, userId, sessionKey);
+    const afterCommit =
+      principal.kind === 'member'
+        ? await services.activity.record(db, audit, principal, caller.userId, sessionKey)
+        : await services.activity.recordService(db, principal);
     return { principal, confinedToCustomer, workspace, afterCommit };
   } catch (error) {
     await db.abandon();
@@ -214,33 +256,33 @@ async function workspaceContext(
   confinedToCustomer: string | null,
   workspaceId: string,
 ): Promise<WorkspaceAccess> {
-  const access = confinedToCustomer
-    ? null
-    : await resolveWorkspaceAccess(
-        db,
-        { roleKey: principal.roleKey, permissions: principal.permissions, membershipId: principal.membershipId },
-        workspaceId,
-      );
+  const access = confinedToCustomer ? null : await resolveWorkspaceAccess(db, workspaceSubjectOf(principal), workspaceId);
   if (!access) throw forbidden('No such workspace in this organization.', { http: { status: 403 } });
   return access;
 }
 
 function bindingFor(
-  caller: Caller | { kind: 'user'; userId: string },
+  caller: Caller,
   principal: Principal | null,
   confinedToCustomer: string | null,
   workspaceId: string | null = null,
 ): DatabaseBinding {
   return {
-    userId: caller.kind === 'user' ? caller.userId : null,
+    userId: caller.kind === 'anonymous' ? null : caller.userId,
     orgId: principal?.orgId ?? null,
     access: principal ? (confinedToCustomer ? 'customer' : 'staff') : null,
     tenantId: confinedToCustomer,
+    principal: !principal
+      ? null
+      : principal.kind === 'member'
+        ? { kind: 'member', id: principal.membershipId }
+        : { kind: principal.serviceKind, id: principal.servicePrincipalId },
     // Never bound for a customer's context (refused above); staff only.
     workspaceId: confinedToCustomer ? null : workspaceId,
-    // What the schema's scopes check, bound for the write policies too (an inactive member's
-    // requests are refused before they do anything; they bind nothing). In a workspace whose
-    // project role adds permissions, the request is re-bound with them once they are known.
+    // What the schema's scopes check, bound for the write policies too (an inactive member's, or
+    // a revoked key's, requests are refused before they do anything; they bind nothing). In a
+    // workspace whose project role adds permissions, the request is re-bound with them once
+    // they are known.
     permissions:
       principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
   };
@@ -254,15 +296,56 @@ function workspaceScope(request: Request): string | null {
   return requested.toLowerCase();
 }
 
-async function authenticate(request: Request, services: GatewayServices): Promise<Caller> {
+/** Every way a service credential can be wrong answers exactly like a bad token (same body, same challenge). */
+export function invalidCredential() {
+  return unauthenticated('The token is invalid.', 'invalid token');
+}
+
+/**
+ * The bearer credential: an API or runner key (told apart by its `gwk_`/`gwr_` prefix), or an
+ * OIDC access token — a person's, or a registered client's service-account token.
+ */
+async function authenticate(
+  request: Request,
+  services: GatewayServices,
+): Promise<{ caller: Caller; service: ServicePrincipal | null }> {
   const header = request.headers.get('authorization');
-  if (!header) return { kind: 'anonymous' };
+  if (!header) return { caller: { kind: 'anonymous' }, service: null };
   const match = /^Bearer +([A-Za-z0-9\-_.~+/]+=*)$/i.exec(header.trim());
   if (!match)
     throw unauthenticated('The Authorization header must be "Bearer <access token>".', 'malformed Authorization header');
-  const token = await services.verifier.verify(match[1]!);
+  const credential = match[1]!;
+  if (services.keys.claims(credential)) {
+    const key = await services.keys.verify(credential);
+    if (!key) throw invalidCredential();
+    return serviceCaller(services, key.orgId, key.servicePrincipalId, key.publicId);
+  }
+  const token = await services.verifier.verify(credential);
+  if (token.clientId) {
+    const registered = await services.principals.oidcClient(token.issuer, token.clientId);
+    if (registered) return serviceCaller(services, registered.orgId, registered.id, null);
+  }
   const userId = await services.principals.userId(token);
-  return { kind: 'user', userId, token };
+  return { caller: { kind: 'user', userId, token }, service: null };
+}
+
+async function serviceCaller(
+  services: GatewayServices,
+  orgId: string,
+  servicePrincipalId: string,
+  publicId: string | null,
+): Promise<{ caller: ServiceCaller; service: ServicePrincipal }> {
+  const service = await services.principals.servicePrincipal(orgId, servicePrincipalId);
+  if (!service) throw invalidCredential();
+  return { caller: { kind: 'service', userId: service.userId, orgId, servicePrincipalId, publicId }, service };
+}
+
+/** A key acts in its own organization; naming another answers like a non-member's request. */
+function assertOwnOrganization(request: Request, caller: ServiceCaller): void {
+  const requested = request.headers.get(ORGANIZATION_HEADER)?.trim();
+  if (requested && requested.toLowerCase() !== caller.orgId) {
+    throw forbidden('You are not a member of that organization.', { http: { status: 403 } });
+  }
 }
 
 /**
@@ -270,7 +353,7 @@ async function authenticate(request: Request, services: GatewayServices): Promis
  * organization is used. Not a member, or no such organization: the same 403, so the header
  * cannot be used to discover organizations.
  */
-async function selectOrganization(request: Request, userId: string, services: GatewayServices): Promise<Principal | null> {
+async function selectOrganization(request: Request, userId: string, services: GatewayServices): Promise<MemberPrincipal | null> {
   const requested = request.headers.get(ORGANIZATION_HEADER)?.trim();
   if (!requested) {
     const orgId = await services.principals.defaultOrganization(userId);
@@ -284,9 +367,10 @@ async function selectOrganization(request: Request, userId: string, services: Ga
 }
 
 /**
- * End Users are always confined to their customer; staff may confine themselves with
- * X-Customer-Id. An End User naming another customer gets the 403 staff get for a customer
- * that is not theirs (never a silent switch back to their own).
+ * End Users (and customer-scoped keys) are always confined to their customer; staff (and
+ * organization-wide keys) may confine themselves with X-Customer-Id. A confined caller naming
+ * another customer gets the 403 staff get for a customer that is not theirs (never a silent
+ * switch back to their own).
  */
 function customerScope(request: Request, principal: Principal): string | null {
   const requested = request.headers.get(CUSTOMER_HEADER)?.trim();

@@ -12,6 +12,7 @@ import type net from 'node:net';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { MemberActivity } from './auth/activity.js';
+import { KeyVerifier } from './auth/key-verifier.js';
 import { Git } from './integrations/git.js';
 import { CredentialCipher, loadOrCreateDevelopmentKey, parseKey } from './integrations/credentials.js';
 import { LocalTokenRefresher, scheduleTokenRefresh } from './integrations/token-refresh.js';
@@ -241,6 +242,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         pool,
         logger,
         verifier,
+        oidcIssuer: issuer.replace(/\/+$/, ''),
+        keys: new KeyVerifier(pool),
         principals,
         activity: new MemberActivity(),
         cipher,

@@ -20,8 +20,11 @@ export interface AuditEntry {
 }
 
 export interface AuditActor {
+  /** A person's user id, or the identity a service principal acts as. */
   userId: string;
   name: string | null;
+  /** Set when the actor is a service principal (API key, runner, OIDC client). */
+  servicePrincipalId?: string | null;
 }
 
 interface AuditRow extends AuditEntry {
@@ -49,13 +52,13 @@ export async function insertAuditRows(
   await db.query(
     `insert into app_public.audit_events
        (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome,
-        customer_id, request_id, client_ip, user_agent, details)
-     select org_id, $2, $3, $4, action, resource_type, resource_id, outcome, customer_id, $5, $6::inet, $7, details
+        customer_id, request_id, client_ip, user_agent, details, actor_principal_id)
+     select org_id, $2, $3, $4, action, resource_type, resource_id, outcome, customer_id, $5, $6::inet, $7, details, $14::uuid
      from unnest($1::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::jsonb[])
        as e(org_id, action, resource_type, resource_id, outcome, customer_id, details)`,
     [
       rows.map((r) => r.orgId),
-      actor ? 'user' : 'system',
+      actor ? (actor.servicePrincipalId ? 'service' : 'user') : 'system',
       actor?.userId ?? null,
       actor?.name ?? 'system',
       meta.requestId,
@@ -67,6 +70,7 @@ export async function insertAuditRows(
       rows.map((r) => r.outcome),
       rows.map((r) => r.customerId ?? null),
       rows.map((r) => JSON.stringify(r.details ?? {})),
+      actor?.servicePrincipalId ?? null,
     ],
   );
 }
@@ -76,11 +80,11 @@ function singleEventStatement(meta: RequestMeta, actor: AuditActor | null, row: 
   return {
     text: `insert into app_public.audit_events
        (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome,
-        customer_id, request_id, client_ip, user_agent, details)
-     values ($1::uuid, $2, $3::uuid, $4, $5, $6, $7, $8, $9::uuid, $10, $11::inet, $12, $13::jsonb)`,
+        customer_id, request_id, client_ip, user_agent, details, actor_principal_id)
+     values ($1::uuid, $2, $3::uuid, $4, $5, $6, $7, $8, $9::uuid, $10, $11::inet, $12, $13::jsonb, $14::uuid)`,
     values: [
       row.orgId,
-      actor ? 'user' : 'system',
+      actor ? (actor.servicePrincipalId ? 'service' : 'user') : 'system',
       actor?.userId ?? null,
       actor?.name ?? 'system',
       row.action,
@@ -92,6 +96,7 @@ function singleEventStatement(meta: RequestMeta, actor: AuditActor | null, row: 
       meta.clientIp,
       meta.userAgent?.slice(0, 512) ?? null,
       JSON.stringify(row.details ?? {}),
+      actor?.servicePrincipalId ?? null,
     ],
   };
 }
@@ -202,7 +207,10 @@ export class RequestAudit {
       try {
         // The insert policy wants the event's organization bound; nothing else is read.
         // Another organization's events (a refused invitation, say) are filed with no access there.
-        const here = orgId === binding.orgId ? binding : { userId: binding.userId, orgId, access: null, tenantId: null };
+        const here =
+          orgId === binding.orgId
+            ? binding
+            : { userId: binding.userId, orgId, access: null, tenantId: null, principal: binding.principal };
         await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
       } catch (error) {
         // The database is down (or refused): the events live on in the log, one line each with

@@ -4,12 +4,13 @@
  *    organization: the sign_in_sessions primary key makes it once across replicas, a local
  *    set saves the round trip after that;
  *  - `last_active_at`, at most once every few minutes per member and replica (the database
- *    itself ignores touches less than a minute apart).
+ *    itself ignores touches less than a minute apart); a service principal's `last_used_at`
+ *    the same way.
  * Both run inside the request's transaction, so a request that rolls back leaves neither.
  */
 import type { RequestAudit } from '../audit/audit-log.js';
 import type { RequestDatabase } from '../db/request-database.js';
-import type { Principal } from './principal.js';
+import type { MemberPrincipal, ServicePrincipal } from './principal.js';
 
 const TOUCH_EVERY_MS = 5 * 60_000;
 const MAX_REMEMBERED = 50_000;
@@ -35,7 +36,7 @@ export class MemberActivity {
   async record(
     db: RequestDatabase,
     audit: RequestAudit,
-    principal: Principal,
+    principal: MemberPrincipal,
     userId: string,
     sessionKey: string | null,
   ): Promise<() => void> {
@@ -61,5 +62,13 @@ export class MemberActivity {
     return () => {
       for (const mark of marks) (mark.startsWith('s:') ? this.sessions : this.touches).add(mark.slice(2));
     };
+  }
+
+  /** A service principal's "last used": at most once every few minutes per principal and replica. */
+  async recordService(db: RequestDatabase, principal: ServicePrincipal): Promise<() => void> {
+    const key = `sp:${principal.servicePrincipalId}`;
+    if (this.touches.has(key, TOUCH_EVERY_MS)) return () => {};
+    await db.query('select app_private.touch_service_principal($1)', [principal.servicePrincipalId]);
+    return () => this.touches.add(key);
   }
 }

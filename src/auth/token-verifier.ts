@@ -20,6 +20,12 @@ export interface VerifiedToken {
   /** The sign-in session (Keycloak `sid`), else the token id; one `auth.login` per value. */
   sessionKey: string | null;
   expiresAt: number;
+  /**
+   * For a client-credentials token (a Keycloak service account): the client it was issued to,
+   * from its `client_id` claim, or `azp` when `preferred_username` is `service-account-<azp>`.
+   * Null for people's tokens, which never make the gateway look for a registered client.
+   */
+  clientId: string | null;
   /** Set on cached verifications. */
   cachedUntil?: number;
 }
@@ -132,8 +138,17 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       name: str(payload.name) ?? str(payload.preferred_username),
       sessionKey: str(payload.sid) ?? str(payload.jti),
       expiresAt: payload.exp! * 1000,
+      clientId: serviceAccountClientId(payload),
     };
   }
+}
+
+function serviceAccountClientId(payload: JWTPayload): string | null {
+  const clientId = payload.client_id;
+  if (typeof clientId === 'string' && clientId.length > 0) return clientId;
+  const azp = payload.azp;
+  if (typeof azp === 'string' && azp.length > 0 && payload.preferred_username === `service-account-${azp}`) return azp;
+  return null;
 }
 
 const VERIFIED_CACHE_SIZE = 10_000;

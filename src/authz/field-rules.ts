@@ -66,7 +66,9 @@ export function ruleSentence(scopes: DeclaredScopes): string | null {
   if (permission) return `Requires the \`${permission}\` permission.`;
   const sentences: Record<string, string> = {
     public: 'Public: answers without a token.',
-    authenticated: 'Requires a signed-in caller (any valid token).',
+    authenticated: 'Requires a signed-in caller (any valid token or API key).',
+    person: "Requires a person's token (not an API key or other service principal).",
+    runner: 'Requires a runner key of the organization.',
     member: 'Requires active membership in the organization the request acts in.',
     organizationOwner: "Only the organization's Owner.",
     dynamic: 'Decided per call.',

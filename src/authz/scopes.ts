@@ -28,12 +28,16 @@ export function heldPermissions(ctx: Context): ReadonlySet<Permission> {
 
 export function scopesFor(ctx: Context) {
   const held = heldPermissions(ctx);
+  const principal = ctx.principal;
   return {
     public: true,
-    authenticated: ctx.caller.kind === 'user',
-    member: ctx.principal !== null && ctx.principal.status === 'active',
+    authenticated: ctx.caller.kind !== 'anonymous',
+    person: ctx.caller.kind === 'user',
+    member: principal !== null && principal.status === 'active',
     permission: (permission: Permission) => held.has(permission),
-    organizationOwner: ctx.principal?.roleKey === 'owner' && !ctx.confinedToCustomer,
+    // Capabilities of the Owner as a person: no key ever transfers or deletes an organization.
+    organizationOwner: principal?.kind === 'member' && principal.roleKey === 'owner' && !ctx.confinedToCustomer,
+    runner: principal?.kind === 'service' && principal.serviceKind === 'runner' && principal.status === 'active',
     projectPermission: (permission: ProjectPermission) => ctx.workspace?.projectPermissions.has(permission) ?? false,
   };
 }
@@ -98,6 +102,10 @@ interface Failure {
   failures?: Failure[];
 }
 
+function failedScope(result: Failure, scope: string): boolean {
+  return result.scope === scope || (result.failures ?? []).some((inner) => failedScope(inner, scope));
+}
+
 function failedPermission(result: Failure): string | null {
   if ((result.scope === 'permission' || result.scope === 'projectPermission') && typeof result.parameter === 'string')
     return result.parameter;
@@ -113,11 +121,15 @@ export function unauthorizedError(_parent: unknown, ctx: Context, info: GraphQLR
   if (ctx.caller.kind === 'anonymous') {
     return gatewayError(ErrorCode.UNAUTHENTICATED, `Sign in to use ${where}.`);
   }
+  const failure = (result as { failure?: Failure }).failure ?? (result as Failure);
+  if (failedScope(failure, 'person') && ctx.caller.kind === 'service') {
+    return forbidden(`${where} is for people; a service principal cannot use it.`);
+  }
   if (!ctx.principal) {
     return forbidden(`${where} needs an organization: send the X-Organization-Id header with one you belong to.`);
   }
   // Pothos hands over { message, failure }, the failure being a tree of scope checks.
-  const permission = failedPermission((result as { failure?: Failure }).failure ?? (result as Failure));
+  const permission = failedPermission(failure);
   const spec = auditSpecOf(info, permission ?? undefined);
   if (spec) {
     ctx.audit.defer('denied', ctx.principal.orgId, {
@@ -134,6 +146,7 @@ export function unauthorizedError(_parent: unknown, ctx: Context, info: GraphQLR
     return forbidden(`${where} acts in a workspace: send the X-Workspace-Id header.`, { permission });
   }
   if (permission) return forbidden(`Your role does not grant ${permission}, which ${where} requires.`, { permission });
+  if (failedScope(failure, 'runner')) return forbidden(`Only a runner key can use ${where}.`);
   if (spec) return forbidden(`Only the Owner can use ${where}.`);
   return forbidden(`You cannot use ${where}.`);
 }

@@ -16,6 +16,8 @@ import {
   type ProjectPermission,
 } from './permissions.js';
 
+import type { Principal } from '../auth/principal.js';
+
 type Queryable = { query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> };
 
 /** One project role held in the workspace, directly or through a team. */
@@ -50,6 +52,19 @@ export interface WorkspaceSubject {
   roleKey: string | null;
   permissions: ReadonlySet<Permission>;
   membershipId: string | null;
+}
+
+/**
+ * The subject a principal is in a workspace. A service principal (API key, runner, OIDC client)
+ * is nobody's member: it holds there what its organization role amounts to, and no project
+ * member or team grant can reach it.
+ */
+export function workspaceSubjectOf(principal: Principal): WorkspaceSubject {
+  return {
+    roleKey: principal.roleKey,
+    permissions: principal.permissions,
+    membershipId: principal.kind === 'member' ? principal.membershipId : null,
+  };
 }
 
 interface GrantRow {

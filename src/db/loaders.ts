@@ -12,6 +12,7 @@ import { countMembersByRole, loadRoles, type RoleRow } from '../domain/roles.js'
 import { countMembersOfTeams, loadTeams, memberIdsOfTeams, teamIdsOfMembers, type TeamRow } from '../domain/teams.js';
 import { loadUsers, type UserRow } from '../domain/users.js';
 import { loadConnections, type ConnectionRow } from '../domain/connections.js';
+import { loadServicePrincipals, type ServicePrincipalRow } from '../domain/service-principals.js';
 import {
   loadDefinitionDocuments,
   loadDefinitions,
@@ -57,6 +58,9 @@ export function createLoaders(db: RequestDatabase) {
     customer: new DataLoader<string, CustomerRow | null>(async (ids) => byKey(ids, await loadCustomers(db, ids), (r) => r.id)),
     customerUsage: new DataLoader<string, CustomerUsage | null>(async (ids) =>
       byKey(ids, await customerUsage(db, ids), (r) => r.customer_id),
+    ),
+    servicePrincipal: new DataLoader<string, ServicePrincipalRow | null>(async (ids) =>
+      byKey(ids, await loadServicePrincipals(db, ids), (r) => r.id),
     ),
     role: new DataLoader<string, RoleRow | null>(async (ids) => byKey(ids, await loadRoles(db, ids), (r) => r.id)),
     roleMemberCount: new DataLoader<string, number>(async (ids) => {

@@ -18,6 +18,8 @@ export interface DatabaseBinding {
   orgId: string | null;
   access: 'staff' | 'customer' | null;
   tenantId: string | null;
+  /** Who acts: a membership, or a service principal (API key, runner, OIDC client). */
+  principal?: BoundPrincipal | null;
   /** The workspace a staff request acts in (X-Workspace-Id); absent or null: organization-wide. */
   workspaceId?: string | null;
   /**
@@ -34,7 +36,21 @@ export interface DatabaseBinding {
   permissions?: readonly string[];
 }
 
-export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null, workspaceId: null };
+export interface BoundPrincipal {
+  kind: 'member' | 'api_key' | 'runner' | 'oidc_client';
+  id: string;
+}
+
+const PRINCIPAL_KINDS: ReadonlySet<string> = new Set(['member', 'api_key', 'runner', 'oidc_client']);
+
+export const UNBOUND: DatabaseBinding = {
+  userId: null,
+  orgId: null,
+  access: null,
+  tenantId: null,
+  principal: null,
+  workspaceId: null,
+};
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** The shape app_public.current_permissions() accepts; anything else binds nothing there. */
@@ -72,6 +88,7 @@ export function bindingSql(binding: DatabaseBinding): string {
     return `'${v ?? ''}'`;
   };
   const access = binding.access === 'staff' || binding.access === 'customer' ? binding.access : '';
+  const principal = binding.principal && PRINCIPAL_KINDS.has(binding.principal.kind) ? binding.principal : null;
   return (
     `select set_config('app.user_id', ${uuidOrEmpty(binding.userId)}, true), ` +
     `set_config('app.org_id', ${uuidOrEmpty(binding.orgId)}, true), ` +
@@ -79,7 +96,9 @@ export function bindingSql(binding: DatabaseBinding): string {
     `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true), ` +
     `set_config('app.workspace_id', ${uuidOrEmpty(binding.workspaceId ?? null)}, true), ` +
     `set_config('app.project_permissions', '${binding.workspaceId && access === 'staff' ? projectPermissionsLiteral(binding.projectPermissions ?? []) : ''}', true), ` +
-    `set_config('app.permissions', ${permissionsValue(binding, access, uuidOrEmpty)}, true)`
+    `set_config('app.permissions', ${permissionsValue(binding, access, uuidOrEmpty)}, true), ` +
+    `set_config('app.principal_kind', '${principal?.kind ?? ''}', true), ` +
+    `set_config('app.principal_id', ${uuidOrEmpty(principal?.id ?? null)}, true)`
   );
 }
 

@@ -6,8 +6,10 @@ import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagina
 export interface AuditEventRow {
   id: string;
   occurred_at: Date;
-  actor_type: 'user' | 'system';
+  actor_type: 'user' | 'system' | 'service';
   actor_user_id: string | null;
+  /** Set when the actor is a service principal (API key, runner, OIDC client). */
+  actor_principal_id: string | null;
   actor_name: string | null;
   action: string;
   resource_type: string;
@@ -26,6 +28,8 @@ export interface AuditFilter {
   userId?: string | null;
   /** …or, when true, events by the system only. */
   system?: boolean | null;
+  /** Events by this service principal (API key, runner, OIDC client). */
+  servicePrincipalId?: string | null;
   action?: string | null;
   resourceType?: string | null;
   outcome?: 'success' | 'failure' | 'denied' | null;
@@ -33,7 +37,7 @@ export interface AuditFilter {
   to?: Date | null;
 }
 
-const COLUMNS = `a.id, a.occurred_at, a.actor_type, a.actor_user_id, a.actor_name, a.action, a.resource_type, a.resource_id,
+const COLUMNS = `a.id, a.occurred_at, a.actor_type, a.actor_user_id, a.actor_principal_id, a.actor_name, a.action, a.resource_type, a.resource_id,
   a.outcome, a.customer_id, a.request_id, host(a.client_ip) as client_ip, a.user_agent, a.details`;
 
 export async function listAuditEvents(
@@ -43,10 +47,13 @@ export async function listAuditEvents(
   withTotal: boolean,
 ): Promise<Connection<AuditEventRow>> {
   if (filter.userId && filter.system) throw badUserInput('filter.system', 'cannot be combined with userId');
+  if (filter.servicePrincipalId && filter.system)
+    throw badUserInput('filter.system', 'cannot be combined with servicePrincipalId');
   if (filter.from && filter.to && filter.from > filter.to) throw badUserInput('filter.from', 'must not be after filter.to');
   const where = new Conditions()
     .add((p) => `a.actor_user_id = ${p}::uuid`, filter.userId)
     .add((p) => `a.actor_type = ${p}`, filter.system ? 'system' : null)
+    .add((p) => `a.actor_principal_id = ${p}::uuid`, filter.servicePrincipalId)
     .add((p) => `a.action = ${p}`, filter.action)
     .add((p) => `a.resource_type = ${p}`, filter.resourceType)
     .add((p) => `a.outcome = ${p}`, filter.outcome)

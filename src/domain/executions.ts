@@ -32,11 +32,15 @@ export interface ExecutionRow {
   created_at: Date;
   started_at: Date | null;
   finished_at: Date | null;
+  /** The last progress a runner reported (migration 013). */
+  progress: Record<string, unknown> | null;
+  /** How many times a runner claimed it (more than 1: a lease expired before). */
+  attempts: number;
 }
 
 export const EXECUTION_COLUMNS = `e.id, e.org_id, e.customer_id, e.target_kind, e.definition_id, e.connection_id, e.target_name,
   e.target_version, e.status, e.input, e.output, e.error, e.retry_of, e.requested_by, e.created_at,
-  e.started_at, e.finished_at`;
+  e.started_at, e.finished_at, e.progress, e.attempts`;
 
 export async function loadExecutions(db: RequestDatabase, ids: readonly string[]): Promise<ExecutionRow[]> {
   return (await db.query<ExecutionRow>(`select ${EXECUTION_COLUMNS} from executions e where e.id = any($1::uuid[])`, [ids])).rows;

@@ -183,7 +183,7 @@ export async function setMemberStatus(
   status: 'active' | 'inactive',
 ): Promise<void> {
   const member = await requireMember(db, memberId);
-  if (member.id === caller.membershipId) throw conflict('You cannot change your own status.');
+  if (caller.kind === 'member' && member.id === caller.membershipId) throw conflict('You cannot change your own status.');
   await assertCanManage(db, caller, member, status === 'inactive' ? 'deactivated' : 'reactivated');
   if (member.status === status) throw conflict(`This member is already ${status}.`);
   await db.query('update memberships set status = $2 where id = $1', [memberId, status]);

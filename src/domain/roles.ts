@@ -72,6 +72,7 @@ export async function countMembersByRole(db: RequestDatabase, roleIds: readonly 
  * still see theirs). System roles come from the matrix; custom roles are read as staff.
  */
 export async function roleOfPrincipal(db: RequestDatabase, principal: Principal): Promise<RoleRow | null> {
+  if (!principal.roleId) return null; // a runner key without a role
   if (principal.roleKey && isSystemRoleKey(principal.roleKey)) {
     const definition = systemRole(principal.roleKey);
     return {
@@ -200,18 +201,21 @@ export interface RoleUsage {
   teams: number;
   invitations: number;
   autoApprove: boolean;
+  /** API keys, runners and OIDC clients holding it (revoked ones too: they keep their role). */
+  keys: number;
 }
 
 export async function roleUsage(db: RequestDatabase, id: string): Promise<RoleUsage> {
-  const { rows } = await db.query<{ members: number; teams: number; invitations: number; auto_approve: boolean }>(
+  const { rows } = await db.query<{ members: number; teams: number; invitations: number; auto_approve: boolean; keys: number }>(
     `select (select count(*)::int from memberships where role_id = $1) as members,
+            (select count(*)::int from service_principals where role_id = $1) as keys,
             (select count(*)::int from teams where role_id = $1) as teams,
             (select count(*)::int from invitations where role_id = $1 and status = 'pending') as invitations,
             exists (select 1 from organizations where id = app_public.current_org_id() and auto_approve_role_id = $1) as auto_approve`,
     [id],
   );
   const row = rows[0]!;
-  return { members: row.members, teams: row.teams, invitations: row.invitations, autoApprove: row.auto_approve };
+  return { members: row.members, teams: row.teams, invitations: row.invitations, autoApprove: row.auto_approve, keys: row.keys };
 }
 
 function describeUsage(usage: RoleUsage): string {
@@ -220,6 +224,7 @@ function describeUsage(usage: RoleUsage): string {
     usage.teams && `${usage.teams} team${usage.teams === 1 ? '' : 's'}`,
     usage.invitations && `${usage.invitations} pending invitation${usage.invitations === 1 ? '' : 's'}`,
     usage.autoApprove && 'the auto-approve setting',
+    usage.keys && `${usage.keys} API key${usage.keys === 1 ? '' : 's'}`,
   ].filter(Boolean);
   return parts.join(', ').replace(/, ([^,]*)$/, ' and $1');
 }
@@ -229,12 +234,13 @@ export async function deleteRole(db: RequestDatabase, caller: Principal, id: str
   if (role.system_key) throw forbidden('System roles cannot be deleted.');
   assertHolds(caller, role.permissions, 'delete this role');
   const usage = await roleUsage(db, id);
-  if (usage.members || usage.teams || usage.invitations || usage.autoApprove) {
+  if (usage.members || usage.teams || usage.invitations || usage.autoApprove || usage.keys) {
     throw conflict(`This role is in use by ${describeUsage(usage)}; move them to another role first.`, {
       memberCount: usage.members,
       teamCount: usage.teams,
       invitationCount: usage.invitations,
       usedByAutoApprove: usage.autoApprove,
+      apiKeyCount: usage.keys,
     });
   }
   await db.query('delete from roles where id = $1', [id]);

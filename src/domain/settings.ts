@@ -3,7 +3,7 @@
  * Owner at every moment, enforced at commit by a constraint trigger) and deleting the
  * organization (its audit trail stays; see README for retention).
  */
-import type { Principal } from '../auth/principal.js';
+import type { MemberPrincipal, Principal } from '../auth/principal.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, notFound } from '../errors.js';
 import { requireMember } from './people.js';
@@ -81,7 +81,7 @@ export async function updateSettings(db: RequestDatabase, caller: Principal, inp
 }
 
 /** The Owner hands over to an active staff member and becomes an Admin, in one transaction. */
-export async function transferOwnership(db: RequestDatabase, caller: Principal, memberId: string): Promise<void> {
+export async function transferOwnership(db: RequestDatabase, caller: MemberPrincipal, memberId: string): Promise<void> {
   const target = await requireMember(db, memberId);
   if (target.id === caller.membershipId) throw conflict('You are already the Owner.');
   if (target.status !== 'active') throw conflict('Ownership can only go to an active member.');

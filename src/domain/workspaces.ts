@@ -5,7 +5,7 @@
  * that workspace's definitions are visible, so the others count zero).
  */
 import type { Permission } from '../authz/permissions.js';
-import { resolveWorkspaceAccess } from '../authz/workspace-access.js';
+import { resolveWorkspaceAccess, workspaceSubjectOf } from '../authz/workspace-access.js';
 import type { Principal } from '../auth/principal.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { conflict, forbidden, notFound } from '../errors.js';
@@ -123,7 +123,7 @@ export async function moveDefinition(
   return acrossWorkspaces(db, async () => {
     const { rows } = await db.query<{ workspace_id: string }>('select workspace_id from definitions where id = $1', [id]);
     const from = rows[0]!.workspace_id;
-    const subject = { roleKey: principal.roleKey, permissions: principal.permissions, membershipId: principal.membershipId };
+    const subject = workspaceSubjectOf(principal);
     const target = await resolveWorkspaceAccess(db, subject, toWorkspaceId);
     if (!target) throw notFound('Workspace', toWorkspaceId);
     const source = await resolveWorkspaceAccess(db, subject, from);

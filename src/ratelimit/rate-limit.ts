@@ -105,10 +105,15 @@ function message(bucket: Bucket, seconds: number): string {
 
 export function useRateLimits(options: RateLimitOptions): Plugin {
   const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
+  // Per person, per key (each service principal has a budget of its own, apart from its
+  // creator's), or per client IP.
   const callerBucket = (ctx: Context, field: string): Bucket =>
-    ctx.caller.kind === 'user'
+    ctx.caller.kind !== 'anonymous'
       ? {
-          identity: { contextIdentity: `user:${ctx.caller.userId}`, fieldIdentity: field },
+          identity: {
+            contextIdentity: ctx.caller.kind === 'service' ? `key:${ctx.caller.servicePrincipalId}` : `user:${ctx.caller.userId}`,
+            fieldIdentity: field,
+          },
           max: options.userMax,
           per: 'user',
           field,

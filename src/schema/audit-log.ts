@@ -5,13 +5,37 @@ import { builder } from './builder.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { selectsField } from './selection.js';
 import { UserRef } from './users.js';
+import { ServicePrincipalKindEnum } from './api-keys.js';
+import type { ServicePrincipalRow } from '../domain/service-principals.js';
 
 const AuditOutcomeEnum = builder.enumType('AuditOutcome', {
   values: { SUCCESS: { value: 'success' }, FAILURE: { value: 'failure' }, DENIED: { value: 'denied' } } as const,
 });
 const ActorTypeEnum = builder.enumType('AuditActorType', {
-  values: { USER: { value: 'user' }, SYSTEM: { value: 'system' } } as const,
+  values: {
+    USER: { value: 'user' },
+    SYSTEM: { value: 'system' },
+    SERVICE: { value: 'service', description: 'A service principal: an API key, a runner or an OIDC client.' },
+  } as const,
 });
+
+const AuditServicePrincipalRef = builder
+  .objectRef<{ id: string; row: ServicePrincipalRow | null }>('AuditServicePrincipal')
+  .implement({
+    description: 'The key (or runner, or OIDC client) that acted, and who created it.',
+    authScopes: { permission: 'audit_log.read' },
+    fields: (t) => ({
+      id: t.exposeID('id'),
+      name: t.string({ nullable: true, resolve: (p) => p.row?.name ?? null }),
+      kind: t.field({ type: ServicePrincipalKindEnum, nullable: true, resolve: (p) => p.row?.kind ?? null }),
+      createdBy: t.field({
+        type: UserRef,
+        nullable: true,
+        description: 'The person who created the key.',
+        resolve: (p, _args, ctx) => (p.row?.created_by ? ctx.loaders.user.load(p.row.created_by) : null),
+      }),
+    }),
+  });
 
 const AuditActorRef = builder.objectRef<AuditEventRow>('AuditActor').implement({
   authScopes: { permission: 'audit_log.read' },
@@ -20,6 +44,15 @@ const AuditActorRef = builder.objectRef<AuditEventRow>('AuditActor').implement({
     name: t.string({
       description: 'As it was when the event happened ("system" for the system).',
       resolve: (e) => e.actor_name ?? 'system',
+    }),
+    servicePrincipal: t.field({
+      type: AuditServicePrincipalRef,
+      nullable: true,
+      description: 'Set when a service principal acted (then `user` is its own identity, named after it).',
+      resolve: async (e, _args, ctx) =>
+        e.actor_principal_id
+          ? { id: e.actor_principal_id, row: await ctx.loaders.servicePrincipal.load(e.actor_principal_id) }
+          : null,
     }),
     user: t.field({
       type: UserRef,
@@ -52,6 +85,7 @@ const AuditLogFilter = builder.inputType('AuditLogFilter', {
   fields: (t) => ({
     userId: t.id({ description: 'Events by this user.' }),
     system: t.boolean({ description: 'Only events by the system.' }),
+    servicePrincipalId: t.id({ description: 'Events by this API key, runner or OIDC client.' }),
     action: t.string(),
     resourceType: t.string(),
     outcome: t.field({ type: AuditOutcomeEnum }),
@@ -80,6 +114,9 @@ builder.queryFields((t) => ({
           {
             ...args.filter,
             userId: args.filter?.userId ? requireId('filter.userId', args.filter.userId) : null,
+            servicePrincipalId: args.filter?.servicePrincipalId
+              ? requireId('filter.servicePrincipalId', args.filter.servicePrincipalId)
+              : null,
           },
           args,
           selectsField(info, 'totalCount'),

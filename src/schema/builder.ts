@@ -16,8 +16,12 @@ export interface GatewaySchemaTypes {
   AuthScopes: {
     /** Answers without a token. Used sparingly and always on purpose. */
     public: boolean;
-    /** Any verified token. */
+    /** Any verified credential: a person's token or a service principal's (API key, runner, OIDC client). */
     authenticated: boolean;
+    /** A person's verified token (not a service principal): joining and creating organizations. */
+    person: boolean;
+    /** A runner key of the organization: claiming executions and reporting their outcome. */
+    runner: boolean;
     /** An active member of the organization the request acts in. */
     member: boolean;
     /** The caller's effective permissions (role ∪ teams' roles) include this one. */

@@ -3,8 +3,9 @@ import type { Principal } from '../auth/principal.js';
 import type { Context } from '../context.js';
 import type { AuditSpec } from '../authz/scopes.js';
 
+/** The acting identity: a person's user id, or the identity a service principal acts as. */
 export function userIdOf(ctx: Context): string {
-  if (ctx.caller.kind !== 'user') throw new Error('unreachable: this field is scoped to signed-in users');
+  if (ctx.caller.kind === 'anonymous') throw new Error('unreachable: this field is scoped to signed-in callers');
   return ctx.caller.userId;
 }
 

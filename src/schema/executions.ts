@@ -53,6 +53,13 @@ ExecutionRef.implement({
     parameters: t.field({ type: 'JSON', resolve: (e) => e.input }),
     output: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.output ?? null }),
     error: t.exposeString('error', { nullable: true }),
+    progress: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'What the runner last reported while running.',
+      resolve: (e) => e.progress ?? null,
+    }),
+    attempts: t.exposeInt('attempts', { description: 'Claims by a runner; more than 1 when a lease expired before.' }),
     retryOf: t.field({
       type: ExecutionRef,
       nullable: true,

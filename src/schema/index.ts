@@ -20,6 +20,8 @@ import './workspaces.js';
 import './project-roles.js';
 import './project-members.js';
 import './git-sync.js';
+import './api-keys.js';
+import './runners.js';
 
 builder.queryType({ description: 'Reads. Every field states the permission (or rule) it needs.' });
 builder.mutationType({

@@ -29,12 +29,12 @@ builder.mutationField('createOrganization', (t) =>
     description: 'Create an organization; you become its Owner. Act in it by sending its id in the X-Organization-Id header.',
     type: OrganizationRef,
     nullable: true,
-    authScopes: { authenticated: true },
+    authScopes: { person: true },
     grantScopes: ['mutationResult'],
     extensions: { audit: { action: 'organization.create', resourceType: 'organization' } },
     args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
     resolve: (_root, args, ctx, info) => {
-      if (ctx.caller.kind !== 'user') throw new Error('unreachable: scope requires a user');
+      if (ctx.caller.kind !== 'user') throw new Error('unreachable: scope requires a person');
       const userId = ctx.caller.userId;
       return audited(ctx, info, async () => {
         let created: OrganizationRow | null = null;

@@ -443,7 +443,7 @@ builder.mutationFields((t) => ({
     type: OrganizationRef,
     nullable: true,
     description: 'Join the organization that invited you. Your sign-in’s verified email must be the invited address.',
-    authScopes: { authenticated: true },
+    authScopes: { person: true },
     grantScopes: ['mutationResult'],
     extensions: auditAs('member.accept_invitation', 'invitation'),
     args: { input: t.arg({ type: AcceptInvitationInput, required: true }) },
@@ -481,7 +481,7 @@ builder.mutationFields((t) => ({
     nullable: true,
     description:
       'Ask to join an organization whose email domain matches your verified email (see viewer.joinableOrganizations). With auto-approve on, you join at once.',
-    authScopes: { authenticated: true },
+    authScopes: { person: true },
     grantScopes: ['mutationResult'],
     extensions: auditAs('member.request_join', 'organization'),
     args: { input: t.arg({ type: RequestToJoinInput, required: true }) },

@@ -89,6 +89,7 @@ const RoleUsageRef = builder.objectRef<Awaited<ReturnType<typeof roleUsage>>>('R
     teams: t.exposeInt('teams'),
     pendingInvitations: t.exposeInt('invitations'),
     autoApprove: t.exposeBoolean('autoApprove', { description: 'The auto-approve setting names this role.' }),
+    apiKeys: t.exposeInt('keys', { description: 'API keys, runners and OIDC clients holding it.' }),
   }),
 });
 

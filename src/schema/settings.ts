@@ -106,6 +106,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx, info) =>
       audited(ctx, info, async () => {
         const principal = principalOf(ctx);
+        if (principal.kind !== 'member') throw new Error('unreachable: organizationOwner is a person');
         const newOwnerId = requireId('input.memberId', args.input.memberId);
         await transferOwnership(ctx.db, principal, newOwnerId);
         return {

@@ -43,7 +43,7 @@ const ViewerRef = builder.objectRef<{ userId: string }>('Viewer').implement({
       resolve: (v, _args, ctx) =>
         ctx.caller.kind === 'user'
           ? { id: v.userId, email: ctx.caller.token.email, name: ctx.caller.token.name }
-          : { id: v.userId, email: null, name: null },
+          : { id: v.userId, email: null, name: ctx.principal?.kind === 'service' ? ctx.principal.name : null },
     }),
     organization: t.field({
       type: OrganizationRef,
@@ -97,7 +97,7 @@ builder.queryField('viewer', (t) =>
     nullable: true,
     description: 'The caller; null without a token.',
     authScopes: { public: true },
-    resolve: (_root, _args, ctx) => (ctx.caller.kind === 'user' ? { userId: ctx.caller.userId } : null),
+    resolve: (_root, _args, ctx) => (ctx.caller.kind === 'anonymous' ? null : { userId: ctx.caller.userId }),
   }),
 );
 
@@ -201,9 +201,9 @@ builder.objectFields(ViewerRef, (t) => ({
       const byPermission = new Map<string, GrantSource[]>();
       const add = (permission: string, source: GrantSource) =>
         byPermission.set(permission, [...(byPermission.get(permission) ?? []), source]);
-      if (principal.customerId || ctx.confinedToCustomer) {
-        // Customer-confined requests cannot read org-internal roles and teams; End Users have
-        // no teams, so everything comes from their role.
+      if (principal.kind === 'service' || principal.customerId || ctx.confinedToCustomer) {
+        // Customer-confined requests cannot read org-internal roles and teams; End Users and
+        // service principals have no teams, so everything comes from their role.
         for (const permission of principal.permissions)
           add(permission, { kind: 'ROLE', id: principal.roleId, name: principal.roleName });
       } else {

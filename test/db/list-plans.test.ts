@@ -14,6 +14,7 @@
  * match a good share of rows, where an ordered scan fills the page after a bounded number of
  * rows. A filter matching almost nothing reads until the page fills: documented, not hidden.
  */
+import { listServicePrincipals } from '../../src/domain/service-principals.js';
 import { GraphQLList, GraphQLNonNull, GraphQLObjectType, type GraphQLOutputType } from 'graphql';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,12 @@ async function load(superuserUrl: string): Promise<void> {
     await client.query(
       `insert into organizations (id, name) values ($1, 'Big'), ($2, 'Other');
        insert into workspaces (org_id, name, is_default) values ($1, 'Default', true), ($2, 'Default', true);
+       insert into users (id, issuer, subject, name)
+         select md5('sp' || i)::uuid, 'service-principal', 'sp-' || i, 'Runner ' || i from generate_series(1, ${ROWS}) i;
+       insert into service_principals (org_id, kind, name, user_id, public_id, secret_hash, environment, created_at)
+         select $1, 'runner', 'Runner ' || i, md5('sp' || i)::uuid, substr(md5('pid' || i), 1, 16),
+                sha256(('s' || i)::bytea), case when i % 2 = 0 then 'live' else 'test' end, now() - i * interval '1 second'
+         from generate_series(1, ${ROWS}) i;
        insert into users (id, issuer, subject, email, name) values ($3, 'bench', 'owner', 'owner@big.test', 'Owner');
        insert into users (id, issuer, subject, email, name)
          select ('0b160001-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'bench', 'u' || i, 'user' || i || '@big.test',
@@ -108,9 +115,11 @@ async function load(superuserUrl: string): Promise<void> {
       [BIG, OWNER_USER, OTHER],
     );
     await client.query(
-      `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status, created_at)
+      `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status, created_at,
+                               lease_id, lease_expires_at)
          select $1, case when i % 4 = 0 then $2::uuid else c.id end, 'workflow', d.id, d.name,
-                (array['queued','running','succeeded','failed','cancelled'])[1 + i % 5], now() - i * interval '1 second'
+                (array['queued','running','succeeded','failed','cancelled'])[1 + i % 5], now() - i * interval '1 second',
+                case when i % 5 = 1 then gen_random_uuid() end, case when i % 5 = 1 then now() + interval '1 hour' end
          from generate_series(1, ${ROWS}) i
          join lateral (select id from customers where org_id = $1 and slug = 'c-' || (1 + i % 100)) c on true
          join lateral (select id, name from definitions where org_id = $1 and kind = 'workflow'
@@ -344,6 +353,15 @@ const REGISTRY: ListCase[] = [
       status: () => (rdb, page) => listConnections(rdb, { status: 'error' }, page, false),
       syncStatus: () => (rdb, page) => listConnections(rdb, { syncStatus: 'failed' }, page, false),
       scope: () => (rdb, page) => listConnections(rdb, { scope: 'shared' }, page, false),
+    },
+  },
+  {
+    field: 'Query.apiKeys',
+    orders: { 'newest first': (rdb, page) => listServicePrincipals(rdb, {}, page, false) },
+    filters: { kind: () => (rdb, page) => listServicePrincipals(rdb, { kind: 'runner' }, page, false) },
+    unbounded: {
+      status: 'a condition over the newest-first index: a rare status reads until the page fills (known gap)',
+      environment: 'a condition over the newest-first index: a rare environment reads until the page fills (known gap)',
     },
   },
   {

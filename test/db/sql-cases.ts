@@ -415,7 +415,14 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
             [w.customerId],
           ),
         }),
-        attempt: (c, ids) => rows(c, `update executions set status = 'running', started_at = now() where id = $1`, [ids.id]),
+        // A running execution holds a lease (migration 013).
+        attempt: (c, ids) =>
+          rows(
+            c,
+            `update executions set status = 'running', started_at = now(), lease_id = gen_random_uuid(),
+               lease_expires_at = now() + interval '5 minutes' where id = $1`,
+            [ids.id],
+          ),
       },
     ],
   },
@@ -834,6 +841,36 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
         table: 'organizations',
         command: 'update',
         attempt: (c) => rows(c, `update organizations set timezone = 'Europe/Berlin' where id = app_public.current_org_id()`),
+      },
+      {
+        name: 'create an API key (its identity, then the key with only a hash of its secret)',
+        table: 'service_principals',
+        command: 'insert',
+        setup: async (c) => ({ role: await fx.viewerRole(c), id: randomUUID() }),
+        attempt: (c, ids) =>
+          rows(
+            c,
+            `insert into service_principals (org_id, id, kind, name, user_id, role_id, environment, public_id, secret_hash)
+             values (app_public.current_org_id(), $1, 'api_key', 'key', app_private.create_service_identity($1, 'key'), $2, 'live',
+                     substr(md5($1::text), 1, 16), sha256('secret'::bytea))`,
+            [ids.id, ids.role],
+          ),
+      },
+      {
+        name: 'revoke (or rotate) an API key',
+        table: 'service_principals',
+        command: 'update',
+        setup: async (c) => {
+          const id = randomUUID();
+          await c.query(
+            `insert into service_principals (org_id, id, kind, name, user_id, role_id, environment, public_id, secret_hash)
+             values (app_public.current_org_id(), $1, 'api_key', 'key', app_private.create_service_identity($1, 'key'), $2, 'live',
+                     substr(md5($1::text), 1, 16), sha256('secret'::bytea))`,
+            [id, await fx.viewerRole(c)],
+          );
+          return { id };
+        },
+        attempt: (c, ids) => rows(c, 'update service_principals set revoked_at = now() where id = $1', [ids.id]),
       },
       {
         name: 'create a workspace',

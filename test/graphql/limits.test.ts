@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATION_LIMITS } from '../../src/yoga.js';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { createKey } from '../helpers/keys.js';
 import type { SeededOrg } from '../helpers/world.js';
 import { ViewerQuery, WorkflowsQuery } from './operations.js';
 
@@ -154,6 +155,30 @@ describe('rate limits per client IP behind a trusted proxy (TRUST_PROXY)', () =>
     // What the client wrote before the proxy's entry changes nothing.
     expect((await from('10.0.0.1, 198.51.100.1')).status).toBe(429);
     expect((await from('198.51.100.2')).status).toBe(200);
+  });
+});
+
+describe('rate limits per key', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ RATE_LIMIT_USER_MAX: '3', RATE_LIMIT_ORG_MAX: '1000', RATE_LIMIT_WINDOW: '30s' });
+  });
+  afterAll(() => t?.stop());
+
+  it('each API key has a budget of its own, apart from its creator’s and other keys’', async () => {
+    const org = await t.world.organization('Keyed');
+    const admin = await t.world.token(org.members.admin);
+    const roleId = await t.world.systemRoleId(org, 'viewer');
+    const one = (await createKey(t.client, admin, org.id, { roleId })).secret;
+    const two = (await createKey(t.client, admin, org.id, { roleId })).secret;
+    const statuses = async (token: string, n: number) => {
+      const seen: number[] = [];
+      for (let i = 0; i < n; i++) seen.push((await t.client.request(ViewerQuery, {}, { token })).status);
+      return seen;
+    };
+    expect(await statuses(one, 4)).toEqual([200, 200, 200, 429]);
+    expect(await statuses(two, 1)).toEqual([200]);
+    expect(await statuses(admin, 1)).toEqual([200]);
   });
 });
 

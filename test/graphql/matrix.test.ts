@@ -17,6 +17,7 @@ import { enqueueExecution } from '../../src/domain/executions.js';
 import { schema } from '../../src/schema/index.js';
 import { silentLogger } from '../helpers/database.js';
 import { errorCodes, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
+import { createKey } from '../helpers/keys.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
 
 let t: TestGateway;
@@ -134,6 +135,8 @@ const fx = {
   /** In the End User's customer; personal ones belong to the actor (so an End User sees theirs). */
   connection: (actor: SeededMember, shared: boolean) =>
     t.world.connection(org, { customerId: org.customers[0]!.id, connectorId, ownerUserId: actor.userId, shared }),
+  /** A key with a role every `settings.manage` holder may hand out, made by the Owner. */
+  apiKey: async () => createKey(t.client, await t.world.token(org.members.owner), org.id, { roleId: grantable.a }),
   projectRole: () =>
     t.world.inOrg(org, async (db) => {
       const { rows } = await db.query<{ id: string }>('insert into project_roles (org_id, name) values ($1, $2) returning id', [
@@ -475,6 +478,23 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
         id: await fx.connection(c.actor, true),
       }),
   },
+  // API keys (Settings)
+  apiKeys: { run: (c) => c.send('{ apiKeys(first: 2) { totalCount } }') },
+  apiKey: { run: async (c) => c.send('query($id: ID!) { apiKey(id: $id) { id } }', { id: (await fx.apiKey()).id }) },
+  createApiKey: {
+    run: (c) =>
+      c.send('mutation($r: ID!) { createApiKey(input: { name: "matrix", roleId: $r, environment: LIVE }) { secret } }', {
+        r: grantable.a,
+      }),
+  },
+  rotateApiKey: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { rotateApiKey(input: { id: $id }) { secret } }', { id: (await fx.apiKey()).id }),
+  },
+  revokeApiKey: {
+    run: async (c) =>
+      c.send('mutation($id: ID!) { revokeApiKey(input: { id: $id }) { status } }', { id: (await fx.apiKey()).id }),
+  },
   // Workspaces (settings.manage) and moving definitions (the kind's update permission)
   createWorkspace: {
     run: (c) => c.send('mutation($n: String!) { createWorkspace(input: { name: $n }) { id } }', { n: `Space ${uid()}` }),
@@ -588,39 +608,83 @@ describe('coverage', () => {
   });
 });
 
+/** What each case checks, whoever the caller is. */
+async function checkCase(
+  gate: Gate,
+  allowed: boolean,
+  caseOrg: SeededOrg,
+  actor: SeededMember,
+  send: CaseContext['send'],
+): Promise<void> {
+  const response = await CASES[gate.field]!.run({ actor, org: caseOrg, send });
+  const data = (response.body.data ?? {}) as Record<string, unknown>;
+  const events = (await t.world.audit(caseOrg, { requestId: response.headers.get('x-request-id')! })).filter(
+    (e) => e.action !== 'auth.login',
+  );
+  const declared = (schema.getMutationType()!.getFields()[gate.field]?.extensions?.audit as { action: string } | undefined)
+    ?.action;
+  const action = declared ?? specFromPermission(gate.permission!).action;
+
+  if (allowed) {
+    expect(response.body.errors, JSON.stringify(response.body.errors)).toBeUndefined();
+    expect(data[gate.field]).not.toBeNull();
+    expect(events.map((e) => [e.action, e.outcome])).toEqual(gate.operation === 'mutation' ? [[action, 'success']] : []);
+  } else {
+    expect(errorCodes(response)).toEqual(['FORBIDDEN']);
+    expect(data[gate.field] ?? null).toBeNull();
+    expect(events.map((e) => [e.action, e.outcome])).toEqual([[action, 'denied']]);
+  }
+}
+
 describe.each(ACTORS)('%s', (actor) => {
   it.each(gates().map((g) => [g.field, g] as const))('%s', async (_name, gate) => {
     const allowed = gate.ownerOnly ? actor === 'owner' : permissionsOf(actor).includes(gate.permission!);
-    const c = CASES[gate.field]!;
     let caseOrg = org;
     let member: SeededMember = actor === 'custom' ? custom : org.members[actor];
-    if (c.fresh) {
+    if (CASES[gate.field]!.fresh) {
       caseOrg = await t.world.organization(`Fresh ${uid()}`);
       member =
         actor === 'custom' ? (await t.world.customRole(caseOrg, 'Support', CUSTOM_PERMISSIONS)).member : caseOrg.members[actor];
     }
     const token = await t.world.token(member);
-    const response = await c.run({
-      actor: member,
-      org: caseOrg,
-      send: (query, variables) => t.client.request(query, variables, { token, orgId: caseOrg.id }),
-    });
-    const data = (response.body.data ?? {}) as Record<string, unknown>;
-    const events = (await t.world.audit(caseOrg, { requestId: response.headers.get('x-request-id')! })).filter(
-      (e) => e.action !== 'auth.login',
+    await checkCase(gate, allowed, caseOrg, member, (query, variables) =>
+      t.client.request(query, variables, { token, orgId: caseOrg.id }),
     );
-    const declared = (schema.getMutationType()!.getFields()[gate.field]?.extensions?.audit as { action: string } | undefined)
-      ?.action;
-    const action = declared ?? specFromPermission(gate.permission!).action;
+  });
+});
 
-    if (allowed) {
-      expect(response.body.errors, JSON.stringify(response.body.errors)).toBeUndefined();
-      expect(data[gate.field]).not.toBeNull();
-      expect(events.map((e) => [e.action, e.outcome])).toEqual(gate.operation === 'mutation' ? [[action, 'success']] : []);
-    } else {
-      expect(errorCodes(response)).toEqual(['FORBIDDEN']);
-      expect(data[gate.field] ?? null).toBeNull();
-      expect(events.map((e) => [e.action, e.outcome])).toEqual([[action, 'denied']]);
-    }
+/**
+ * The same matrix for API keys of each system role a key may carry (the Owner role is a
+ * person's: a key never holds it, and never the Owner's capabilities). The End User key is
+ * confined to the End User's customer. Keys send no X-Organization-Id: they act in their own.
+ */
+const KEY_ROLES = ['admin', 'developer', 'operator', 'viewer', 'end_user'] as const;
+const keysByOrgAndRole = new Map<string, { secret: string; actor: SeededMember }>();
+
+async function keyFor(o: SeededOrg, role: (typeof KEY_ROLES)[number]): Promise<{ secret: string; actor: SeededMember }> {
+  const cacheKey = `${o.id}:${role}`;
+  const cached = keysByOrgAndRole.get(cacheKey);
+  if (cached) return cached;
+  const key = await createKey(t.client, await t.world.token(o.members.admin), o.id, {
+    name: `${role} key`,
+    roleId: await t.world.systemRoleId(o, role),
+    customerId: role === 'end_user' ? o.customers[0]!.id : null,
+  });
+  const userId = await t.world.inOrg(
+    o,
+    async (db) =>
+      (await db.query<{ user_id: string }>('select user_id from service_principals where id = $1', [key.id])).rows[0]!.user_id,
+  );
+  const entry = { secret: key.secret, actor: { ...o.members[role], userId } };
+  keysByOrgAndRole.set(cacheKey, entry);
+  return entry;
+}
+
+describe.each(KEY_ROLES)('API key with the %s role', (role) => {
+  it.each(gates().map((g) => [g.field, g] as const))('%s', async (_name, gate) => {
+    const allowed = gate.ownerOnly ? false : permissionsOf(role).includes(gate.permission!);
+    const caseOrg = CASES[gate.field]!.fresh ? await t.world.organization(`Fresh ${uid()}`) : org;
+    const { secret, actor } = await keyFor(caseOrg, role);
+    await checkCase(gate, allowed, caseOrg, actor, (query, variables) => t.client.request(query, variables, { token: secret }));
   });
 });

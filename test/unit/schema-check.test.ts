@@ -54,9 +54,12 @@ describe('npm run schema:check', () => {
       /\n {2}"""Requires the `audit_log.read` permission."""\n {2}auditLogFacets: AuditLogFacets[^\n]*/,
       '',
     );
-    const acknowledgements = '# release 0.2\nFIELD_REMOVED Query.auditLogFacets  # replaced by auditLog filters\n';
+    // The committed acknowledgements (changes already made since the release) plus this one.
+    const committed = fs.readFileSync(ACKNOWLEDGED_FILE, 'utf8');
+    const before = (await checkSchema(released, current, committed)).acknowledged.length;
+    const acknowledgements = `${committed}\nFIELD_REMOVED Query.auditLogFacets  # replaced by auditLog filters\n`;
     const result = await checkSchema(released, changed, acknowledgements);
     expect(result.unacknowledged).toEqual([]);
-    expect(result.acknowledged).toHaveLength(1);
+    expect(result.acknowledged).toHaveLength(before + 1);
   });
 });

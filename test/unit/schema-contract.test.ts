@@ -18,9 +18,11 @@ function scopesOf(thing: GraphQLField<unknown, unknown> | GraphQLObjectType): Sc
 const KNOWN_SCOPES = new Set([
   'public',
   'authenticated',
+  'person',
   'member',
   'permission',
   'organizationOwner',
+  'runner',
   'projectPermission',
   '$granted',
 ]);

@@ -16,6 +16,7 @@ import { badUserInput, forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './db/loaders.js';
 import { RequestDatabase, type DatabaseBinding } from './db/request-database.js';
 import type { Logger } from './logger.js';
+import type { GatewayMetrics } from './observability/metrics.js';
 
 export const ORGANIZATION_HEADER = 'x-organization-id';
 export const CUSTOMER_HEADER = 'x-customer-id';
@@ -32,6 +33,7 @@ export interface GatewayServices {
   activity: MemberActivity;
   cipher: CredentialCipher;
   refresher: TokenRefresher;
+  metrics?: GatewayMetrics;
 }
 
 export interface Context {
@@ -89,6 +91,8 @@ export function createContextFactory(services: GatewayServices) {
     const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer), logger);
     const actor = caller.kind === 'user' ? { userId: caller.userId, name: caller.token.name ?? caller.token.email } : null;
     const audit = new RequestAudit({ requestId, clientIp, userAgent }, actor, logger);
+    const metrics = services.metrics;
+    if (metrics) audit.observer = (outcome, result, count) => metrics.auditEvents.inc({ outcome, result }, count);
     let afterCommit: (() => void) | undefined;
 
     if (principal && caller.kind === 'user') {

@@ -17,7 +17,7 @@ import { LocalTokenRefresher, scheduleTokenRefresh } from './integrations/token-
 import { PrincipalResolver } from './auth/principal.js';
 import { DEV_AUDIENCE, startDevIssuer, type DevIssuer } from './auth/dev-issuer.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
-import { devIssuerStateFile, embeddedPostgresDir, type Config } from './config.js';
+import { ConfigError, devIssuerStateFile, embeddedPostgresDir, type Config } from './config.js';
 import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, withDatabase } from './db/bootstrap.js';
 import { seedDemo } from './db/demo-seed.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.js';
@@ -25,6 +25,10 @@ import { migrate, verifyMigrated } from './db/migrate.js';
 import { assertUnprivilegedRole, createPool } from './db/pool.js';
 import type { Logger } from './logger.js';
 import { MemoryStore, RedisStore } from './ratelimit/stores.js';
+import { createMetricsServer, metricsOnApiPort } from './http/metrics-endpoint.js';
+import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
+import { createTracing, otlpTracing, type Tracing } from './observability/tracing.js';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createGateway, type Gateway } from './yoga.js';
 
 const EMBEDDED_DATABASE = 'gateway';
@@ -35,6 +39,13 @@ export interface RunningGateway {
   issuer: string;
   audience: string;
   devIssuer: DevIssuer | undefined;
+  /** Where the data lives, for the start log: `embedded` or the server's host/database (no secrets). */
+  database: string;
+  /** The demo organization was seeded (its members can get tokens from the development issuer). */
+  demoSeeded: boolean;
+  /** Where Prometheus scrapes, if anywhere. */
+  metricsUrl: string | undefined;
+  metrics: GatewayMetrics;
   pool: pg.Pool;
   yoga: Gateway;
   stop(): Promise<void>;
@@ -51,10 +62,36 @@ export function derivedPassword(secret: string, role: string): string {
   return createHmac('sha256', secret).update(role).digest('base64url');
 }
 
+/** The databases the gateway itself connects to: DATABASE_URL (+ owner to migrate), or embedded. */
 export async function prepareDatabase(config: Config, logger: Logger): Promise<DatabaseUrls> {
   if (config.DATABASE_URL) {
     return { appUrl: config.DATABASE_URL, ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
   }
+  if (config.DATABASE_OWNER_URL) {
+    // The gateway never serves requests as the schema owner: that role is exempt from nothing
+    // RLS forgives, but it owns every table. Migration tools need only the owner (see below).
+    throw new ConfigError(['DATABASE_URL: is required when DATABASE_OWNER_URL is set (the gateway connects as gateway_app)']);
+  }
+  return startEmbeddedDatabase(config, logger);
+}
+
+/**
+ * For owner-only tools (`npm run migrate`, `npm run audit:purge`): DATABASE_OWNER_URL alone is
+ * enough; with neither URL set, the embedded cluster is started for the duration.
+ */
+export async function prepareOwnerDatabase(
+  config: Config,
+  logger: Logger,
+): Promise<{ ownerUrl: string; embedded: EmbeddedPostgres | undefined }> {
+  if (config.DATABASE_OWNER_URL) return { ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
+  if (config.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_OWNER_URL: is required to change a server database (the schema owner, gateway_owner)']);
+  }
+  const { ownerUrl, embedded } = await startEmbeddedDatabase(config, logger);
+  return { ownerUrl: ownerUrl!, embedded };
+}
+
+async function startEmbeddedDatabase(config: Config, logger: Logger): Promise<DatabaseUrls> {
   const embedded = await startEmbeddedPostgres({
     dataDir: embeddedPostgresDir(config),
     port: config.EMBEDDED_POSTGRES_PORT,
@@ -72,7 +109,12 @@ export async function prepareDatabase(config: Config, logger: Logger): Promise<D
   };
 }
 
-export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
+export interface StartOptions {
+  /** Export spans here (tests: an in-memory exporter) instead of OTLP. */
+  spanExporter?: SpanExporter;
+}
+
+export async function startGateway(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningGateway> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((error) => logger.warn({ err: error }, 'shutdown step failed'));
@@ -85,12 +127,22 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
     }
 
+    let tracing: Tracing | undefined;
+    if (options.spanExporter) {
+      tracing = createTracing({ exporter: options.spanExporter, batch: false, serviceName: config.OTEL_SERVICE_NAME });
+    } else if (config.OTEL_EXPORTER_OTLP_ENDPOINT) {
+      tracing = await otlpTracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, config.OTEL_SERVICE_NAME);
+    }
+    if (tracing) cleanups.push(() => tracing.shutdown());
+    const metrics = createMetrics({ processMetrics: true });
+
     const pool = createPool(
       appUrl,
-      { max: config.DATABASE_POOL_MAX, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT },
+      { max: config.DATABASE_POOL_MAX, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT, clientClass: tracing?.clientClass },
       logger,
     );
     cleanups.push(() => pool.end());
+    metrics.watchPool(pool);
     await assertUnprivilegedRole(pool);
     if (!ownerUrl) await verifyMigrated(pool);
 
@@ -108,12 +160,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         : loadOrCreateDevelopmentKey(config.DATA_DIR),
     );
 
-    if (config.SEED_DEMO ?? Boolean(embedded)) {
+    const demoSeeded = config.SEED_DEMO ?? Boolean(embedded);
+    if (demoSeeded) {
       const outcome = await seedDemo(pool, issuer, cipher, logger);
       logger.info({ outcome }, 'demo organization');
     }
 
-    const principals = new PrincipalResolver(pool);
+    const principals = new PrincipalResolver(pool, (result) => metrics.principalCache.inc({ result }));
 
     const verifier = createTokenVerifier({
       issuer,
@@ -126,6 +179,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       maxStaleMs: config.OIDC_JWKS_MAX_STALE,
       authorizedParties: config.OIDC_AUTHORIZED_PARTIES,
       logger,
+      onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
     });
 
     let store: MemoryStore | RedisStore;
@@ -148,15 +202,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
 
     const yoga = createGateway(
-      { config, pool, logger, verifier, principals, activity: new MemberActivity(), cipher, refresher },
+      { config, pool, logger, verifier, principals, activity: new MemberActivity(), cipher, refresher, metrics },
       store,
+      { tracing, metricsOnApiPort: metricsOnApiPort(config) },
     );
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler
     // running, and shutdown must not end the pool under it.
     let inFlight = 0;
     const server = http.createServer((req, res) => {
       inFlight++;
-      Promise.resolve(yoga(req, res)).finally(() => inFlight--);
+      const serve = () => yoga(req, res);
+      Promise.resolve(tracing ? tracing.handle(req, res, serve) : serve()).finally(() => inFlight--);
     });
     server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
     server.listen(config.PORT, config.HOST);
@@ -164,6 +220,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const { port } = server.address() as net.AddressInfo;
     const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
     const url = `http://${host}:${port}`;
+
+    let metricsUrl = metricsOnApiPort(config) ? `${url}/metrics` : undefined;
+    if (config.METRICS_PORT !== undefined) {
+      const metricsServer = createMetricsServer(metrics, config.METRICS_TOKEN);
+      const metricsHost = config.METRICS_HOST ?? config.HOST;
+      metricsServer.listen(config.METRICS_PORT, metricsHost);
+      await once(metricsServer, 'listening');
+      cleanups.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
+      const bound = (metricsServer.address() as net.AddressInfo).port;
+      metricsUrl = `http://${metricsHost.includes(':') ? `[${metricsHost}]` : metricsHost}:${bound}/metrics`;
+    }
 
     let stopping: Promise<void> | undefined;
     const stop = () =>
@@ -183,11 +250,30 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         await cleanup();
       })());
 
-    return { url, graphqlUrl: `${url}/graphql`, issuer, audience, devIssuer, pool, yoga, stop };
+    const database = embedded ? 'embedded' : describeDatabase(appUrl);
+    return {
+      url,
+      graphqlUrl: `${url}/graphql`,
+      issuer,
+      audience,
+      devIssuer,
+      database,
+      demoSeeded,
+      metricsUrl,
+      metrics,
+      pool,
+      yoga,
+      stop,
+    };
   } catch (error) {
     await cleanup();
     throw error;
   }
+}
+
+function describeDatabase(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
 }
 
 export function ensureDataDir(config: Config): void {

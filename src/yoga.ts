@@ -17,6 +17,9 @@ import { useRequestTransaction } from './db/request-transaction-plugin.js';
 import { renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
 import { useBodyLimit, useRequestId } from './http/request-id.js';
+import { useMetricsEndpoint } from './http/metrics-endpoint.js';
+import { useRequestObservation } from './http/request-log.js';
+import type { Tracing } from './observability/tracing.js';
 import { useRateLimits } from './ratelimit/rate-limit.js';
 import { schema } from './schema/index.js';
 
@@ -52,7 +55,19 @@ const EXAMPLE_QUERY = /* GraphQL */ `
   }
 `;
 
-export function createGateway(services: GatewayServices, rateLimitStore: Store): Gateway {
+export interface ObservabilityOptions {
+  tracing?: Tracing;
+  /** Answer /metrics on this server (see http/metrics-endpoint.ts for when). */
+  metricsOnApiPort?: boolean;
+}
+
+export function createGateway(
+  services: GatewayServices,
+  rateLimitStore: Store,
+  observability: ObservabilityOptions = {},
+): Gateway {
+  const { metrics } = services;
+  const { tracing } = observability;
   const { config, logger, pool } = services;
   // Armor's rules throw out of validation by default (HTTP 200, no code); reporting through the
   // validation context makes them ordinary validation errors: HTTP 400 with a stable code.
@@ -89,7 +104,11 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store):
     renderGraphiQL: renderOfflineGraphiQL,
     context: createContextFactory(services),
     plugins: [
-      useRequestId(logger),
+      useRequestId(),
+      ...(tracing ? tracing.plugins() : []),
+      ...(metrics ? [metrics.yogaPlugin()] : []),
+      ...(metrics && observability.metricsOnApiPort ? [useMetricsEndpoint(metrics, config.METRICS_TOKEN)] : []),
+      useRequestObservation(logger, metrics),
       useBodyLimit(config.MAX_REQUEST_BYTES),
       useOfflineGraphiQLAssets(),
       useReadinessCheck({

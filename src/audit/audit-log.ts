@@ -71,7 +71,12 @@ export async function insertAuditRows(
   );
 }
 
+/** Hears audit events as they reach the database (written) or only the log (unwritten), for metrics. */
+export type AuditObserver = (outcome: AuditOutcome, result: 'written' | 'unwritten', count: number) => void;
+
 export class RequestAudit {
+  /** Set by the context factory when metrics are on. */
+  observer: AuditObserver = () => {};
   private readonly deferred: AuditRow[] = [];
   private readonly seen = new Set<string>();
   private readonly pendingSuccesses: AuditRow[] = [];
@@ -110,6 +115,7 @@ export class RequestAudit {
         { audit: { ...entry, outcome, actor: this.actor?.userId ?? 'anonymous' } },
         'audit event without organization',
       );
+      this.observer(outcome, 'unwritten', 1);
       return;
     }
     this.deferred.push({ ...entry, orgId, outcome });
@@ -129,6 +135,10 @@ export class RequestAudit {
 
   /** Write deferred events in a transaction of their own. Never throws: the response stands. */
   async flush(pool: pg.Pool, binding: DatabaseBinding): Promise<void> {
+    // Successes still pending here went out with the request's commit (a failed commit turned
+    // them into failures, see commitFailed).
+    const committed = this.pendingSuccesses.length;
+    if (committed) this.observer('success', 'written', committed);
     this.pendingSuccesses.length = 0;
     const rows = this.deferred.splice(0);
     if (rows.length === 0) return;
@@ -140,7 +150,9 @@ export class RequestAudit {
         // Another organization's events (a refused invitation, say) are filed with no access there.
         const here = orgId === binding.orgId ? binding : { userId: binding.userId, orgId, access: null, tenantId: null };
         await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
+        for (const row of orgRows) this.observer(row.outcome, 'written', 1);
       } catch (error) {
+        for (const row of orgRows) this.observer(row.outcome, 'unwritten', 1);
         this.logger.error({ err: error, audit: orgRows }, 'could not write audit events');
       }
     }

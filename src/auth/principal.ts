@@ -73,7 +73,11 @@ export class PrincipalResolver {
   private readonly users = new BoundedCache<string>(USER_TTL_MS);
   private readonly principals = new BoundedCache<Principal | null>(PRINCIPAL_TTL_MS);
 
-  constructor(private readonly pool: pg.Pool) {}
+  /** `onLookup` hears every principal lookup (hit, miss, or stale: cached but outdated), for metrics. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly onLookup: (result: 'hit' | 'miss' | 'stale') => void = () => {},
+  ) {}
 
   /** The user row for a verified token; the first sight creates it, changed claims refresh it. */
   async userId(token: VerifiedToken): Promise<string> {
@@ -95,6 +99,7 @@ export class PrincipalResolver {
   /** The cached principal (validate its version before trusting it), or a fresh one. */
   async principal(userId: string, orgId: string): Promise<Principal | null> {
     const cached = this.principals.get(`${userId}:${orgId}`);
+    this.onLookup(cached !== undefined ? 'hit' : 'miss');
     return cached !== undefined ? cached : this.refresh(userId, orgId);
   }
 
@@ -107,6 +112,7 @@ export class PrincipalResolver {
     orgId: string,
     through?: { query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> },
   ): Promise<Principal | null> {
+    if (through) this.onLookup('stale'); // the request found the cached one outdated
     const db = through ?? this.pool;
     const { rows } = await db.query<PrincipalRow>('select * from app_private.resolve_principal($1, $2)', [userId, orgId]);
     const row = rows[0];

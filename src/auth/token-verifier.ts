@@ -33,6 +33,7 @@ export interface TokenVerifierOptions {
   maxStaleMs: number;
   authorizedParties?: string[];
   logger: Logger;
+  onJwksFetch?: (result: 'ok' | 'failed') => void;
 }
 
 export interface TokenVerifier {
@@ -66,6 +67,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     maxAgeMs: options.jwksMaxAgeMs,
     cooldownMs: options.jwksCooldownMs,
     maxStaleMs: options.maxStaleMs,
+    onFetch: options.onJwksFetch,
     onStale: (ageMs, error) =>
       options.logger.warn({ ageMs, err: error }, 'issuer unreachable; verifying with the cached signing keys'),
   });

@@ -5,6 +5,8 @@ export interface PoolOptions {
   max: number;
   statementTimeoutMs: number;
   applicationName?: string;
+  /** The client class (tracing wraps statements in spans). */
+  clientClass?: typeof pg.Client;
 }
 
 /**
@@ -20,6 +22,7 @@ export function createPool(connectionString: string, options: PoolOptions, logge
     idleTimeoutMillis: 60_000,
     connectionTimeoutMillis: 5_000,
     application_name: options.applicationName ?? 'gateway',
+    ...(options.clientClass ? { Client: options.clientClass } : {}),
     options: `-c search_path=app_public -c statement_timeout=${options.statementTimeoutMs} -c idle_in_transaction_session_timeout=30000`,
   });
   // An idle client losing its connection must not crash the process.

@@ -141,10 +141,16 @@ export class PrincipalResolver {
    * send X-Organization-Id never pay for it.
    */
   async defaultOrganization(userId: string): Promise<string | null> {
+    const organizations = await this.activeOrganizations(userId);
+    return organizations.length === 1 ? organizations[0]! : null;
+  }
+
+  /** The organizations the user is an active member of, oldest membership first. */
+  async activeOrganizations(userId: string): Promise<string[]> {
     const { rows } = await this.pool.query<{ org_id: string }>(
       'select org_id from app_private.active_organizations($1) as org_id',
       [userId],
     );
-    return rows.length === 1 ? rows[0]!.org_id : null;
+    return rows.map((r) => r.org_id);
   }
 }

@@ -109,7 +109,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (typ !== undefined && String(typ).toLowerCase() !== 'bearer') {
       throw unauthenticated('The token is not an access token.', `token type ${String(typ)} is not accepted`);
     }
-    if (options.authorizedParties && !options.authorizedParties.includes(String(payload.azp ?? ''))) {
+    // Keycloak names the client in `azp`; RFC 9068 JWT access tokens in `client_id`.
+    const client = payload.azp ?? payload.client_id;
+    if (options.authorizedParties && !options.authorizedParties.includes(String(client ?? ''))) {
       throw unauthenticated('The token was issued to a client this gateway does not accept.', 'unexpected azp');
     }
     const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);

@@ -70,6 +70,7 @@ beforeAll(async () => {
       },
     },
     pkce: { required: () => true },
+    ttl: { Session: 600, Grant: 600, Interaction: 600, AuthorizationCode: 60, AccessToken: 300, ClientCredentials: 300, IdToken: 300 },
     findAccount: async (_ctx, sub) => {
       const account = ACCOUNTS[sub];
       if (!account) return undefined;

@@ -2,7 +2,7 @@
  * Builds the gateway (a Yoga server) from its services; binding a port is main.ts's job, so tests
  * call `yoga.fetch(...)` in-process or serve it on an ephemeral port.
  *
- * The plugin order is the request's way through the gateway (DESIGN §4):
+ * The plugin order is the request's way through the gateway (ARCHITECTURE.md §4):
  *   request id, body limit, GraphiQL assets → parse + validate with operation limits (armor)
  *   → context: verify the token, resolve the principal (src/context.ts) → rate limits
  *   → execute with scope-auth on every field, DB work in one request transaction

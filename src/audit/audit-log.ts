@@ -1,5 +1,5 @@
 /**
- * The audit trail (DESIGN §6). A success is written through the request's own transaction, so
+ * The audit trail (ARCHITECTURE.md §6). A success is written through the request's own transaction, so
  * the change and its event commit or vanish together. Failures and denials are kept in memory
  * and written after the request's transaction has ended, in a transaction of their own, so a
  * rollback cannot erase them.

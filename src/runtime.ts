@@ -134,7 +134,9 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       tracing = await otlpTracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, config.OTEL_SERVICE_NAME);
     }
     if (tracing) cleanups.push(() => tracing.shutdown());
-    const metrics = createMetrics({ processMetrics: true });
+    // Process metrics (CPU, memory, event-loop lag) start observers that live as long as the
+    // process: one set per real gateway, none for the many gateways a test process starts.
+    const metrics = createMetrics({ processMetrics: config.NODE_ENV !== 'test' });
 
     const pool = createPool(
       appUrl,

@@ -22,6 +22,7 @@ interface RealmClient {
   serviceAccountsEnabled?: boolean;
   secret?: string;
   attributes?: Record<string, string>;
+  defaultClientScopes?: string[];
   protocolMappers?: { protocolMapper: string; config: Record<string, string> }[];
 }
 const realm = JSON.parse(read('deploy/keycloak/realm-fastn.json')) as {
@@ -95,6 +96,11 @@ describe('Keycloak realm fastn (deploy/keycloak/realm-fastn.json)', () => {
     expect(compose.services.keycloak!.environment!.FASTN_SERVICE_CLIENT_SECRET).toContain('FASTN_SERVICE_CLIENT_SECRET');
     expect(audiences(service)).toEqual([gatewayEnv().OIDC_AUDIENCE]);
     expect(realm.users.find((u) => u.serviceAccountClientId === 'fastn-service')).toBeDefined();
+  });
+
+  it('gives every client the scopes whose claims the gateway reads: sub (basic), email, name (profile)', () => {
+    // Since Keycloak 25 `sub` comes from the "basic" client scope; without it tokens have no sub (401).
+    for (const c of realm.clients) expect(c.defaultClientScopes, c.clientId).toEqual(expect.arrayContaining(['basic', 'email', 'profile']));
   });
 
   it("every client is an authorized party (azp) of the gateway, and the gateway allows no other", () => {

@@ -118,7 +118,7 @@ describe('the README production steps, in order, on a fresh database', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('DATABASE_ADMIN_URL: is required');
     noStackTrace(missing.stderr);
-  });
+  }, 240_000);
 
   it('2. npm run build compiles the gateway and its tools', async () => {
     const built = await run('npm', ['run', '-s', 'build', '--', '--outDir', buildDir], {});
@@ -143,14 +143,14 @@ describe('the README production steps, in order, on a fresh database', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('DATABASE_OWNER_URL');
     noStackTrace(bad.stderr);
-  });
+  }, 240_000);
 
   it('4. node dist/main.js refuses a half configuration with a message', async () => {
     const half = await run('node', [path.join(buildDir, 'main.js')], { DATABASE_OWNER_URL: ownerUrl, DATA_DIR: path.join(buildDir, 'data') });
     expect(half.code).toBe(2);
     expect(half.stderr).toContain('DATABASE_URL: is required when DATABASE_OWNER_URL is set');
     noStackTrace(half.stderr + half.stdout);
-  });
+  }, 120_000);
 
   it('5. node dist/main.js serves a token from the issuer; /metrics wants its secret; SIGTERM ends it cleanly', async () => {
     const metricsToken = randomBytes(24).toString('hex');

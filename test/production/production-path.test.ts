@@ -166,6 +166,7 @@ describe('the README production steps, in order, on a fresh database', () => {
         CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
         ORG_CREATION: `domains:${firstOwner}`,
         METRICS_TOKEN: metricsToken,
+        GRAPHIQL: 'true', // to check its assets are found from the compiled build
         PORT: '0',
         DATA_DIR: path.join(buildDir, 'data'),
       },
@@ -208,6 +209,16 @@ describe('the README production steps, in order, on a fresh database', () => {
       ),
     );
     expect(viewer.viewer).toEqual({ organization: { name: 'Production Co' }, role: { name: 'Owner' } });
+
+    // GraphiQL's assets come from node_modules, found from the compiled file.
+    const page = await (await fetch(`${url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    const assets = [...new Set([...page.matchAll(/\/graphiql-assets\/[A-Za-z0-9_./-]+/g)].map((m) => m[0]))];
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      const response = await fetch(`${url}${asset}`);
+      expect(response.status, asset).toBe(200);
+      expect((await response.arrayBuffer()).byteLength, asset).toBeGreaterThan(0); // read it: no half-read sockets at shutdown
+    }
 
     expect((await fetch(`${url}/metrics`)).status).toBe(401);
     const scraped = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });

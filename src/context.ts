@@ -12,6 +12,7 @@ import type { CredentialCipher } from './integrations/credentials.js';
 import type { Principal, PrincipalResolver } from './auth/principal.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
+import { effectivePermissions } from './authz/scopes.js';
 import { badUserInput, forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './db/loaders.js';
 import { RequestDatabase, type DatabaseBinding } from './db/request-database.js';
@@ -181,6 +182,10 @@ function bindingFor(
     orgId: principal?.orgId ?? null,
     access: principal ? (confinedToCustomer ? 'customer' : 'staff') : null,
     tenantId: confinedToCustomer,
+    // What the schema's scopes check, bound for the write policies too (an inactive member's
+    // requests are refused before they do anything; they bind nothing).
+    permissions:
+      principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
   };
 }
 

@@ -15,9 +15,13 @@ import { systemRole, type Permission } from './permissions.js';
  */
 const CUSTOMER_CONTEXT: ReadonlySet<Permission> = new Set(systemRole('end_user').permissions);
 
+/** What a member holding `held` may do in this context; the database binds the same set. */
+export function effectivePermissions(held: ReadonlySet<Permission>, inCustomerContext: boolean): ReadonlySet<Permission> {
+  return inCustomerContext ? new Set([...held].filter((p) => CUSTOMER_CONTEXT.has(p))) : held;
+}
+
 export function heldPermissions(ctx: Context): ReadonlySet<Permission> {
-  const held = ctx.principal?.permissions ?? new Set<Permission>();
-  return ctx.confinedToCustomer ? new Set([...held].filter((p) => CUSTOMER_CONTEXT.has(p))) : held;
+  return effectivePermissions(ctx.principal?.permissions ?? new Set<Permission>(), ctx.confinedToCustomer !== null);
 }
 
 export function scopesFor(ctx: Context) {

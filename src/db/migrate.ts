@@ -50,9 +50,11 @@ export function readMigrationFiles(dir = MIGRATIONS_DIR): MigrationFile[] {
     const sql = fs.readFileSync(path.join(dir, name), 'utf8');
     return { id: Number(match[1]), name, checksum: createHash('sha256').update(sql).digest('hex'), sql };
   });
+  // Numbers are reserved per change in flight (see migrations/CONVENTIONS.md), so a number may
+  // be missing for a while; two files with one number never.
   migrations.forEach((m, i) => {
-    if (m.id !== i + 1)
-      throw new MigrationError(`Migrations must be numbered 1, 2, 3… without gaps; found ${m.name} at position ${i + 1}`);
+    if (i > 0 && m.id === migrations[i - 1]!.id)
+      throw new MigrationError(`Migration numbers must be unique; ${migrations[i - 1]!.name} and ${m.name} share ${m.id}`);
   });
   return migrations;
 }

@@ -15,15 +15,34 @@ export interface DatabaseBinding {
   orgId: string | null;
   access: 'staff' | 'customer' | null;
   tenantId: string | null;
+  /**
+   * The request's effective permissions, which the write policies require (`app.permissions`).
+   * The gateway always passes them (already narrowed in a customer's context). Omitted, the
+   * database resolves the bound member's own in the same statement, so a binding can never
+   * claim more than its member holds; without access, nothing is bound.
+   */
+  permissions?: readonly string[];
 }
 
 export const UNBOUND: DatabaseBinding = { userId: null, orgId: null, access: null, tenantId: null };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The shape app_public.current_permissions() accepts; anything else binds nothing there. */
+const PERMISSION_KEY = /^[a-z_]+\.[a-z_]+$/;
+
+/** `{a.b,c.d}`: a text[] literal of validated keys, sorted (the same set binds the same text). */
+export function permissionsLiteral(permissions: Iterable<string>): string {
+  const keys = [...new Set(permissions)].sort();
+  for (const key of keys) {
+    if (!PERMISSION_KEY.test(key)) throw new Error(`refusing to bind a malformed permission: ${JSON.stringify(key)}`);
+  }
+  return `{${keys.join(',')}}`;
+}
 
 /**
- * The statement that binds a transaction to a request. Values are validated (uuids and a fixed
- * vocabulary) and then quoted, so BEGIN and the settings travel as one simple-protocol message.
+ * The statement that binds a transaction to a request. Values are validated (uuids, permission
+ * keys and a fixed vocabulary) and then quoted, so BEGIN and the settings travel as one
+ * simple-protocol message.
  */
 export function bindingSql(binding: DatabaseBinding): string {
   const uuidOrEmpty = (v: string | null) => {
@@ -35,8 +54,17 @@ export function bindingSql(binding: DatabaseBinding): string {
     `select set_config('app.user_id', ${uuidOrEmpty(binding.userId)}, true), ` +
     `set_config('app.org_id', ${uuidOrEmpty(binding.orgId)}, true), ` +
     `set_config('app.role', '${access}', true), ` +
-    `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true)`
+    `set_config('app.tenant_id', ${uuidOrEmpty(binding.tenantId)}, true), ` +
+    `set_config('app.permissions', ${permissionsValue(binding, access, uuidOrEmpty)}, true)`
   );
+}
+
+function permissionsValue(binding: DatabaseBinding, access: string, uuidOrEmpty: (v: string | null) => string): string {
+  // Permissions mean something only with access to the organization's rows.
+  if (!access) return `''`;
+  if (binding.permissions) return `'${permissionsLiteral(binding.permissions)}'`;
+  if (!binding.userId || !binding.orgId) return `''`;
+  return `app_private.member_permissions(${uuidOrEmpty(binding.userId)}, ${uuidOrEmpty(binding.orgId)}, ${access === 'customer'})`;
 }
 
 type State = 'unopened' | 'open' | 'finished';

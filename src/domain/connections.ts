@@ -314,9 +314,8 @@ export async function refreshConnectionToken(
 
 /** Refuses to delete a connector customers are connected to, saying how many. */
 export async function assertConnectorUnused(db: Queryable, connectorId: string): Promise<void> {
-  const { rows } = await db.query<{ n: number }>('select count(*)::int as n from connections where connector_id = $1', [
-    connectorId,
-  ]);
+  // Counted by the database: the caller (connectors.delete) need not be able to read connections.
+  const { rows } = await db.query<{ n: number }>('select app_private.connector_connection_count($1) as n', [connectorId]);
   const n = rows[0]!.n;
   if (n > 0)
     throw conflict(`${n} connection${n === 1 ? '' : 's'} use this connector; delete them first.`, { connectionCount: n });

@@ -170,15 +170,14 @@ export async function customerUsage(
   ids: readonly string[],
 ): Promise<(CustomerUsage & { customer_id: string })[]> {
   return (
-    await db.query<CustomerUsage & { customer_id: string }>(
-      `select c.id as customer_id,
-         (select count(*)::int from executions e where e.customer_id = c.id
-            and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone)) as executions_this_month
-       from customers c join organizations o on o.id = c.org_id
-       where c.id = any($1::uuid[])`,
-      [ids],
-    )
-  ).rows;
+    // Counted by the database whatever the caller may read of the runs (executions.read).
+    (
+      await db.query<CustomerUsage & { customer_id: string }>(
+        'select customer_id, executions_this_month from app_private.executions_this_month($1::uuid[])',
+        [ids],
+      )
+    ).rows
+  );
 }
 
 /**
@@ -201,9 +200,8 @@ export async function assertCanRun(db: RequestDatabase, customerId: string): Pro
   await lockCustomer(db, customerId);
   const { rows } = await db.query<{ status: string; max_executions_per_month: number | null; used: number }>(
     `select c.status, c.max_executions_per_month,
-       (select count(*)::int from executions e where e.customer_id = c.id
-          and e.created_at >= (date_trunc('month', now() at time zone o.timezone) at time zone o.timezone)) as used
-     from customers c join organizations o on o.id = c.org_id
+       (select u.executions_this_month from app_private.executions_this_month(array[c.id]) u) as used
+     from customers c
      where c.id = $1`,
     [customerId],
   );

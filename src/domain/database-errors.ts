@@ -39,8 +39,10 @@ export function translateDatabaseError(error: unknown, messages: ConstraintMessa
     case '22008':
       return badUserInput(error.column ?? 'input', 'is malformed');
     case '42501':
-      // Row-level security refused a write: the row is not in the caller's tenant.
-      return forbidden('You cannot write outside your organization.');
+      // Row-level security (or a permission trigger) refused a write: the row is not in the
+      // caller's tenant, or the request's permissions do not allow it. The schema's scopes
+      // normally refuse first, with the permission named.
+      return forbidden('The database refused this write: it is outside your organization or needs a permission you lack.');
     default:
       return error;
   }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { systemRole } from '../authz/permissions.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { requireText } from './validation.js';
 
@@ -22,7 +23,14 @@ export async function createOrganization(
   orgId: string = randomUUID(),
 ): Promise<string> {
   const name = requireText('input.name', rawName, 120);
-  const restore = await db.rebind({ userId, orgId, access: 'staff', tenantId: null });
+  // The creator is bound as what they become: the Owner (the write policies want its permissions).
+  const restore = await db.rebind({
+    userId,
+    orgId,
+    access: 'staff',
+    tenantId: null,
+    permissions: systemRole('owner').permissions,
+  });
   try {
     await db.query('insert into organizations (id, name, created_by) values ($1, $2, $3)', [orgId, name, userId]);
     await db.query(

@@ -1,8 +1,9 @@
 /**
  * Refreshing OAuth tokens before they expire. The schedule (app_private.connection_refresh_schedule,
- * kept by a trigger) says what is due across organizations; each refresh then runs inside its
- * organization's RLS, locks the connection (another replica may be on it: skip), rotates the
- * token and records credential.token_refresh with the actor `system`.
+ * kept by a trigger, read only through app_private.due_connection_refreshes) says what is due
+ * across organizations; each refresh then runs inside its organization's RLS, bound as the system
+ * actor holding connections.update only, locks the connection (another replica may be on it:
+ * skip), rotates the token and records credential.token_refresh with the actor `system`.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -35,19 +36,24 @@ export interface RefreshJobDeps {
   logger: Logger;
 }
 
+const REFRESHER_PERMISSIONS = ['connections.update'] as const;
+
 const SYSTEM_META = () => ({ requestId: `token-refresh:${randomUUID()}`, clientIp: null, userAgent: 'gateway token refresher' });
 
 export async function refreshDueTokens(
   deps: RefreshJobDeps,
   limit = 50,
 ): Promise<{ refreshed: number; failed: number; skipped: number }> {
+  // The schedule spans organizations, so the app role reads it only through this definer
+  // function, which answers only outside any request's binding (ids of what is due, no times).
   const { rows: due } = await deps.pool.query<{ org_id: string; connection_id: string }>(
-    'select org_id, connection_id from app_private.connection_refresh_schedule where due_at <= now() order by due_at limit $1',
+    'select org_id, connection_id from app_private.due_connection_refreshes($1)',
     [limit],
   );
   const tally = { refreshed: 0, failed: 0, skipped: 0 };
   for (const { org_id: orgId, connection_id: id } of due) {
-    const binding = { userId: null, orgId, access: 'staff' as const, tenantId: null };
+    // The system actor holds exactly what a refresh writes: the connection's token.
+    const binding = { userId: null, orgId, access: 'staff' as const, tenantId: null, permissions: REFRESHER_PERMISSIONS };
     const meta = SYSTEM_META();
     let connection: ConnectionRow | undefined;
     try {

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
+import { PERMISSION_KEYS, systemRole } from '../../src/authz/permissions.js';
 import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { World, type SeededOrg } from '../helpers/world.js';
 
@@ -14,7 +15,13 @@ let issuer: DevIssuer;
 let a: SeededOrg;
 let b: SeededOrg;
 
-const staffOf = (org: SeededOrg) => ({ userId: org.members.owner.userId, orgId: org.id, role: 'staff' });
+/** Bound as the Owner, with the Owner's permissions (the write policies require them). */
+const staffOf = (org: SeededOrg) => ({
+  userId: org.members.owner.userId,
+  orgId: org.id,
+  role: 'staff',
+  permissions: systemRole('owner').permissions,
+});
 
 /** Every table the gateway can read that holds tenant data, and its tenant column. */
 const TENANT_TABLES = [
@@ -100,6 +107,79 @@ describe('the gateway role', () => {
   });
 });
 
+/**
+ * The only relations the app role may read without row-level security, each global reference
+ * data that holds no tenant's rows. Everything else it can read (any schema, any column) must
+ * have RLS enabled and forced, or be a security_invoker view over such tables.
+ */
+const READABLE_WITHOUT_RLS: Record<string, string> = {
+  'app_public.permission_categories': 'the permission catalogue, rewritten from src/authz/permissions.ts at migrate',
+  'app_public.permissions': 'the permission catalogue',
+  'app_public.system_roles': 'the six system roles, the same in every organization',
+  'app_public.system_role_permissions': 'the system roles’ grants (the matrix)',
+  'app_migrations.applied': 'which migration files ran: the gateway checks them at start without owner credentials',
+};
+
+describe('nothing outside row-level security', () => {
+  it('every relation the app role can read has RLS enabled and forced, or is on the short allow-list', async () => {
+    const { rows } = await pool.query<{ relation: string; kind: string; enabled: boolean; forced: boolean; invoker: boolean }>(`
+      select n.nspname || '.' || c.relname as relation, c.relkind as kind, c.relrowsecurity as enabled,
+        c.relforcerowsecurity as forced, coalesce('security_invoker=true' = any(c.reloptions), false) as invoker
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind in ('r', 'p', 'v', 'm', 'f')
+        and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%'
+        and has_any_column_privilege(current_user, c.oid, 'SELECT')`);
+    const unguarded = rows
+      .filter((r) => !(['r', 'p'].includes(r.kind) && r.enabled && r.forced) && !(r.kind === 'v' && r.invoker))
+      .map((r) => r.relation)
+      .sort();
+    expect(unguarded).toEqual(Object.keys(READABLE_WITHOUT_RLS).sort());
+  });
+
+  it('cross-tenant bookkeeping is not readable: the refresh schedule and the authorization versions', async () => {
+    for (const table of ['app_private.connection_refresh_schedule', 'app_private.authz_versions']) {
+      await expect(
+        asApp(pool, staffOf(a), (c) => c.query(`select * from ${table}`)),
+        table,
+      ).rejects.toThrow(/permission denied/);
+    }
+  });
+
+  it('the authorization version answers only for the bound organization', async () => {
+    const read = (settings: Parameters<typeof asApp>[1], orgId: string) =>
+      asApp(pool, settings, async (c) => (await c.query('select app_private.authz_version($1) as v', [orgId])).rows[0].v);
+    expect(Number(await read(staffOf(a), a.id))).toBeGreaterThan(0);
+    expect(await read(staffOf(a), b.id)).toBeNull();
+    expect(await read({}, a.id)).toBeNull();
+  });
+
+  it('what is due for a token refresh is told only to a transaction bound to no organization or user', async () => {
+    const connectionId = await asApp(
+      pool,
+      staffOf(b),
+      async (c) => {
+        const { rows: connector } = await c.query(
+          `insert into definitions (org_id, kind, name, auth_kind) values ($1, 'connector', 'Due', 'oauth2') returning id`,
+          [b.id],
+        );
+        const { rows } = await c.query(
+          `insert into connections (org_id, customer_id, connector_id, name, scope, token_expires_at)
+           values ($1, $2, $3, 'Due', 'shared', now() + interval '1 minute') returning id`,
+          [b.id, b.customers[0]!.id, connector[0].id],
+        );
+        return rows[0].id as string;
+      },
+      { commit: true },
+    );
+    const due = (settings: Parameters<typeof asApp>[1]) =>
+      asApp(pool, settings, async (c) => (await c.query('select * from app_private.due_connection_refreshes(50)')).rows);
+    expect(await due({})).toContainEqual({ org_id: b.id, connection_id: connectionId });
+    expect(await due(staffOf(b))).toEqual([]);
+    expect(await due({ userId: b.members.owner.userId })).toEqual([]);
+    expect(await due({ orgId: 'not-a-uuid' })).toEqual([]);
+  });
+});
+
 describe('reads', () => {
   it.each(TENANT_TABLES)('%s: org A’s settings show only org A’s rows', async (table) => {
     const rows = await asApp(pool, staffOf(a), async (c) => (await c.query(`select distinct org_id from ${table}`)).rows);
@@ -130,7 +210,14 @@ describe('reads', () => {
   }
 
   it('a customer-confined request sees its own customer’s rows and nothing org-internal', async () => {
-    const settings = { userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id };
+    // Every permission bound: the customer scope alone decides what is visible.
+    const settings = {
+      userId: a.members.end_user.userId,
+      orgId: a.id,
+      role: 'customer',
+      tenantId: a.customers[0]!.id,
+      permissions: PERMISSION_KEYS,
+    };
     const seen = await asApp(pool, settings, async (c) => ({
       customers: (await c.query('select id from customers')).rows.map((r) => r.id),
       executions: (await c.query('select customer_id from executions')).rows.map((r) => r.customer_id),
@@ -200,10 +287,17 @@ describe('writes', () => {
   });
 
   it('a customer-confined request cannot write into another customer', async () => {
-    const settings = { userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id };
+    // With the End User's permissions, so only the customer narrowing can refuse it.
+    const settings = {
+      userId: a.members.end_user.userId,
+      orgId: a.id,
+      role: 'customer',
+      tenantId: a.customers[0]!.id,
+      permissions: systemRole('end_user').permissions,
+    };
     await expect(
       asApp(pool, settings, (c) =>
-        c.query(`insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'tool', 'x')`, [
+        c.query(`insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'connection', 'x')`, [
           a.id,
           a.customers[1]!.id,
         ]),
@@ -244,7 +338,13 @@ describe('session settings', () => {
 });
 
 describe('what a customer-confined request may write', () => {
-  const confined = () => ({ userId: a.members.end_user.userId, orgId: a.id, role: 'customer', tenantId: a.customers[0]!.id });
+  const confined = () => ({
+    userId: a.members.end_user.userId,
+    orgId: a.id,
+    role: 'customer',
+    tenantId: a.customers[0]!.id,
+    permissions: systemRole('end_user').permissions,
+  });
 
   it('cannot delete or change its customer', async () => {
     const result = await asApp(pool, confined(), async (c) => ({
@@ -258,7 +358,8 @@ describe('what a customer-confined request may write', () => {
     const run = (customerId: string) =>
       asApp(pool, confined(), (c) =>
         c.query(
-          `insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'tool', 'x') returning id`,
+          // A connection action: what an End User may run (connections.execute).
+          `insert into executions (org_id, customer_id, target_kind, target_name) values ($1, $2, 'connection', 'x') returning id`,
           [a.id, customerId],
         ),
       );
@@ -370,7 +471,10 @@ describe('rules the database keeps itself', () => {
   });
 
   it('every change that can alter permissions bumps the organization’s authorization version', async () => {
-    const version = async () => Number((await pool.query('select app_private.authz_version($1) as v', [a.id])).rows[0].v);
+    const version = async () =>
+      asApp(pool, staffOf(a), async (c) =>
+        Number((await c.query('select app_private.authz_version($1) as v', [a.id])).rows[0].v),
+      );
     const changes = [
       `update memberships set user_id = user_id where user_id = '${a.members.viewer.userId}'`,
       `update memberships set role_id = role_id where user_id = '${a.members.viewer.userId}'`,

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemRole } from '../../src/authz/permissions.js';
 import { asApp } from '../helpers/database.js';
 import { errorCodes, expectData, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
@@ -105,14 +106,17 @@ describe('exactly one Owner', () => {
       transferOwnership: { previousOwner: { role: { key: 'admin' } }, newOwner: { role: { key: 'owner' } } },
     });
     const ownerRole = await t.world.systemRoleId(fresh, 'owner');
-    await expect(
+    const promote = (who: SeededMember, permissions: readonly string[]) =>
       asApp(
         t.world.pool,
-        { userId: fresh.members.admin.userId, orgId: fresh.id, role: 'staff' },
+        { userId: who.userId, orgId: fresh.id, role: 'staff', permissions },
         (c) => c.query('update memberships set role_id = $1 where id = $2', [ownerRole, fresh.members.viewer.membershipId]),
         { commit: true },
-      ),
-    ).rejects.toThrow(/active owners/);
+      );
+    // An Admin may not hand out the Owner role at all (the row policies refuse it)…
+    await expect(promote(fresh.members.admin, systemRole('admin').permissions)).rejects.toThrow(/row-level security/);
+    // …and the new Owner making a second one is refused at commit.
+    await expect(promote(fresh.members.developer, systemRole('owner').permissions)).rejects.toThrow(/active owners/);
   });
 });
 

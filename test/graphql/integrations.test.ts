@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshDueTokens, LocalTokenRefresher } from '../../src/integrations/token-refresh.js';
+import { PERMISSION_KEYS } from '../../src/authz/permissions.js';
 import { asApp, silentLogger } from '../helpers/database.js';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
@@ -521,7 +522,14 @@ describe('staff in one customer’s context (X-Customer-Id)', () => {
   it('the database agrees: a customer-scoped binding sees no org-internal rows', async () => {
     const seen = await asApp(
       t.world.pool,
-      { userId: org.members.admin.userId, orgId: org.id, role: 'customer', tenantId: org.customers[1]!.id },
+      // Every permission bound: the customer scope alone hides org-internal rows.
+      {
+        userId: org.members.admin.userId,
+        orgId: org.id,
+        role: 'customer',
+        tenantId: org.customers[1]!.id,
+        permissions: PERMISSION_KEYS,
+      },
       async (c) => ({
         definitions: (await c.query('select count(*)::int as n from definitions')).rows[0].n,
         roles: (await c.query('select count(*)::int as n from roles')).rows[0].n,

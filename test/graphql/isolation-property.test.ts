@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PERMISSION_KEYS } from '../../src/authz/permissions.js';
 import { asApp } from '../helpers/database.js';
 import { startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
@@ -291,6 +292,8 @@ describe('through SQL, as the application role', () => {
           orgId: tenant.orgId,
           role: tenant.customerId ? 'customer' : 'staff',
           tenantId: tenant.customerId,
+          // Every permission: isolation must not depend on what the binding may do.
+          permissions: PERMISSION_KEYS,
         };
         const rows = await asApp(t.world.pool, binding, async (c) => (await c.query(`select * from ${table}`)).rows);
         for (const row of rows) {

@@ -293,7 +293,8 @@ describe('deleting the organization', () => {
     expect(after.status).toBe(403);
     const remaining = await asApp(
       t.world.pool,
-      { userId: doomed.members.owner.userId, orgId: doomed.id, role: 'staff' },
+      // Bound with audit_log.read explicitly: the trail outlives the memberships that granted it.
+      { userId: doomed.members.owner.userId, orgId: doomed.id, role: 'staff', permissions: ['audit_log.read'] },
       async (c) => ({
         definitions: (await c.query('select count(*)::int as n from definitions')).rows[0].n,
         customers: (await c.query('select count(*)::int as n from customers')).rows[0].n,
@@ -316,7 +317,7 @@ describe('deleting the organization', () => {
     expect(purged.events).toBeGreaterThan(0);
     const left = await asApp(
       t.world.pool,
-      { orgId: doomed.id, role: 'staff' },
+      { orgId: doomed.id, role: 'staff', permissions: ['audit_log.read'] },
       async (c) => (await c.query('select count(*)::int as n from audit_events')).rows[0].n,
     );
     expect(left).toBe(0);
@@ -327,7 +328,8 @@ describe('deleting the organization', () => {
   it('audit events cannot be backdated by the gateway role', async () => {
     const occurred = await asApp(
       t.world.pool,
-      { userId: org.members.owner.userId, orgId: org.id, role: 'staff' },
+      // audit_log.read: RETURNING reads the row back.
+      { userId: org.members.owner.userId, orgId: org.id, role: 'staff', permissions: ['audit_log.read'] },
       async (c) =>
         (
           await c.query(

@@ -51,10 +51,25 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   };
 }
 
+export interface AppSettings {
+  userId?: string | null;
+  orgId?: string | null;
+  role?: string | null;
+  tenantId?: string | null;
+  /** `app.permissions`: keys (bound as a text[] literal) or raw text (to try malformed values). */
+  permissions?: readonly string[] | string | null;
+}
+
+/** The text a list of keys binds as, exactly as the gateway writes it. */
+function permissionsSetting(permissions: AppSettings['permissions']): string {
+  if (permissions == null) return '';
+  return typeof permissions === 'string' ? permissions : `{${[...new Set(permissions)].sort().join(',')}}`;
+}
+
 /** Runs `fn` in a transaction as the app role with the given request settings, then rolls back. */
 export async function asApp<T>(
   pool: pg.Pool,
-  settings: { userId?: string | null; orgId?: string | null; role?: string | null; tenantId?: string | null },
+  settings: AppSettings,
   fn: (client: pg.PoolClient) => Promise<T>,
   { commit = false } = {},
 ): Promise<T> {
@@ -63,8 +78,15 @@ export async function asApp<T>(
     await client.query('begin');
     await client.query(
       `select set_config('app.user_id', $1, true), set_config('app.org_id', $2, true),
-              set_config('app.role', $3, true), set_config('app.tenant_id', $4, true)`,
-      [settings.userId ?? '', settings.orgId ?? '', settings.role ?? '', settings.tenantId ?? ''],
+              set_config('app.role', $3, true), set_config('app.tenant_id', $4, true),
+              set_config('app.permissions', $5, true)`,
+      [
+        settings.userId ?? '',
+        settings.orgId ?? '',
+        settings.role ?? '',
+        settings.tenantId ?? '',
+        permissionsSetting(settings.permissions),
+      ],
     );
     const result = await fn(client);
     await client.query(commit ? 'commit' : 'rollback');

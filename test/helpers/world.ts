@@ -114,11 +114,17 @@ export class World {
 
   /** Runs `fn` bound to `org` as its owner (staff), committed: extra fixtures for a test. */
   inOrg<T>(org: Pick<SeededOrg, 'id' | 'members'>, fn: (db: RequestDatabase) => Promise<T>): Promise<T> {
-    return this.inOrgAs(org.id, org.members.owner.userId, fn);
+    return this.inOrgAs(org.id, org.members.owner.userId, undefined, fn);
   }
 
-  async inOrgAs<T>(orgId: string, userId: string, fn: (db: RequestDatabase) => Promise<T>): Promise<T> {
-    const db = new RequestDatabase(this.pool, { userId, orgId, access: 'staff', tenantId: null }, silentLogger);
+  /** Bound as `userId` in `orgId`; `permissions` omitted: the member's own, resolved by the database. */
+  async inOrgAs<T>(
+    orgId: string,
+    userId: string,
+    permissions: readonly string[] | undefined,
+    fn: (db: RequestDatabase) => Promise<T>,
+  ): Promise<T> {
+    const db = new RequestDatabase(this.pool, { userId, orgId, access: 'staff', tenantId: null, permissions }, silentLogger);
     try {
       const result = await fn(db);
       if ((await db.finish()) !== 'committed') throw new Error('fixture did not commit');
@@ -138,8 +144,12 @@ export class World {
     return this.auditOf(org.id, org.members.owner.userId, where);
   }
 
+  /**
+   * Read as staff holding audit_log.read, bound explicitly rather than resolved from a membership:
+   * a deleted organization's trail outlives its members.
+   */
   async auditOf(orgId: string, asUserId: string, where: { requestId?: string } = {}) {
-    return this.inOrgAs(orgId, asUserId, async (db) => {
+    return this.inOrgAs(orgId, asUserId, ['audit_log.read'], async (db) => {
       const { rows } = await db.query<{
         action: string;
         outcome: string;

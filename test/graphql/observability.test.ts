@@ -3,6 +3,9 @@
  * an in-memory exporter, as OTLP would ship them), and one log line per request.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import type net from 'node:net';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, errorCodes, expectData, type TestGateway } from '../helpers/gateway.js';
@@ -176,6 +179,39 @@ describe('traces (OpenTelemetry, in-memory exporter)', () => {
     expect(named('Workflow.name')).toEqual([]);
     // Variables never reach a span.
     expect(JSON.stringify(spans.map((s) => s.attributes))).not.toContain(secretName);
+  });
+});
+
+describe('traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT)', () => {
+  it('ships the spans to the collector, request id included, at the latest when the gateway stops', async () => {
+    const received: { path: string; contentType: string; body: string }[] = [];
+    const collector = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', contentType: String(req.headers['content-type']), body });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    collector.listen(0, '127.0.0.1');
+    await once(collector, 'listening');
+    const endpoint = `http://127.0.0.1:${(collector.address() as net.AddressInfo).port}`;
+    const t = await startTestGateway({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_SERVICE_NAME: 'gateway-under-test' });
+    const requestId = `otlp-${randomUUID()}`;
+    try {
+      const org = await t.world.organization('Exported Co');
+      const token = await t.world.token(org.members.owner);
+      expectData(await t.client.request('query Viewer { viewer { user { id } } }', undefined, { token, orgId: org.id, headers: { 'x-request-id': requestId } }));
+    } finally {
+      await t.stop(); // flushes the batch of spans
+      collector.close();
+    }
+    const exported = received.filter((r) => r.path === '/v1/traces');
+    expect(exported.length).toBeGreaterThan(0);
+    const all = exported.map((r) => r.body).join('\n');
+    expect(all).toContain('gateway-under-test');
+    expect(all).toContain(requestId);
+    expect(all).toContain('query.Viewer');
   });
 });
 

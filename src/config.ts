@@ -35,6 +35,14 @@ const schema = z
     DATABASE_OWNER_URL: postgresUrl.optional(),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
     DATABASE_STATEMENT_TIMEOUT: duration.default(10_000),
+    /** A lock wait gives up after this (503 naming lock_timeout): one locked table must not hold the pool. */
+    DATABASE_LOCK_TIMEOUT: duration.default(2_000),
+    /** How long a request waits for a pooled connection (or a new one to open) before a 503. */
+    DATABASE_POOL_TIMEOUT: duration.default(5_000),
+    /** Idempotency-Key results are kept this long, then purged (see README, "Safe retries"). */
+    IDEMPOTENCY_KEY_TTL: duration.default(24 * 3_600_000),
+    /** How often this replica deletes expired idempotency keys (0ms: never, e.g. all but one replica). */
+    IDEMPOTENCY_PURGE_INTERVAL: duration.default(3_600_000),
     /** Local state: the embedded cluster, the development issuer's key. */
     DATA_DIR: z.string().default('.data'),
     /** Default: $DATA_DIR/postgres. */
@@ -135,6 +143,9 @@ const schema = z
   .superRefine((env, ctx) => {
     if (env.OIDC_ISSUER && !env.OIDC_AUDIENCE) {
       ctx.addIssue({ code: 'custom', path: ['OIDC_AUDIENCE'], message: 'is required when OIDC_ISSUER is set' });
+    }
+    if (env.DATABASE_LOCK_TIMEOUT > env.DATABASE_STATEMENT_TIMEOUT) {
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_LOCK_TIMEOUT'], message: 'must not exceed DATABASE_STATEMENT_TIMEOUT' });
     }
     if (env.NODE_ENV === 'production' && !env.CREDENTIALS_ENCRYPTION_KEY) {
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'is required in production' });

@@ -53,6 +53,8 @@ export interface Context {
   services: GatewayServices;
   /** Bookkeeping to do once the request's transaction has committed. */
   afterCommit?: () => void;
+  /** This mutation claimed an Idempotency-Key (src/db/idempotency.ts). */
+  idempotency?: { key: string };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

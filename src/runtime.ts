@@ -20,11 +20,13 @@ import { createTokenVerifier } from './auth/token-verifier.js';
 import { ConfigError, devIssuerStateFile, embeddedPostgresDir, type Config } from './config.js';
 import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, withDatabase } from './db/bootstrap.js';
 import { seedDemo } from './db/demo-seed.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.js';
+import { attachToRunningPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.js';
+import { scheduleIdempotencyPurge } from './db/idempotency.js';
 import { migrate, verifyMigrated } from './db/migrate.js';
-import { assertUnprivilegedRole, createPool } from './db/pool.js';
+import { assertUnprivilegedRole, createPool, createReadinessProbe } from './db/pool.js';
+import { acquireLocalStateLock, currentHolder, type LocalStateLock } from './local-lock.js';
 import type { Logger } from './logger.js';
-import { MemoryStore, RedisStore } from './ratelimit/stores.js';
+import { FallbackStore, MemoryStore, RedisStore, type RateLimitStoreMode } from './ratelimit/stores.js';
 import { createMetricsServer, metricsOnApiPort } from './http/metrics-endpoint.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { createTracing, otlpTracing, type Tracing } from './observability/tracing.js';
@@ -48,6 +50,12 @@ export interface RunningGateway {
   metrics: GatewayMetrics;
   pool: pg.Pool;
   yoga: Gateway;
+  /** The embedded cluster this gateway started, if any. */
+  embedded: EmbeddedPostgres | undefined;
+  /** How rate limits are counted right now (for `/ready` and a metrics gauge). */
+  rateLimitStoreMode(): RateLimitStoreMode;
+  /** True from the moment shutdown began. */
+  readonly stopping: boolean;
   stop(): Promise<void>;
 }
 
@@ -62,41 +70,57 @@ export function derivedPassword(secret: string, role: string): string {
   return createHmac('sha256', secret).update(role).digest('base64url');
 }
 
-/** The databases the gateway itself connects to: DATABASE_URL (+ owner to migrate), or embedded. */
-export async function prepareDatabase(config: Config, logger: Logger): Promise<DatabaseUrls> {
+/**
+ * The database to use: DATABASE_URL, or the checkout's embedded cluster. Whoever starts the
+ * embedded cluster holds the data directory's lock (src/local-lock.ts) while it runs:
+ *  - `whenInUse: 'refuse'` (the gateway): another live holder is an error naming it;
+ *  - `whenInUse: 'attach'` (migrate, purge): connect to the cluster the holder is running and
+ *    leave it running; take the lock and start it only when nobody holds it.
+ */
+export async function prepareDatabase(
+  config: Config,
+  logger: Logger,
+  { whenInUse = 'attach' as 'refuse' | 'attach', lock }: { whenInUse?: 'refuse' | 'attach'; lock?: LocalStateLock } = {},
+): Promise<DatabaseUrls> {
   if (config.DATABASE_URL) {
     return { appUrl: config.DATABASE_URL, ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
   }
-  if (config.DATABASE_OWNER_URL) {
-    // The gateway never serves requests as the schema owner: that role is exempt from nothing
-    // RLS forgives, but it owns every table. Migration tools need only the owner (see below).
+  if (config.DATABASE_OWNER_URL && whenInUse === 'refuse') {
+    // The gateway never serves requests as the schema owner (it owns every table). Migration
+    // tools need only the owner: see prepareOwnerDatabase.
     throw new ConfigError(['DATABASE_URL: is required when DATABASE_OWNER_URL is set (the gateway connects as gateway_app)']);
   }
-  return startEmbeddedDatabase(config, logger);
-}
-
-/**
- * For owner-only tools (`npm run migrate`, `npm run audit:purge`): DATABASE_OWNER_URL alone is
- * enough; with neither URL set, the embedded cluster is started for the duration.
- */
-export async function prepareOwnerDatabase(
-  config: Config,
-  logger: Logger,
-): Promise<{ ownerUrl: string; embedded: EmbeddedPostgres | undefined }> {
-  if (config.DATABASE_OWNER_URL) return { ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
-  if (config.DATABASE_URL) {
-    throw new ConfigError(['DATABASE_OWNER_URL: is required to change a server database (the schema owner, gateway_owner)']);
+  const dataDir = embeddedPostgresDir(config);
+  let embedded: EmbeddedPostgres | undefined;
+  let ownLock: LocalStateLock | undefined;
+  const holder = lock ? undefined : currentHolder(config.DATA_DIR);
+  if (holder && whenInUse === 'attach') {
+    embedded = attachToRunningPostgres(dataDir);
+    if (!embedded) {
+      throw new Error(
+        `The embedded PostgreSQL in ${dataDir} belongs to process ${holder.pid} (${holder.role}) but is not running; try again once it is up.`,
+      );
+    }
+    logger.info({ holder: holder.pid, port: embedded.port }, 'using the embedded PostgreSQL of the running gateway');
+  } else {
+    ownLock = lock ?? acquireLocalStateLock(config.DATA_DIR, whenInUse === 'refuse' ? 'gateway' : 'maintenance');
+    try {
+      const started = await startEmbeddedPostgres({ dataDir, port: config.EMBEDDED_POSTGRES_PORT, logger });
+      const release = ownLock === lock ? () => {} : ownLock.release;
+      embedded = {
+        port: started.port,
+        pid: started.pid,
+        superuserUrl: started.superuserUrl,
+        async stop(mode) {
+          await started.stop(mode);
+          release();
+        },
+      };
+    } catch (error) {
+      if (ownLock !== lock) ownLock.release();
+      throw error;
+    }
   }
-  const { ownerUrl, embedded } = await startEmbeddedDatabase(config, logger);
-  return { ownerUrl: ownerUrl!, embedded };
-}
-
-async function startEmbeddedDatabase(config: Config, logger: Logger): Promise<DatabaseUrls> {
-  const embedded = await startEmbeddedPostgres({
-    dataDir: embeddedPostgresDir(config),
-    port: config.EMBEDDED_POSTGRES_PORT,
-    logger,
-  });
   const superuser = embedded.superuserUrl();
   const secret = new URL(superuser).password;
   const ownerPassword = derivedPassword(secret, OWNER_ROLE);
@@ -109,6 +133,23 @@ async function startEmbeddedDatabase(config: Config, logger: Logger): Promise<Da
   };
 }
 
+/**
+ * For owner-only tools (`npm run migrate`, `npm run audit:purge`): DATABASE_OWNER_URL alone is
+ * enough; with neither URL set, the embedded cluster (the running gateway's, or started for the
+ * duration).
+ */
+export async function prepareOwnerDatabase(
+  config: Config,
+  logger: Logger,
+): Promise<{ ownerUrl: string; embedded: EmbeddedPostgres | undefined }> {
+  if (config.DATABASE_OWNER_URL) return { ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
+  if (config.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_OWNER_URL: is required to change a server database (the schema owner, gateway_owner)']);
+  }
+  const { ownerUrl, embedded } = await prepareDatabase(config, logger, { whenInUse: 'attach' });
+  return { ownerUrl: ownerUrl!, embedded };
+}
+
 export interface StartOptions {
   /** Export spans here (tests: an in-memory exporter) instead of OTLP. */
   spanExporter?: SpanExporter;
@@ -119,8 +160,18 @@ export async function startGateway(config: Config, logger: Logger, options: Star
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((error) => logger.warn({ err: error }, 'shutdown step failed'));
   };
+  if (config.DATABASE_OWNER_URL && !config.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_URL: is required when DATABASE_OWNER_URL is set (the gateway connects as gateway_app)']);
+  }
   try {
-    const { appUrl, ownerUrl, embedded } = await prepareDatabase(config, logger);
+    // Local state (the embedded cluster, the development issuer's key) has one owner per
+    // checkout: a second gateway on the same DATA_DIR refuses, naming the first.
+    let lock: LocalStateLock | undefined;
+    if (!config.DATABASE_URL || !config.OIDC_ISSUER) {
+      lock = acquireLocalStateLock(config.DATA_DIR, 'gateway');
+      cleanups.push(async () => lock!.release());
+    }
+    const { appUrl, ownerUrl, embedded } = await prepareDatabase(config, logger, { whenInUse: 'refuse', lock });
     if (embedded) cleanups.push(() => embedded.stop());
     if (ownerUrl) {
       const { applied } = await migrate(ownerUrl, logger);
@@ -140,11 +191,19 @@ export async function startGateway(config: Config, logger: Logger, options: Star
 
     const pool = createPool(
       appUrl,
-      { max: config.DATABASE_POOL_MAX, statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT, clientClass: tracing?.clientClass },
+      {
+        max: config.DATABASE_POOL_MAX,
+        statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT,
+        lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT,
+        acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT,
+        clientClass: tracing?.clientClass,
+      },
       logger,
     );
     cleanups.push(() => pool.end());
     metrics.watchPool(pool);
+    const readiness = createReadinessProbe(appUrl, logger);
+    cleanups.push(() => readiness.end());
     await assertUnprivilegedRole(pool);
     if (!ownerUrl) await verifyMigrated(pool);
 
@@ -184,17 +243,44 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
     });
 
-    let store: MemoryStore | RedisStore;
+    let store: MemoryStore | FallbackStore;
+    let rateLimitStoreMode: () => RateLimitStoreMode;
     if (config.REDIS_URL) {
-      const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2, enableOfflineQueue: false, lazyConnect: true });
-      redis.on('error', (error) => logger.warn({ err: error }, 'redis error'));
-      await redis.connect();
-      cleanups.push(() => redis.quit());
-      store = new RedisStore(redis, config.RATE_LIMIT_WINDOW);
+      // Never wait for Redis: commands fail at once while it is away (no offline queue) and the
+      // fallback counts locally; reconnection is retried every ≤ 2 s in the background.
+      const redis = new Redis(config.REDIS_URL, {
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        commandTimeout: 500,
+        connectTimeout: 2_000,
+        retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+        lazyConnect: true,
+      });
+      let lastRedisError = '';
+      redis.on('error', (error) => {
+        // Reconnect attempts repeat the same error; the store logs the transitions that matter.
+        if (error.message !== lastRedisError) logger.debug({ err: error }, 'redis error');
+        lastRedisError = error.message;
+      });
+      const fallback = new FallbackStore(redis, new RedisStore(redis, config.RATE_LIMIT_WINDOW), logger);
+      // Give Redis a moment to connect, so a healthy start counts shared from the first
+      // request; an unreachable one does not hold the start (ioredis keeps retrying).
+      await Promise.race([redis.connect().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())]);
+      cleanups.push(async () => {
+        fallback.close();
+        redis.disconnect();
+      });
+      store = fallback;
+      rateLimitStoreMode = () => fallback.mode();
     } else {
       const memory = new MemoryStore();
       cleanups.push(async () => memory.close());
       store = memory;
+      rateLimitStoreMode = () => 'memory';
+    }
+
+    if (config.IDEMPOTENCY_PURGE_INTERVAL > 0) {
+      cleanups.push(scheduleIdempotencyPurge(pool, logger, config.IDEMPOTENCY_PURGE_INTERVAL));
     }
 
     const refresher = new LocalTokenRefresher();
@@ -203,16 +289,47 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       cleanups.push(stopRefresh);
     }
 
+    let stopping: Promise<void> | undefined;
     const yoga = createGateway(
       { config, pool, logger, verifier, principals, activity: new MemberActivity(), cipher, refresher, metrics },
       store,
+      {
+        async ready() {
+          const database = stopping ? { ok: false, error: 'shutting down' } : await readiness.check();
+          return {
+            ok: database.ok,
+            body: {
+              status: database.ok ? 'ready' : 'unavailable',
+              database: database.ok ? 'up' : 'down',
+              ...(database.error ? { databaseError: database.error } : {}),
+              rateLimitStore: rateLimitStoreMode(),
+              ...(stopping ? { shuttingDown: true } : {}),
+            },
+          };
+        },
+      },
       { tracing, metricsOnApiPort: metricsOnApiPort(config) },
     );
+    metrics.watchRateLimitStore(rateLimitStoreMode);
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler
     // running, and shutdown must not end the pool under it.
     let inFlight = 0;
     const server = http.createServer((req, res) => {
+      if (stopping) {
+        // From SIGTERM on nothing new is accepted, not even on a kept-alive connection.
+        res.writeHead(503, { connection: 'close', 'retry-after': '1', 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({ errors: [{ message: 'The gateway is shutting down.', extensions: { code: 'SERVICE_UNAVAILABLE' } }] }),
+        );
+        return;
+      }
       inFlight++;
+      // Answers written after shutdown began tell the client to go elsewhere next time.
+      const writeHead = res.writeHead;
+      res.writeHead = function (this: http.ServerResponse, ...args: Parameters<typeof writeHead>) {
+        if (stopping && !this.headersSent) this.setHeader('connection', 'close');
+        return writeHead.apply(this, args);
+      } as typeof writeHead;
       const serve = () => yoga(req, res);
       Promise.resolve(tracing ? tracing.handle(req, res, serve) : serve()).finally(() => inFlight--);
     });
@@ -234,37 +351,41 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       metricsUrl = `http://${metricsHost.includes(':') ? `[${metricsHost}]` : metricsHost}:${bound}/metrics`;
     }
 
-    let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
-        // Stop accepting, let in-flight requests finish, close idle keep-alive sockets as they
-        // become idle (one call is not enough: sockets go idle after it), then the rest.
+        // Stop accepting, let in-flight requests finish (they commit or roll back; their answers
+        // carry Connection: close), close keep-alive sockets as they become idle (one call is
+        // not enough: sockets go idle after it), then the rest. Budget: 5 s for requests, so the
+        // whole shutdown (with the embedded cluster's) fits a 10 s grace period.
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        const idleCloser = setInterval(() => server.closeIdleConnections(), 100);
+        const idleCloser = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
-        const deadline = setTimeout(() => server.closeAllConnections(), 10_000);
+        const drainUntil = Date.now() + 5_000;
+        while (inFlight > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
+        server.closeAllConnections();
         await closed;
         clearInterval(idleCloser);
-        const drainUntil = Date.now() + 10_000;
-        while (inFlight > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
-        clearTimeout(deadline);
         await yoga.dispose();
         await cleanup();
       })());
 
-    const database = embedded ? 'embedded' : describeDatabase(appUrl);
     return {
       url,
       graphqlUrl: `${url}/graphql`,
       issuer,
       audience,
       devIssuer,
-      database,
+      database: embedded ? 'embedded' : describeDatabase(appUrl),
       demoSeeded,
       metricsUrl,
       metrics,
       pool,
       yoga,
+      embedded,
+      rateLimitStoreMode,
+      get stopping() {
+        return stopping !== undefined;
+      },
       stop,
     };
   } catch (error) {

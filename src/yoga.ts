@@ -5,6 +5,7 @@
  * The plugin order is the request's way through the gateway (ARCHITECTURE.md §4):
  *   request id, body limit, GraphiQL assets → parse + validate with operation limits (armor)
  *   → context: verify the token, resolve the principal (src/context.ts) → rate limits
+ *   → Idempotency-Key claimed (or replayed) in the request transaction
  *   → execute with scope-auth on every field, DB work in one request transaction
  *   → commit, then deferred audit events → response.
  */
@@ -13,6 +14,7 @@ import type { Store } from '@envelop/rate-limiter';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { createContextFactory, type Context, type GatewayServices, type ServerContext } from './context.js';
+import { useIdempotencyKeys } from './db/idempotency.js';
 import { useRequestTransaction } from './db/request-transaction-plugin.js';
 import { renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
@@ -55,6 +57,11 @@ const EXAMPLE_QUERY = /* GraphQL */ `
   }
 `;
 
+export interface Readiness {
+  /** Must answer within a second whatever the request pool is doing (see createReadinessProbe). */
+  ready(): Promise<{ ok: boolean; body: Record<string, unknown> }>;
+}
+
 export interface ObservabilityOptions {
   tracing?: Tracing;
   /** Answer /metrics on this server (see http/metrics-endpoint.ts for when). */
@@ -64,6 +71,7 @@ export interface ObservabilityOptions {
 export function createGateway(
   services: GatewayServices,
   rateLimitStore: Store,
+  readiness?: Readiness,
   observability: ObservabilityOptions = {},
 ): Gateway {
   const { metrics } = services;
@@ -114,7 +122,16 @@ export function createGateway(
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {
-          await pool.query('select 1');
+          if (!readiness) {
+            await pool.query('select 1');
+            return;
+          }
+          // The body says what is up and how rate limits are counted (shared or local).
+          const { ok, body } = await readiness.ready();
+          return new Response(JSON.stringify(body), {
+            status: ok ? 200 : 503,
+            headers: { 'content-type': 'application/json', ...(ok ? {} : { 'retry-after': '1' }) },
+          });
         },
       }),
       ...(armor.protect().plugins as Plugin[]),
@@ -126,6 +143,8 @@ export function createGateway(
         store: rateLimitStore,
       }),
       useUnexpectedErrorLogging(),
+      // Before the request transaction: its result is stored just before that commits.
+      useIdempotencyKeys(config.IDEMPOTENCY_KEY_TTL),
       useRequestTransaction(pool),
     ],
   });

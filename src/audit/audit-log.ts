@@ -126,11 +126,45 @@ export class RequestAudit {
     return this.pendingSuccesses.some((row) => row.action !== 'auth.login');
   }
 
-  /** The commit failed: the successes it carried never happened. Report them as failures. */
-  commitFailed(code: string): void {
+  /**
+   * The commit failed: the successes it carried never happened — or, when the connection died
+   * after COMMIT was sent, nobody knows. Report them as failures, marked `outcome: "unknown"`
+   * in the latter case (the Success event may then exist too: it committed with the change).
+   */
+  commitFailed(code: string, outcomeUnknown = false): void {
     for (const row of this.pendingSuccesses.splice(0)) {
-      this.deferred.push({ ...row, outcome: 'failure', details: { ...row.details, code } });
+      this.deferred.push({
+        ...row,
+        outcome: 'failure',
+        details: { ...row.details, code, ...(outcomeUnknown ? { outcome: 'unknown' } : {}) },
+      });
     }
+  }
+
+  private logUnwritten(row: AuditRow, error: unknown): void {
+    this.logger.error(
+      {
+        audit_unwritten: true,
+        event: {
+          orgId: row.orgId,
+          actorType: this.actor ? 'user' : 'system',
+          actorUserId: this.actor?.userId ?? null,
+          actorName: this.actor?.name ?? 'system',
+          action: row.action,
+          resourceType: row.resourceType,
+          resourceId: row.resourceId ?? null,
+          outcome: row.outcome,
+          customerId: row.customerId ?? null,
+          requestId: this.meta.requestId,
+          clientIp: this.meta.clientIp,
+          userAgent: this.meta.userAgent?.slice(0, 512) ?? null,
+          details: row.details ?? {},
+          occurredAt: new Date().toISOString(),
+        },
+        reason: error instanceof Error ? error.message : String(error),
+      },
+      'audit.unwritten',
+    );
   }
 
   /** Write deferred events in a transaction of their own. Never throws: the response stands. */
@@ -152,8 +186,12 @@ export class RequestAudit {
         await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
         for (const row of orgRows) this.observer(row.outcome, 'written', 1);
       } catch (error) {
-        for (const row of orgRows) this.observer(row.outcome, 'unwritten', 1);
-        this.logger.error({ err: error, audit: orgRows }, 'could not write audit events');
+        // The database is down (or refused): the events live on in the log, one line each with
+        // every field and a stable marker, so log shipping keeps what the table could not.
+        for (const row of orgRows) {
+          this.logUnwritten(row, error);
+          this.observer(row.outcome, 'unwritten', 1);
+        }
       }
     }
   }

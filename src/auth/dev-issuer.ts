@@ -55,7 +55,13 @@ export async function loadOrCreateKey(file?: string): Promise<StoredKey> {
   };
   if (file) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, JSON.stringify(key), { mode: 0o600 });
+    try {
+      // Exclusive: a key in use is never replaced, even by a racing second process.
+      fs.writeFileSync(file, JSON.stringify(key), { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as StoredKey;
+    }
   }
   return key;
 }

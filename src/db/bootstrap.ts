@@ -32,7 +32,7 @@ export interface BootstrapReport {
 /** Idempotent: run it again and nothing changes (unless `resetPasswords`). */
 export async function bootstrapDatabase(options: BootstrapOptions): Promise<BootstrapReport> {
   const client = new pg.Client({ connectionString: options.superuserUrl });
-  client.on('error', () => {}); // a dropped connection surfaces as the failed query instead
+  client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {
     const roles = await ensureRoles(client, options);
@@ -83,6 +83,7 @@ async function ensureRoles(client: pg.Client, options: BootstrapOptions): Promis
 
 export async function dropDatabase(superuserUrl: string, database: string): Promise<void> {
   const client = new pg.Client({ connectionString: superuserUrl });
+  client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {
     await client.query(`drop database if exists ${client.escapeIdentifier(database)} with (force)`);

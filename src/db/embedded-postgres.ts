@@ -32,14 +32,19 @@ export interface EmbeddedPostgresOptions {
   durable?: boolean;
   /** When running as root, the OS user the server runs as (created if missing). */
   osUser?: string;
+  /** After a fast shutdown request, an immediate one follows this much later (default 5 s). */
+  stopTimeoutMs?: number;
   logger?: Logger;
 }
 
 export interface EmbeddedPostgres {
   readonly port: number;
+  /** The postmaster's pid (undefined for a cluster attached to, not started). */
+  readonly pid?: number;
   /** A superuser connection string for `database`. */
   superuserUrl(database?: string): string;
-  stop(): Promise<void>;
+  /** `fast` (default): roll back, checkpoint, exit. `immediate`: exit now, recover at next start (pg_ctl -m immediate). */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
 }
 
 const SUPERUSER = 'postgres';
@@ -80,15 +85,46 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   return {
     port,
+    pid: child.pid,
     superuserUrl,
-    async stop() {
+    async stop(mode = 'fast') {
       process.off('exit', killOnExit);
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
-      child.kill('SIGINT'); // fast shutdown: roll back open transactions, checkpoint, exit
-      const timer = setTimeout(() => child.kill('SIGQUIT'), 15_000);
+      // SIGINT: fast shutdown (roll back open transactions, checkpoint, exit); SIGQUIT: immediate.
+      child.kill(mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
+      // Shutdown must finish within a process manager's grace period (10 s is common).
+      const timer = setTimeout(() => child.kill('SIGQUIT'), options.stopTimeoutMs ?? 5_000);
       await exited;
       clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * The cluster another process of this checkout is running (the gateway holds the data
+ * directory's lock): connect to it without starting, stopping or touching it. Undefined when
+ * no server runs on that directory.
+ */
+export function attachToRunningPostgres(dataDir: string): EmbeddedPostgres | undefined {
+  const dir = path.resolve(dataDir);
+  let lines: string[];
+  let superuserPassword: string;
+  try {
+    lines = fs.readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n');
+    ({ superuserPassword } = JSON.parse(fs.readFileSync(`${dir}.credentials.json`, 'utf8')) as { superuserPassword: string });
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !Number.isInteger(port) || port <= 0) return undefined;
+  return {
+    port,
+    superuserUrl: (database = 'postgres') =>
+      `postgres://${SUPERUSER}:${encodeURIComponent(superuserPassword)}@127.0.0.1:${port}/${database}`,
+    async stop() {
+      // Not ours to stop.
     },
   };
 }
@@ -255,7 +291,11 @@ async function waitUntilReady(child: ChildProcess, url: string, stderr: string[]
   throw new Error(`Embedded PostgreSQL did not accept connections within 30 s:\n${stderr.join('')}`);
 }
 
-/** A server left behind by a process that died without stopping it holds the lock file. */
+/**
+ * A server left behind by a process that died without stopping it holds the lock file. Only a
+ * caller holding the data directory's lock (src/local-lock.ts) gets here, so a live server is
+ * nobody's: a running gateway's cluster is never stopped by a second process.
+ */
 async function stopLeftoverServer(dataDir: string, log: Logger | undefined) {
   const lockFile = path.join(dataDir, 'postmaster.pid');
   if (!fs.existsSync(lockFile)) return;

@@ -83,6 +83,7 @@ function compare(files: MigrationFile[], applied: AppliedRow[]): MigrationFile[]
 export async function migrate(ownerUrl: string, logger?: Logger): Promise<{ applied: string[] }> {
   const files = readMigrationFiles();
   const client = new pg.Client({ connectionString: ownerUrl });
+  client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -4,6 +4,10 @@ import type { Logger } from '../logger.js';
 export interface PoolOptions {
   max: number;
   statementTimeoutMs: number;
+  /** Default: a fifth of the statement timeout (at most 2 s). */
+  lockTimeoutMs?: number;
+  /** Waiting for a pooled client, or for a new connection to open. Default 5 s. */
+  acquireTimeoutMs?: number;
   applicationName?: string;
   /** The client class (tracing wraps statements in spans). */
   clientClass?: typeof pg.Client;
@@ -12,23 +16,67 @@ export interface PoolOptions {
 /**
  * The request pool, connected as the gateway's login role. Sized and tuned on purpose: idle
  * clients live 60 s (pg's 10 s default reconnects under bursty load), a request waits at most
- * 5 s for a client (then 503), and the server kills a statement after `statementTimeoutMs` and
- * a transaction left idle for 30 s (a leaked client cannot hold locks forever).
+ * `acquireTimeoutMs` for a client (then 503), the server gives up a lock wait after
+ * `lockTimeoutMs` (shorter than a statement: requests queued behind one lock fail fast instead
+ * of all holding pooled clients until the statement timeout), kills a statement after
+ * `statementTimeoutMs` and a transaction left idle for 30 s (a leaked client cannot hold locks
+ * forever). TCP keepalive notices a peer that vanished without closing the connection.
  */
 export function createPool(connectionString: string, options: PoolOptions, logger: Logger): pg.Pool {
+  const lockTimeout = options.lockTimeoutMs ?? Math.min(2_000, Math.ceil(options.statementTimeoutMs / 5));
   const pool = new pg.Pool({
     connectionString,
     max: options.max,
     idleTimeoutMillis: 60_000,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.acquireTimeoutMs ?? 5_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     application_name: options.applicationName ?? 'gateway',
     ...(options.clientClass ? { Client: options.clientClass } : {}),
-    options: `-c search_path=app_public -c statement_timeout=${options.statementTimeoutMs} -c idle_in_transaction_session_timeout=30000`,
+    options:
+      `-c search_path=app_public -c statement_timeout=${options.statementTimeoutMs} -c lock_timeout=${lockTimeout} ` +
+      '-c idle_in_transaction_session_timeout=30000',
   });
   // An idle client losing its connection must not crash the process.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database client failed'));
   return pool;
 }
+
+/**
+ * The readiness probe's own connection: one client, short timeouts, outside the request pool,
+ * so `/ready` answers within its budget whatever the pool is doing (all clients busy, waiting
+ * on a lock). Answers whether the database took `select 1` within `timeoutMs`.
+ */
+export function createReadinessProbe(connectionString: string, logger: Logger, timeoutMs = 800) {
+  const probe = new pg.Pool({
+    connectionString,
+    max: 1,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'gateway-ready',
+    options: `-c statement_timeout=${timeoutMs}`,
+  });
+  probe.on('error', (error) => logger.debug({ err: error }, 'readiness probe connection failed'));
+  probe.on('connect', (client) => client.on('error', () => {}));
+  return {
+    async check(): Promise<{ ok: boolean; error?: string }> {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      try {
+        await Promise.race([probe.query('select 1'), timeout]);
+        return { ok: true };
+      } catch (error) {
+        return { ok: false, error: (error as Error).message };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    end: () => probe.end(),
+  };
+}
+export type ReadinessProbe = ReturnType<typeof createReadinessProbe>;
 
 /** The gateway refuses to run as a role that would make RLS meaningless. */
 export async function assertUnprivilegedRole(pool: pg.Pool): Promise<void> {

@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { asDatabaseFault, commitOutcomeUnknown, databaseFaultOf, databaseUnavailable } from './faults.js';
 
 /** What RLS sees. `access` is the database role of the request (see migrations/CONVENTIONS.md). */
 export interface DatabaseBinding {
@@ -76,6 +77,8 @@ export class RequestDatabase {
   private rollbackOnly = false;
   private savepoints = 0;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The connection died under this request: its transaction is gone (the server rolled it back). */
+  private lost = false;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -86,10 +89,19 @@ export class RequestDatabase {
   private authzVersion: number | null = null;
 
   /** Heard while the client is ours; without a listener a dying connection would crash the process. */
-  private readonly onConnectionError = (error: Error) => this.logger.warn({ err: error }, 'request database connection failed');
+  private readonly onConnectionError = (error: Error) => {
+    this.lost = true;
+    this.logger.warn({ err: error }, 'request database connection failed');
+  };
+  private readonly onConnectionEnd = () => {
+    this.lost = true;
+  };
 
   private release(client: pg.PoolClient, error?: Error): void {
+    client.removeListener('end', this.onConnectionEnd);
+    // Keep an error listener: a destroyed client may still emit while its socket closes.
     client.removeListener('error', this.onConnectionError);
+    if (error) client.on('error', () => {});
     client.release(error);
   }
 
@@ -104,7 +116,12 @@ export class RequestDatabase {
 
   /** A failed mutation doomed the transaction: its rollback is the plan, not a surprise. */
   get rolledBackOnPurpose(): boolean {
-    return this.rollbackOnly;
+    return this.rollbackOnly && !this.lost;
+  }
+
+  /** The request's connection died: whatever it did is gone with its transaction. */
+  get connectionLost(): boolean {
+    return this.lost;
   }
 
   get currentBinding(): DatabaseBinding {
@@ -119,7 +136,15 @@ export class RequestDatabase {
     const client = await this.connection();
     const run = this.queue.then(() => client.query<R>(text, values));
     this.queue = run.catch(() => undefined);
-    return run;
+    try {
+      return await run;
+    } catch (error) {
+      // A lost connection, a restart, a lock or statement timeout: a retryable 503 saying which.
+      // The transaction is aborted either way; a lost one cannot even be rolled back.
+      const kind = databaseFaultOf(error);
+      if (kind === 'connection lost' || kind === 'shutting down' || kind === 'unreachable') this.lost = true;
+      throw asDatabaseFault(error);
+    }
   }
 
   /**
@@ -169,7 +194,11 @@ export class RequestDatabase {
     };
   }
 
-  /** Commit (or roll back) and release. Safe to call twice; throws 503 when the commit fails. */
+  /**
+   * Commit (or roll back) and release. Safe to call twice. Throws a 503 when the change was not
+   * saved, and a distinct 503 (`extensions.outcome: "UNKNOWN"`) when the connection died after
+   * COMMIT was sent: only then is the outcome truly unknown.
+   */
   async finish(): Promise<'committed' | 'rolled back' | 'unused'> {
     if (this.state === 'unopened') {
       this.state = 'finished';
@@ -183,9 +212,14 @@ export class RequestDatabase {
     } catch {
       return 'rolled back'; // never connected: nothing to release
     }
+    await this.queue;
+    if (this.lost) {
+      // The server ended the transaction with the connection: nothing of it was committed.
+      this.release(client, new Error('connection lost during the request'));
+      return 'rolled back';
+    }
     const verb = this.rollbackOnly ? 'rollback' : 'commit';
     try {
-      await this.queue;
       const result = await client.query(verb);
       this.release(client);
       // COMMIT of an aborted transaction answers ROLLBACK.
@@ -193,8 +227,16 @@ export class RequestDatabase {
     } catch (error) {
       this.logger.error({ err: error }, `request transaction ${verb} failed`);
       this.release(client, error as Error); // destroy: its transaction state is unknown
-      if (verb === 'commit') throw serviceUnavailable('The change could not be saved. Try again.');
-      return 'rolled back';
+      if (verb !== 'commit') return 'rolled back';
+      const kind = databaseFaultOf(error);
+      if (/not queryable/.test((error as Error).message)) {
+        // pg refused to send COMMIT on a connection it already knew was dead: rolled back.
+        throw databaseUnavailable('connection lost');
+      }
+      if (kind === 'connection lost' || kind === 'shutting down') throw commitOutcomeUnknown();
+      // The server answered COMMIT with an error (a deferred constraint, a serialization
+      // failure, a timeout): it rolled back.
+      throw kind ? databaseUnavailable(kind) : serviceUnavailable('The change could not be saved. Try again.', 1);
     }
   }
 
@@ -220,12 +262,13 @@ export class RequestDatabase {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
-      // A checked-out client whose connection dies (e.g. idle-in-transaction timeout) emits
+      // A checked-out client whose connection dies (a terminated backend, a restart) emits
       // 'error'; unheard, that would crash the process. The next query on it fails anyway.
       client.on('error', this.onConnectionError);
+      client.on('end', this.onConnectionEnd);
     } catch (error) {
       this.logger.error({ err: error }, 'no database connection for the request');
-      throw serviceUnavailable('The database is unavailable. Try again shortly.', 1);
+      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
     }
     try {
       // One round trip: open, bind, and read the organization's authorization version.
@@ -236,7 +279,7 @@ export class RequestDatabase {
     } catch (error) {
       this.release(client, error as Error);
       this.logger.error({ err: error }, 'could not open the request transaction');
-      throw serviceUnavailable('The database is unavailable. Try again shortly.', 1);
+      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
     }
   }
 }
@@ -248,18 +291,30 @@ export async function withBoundTransaction<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
+  // These writes happen exactly while the database is failing: a client dying under them must
+  // fail the write, not the process.
+  let lost: Error | undefined;
+  const onError = (error: Error) => {
+    lost = error;
+  };
+  client.on('error', onError);
+  const release = (error?: Error) => {
+    if (!error) client.removeListener('error', onError);
+    client.release(error);
+  };
   try {
     await client.query(`begin; ${bindingSql(binding)}`);
     const result = await fn(client);
     await client.query('commit');
-    client.release();
+    release(lost);
     return result;
   } catch (error) {
     try {
+      if (lost) throw lost;
       await client.query('rollback');
-      client.release();
+      release();
     } catch (rollbackError) {
-      client.release(rollbackError as Error);
+      release(rollbackError as Error);
     }
     throw error;
   }

@@ -10,6 +10,7 @@ import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type pg from 'pg';
 import type { Context } from '../context.js';
 import { ErrorCode, errorCodeOf, serviceUnavailable } from '../errors.js';
+import { databaseUnavailable } from './faults.js';
 
 export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
   return {
@@ -27,10 +28,13 @@ export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
             // COMMIT answers ROLLBACK when a later statement aborted the transaction: changes
             // already reported as done (their Success events with them) were not saved.
             else if (outcome === 'rolled back' && ctx.audit.hasPendingChanges && !ctx.db.rolledBackOnPurpose) {
-              throw serviceUnavailable('The change could not be saved. Try again.');
+              throw ctx.db.connectionLost
+                ? databaseUnavailable('connection lost')
+                : serviceUnavailable('The change could not be saved. Try again.', 1);
             }
           } catch (error) {
-            ctx.audit.commitFailed(errorCodeOf(error) ?? ErrorCode.SERVICE_UNAVAILABLE);
+            const unknown = error instanceof GraphQLError && error.extensions?.outcome === 'UNKNOWN';
+            ctx.audit.commitFailed(errorCodeOf(error) ?? ErrorCode.SERVICE_UNAVAILABLE, unknown);
             setResult({
               data: null,
               errors: [

@@ -9,6 +9,7 @@ import { createGraphQLError, isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Context } from '../context.js';
+import { databaseFaultOf, databaseUnavailable } from '../db/faults.js';
 
 function withCode(error: GraphQLError, code: string, limit?: string): GraphQLError {
   if (error.extensions?.code) return error;
@@ -75,9 +76,25 @@ function isOriginalGraphQLError(error: unknown): boolean {
   return error instanceof GraphQLError && (error.originalError == null || isOriginalGraphQLError(error.originalError));
 }
 
+function rootCause(error: unknown): unknown {
+  let current = error;
+  while (current instanceof GraphQLError && current.originalError) current = current.originalError;
+  return current;
+}
+
 export function maskUnexpectedError(logger: Logger) {
   return (error: unknown, message: string): Error => {
     if (isOriginalGraphQLError(error)) return error as GraphQLError;
+    // The database failing under any path (a pool query in the context factory, a loader, a
+    // resolver that let it through) is a retryable 503, never a masked 200/500.
+    const fault = databaseFaultOf(rootCause(error));
+    if (fault) {
+      const answer = databaseUnavailable(fault);
+      if (error instanceof GraphQLError && error.path) {
+        return new GraphQLError(answer.message, { nodes: error.nodes, path: error.path, extensions: answer.extensions });
+      }
+      return answer;
+    }
     // Resolver errors were logged with their request id already; this is anything else.
     if (!(error instanceof GraphQLError)) logger.error({ err: error }, 'unexpected error outside execution');
     return createGraphQLError(message, {

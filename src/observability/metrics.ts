@@ -22,6 +22,8 @@ export interface GatewayMetrics {
   readonly principalCache: Counter<'result'>;
   /** Report the pool's clients at every scrape. */
   watchPool(pool: pg.Pool): void;
+  /** Report how rate limits are counted (redis, local fallback, memory) at every scrape. */
+  watchRateLimitStore(mode: () => string): void;
   /** Yoga/Envelop's own Prometheus plugin, on this registry (the route is served by the gateway). */
   yogaPlugin(): Plugin;
   /** The text exposition, as Prometheus scrapes it. */
@@ -95,6 +97,18 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Gatew
     },
   });
 
+  let rateLimitStoreMode: (() => string) | undefined;
+  new Gauge({
+    name: 'gateway_rate_limit_store',
+    help: 'How rate limits are counted right now: 1 for the current mode (shared: Redis; local-fallback: this replica alone while Redis is away; memory: no Redis configured).',
+    labelNames: ['mode'] as const,
+    registers,
+    collect() {
+      this.reset();
+      if (rateLimitStoreMode) this.set({ mode: rateLimitStoreMode() }, 1);
+    },
+  });
+
   return {
     registry,
     requests,
@@ -105,6 +119,9 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Gatew
     principalCache,
     watchPool(pool) {
       pools.push(pool);
+    },
+    watchRateLimitStore(mode) {
+      rateLimitStoreMode = mode;
     },
     yogaPlugin() {
       return usePrometheus({

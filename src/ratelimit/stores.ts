@@ -91,3 +91,93 @@ export class RedisStore extends Store {
   /** The call was recorded when it was read (see above). */
   setForIdentity(): void {}
 }
+
+export type RateLimitStoreMode =
+  /** In-process counters by configuration (no REDIS_URL). */
+  | 'memory'
+  /** Counters shared by every replica through Redis. */
+  | 'shared'
+  /** Redis is configured but unreachable: this replica counts on its own until it returns. */
+  | 'local-fallback';
+
+interface ModeLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+/**
+ * Redis when it answers, this replica's own counters when it does not. A Redis outage degrades
+ * rate limiting (each replica limits alone, so a caller spread over N replicas gets up to N
+ * budgets) instead of failing every request. Each change of mode is logged once; shared
+ * counting resumes by itself as soon as the client is connected again (ioredis reconnects).
+ * Local counts are dropped on the way back: Redis's own window is the truth again.
+ */
+export class FallbackStore extends Store {
+  /** 'pending': connecting for the first time (counting locally, nothing to say yet). */
+  private current: 'pending' | 'shared' | 'local-fallback';
+  private local = new MemoryStore();
+  private retryAt = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly shared: RedisStore,
+    private readonly logger: ModeLogger,
+  ) {
+    super();
+    this.current = redis.status === 'ready' ? 'shared' : 'pending';
+    redis.on('ready', () => this.switchTo('shared'));
+    redis.on('close', () => this.switchTo('local-fallback', 'connection closed'));
+  }
+
+  mode(): RateLimitStoreMode {
+    return this.current === 'shared' ? 'shared' : 'local-fallback';
+  }
+
+  async getForIdentity(identity: Identity): Promise<readonly number[]> {
+    // A Redis that is connected but not answering (commands time out) is tried again at most
+    // once a second, so requests do not each wait out a command timeout meanwhile.
+    if (this.redis.status === 'ready' && (this.current === 'shared' || Date.now() >= this.retryAt)) {
+      try {
+        const timestamps = await this.shared.getForIdentity(identity);
+        this.switchTo('shared');
+        return timestamps;
+      } catch (error) {
+        this.retryAt = Date.now() + 1_000;
+        this.switchTo('local-fallback', (error as Error).message);
+      }
+    } else if (this.current !== 'pending' && this.redis.status !== 'ready') {
+      this.switchTo('local-fallback', `redis ${this.redis.status}`);
+    }
+    return this.local.getForIdentity(identity);
+  }
+
+  setForIdentity(identity: Identity, timestamps: readonly number[], windowMs?: number): void {
+    // Shared calls were recorded when read; local ones are written like any memory store's.
+    if (this.current !== 'shared') this.local.setForIdentity(identity, timestamps, windowMs);
+  }
+
+  close(): void {
+    this.local.close();
+  }
+
+  private switchTo(mode: 'shared' | 'local-fallback', reason?: string): void {
+    if (mode === this.current) return;
+    const first = this.current === 'pending';
+    this.current = mode;
+    if (mode === 'local-fallback') {
+      this.logger.warn(
+        { rateLimitStore: mode, reason },
+        'rate-limit store unreachable: counting locally on this replica until Redis returns',
+      );
+    } else {
+      this.local.close();
+      this.local = new MemoryStore();
+      this.logger.info(
+        { rateLimitStore: mode },
+        first
+          ? 'rate-limit store connected: counting shared across replicas'
+          : 'rate-limit store reachable again: counting shared across replicas',
+      );
+    }
+  }
+}

@@ -51,6 +51,8 @@ export const OWNER_CAPABILITIES = 'owner capabilities';
 export const UNGATED = 'ungated side writes';
 
 const uid = () => randomUUID().slice(0, 8);
+const claimIdempotencyKey = `insert into idempotency_keys (org_id, user_id, idempotency_key, fingerprint, expires_at)
+  values (app_public.current_org_id(), app_public.current_user_id(), $1, repeat('0', 64), now() + interval '1 hour')`;
 const rows = async (c: pg.ClientBase, sql: string, values: unknown[] = []) => (await c.query(sql, values)).rowCount ?? 0;
 const one = async (c: pg.ClientBase, sql: string, values: unknown[] = []) =>
   (await c.query<{ id: string }>(sql, values)).rows[0]!.id;
@@ -782,6 +784,39 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
             `insert into sign_in_sessions (org_id, session_key, user_id) values (app_public.current_org_id(), $1, app_public.current_user_id())`,
             [`sid-${uid()}`],
           ),
+      },
+      {
+        // Idempotency keys are the caller's own (migration 004): claimed, completed, or freed.
+        name: 'claim an idempotency key as yourself',
+        table: 'idempotency_keys',
+        command: 'insert',
+        attempt: (c) => rows(c, claimIdempotencyKey, [`key-${uid()}`]),
+      },
+      {
+        name: 'store the result under your idempotency key',
+        table: 'idempotency_keys',
+        command: 'update',
+        attempt: async (c) => {
+          const key = `key-${uid()}`;
+          await c.query(claimIdempotencyKey, [key]);
+          return rows(
+            c,
+            `update idempotency_keys set result = '{}' where idempotency_key = $1 and user_id = app_public.current_user_id()`,
+            [key],
+          );
+        },
+      },
+      {
+        name: 'free your idempotency key',
+        table: 'idempotency_keys',
+        command: 'delete',
+        attempt: async (c) => {
+          const key = `key-${uid()}`;
+          await c.query(claimIdempotencyKey, [key]);
+          return rows(c, `delete from idempotency_keys where idempotency_key = $1 and user_id = app_public.current_user_id()`, [
+            key,
+          ]);
+        },
       },
       {
         name: 'create an organization (bound to the new one, as its creator)',

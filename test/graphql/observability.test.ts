@@ -82,6 +82,7 @@ describe('/metrics', () => {
     expect(sample(text, 'gateway_principal_cache_total', { result: 'hit' })).toBeGreaterThan(0);
     expect(sample(text, 'gateway_principal_cache_total', { result: 'miss' })).toBeGreaterThan(0);
     expect(sample(text, 'gateway_jwks_fetches_total', { result: 'ok' })).toBe(1);
+    expect(sample(text, 'gateway_rate_limit_store', { mode: 'memory' })).toBe(1); // no REDIS_URL here
     expect(sample(text, 'gateway_audit_events_total', { outcome: 'success', result: 'written' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'gateway_audit_events_total', { outcome: 'denied', result: 'written' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'gateway_audit_events_total', { outcome: 'failure', result: 'unwritten' })).toBe(1);

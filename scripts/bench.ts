@@ -14,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { mintFromStateFile } from '../src/auth/dev-issuer.js';
+import { mintFromStateFile, startDevIssuer } from '../src/auth/dev-issuer.js';
 import { DEMO_MEMBERS, DEMO_ORG_ID } from '../src/db/demo-seed.js';
 
 const duration = Number(process.env.BENCH_DURATION ?? 8);
@@ -40,7 +40,9 @@ function rssKiB(pid: number): number {
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-bench-'));
 fs.chmodSync(dataDir, 0o755);
 const port = await freePort();
-const issuerPort = await freePort();
+// Production never starts the development issuer (OIDC_ISSUER is required there): run it here,
+// as an external identity provider, and point the gateway at it.
+const issuer = await startDevIssuer({ port: 0, stateFile: path.join(dataDir, 'dev-issuer.json') });
 const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
   env: {
     ...process.env,
@@ -48,7 +50,9 @@ const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     DATA_DIR: dataDir,
     PORT: String(port),
-    DEV_ISSUER_PORT: String(issuerPort),
+    OIDC_ISSUER: issuer.issuer,
+    OIDC_AUDIENCE: issuer.audience,
+    SEED_DEMO: 'true',
     LOG_LEVEL: 'warn',
     RATE_LIMIT_USER_MAX: '100000000',
     RATE_LIMIT_ORG_MAX: '100000000',
@@ -61,6 +65,7 @@ const stop = async () => {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
+  await issuer.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
 };
 process.on('SIGINT', () => void stop().then(() => process.exit(130)));

@@ -66,9 +66,14 @@ export function isUuid(value: string): boolean {
 /** Request ids are assigned in onRequest (before any context exists) and kept per Request. */
 export const requestIds = new WeakMap<Request, string>();
 
+/**
+ * The caller's address: the socket's, or behind a trusted proxy (TRUST_PROXY) the last entry of
+ * X-Forwarded-For — the address that proxy saw; earlier entries are whatever the client wrote.
+ * Without TRUST_PROXY the header is ignored (anyone can send it).
+ */
 export function clientIpOf(request: Request, trustProxy: boolean, socketIp: string | null): string | null {
   if (trustProxy) {
-    const forwarded = request.headers.get('x-forwarded-for')?.split(',')[0]?.trim();
+    const forwarded = request.headers.get('x-forwarded-for')?.split(',').at(-1)?.trim();
     if (forwarded) return forwarded;
   }
   return socketIp;
@@ -220,16 +225,24 @@ async function selectOrganization(request: Request, userId: string, services: Ga
   return principal;
 }
 
-/** End Users are always confined to their customer; staff may confine themselves with X-Customer-Id. */
+/**
+ * End Users are always confined to their customer; staff may confine themselves with
+ * X-Customer-Id. An End User naming another customer gets the 403 staff get for a customer
+ * that is not theirs (never a silent switch back to their own).
+ */
 function customerScope(request: Request, principal: Principal): string | null {
-  if (principal.customerId) return principal.customerId;
   const requested = request.headers.get(CUSTOMER_HEADER)?.trim();
-  if (!requested) return null;
-  if (!isUuid(requested)) throw badUserInput('X-Customer-Id', 'must be a customer id (a UUID)');
-  return requested;
+  if (requested && !isUuid(requested)) throw badUserInput('X-Customer-Id', 'must be a customer id (a UUID)');
+  if (principal.customerId) {
+    if (requested && requested.toLowerCase() !== principal.customerId.toLowerCase()) {
+      throw forbidden('No such customer in this organization.', { http: { status: 403 } });
+    }
+    return principal.customerId;
+  }
+  return requested || null;
 }
 
-function normalizeIp(ip: string | null): string | null {
+export function normalizeIp(ip: string | null): string | null {
   if (!ip) return null;
   const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
   return v4mapped ? v4mapped[1]! : ip;

@@ -3,11 +3,13 @@
  * call `yoga.fetch(...)` in-process or serve it on an ephemeral port.
  *
  * The plugin order is the request's way through the gateway (ARCHITECTURE.md §4):
- *   request id, body limit, GraphiQL assets → parse + validate with operation limits (armor)
- *   → context: verify the token, resolve the principal (src/context.ts) → rate limits
- *   → Idempotency-Key claimed (or replayed) in the request transaction
- *   → execute with scope-auth on every field, DB work in one request transaction
- *   → commit, then deferred audit events → response.
+ *   request id, JSON-only bodies within the size limit, GraphiQL assets → parse + validate with
+ *   operation limits (armor), introspection policy → context: verify the token (JWT), resolve
+ *   the principal, bind the PostgreSQL variables (src/context.ts; refused sign-ins and headers
+ *   count against the client IP) → permissions decide, then rate limits count (src/ratelimit/rate-limit.ts)
+ *   → input PostgreSQL cannot store refused → Idempotency-Key claimed (or replayed) in the
+ *   request transaction → execute with scope-auth on every field, DB work in one request
+ *   transaction → commit, then deferred audit events → response.
  */
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { Store } from '@envelop/rate-limiter';
@@ -16,13 +18,18 @@ import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } f
 import { createContextFactory, type Context, type GatewayServices, type ServerContext } from './context.js';
 import { useIdempotencyKeys } from './db/idempotency.js';
 import { useRequestTransaction } from './db/request-transaction-plugin.js';
-import { renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
+import { corsPolicy } from './http/cors.js';
+import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
+import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
-import { useBodyLimit, useRequestId } from './http/request-id.js';
 import { useMetricsEndpoint } from './http/metrics-endpoint.js';
+import { useRequestBodyPolicy } from './http/request-body.js';
+import { useRequestId } from './http/request-id.js';
 import { useRequestObservation } from './http/request-log.js';
+import { useStorableInput } from './http/storable-input.js';
+import { useTrustedDocuments } from './http/trusted-documents.js';
 import type { Tracing } from './observability/tracing.js';
-import { useRateLimits } from './ratelimit/rate-limit.js';
+import { limitRefusedRequests, useRateLimits } from './ratelimit/rate-limit.js';
 import { schema } from './schema/index.js';
 
 export const OPERATION_LIMITS = {
@@ -35,27 +42,6 @@ export const OPERATION_LIMITS = {
 };
 
 export type Gateway = YogaServerInstance<ServerContext, Context>;
-
-const EXAMPLE_QUERY = /* GraphQL */ `
-  # Send your token in the Authorization header (Headers tab below):
-  #   { "Authorization": "Bearer <token>" }
-  # Get one for a demo member with:  npm run token -- owner
-  query Viewer {
-    viewer {
-      user {
-        name
-        email
-      }
-      organization {
-        name
-      }
-      role {
-        name
-        permissionCount
-      }
-    }
-  }
-`;
 
 export interface Readiness {
   /** Must answer within a second whatever the request pool is doing (see createReadinessProbe). */
@@ -83,14 +69,21 @@ export function createGateway(
     propagateOnRejection: false,
     onReject: [(ctx: ValidationContext | null, error: GraphQLError) => ctx?.reportError(error)],
   };
+  const rateLimits = {
+    windowMs: config.RATE_LIMIT_WINDOW,
+    userMax: config.RATE_LIMIT_USER_MAX,
+    orgMax: config.RATE_LIMIT_ORG_MAX,
+    ipMax: config.RATE_LIMIT_IP_MAX,
+    store: rateLimitStore,
+  };
   const armor = new EnvelopArmor({
     maxDepth: { n: OPERATION_LIMITS.maxDepth, exposeLimits: true, ...reject },
     maxAliases: { n: OPERATION_LIMITS.maxAliases, exposeLimits: true, ...reject },
     maxTokens: { n: OPERATION_LIMITS.maxTokens, exposeLimits: true },
     costLimit: { maxCost: OPERATION_LIMITS.maxCost, exposeLimits: true, ...reject },
     maxDirectives: { n: OPERATION_LIMITS.maxDirectives, exposeLimits: true, ...reject },
-    // The schema is introspectable (GraphiQL, codegen); hiding "did you mean" would hide nothing.
-    blockFieldSuggestion: { enabled: false },
+    // "Did you mean …?" names fields: hidden whenever introspection is (production's default).
+    blockFieldSuggestion: { enabled: !config.INTROSPECTION },
   });
 
   return createYoga<ServerContext, Context>({
@@ -99,6 +92,11 @@ export function createGateway(
     healthCheckEndpoint: '/health',
     landingPage: false,
     batching: false,
+    // Operations arrive as JSON only (src/http/request-body.ts, which also owns the body limit).
+    multipart: false,
+    maxRequestBodySize: false,
+    // Trusted documents are sent as { documentId, variables } (src/http/trusted-documents.ts).
+    extraParamNames: ['documentId'],
     logging: {
       debug: (...args) => logger.debug({ yoga: args.map(String) }, 'yoga'),
       info: (...args) => logger.info({ yoga: args.map(String) }, 'yoga'),
@@ -106,19 +104,19 @@ export function createGateway(
       error: (...args) => logger.error({ yoga: args.map(String) }, 'yoga'),
     },
     maskedErrors: { isDev: false, maskError: maskUnexpectedError(logger), errorMessage: 'Unexpected error.' },
-    graphiql: config.GRAPHIQL
-      ? { title: 'Control-plane gateway', defaultQuery: EXAMPLE_QUERY, shouldPersistHeaders: true }
-      : false,
+    cors: corsPolicy(config.CORS_ORIGINS),
+    graphiql: config.GRAPHIQL ? graphiqlOptions() : false,
     renderGraphiQL: renderOfflineGraphiQL,
-    context: createContextFactory(services),
+    context: limitRefusedRequests(createContextFactory(services), { ...rateLimits, trustProxy: config.TRUST_PROXY }),
     plugins: [
       useRequestId(),
       ...(tracing ? tracing.plugins() : []),
       ...(metrics ? [metrics.yogaPlugin()] : []),
       ...(metrics && observability.metricsOnApiPort ? [useMetricsEndpoint(metrics, config.METRICS_TOKEN)] : []),
       useRequestObservation(logger, metrics),
-      useBodyLimit(config.MAX_REQUEST_BYTES),
-      useOfflineGraphiQLAssets(),
+      useRequestBodyPolicy(config.MAX_REQUEST_BYTES),
+      ...(config.GRAPHIQL ? [useOfflineGraphiQLAssets()] : []),
+      useIntrospectionPolicy(config.INTROSPECTION),
       useReadinessCheck({
         endpoint: '/ready',
         check: async () => {
@@ -134,14 +132,11 @@ export function createGateway(
           });
         },
       }),
+      ...useTrustedDocuments(config.TRUSTED_DOCUMENTS, config.TRUSTED_DOCUMENTS_MANIFEST),
       ...(armor.protect().plugins as Plugin[]),
       useStableErrorCodes(),
-      ...useRateLimits({
-        windowMs: config.RATE_LIMIT_WINDOW,
-        userMax: config.RATE_LIMIT_USER_MAX,
-        orgMax: config.RATE_LIMIT_ORG_MAX,
-        store: rateLimitStore,
-      }),
+      useRateLimits(rateLimits),
+      useStorableInput(),
       useUnexpectedErrorLogging(),
       // Before the request transaction: its result is stored just before that commits.
       useIdempotencyKeys(config.IDEMPOTENCY_KEY_TTL),

@@ -1,10 +1,12 @@
 /**
  * Verifies bearer tokens from the configured OIDC issuer (Keycloak in production, the
- * development issuer locally; the same code path for both). Pinned algorithms, issuer and
- * audience; `exp` and `sub` required; Keycloak's `typ` must be `Bearer` when present, so
- * refresh and ID tokens are refused.
+ * development issuer locally; the same code path for both). Pinned algorithms, issuer (compared
+ * exactly, as OIDC requires: `…/realms/x/` is another issuer) and audience; `exp` and a non-empty
+ * `sub` required; an `iat` further in the future than the clock tolerance is refused; Keycloak's
+ * `typ` must be `Bearer` when present, so refresh and ID tokens are refused.
  */
 import { errors, jwtVerify, type JWTPayload } from 'jose';
+import { storableTextProblem } from '../db/storable-text.js';
 import { serviceUnavailable, unauthenticated } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createJwksCache, IssuerUnavailableError } from './jwks.js';
@@ -41,12 +43,12 @@ export interface TokenVerifier {
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const issuer = options.issuer.replace(/\/+$/, '');
+  const issuer = options.issuer;
   let discovered: URL | undefined;
   const discover = async (): Promise<URL> => {
     if (options.jwksUri) return new URL(options.jwksUri);
     if (discovered) return discovered;
-    const url = `${issuer}/.well-known/openid-configuration`;
+    const url = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
     let doc: { issuer?: string; jwks_uri?: string };
     try {
       const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5_000) });
@@ -55,7 +57,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     } catch (error) {
       throw new IssuerUnavailableError(`OIDC discovery at ${url} failed: ${(error as Error).message}`);
     }
-    if (doc.issuer?.replace(/\/+$/, '') !== issuer || typeof doc.jwks_uri !== 'string') {
+    if (doc.issuer !== issuer || typeof doc.jwks_uri !== 'string') {
       throw new IssuerUnavailableError(`OIDC discovery at ${url} does not describe issuer ${issuer}`);
     }
     discovered = new URL(doc.jwks_uri);
@@ -96,7 +98,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keys, {
-        issuer: [issuer, `${issuer}/`],
+        issuer,
         audience: options.audience,
         algorithms: options.algorithms,
         requiredClaims: ['exp', 'sub'],
@@ -104,6 +106,16 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }));
     } catch (error) {
       throw toAuthError(error, options.logger);
+    }
+    // jose checks `iat` only against a maximum age; a token "issued" in the future is a forgery
+    // or a badly wrong clock, and would outlive any age policy.
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > Date.now() + options.clockToleranceMs) {
+      throw unauthenticated("The token's iat claim is not accepted.", 'iat claim check failed');
+    }
+    // `requiredClaims` accepts "": an empty subject would name a user all the same; one the
+    // database cannot store would fail every request as an internal error.
+    if (typeof payload.sub !== 'string' || payload.sub.trim().length === 0 || storableTextProblem(payload.sub)) {
+      throw unauthenticated("The token's sub claim is not accepted.", 'sub claim check failed');
     }
     const typ = payload.typ;
     if (typ !== undefined && String(typ).toLowerCase() !== 'bearer') {
@@ -114,7 +126,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (options.authorizedParties && !options.authorizedParties.includes(String(client ?? ''))) {
       throw unauthenticated('The token was issued to a client this gateway does not accept.', 'unexpected azp');
     }
-    const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : null);
+    // Profile claims are refreshed into the users table: ones it cannot store count as absent.
+    const str = (v: unknown) => (typeof v === 'string' && v.length > 0 && !storableTextProblem(v) ? v : null);
     return {
       issuer,
       subject: payload.sub!,

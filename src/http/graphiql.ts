@@ -1,11 +1,42 @@
 /**
  * GraphiQL that works offline: Yoga's page loads its JS and CSS from unpkg, so we rewrite those
  * addresses to /graphiql-assets/ and serve the files from the installed @graphql-yoga/graphiql.
+ * It opens on the README's example query with a hint about the Authorization header, and never
+ * persists the headers editor (bearer tokens do not belong in the browser's localStorage).
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { renderGraphiQL, type GraphiQLOptions, type Plugin } from 'graphql-yoga';
+
+/** The README's "Try it" query, verbatim (a test holds the two together). */
+export const README_EXAMPLE_QUERY = `query {
+  viewer { user { name } organization { name } role { name permissionCount } permissions }
+  workflows(first: 10) {
+    totalCount
+    edges { node { id name version createdBy { name } deployments { environment version } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+export const AUTHORIZATION_HINT = `# Sign in: open the Headers tab below and add
+#   { "Authorization": "Bearer <token>" }
+# (a demo member's token: npm run -s token -- owner). Then press Run.
+`;
+
+export function graphiqlOptions(): GraphiQLOptions {
+  const query = `${AUTHORIZATION_HINT}${README_EXAMPLE_QUERY}\n`;
+  return {
+    title: 'Control-plane gateway',
+    // Yoga's page opens on `query` (else its welcome text) and ignores defaultQuery for the
+    // first tab; defaultQuery still fills new tabs. (Not in Yoga's option type, read at runtime.)
+    ...({ query } as object),
+    defaultQuery: query,
+    defaultEditorToolsVisibility: 'headers',
+    // Bearer tokens stay out of localStorage: the headers editor is never persisted.
+    shouldPersistHeaders: false,
+  };
+}
 
 const ASSET_PREFIX = '/graphiql-assets/';
 const require = createRequire(import.meta.url);

@@ -20,22 +20,3 @@ export function useRequestId(): Plugin {
     },
   };
 }
-
-/** Refuse oversized bodies before they are read. */
-export function useBodyLimit(maxBytes: number): Plugin {
-  return {
-    onRequest({ request, endResponse, fetchAPI }) {
-      const length = Number(request.headers.get('content-length') ?? 0);
-      if (length > maxBytes) {
-        endResponse(
-          new fetchAPI.Response(
-            JSON.stringify({
-              errors: [{ message: `Request body exceeds ${maxBytes} bytes.`, extensions: { code: 'BAD_USER_INPUT' } }],
-            }),
-            { status: 413, headers: { 'content-type': 'application/json' } },
-          ),
-        );
-      }
-    },
-  };
-}

@@ -1,45 +1,181 @@
 /**
- * Rate limits with @envelop/rate-limiter, per user and per organization, on every root field
- * (each occurrence in a document counts, so aliases cannot multiply a budget). Over the limit:
- * HTTP 429, a numeric Retry-After, extensions.code RATE_LIMITED; the operation does not run.
- * The library's own error sets a status Yoga ignores and a non-numeric Retry-After, hence
- * transformError.
+ * Rate limits, in the request path's order (ARCHITECTURE.md §4): JWT → context → PostgreSQL variables → permissions → rate
+ * limit. By the time an operation executes, its caller is verified and bound (src/context.ts);
+ * here each root-field call is first judged by its permission rule (the field's declared scopes,
+ * evaluated with scope-auth's own loaders) and then counted:
  *
- * Do not add `readOnly` or `uncountRejected` to these configs: RedisStore counts a call when the
- * library reads it (src/ratelimit/stores.ts), which is right only when every read is counted.
+ *  - A signed-in caller: per user and per root field (RATE_LIMIT_USER_MAX), and per organization
+ *    and root field (RATE_LIMIT_ORG_MAX). Each occurrence in a document counts, so aliases cannot
+ *    multiply a budget.
+ *  - No verified token: per client IP (RATE_LIMIT_IP_MAX, all fields together). Failed sign-ins
+ *    (401) and refused organization/customer headers (403) count there too
+ *    (`limitRefusedRequests`), so token guessing, id probing and anonymous floods are bounded
+ *    like everything else.
+ *  - A denied call is counted against the caller's own budget (user or IP), so probing stays
+ *    bounded: once over, the caller gets 429 whatever they try. It is not counted against the
+ *    organization's budget, so one member's probing cannot use up their colleagues' budget.
+ *
+ * Over a limit the operation does not run: HTTP 429, a numeric Retry-After, RATE_LIMITED.
+ *
+ * Counting goes through the store layer (src/ratelimit/stores.ts): read the caller's recent
+ * calls, then write them back with this one — every read is followed by a counted call, which
+ * RedisStore relies on (it records the call atomically at read time).
  */
-import { useRateLimiter, type Store } from '@envelop/rate-limiter';
-import type { Plugin } from 'graphql-yoga';
-import type { Context } from '../context.js';
-import { rateLimited } from '../errors.js';
+import { isPromise } from 'node:util/types';
+import type { Identity, Store } from '@envelop/rate-limiter';
+import {
+  getOperationAST,
+  Kind,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type GraphQLField,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Plugin, YogaInitialContext } from 'graphql-yoga';
+import { declaredScopes, passes } from '../authz/field-rules.js';
+import { clientIpOf, normalizeIp, type Context, type ServerContext } from '../context.js';
+import { ErrorCode, errorCodeOf, rateLimited } from '../errors.js';
 
 export interface RateLimitOptions {
   windowMs: number;
   userMax: number;
   orgMax: number;
+  ipMax: number;
   store: Store;
 }
 
-export function useRateLimits(options: RateLimitOptions): Plugin[] {
-  const window = `${options.windowMs}ms`;
-  const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
-  const limiter = (kind: 'user' | 'organization', max: number, identify: (ctx: Context) => string) =>
-    useRateLimiter({
-      identifyFn: (ctx) => identify(ctx as Context),
-      store: options.store,
-      configByField: [
-        { type: 'Query', field: '*', max, window },
-        { type: 'Mutation', field: '*', max, window },
-      ],
-      formatError: ({ fieldName }) =>
-        `Rate limit exceeded: ${fieldName} allows ${max} calls per ${seconds} s per ${kind}. Retry after ${seconds} s.`,
-      transformError: (message) => rateLimited(message, seconds),
-    }) as Plugin;
+/** All calls without a verified token from one address share one budget. */
+const ANONYMOUS_FIELD = '(no verified token)';
 
-  const caller = (ctx: Context) => (ctx.caller.kind === 'user' ? `user:${ctx.caller.userId}` : `ip:${ctx.clientIp ?? 'unknown'}`);
-  return [
-    limiter('user', options.userMax, caller),
-    // Callers outside any organization are already limited as users; this bucket just mirrors it.
-    limiter('organization', options.orgMax, (ctx) => (ctx.principal ? `org:${ctx.principal.orgId}` : `no-org:${caller(ctx)}`)),
-  ];
+interface Bucket {
+  identity: Identity;
+  max: number;
+  per: 'user' | 'organization' | 'client IP';
+  field: string;
+}
+
+/**
+ * Counts one call; true when it is over the limit (it is counted all the same). With a
+ * synchronous store (MemoryStore) the read and the write happen without yielding, so concurrent
+ * requests cannot both read the same count; RedisStore is exact on its own (it records at read).
+ */
+function countCall(store: Store, identity: Identity, windowMs: number, max: number): boolean | Promise<boolean> {
+  const now = Date.now();
+  const record = (timestamps: readonly number[]) => {
+    const recent = timestamps.filter((t) => t + windowMs > now);
+    const over = recent.length + 1 > max;
+    const written = store.setForIdentity(identity, [...recent, now], windowMs);
+    return isPromise(written) ? written.then(() => over) : over;
+  };
+  const read = store.getForIdentity(identity);
+  return isPromise(read) ? read.then(record) : record(read);
+}
+
+/** Every occurrence of a root field in the executed operation (fragments on the root included). */
+function rootFieldCalls(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+): GraphQLField<unknown, unknown>[] {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return [];
+  const root = schema.getRootType(operation.operation);
+  if (!root) return [];
+  const typeInfo = new TypeInfo(schema);
+  const calls: GraphQLField<unknown, unknown>[] = [];
+  const fragments = document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
+  visit(
+    { kind: Kind.DOCUMENT, definitions: [operation, ...fragments] },
+    visitWithTypeInfo(typeInfo, {
+      Field() {
+        const field = typeInfo.getFieldDef();
+        if (field && typeInfo.getParentType() === root) calls.push(field);
+      },
+    }),
+  );
+  return calls;
+}
+
+function message(bucket: Bucket, seconds: number): string {
+  const what = bucket.per === 'client IP' ? 'Calls without a valid token' : bucket.field;
+  return `Rate limit exceeded: ${what} allows ${bucket.max} calls per ${seconds} s per ${bucket.per}. Retry after ${seconds} s.`;
+}
+
+export function useRateLimits(options: RateLimitOptions): Plugin {
+  const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
+  const callerBucket = (ctx: Context, field: string): Bucket =>
+    ctx.caller.kind === 'user'
+      ? {
+          identity: { contextIdentity: `user:${ctx.caller.userId}`, fieldIdentity: field },
+          max: options.userMax,
+          per: 'user',
+          field,
+        }
+      : {
+          identity: { contextIdentity: `ip:${ctx.clientIp ?? 'unknown'}`, fieldIdentity: ANONYMOUS_FIELD },
+          max: options.ipMax,
+          per: 'client IP',
+          field,
+        };
+  const organizationBucket = (ctx: Context, field: string): Bucket | null =>
+    ctx.principal
+      ? {
+          identity: { contextIdentity: `org:${ctx.principal.orgId}`, fieldIdentity: field },
+          max: options.orgMax,
+          per: 'organization',
+          field,
+        }
+      : null;
+
+  return {
+    async onExecute({ args }) {
+      const ctx = args.contextValue as unknown as Context;
+      let refused: Bucket | null = null;
+      for (const field of rootFieldCalls(args.schema, args.document, args.operationName)) {
+        // Permissions first: a denied call spends its caller's budget, not the organization's.
+        const permitted = passes(declaredScopes(field), ctx);
+        const caller = callerBucket(ctx, field.name);
+        const counted = countCall(options.store, caller.identity, options.windowMs, caller.max);
+        if (isPromise(counted) ? await counted : counted) {
+          refused ??= caller;
+          continue; // refused at the caller's limit: the organization's budget is not spent
+        }
+        const organization = permitted ? organizationBucket(ctx, field.name) : null;
+        if (!organization) continue;
+        const orgCounted = countCall(options.store, organization.identity, options.windowMs, organization.max);
+        if (isPromise(orgCounted) ? await orgCounted : orgCounted) refused ??= organization;
+      }
+      if (refused) throw rateLimited(message(refused, seconds), seconds);
+    },
+  };
+}
+
+/**
+ * Requests refused before any field runs count against the client IP's budget: failed sign-ins
+ * (401) and refused organization or customer headers (403, e.g. someone trying organization
+ * ids). The refusal stands while the address is within its budget and becomes 429 once it is
+ * over: no further verdicts on guessed tokens or ids.
+ */
+export function limitRefusedRequests<C>(
+  createContext: (initial: YogaInitialContext & ServerContext) => Promise<C>,
+  options: RateLimitOptions & { trustProxy: boolean },
+): (initial: YogaInitialContext & ServerContext) => Promise<C> {
+  const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
+  return async (initial) => {
+    try {
+      return await createContext(initial);
+    } catch (error) {
+      const code = errorCodeOf(error);
+      if (code !== ErrorCode.UNAUTHENTICATED && code !== ErrorCode.FORBIDDEN) throw error;
+      const ip = normalizeIp(clientIpOf(initial.request, options.trustProxy, initial.req?.socket?.remoteAddress ?? null));
+      const identity = { contextIdentity: `ip:${ip ?? 'unknown'}`, fieldIdentity: ANONYMOUS_FIELD };
+      const counted = countCall(options.store, identity, options.windowMs, options.ipMax);
+      if (isPromise(counted) ? await counted : counted) {
+        throw rateLimited(message({ identity, max: options.ipMax, per: 'client IP', field: ANONYMOUS_FIELD }, seconds), seconds);
+      }
+      throw error;
+    }
+  };
 }

@@ -1,4 +1,6 @@
 /** Imports every type module (each registers itself on the builder) and builds the schema. */
+import { specifiedDirectives } from 'graphql';
+import { AuthDirective, describeAuthRules } from './auth-rules.js';
 import { builder } from './builder.js';
 import './scalars.js';
 import './catalogue.js';
@@ -15,7 +17,10 @@ import './people.js';
 import './settings.js';
 import './audit-log.js';
 
-builder.queryType({ description: 'Reads. Every field states the permission it needs.' });
-builder.mutationType({ description: 'Writes. Every permission-gated mutation is audited.' });
+builder.queryType({ description: 'Reads. Every field states the permission (or rule) it needs.' });
+builder.mutationType({
+  description: 'Writes. Every field states the permission (or rule) it needs; every permission-gated mutation is audited.',
+});
 
-export const schema = builder.toSchema();
+// Each field's rule, declared once in its authScopes, also shows in its description and as @auth.
+export const schema = describeAuthRules(builder.toSchema({ directives: [...specifiedDirectives, AuthDirective] }));

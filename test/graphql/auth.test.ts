@@ -3,6 +3,7 @@
  * endpoint over HTTP, and every way a token can be wrong.
  */
 import { generateKeyPair, SignJWT } from 'jose';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -57,6 +58,12 @@ describe('a valid token', () => {
     expect(rows[0].n).toBe(0);
     const again = expectData(await viewerWith(token)).viewer!;
     expect(again.user.id).toBe(viewer.user.id);
+  });
+
+  it('a name or email the database cannot store counts as absent (the sign-in still works)', async () => {
+    const token = await t.issuer.mint({ sub: 'odd-claims', email: 'odd\u0000@example.test', name: 'Odd\ud800' });
+    const viewer = expectData(await viewerWith(token)).viewer!;
+    expect(viewer.user).toMatchObject({ email: null, name: null });
   });
 
   it('refreshes name and email when the claims change', async () => {
@@ -139,6 +146,36 @@ describe('a bad token: 401 UNAUTHENTICATED with WWW-Authenticate', () => {
     expect401(await viewerWith(`${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s}`));
   });
 
+  it('an iss that differs from the configured issuer only by a trailing slash (compared exactly)', async () => {
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'slash', extra: { iss: `${t.issuer.issuer}/` } })));
+  });
+
+  it('issued in the future beyond the clock tolerance (iat); inside the tolerance it is accepted', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'future', extra: { iat: now + 365 * 24 * 3600 } })));
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'future', extra: { iat: now + 60 } })));
+    expect((await viewerWith(await t.issuer.mint({ sub: 'future', extra: { iat: now + 2 } }))).status).toBe(200);
+  });
+
+  it('with an empty, blank, missing or unstorable sub (NUL, lone surrogate)', async () => {
+    expect401(await viewerWith(await t.issuer.mint({ sub: '' })));
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'a\u0000b' })));
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'a\ud800b' })));
+    expect401(await viewerWith(await t.issuer.mint({ sub: '   ' })));
+    expect401(await viewerWith(await t.issuer.mint({ sub: 'x', extra: { sub: undefined } })));
+    const owner = new pg.Client({ connectionString: db.superuserUrl });
+    await owner.connect();
+    try {
+      const { rows } = await owner.query(
+        `select count(*) filter (where trim(subject) = '')::int as blank, count(*)::int as n from app_public.users`,
+      );
+      expect(rows[0]).toMatchObject({ blank: 0 });
+      expect(rows[0].n).toBeGreaterThan(0);
+    } finally {
+      await owner.end();
+    }
+  });
+
   it('garbage, or an Authorization header that is not Bearer', async () => {
     expect401(await viewerWith('not.a.jwt'));
     expect401(await viewerWith(null, { authorization: 'Basic dXNlcjpwYXNz' }));
@@ -195,5 +232,29 @@ describe('key rotation', () => {
       await gateway.stop();
       await issuer.stop();
     }
+  });
+});
+
+describe('X-Customer-Id', () => {
+  it('an End User naming another customer gets the 403 staff get for a customer not theirs', async () => {
+    const org = await t.world.organization('Customer header');
+    const other = await t.world.organization('Customer header, elsewhere');
+    const endUser = await t.world.token(org.members.end_user);
+    const admin = await t.world.token(org.members.admin);
+    const own = org.customers[0]!.id;
+    const sibling = org.customers[1]!.id;
+    const foreign = other.customers[0]!.id;
+
+    expect((await t.client.request(ViewerQuery, {}, { token: endUser, orgId: org.id, customerId: own })).status).toBe(200);
+    const answers = [];
+    for (const customerId of [sibling, foreign]) {
+      const response = await t.client.request(ViewerQuery, {}, { token: endUser, orgId: org.id, customerId });
+      expect(response.status, customerId).toBe(403);
+      expect(errorCodes(response)).toEqual(['FORBIDDEN']);
+      answers.push(response.body.errors![0]!.message);
+    }
+    const staff = await t.client.request(ViewerQuery, {}, { token: admin, orgId: org.id, customerId: foreign });
+    expect(staff.status).toBe(403);
+    expect(answers).toEqual([staff.body.errors![0]!.message, staff.body.errors![0]!.message]);
   });
 });

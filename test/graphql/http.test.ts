@@ -1,4 +1,5 @@
 /** The HTTP surface: GraphiQL with no network, health and readiness, request ids, body limits. */
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -55,7 +56,125 @@ describe('operations endpoints', () => {
     });
     expect(response.status).toBe(413);
     expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
-      'BAD_USER_INPUT',
+      'PAYLOAD_TOO_LARGE',
     );
+  });
+
+  it('counts the bytes of a chunked body (no Content-Length) as it reads them: 413 past the limit', async () => {
+    const send = (chunks: string[]) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = http.request(t.gateway.graphqlUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        });
+        request.on('response', (response) => {
+          let body = '';
+          response.on('data', (c) => (body += String(c)));
+          response.on('end', () => resolve({ status: response.statusCode!, body }));
+        });
+        request.on('error', reject);
+        for (const chunk of chunks) request.write(chunk);
+        request.end();
+      });
+    const padding = 'x'.repeat(1000);
+    const big = await send(['{"query":"{ __typename }","extensions":{"pad":"', ...Array(8).fill(padding), '"}}']);
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.body).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    const small = await send(['{"query":', '"{ __typename }"}']);
+    expect(small.status).toBe(200);
+    expect(JSON.parse(small.body)).toEqual({ data: { __typename: 'Query' } });
+  });
+});
+
+describe('what an operation may arrive in (CSRF: no form content types)', () => {
+  const mutation = 'mutation { createOrganization(input: { name: "Forged" }) { id } }';
+  const post = (contentType: string | null, body: BodyInit) =>
+    fetch(t.gateway.graphqlUrl, { method: 'POST', headers: contentType ? { 'content-type': contentType } : {}, body });
+
+  it('refuses the content types a cross-site form or simple request can send: 415 UNSUPPORTED_MEDIA_TYPE', async () => {
+    const form = new FormData();
+    form.set('operations', JSON.stringify({ query: mutation }));
+    const attempts: [string, Response][] = [
+      [
+        'x-www-form-urlencoded',
+        await post('application/x-www-form-urlencoded', new URLSearchParams({ query: mutation }).toString()),
+      ],
+      ['multipart/form-data', await fetch(t.gateway.graphqlUrl, { method: 'POST', body: form })],
+      ['text/plain', await post('text/plain', JSON.stringify({ query: mutation }))],
+      ['application/graphql', await post('application/graphql', mutation)],
+      ['no content type', await post(null, JSON.stringify({ query: mutation }))],
+    ];
+    for (const [label, response] of attempts) {
+      expect(response.status, label).toBe(415);
+      const body = (await response.json()) as { data?: unknown; errors: { extensions: { code: string } }[] };
+      expect(body.errors[0]!.extensions.code, label).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect(body.data, label).toBeUndefined();
+    }
+  });
+
+  it('runs operations sent as application/json (with a charset) or application/graphql-response+json', async () => {
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'application/graphql-response+json']) {
+      const response = await post(type, JSON.stringify({ query: '{ __typename }' }));
+      expect(response.status, type).toBe(200);
+      expect(await response.json(), type).toEqual({ data: { __typename: 'Query' } });
+    }
+  });
+
+  it('GET runs queries only', async () => {
+    const query = await fetch(`${t.gateway.graphqlUrl}?query=${encodeURIComponent('{ __typename }')}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(await query.json()).toEqual({ data: { __typename: 'Query' } });
+    const forged = await fetch(`${t.gateway.graphqlUrl}?query=${encodeURIComponent(mutation)}`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(forged.status).toBe(405);
+  });
+});
+
+describe('malformed requests: 400 BAD_REQUEST with no internal detail', () => {
+  it('invalid JSON: no parser exception, no piece of the body', async () => {
+    const secret = 'fragment-of-the-body-7f3a';
+    const response = await fetch(t.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"query": "{ __typename }", "${secret}`,
+    });
+    expect(response.status).toBe(400);
+    const text = await response.text();
+    expect(JSON.parse(text).errors).toEqual([
+      { message: 'The request body is not valid JSON.', extensions: { code: 'BAD_REQUEST' } },
+    ]);
+    expect(text).not.toMatch(/originalError|SyntaxError|position|fragment-of/);
+  });
+
+  it('bytes that are not UTF-8, a body that is not an object, malformed GET variables', async () => {
+    const notUtf8 = await fetch(t.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+    });
+    expect(notUtf8.status).toBe(400);
+    expect(((await notUtf8.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code).toBe(
+      'BAD_REQUEST',
+    );
+    for (const body of ['"{ __typename }"', 'null', '42']) {
+      const response = await fetch(t.gateway.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      expect(response.status, body).toBe(400);
+      expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0]!.extensions.code, body).toBe(
+        'BAD_REQUEST',
+      );
+    }
+    const get = await fetch(`${t.gateway.graphqlUrl}?query=${encodeURIComponent('{ __typename }')}&variables=%7Bnot-json`, {
+      headers: { accept: 'application/json' },
+    });
+    expect(get.status).toBe(400);
+    const text = await get.text();
+    expect(JSON.parse(text).errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect(text).not.toMatch(/originalError|not-json/);
   });
 });

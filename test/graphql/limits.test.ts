@@ -1,4 +1,5 @@
 /** Rate limits and operation limits: refused before any work, with stable codes. */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATION_LIMITS } from '../../src/yoga.js';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -51,6 +52,108 @@ describe('rate limits (per user and per organization)', () => {
       { token },
     );
     expect(response.status).toBe(429);
+  });
+});
+
+describe('rate limits: permissions first, denied calls counted against the caller only', () => {
+  let t: TestGateway;
+  let org: SeededOrg;
+  const AUDIT = '{ auditLog(first: 1) { totalCount } }';
+  beforeAll(async () => {
+    t = await startTestGateway({ RATE_LIMIT_USER_MAX: '3', RATE_LIMIT_ORG_MAX: '4', RATE_LIMIT_WINDOW: '60s' });
+    org = await t.world.organization('Probing');
+  });
+  afterAll(() => t?.stop());
+
+  it('a denied call answers FORBIDDEN and is counted: probing stops at the limit with 429', async () => {
+    const viewer = await t.world.token(org.members.viewer); // no audit_log.read
+    const answers: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await t.client.request(AUDIT, {}, { token: viewer });
+      answers.push(`${response.status} ${errorCodes(response).join(',')}`);
+    }
+    expect(answers).toEqual(['200 FORBIDDEN', '200 FORBIDDEN', '200 FORBIDDEN', '429 RATE_LIMITED']);
+  });
+
+  it('denied calls did not spend the organization’s budget; permitted ones do', async () => {
+    const [admin, owner] = await Promise.all([org.members.admin, org.members.owner].map((m) => t.world.token(m)));
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await t.client.request(AUDIT, {}, { token: admin })).status);
+    statuses.push((await t.client.request(AUDIT, {}, { token: owner })).status);
+    const over = await t.client.request(AUDIT, {}, { token: owner });
+    expect(statuses).toEqual([200, 200, 200, 200]);
+    expect(over.status).toBe(429);
+    expect(over.body.errors![0]!.message).toMatch(/per organization/);
+  });
+});
+
+describe('rate limits per client IP: anonymous calls and failed sign-ins', () => {
+  let t: TestGateway;
+  let org: SeededOrg;
+  beforeAll(async () => {
+    t = await startTestGateway({ RATE_LIMIT_IP_MAX: '4', RATE_LIMIT_WINDOW: '60s' });
+    org = await t.world.organization('Anonymous');
+  });
+  afterAll(() => t?.stop());
+
+  it('anonymous calls and 401s share the address’s budget; then 429 for both; signed-in callers are not held by it', async () => {
+    const anonymous = () => t.client.request(ViewerQuery, {});
+    const badToken = () => t.client.request(ViewerQuery, {}, { token: 'not.a.token' });
+    const statuses = [
+      (await anonymous()).status,
+      (await anonymous()).status,
+      (await badToken()).status,
+      (await badToken()).status,
+    ];
+    expect(statuses).toEqual([200, 200, 401, 401]);
+    const guessing = await badToken();
+    expect(guessing.status).toBe(429);
+    expect(errorCodes(guessing)).toEqual(['RATE_LIMITED']);
+    expect(guessing.body.errors![0]!.message).toMatch(/per client IP/);
+    expect(guessing.headers.get('retry-after')).toBe('60');
+    expect((await anonymous()).status).toBe(429);
+    // An anonymous call to a gated field is counted as well (and refused at the limit).
+    expect((await t.client.request(WorkflowsQuery, { first: 1 })).status).toBe(429);
+    const token = await t.world.token(org.members.viewer);
+    expect((await t.client.request(ViewerQuery, {}, { token })).status).toBe(200);
+  });
+
+  it('refused organization headers (403) count too: probing organization ids stops at 429', async () => {
+    const probing = await startTestGateway({ RATE_LIMIT_IP_MAX: '3', RATE_LIMIT_WINDOW: '60s' });
+    try {
+      const member = (await probing.world.organization('Prober')).members.viewer;
+      const token = await probing.world.token(member);
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        statuses.push((await probing.client.request(ViewerQuery, {}, { token, orgId: randomUUID() })).status);
+      }
+      expect(statuses).toEqual([403, 403, 403, 429]);
+    } finally {
+      await probing.stop();
+    }
+  });
+
+  it('X-Forwarded-For is ignored unless TRUST_PROXY says so', async () => {
+    // This gateway does not trust proxies: a forged header does not buy a fresh budget.
+    const forged = await t.client.request(ViewerQuery, {}, { headers: { 'x-forwarded-for': '203.0.113.9' } });
+    expect(forged.status).toBe(429);
+  });
+});
+
+describe('rate limits per client IP behind a trusted proxy (TRUST_PROXY)', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ RATE_LIMIT_IP_MAX: '2', RATE_LIMIT_WINDOW: '60s', TRUST_PROXY: 'true' });
+  });
+  afterAll(() => t?.stop());
+
+  it('takes the address the proxy saw (the last X-Forwarded-For entry): each client has its own budget', async () => {
+    const from = (xff: string) => t.client.request(ViewerQuery, {}, { headers: { 'x-forwarded-for': xff } });
+    expect([(await from('198.51.100.1')).status, (await from('198.51.100.1')).status]).toEqual([200, 200]);
+    expect((await from('198.51.100.1')).status).toBe(429);
+    // What the client wrote before the proxy's entry changes nothing.
+    expect((await from('10.0.0.1, 198.51.100.1')).status).toBe(429);
+    expect((await from('198.51.100.2')).status).toBe(200);
   });
 });
 

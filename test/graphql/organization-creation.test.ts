@@ -30,7 +30,12 @@ describe('ORG_CREATION settings', () => {
 
   it('defaults to anyone in development and owners-only in production', () => {
     expect(orgCreationPolicy(loadConfig({}))).toEqual({ kind: 'anyone' });
-    const production = loadConfig({ NODE_ENV: 'production', CREDENTIALS_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64') });
+    const production = loadConfig({
+      NODE_ENV: 'production',
+      CREDENTIALS_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+      OIDC_ISSUER: 'https://sso.example.com/realms/fastn',
+      OIDC_AUDIENCE: 'control-plane-gateway',
+    });
     expect(orgCreationPolicy(production)).toEqual({ kind: 'owners-only' });
   });
 });

@@ -107,6 +107,7 @@ export async function startTestGateway(
     LOG_LEVEL: 'info',
     RATE_LIMIT_USER_MAX: '100000',
     RATE_LIMIT_ORG_MAX: '100000',
+    RATE_LIMIT_IP_MAX: '100000',
     CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
     TOKEN_REFRESH_INTERVAL: '0ms',
     ...env,

@@ -3,7 +3,7 @@
  * schema.graphql is exactly what the code builds.
  */
 import fs from 'node:fs';
-import { isObjectType, type GraphQLField, type GraphQLObjectType } from 'graphql';
+import { isObjectType, Kind, parse, print, type GraphQLField, type GraphQLObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { isPermission } from '../../src/authz/permissions.js';
 import { schema } from '../../src/schema/index.js';
@@ -85,6 +85,53 @@ describe('authorization rules', () => {
       const rule = describeRule(scopesOf(field))!;
       const declared = field.extensions?.audit as { action?: string } | undefined;
       expect(declared?.action ?? (isPermission(rule) ? rule : null), field.name).toBeTruthy();
+    }
+  });
+});
+
+describe('the rules are part of the schema contract (generated from the declared scopes)', () => {
+  const sdl = parse(printedSchema());
+  const printed = new Map<string, { directives: string[]; description: string }>();
+  for (const definition of sdl.definitions) {
+    if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION) continue;
+    for (const field of definition.fields ?? []) {
+      printed.set(`${definition.name.value}.${field.name.value}`, {
+        directives: (field.directives ?? []).map((d) => print(d)),
+        description: field.description?.value ?? '',
+      });
+    }
+  }
+
+  it('every field with a rule of its own carries it as @auth in schema.graphql; permission fields name it in their description', () => {
+    const wrong: string[] = [];
+    let gated = 0;
+    for (const type of objectTypes) {
+      for (const field of Object.values(type.getFields())) {
+        const rule = describeRule(scopesOf(field));
+        if (!rule) continue;
+        const where = `${type.name}.${field.name}`;
+        const seen = printed.get(where)!;
+        if (isPermission(rule)) {
+          gated++;
+          if (!seen.directives.includes(`@auth(rule: "permission", permission: "${rule}")`))
+            wrong.push(`${where}: no @auth for ${rule}`);
+          if (!seen.description.includes(`Requires the \`${rule}\` permission.`))
+            wrong.push(`${where}: description does not name ${rule}`);
+          if (!field.description?.includes(rule)) wrong.push(`${where}: live schema description does not name ${rule}`);
+        } else if (!seen.directives.some((d) => d.startsWith('@auth(rule: '))) {
+          wrong.push(`${where}: no @auth for ${rule}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(gated).toBeGreaterThan(80);
+  });
+
+  it('every root field’s description states its rule (GraphiQL’s docs show it)', () => {
+    for (const root of [schema.getQueryType()!, schema.getMutationType()!]) {
+      for (const field of Object.values(root.getFields())) {
+        expect(field.description ?? '', `${root.name}.${field.name}`).toMatch(/Requires|Public|Only the organization/);
+      }
     }
   });
 });

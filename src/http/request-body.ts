@@ -1,0 +1,123 @@
+/**
+ * What an operation may arrive in, and how its body is read:
+ *  - POST only as JSON (`application/json`, `application/graphql+json`,
+ *    `application/graphql-response+json`): the content types a cross-site form or a "simple"
+ *    fetch can send without a CORS preflight (form-urlencoded, multipart, text/plain) are refused
+ *    with 415 UNSUPPORTED_MEDIA_TYPE before anything runs (CSRF). GET runs queries only (Yoga
+ *    refuses mutations over GET with 405).
+ *  - The body limit holds however the body is sent: Content-Length is checked before reading,
+ *    and the bytes are counted as they are read, so a chunked body stops at the limit (413).
+ *  - Malformed JSON (or bytes that are not UTF-8) answers 400 BAD_REQUEST with a fixed message:
+ *    no parser exception, no piece of the body.
+ */
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { ErrorCode } from '../errors.js';
+
+export const OPERATION_CONTENT_TYPES: ReadonlySet<string> = new Set([
+  'application/json',
+  'application/graphql+json',
+  'application/graphql-response+json',
+]);
+
+function edgeError(status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+  return createGraphQLError(message, { extensions: { code, ...extra, http: { status } } });
+}
+
+function tooLarge(maxBytes: number) {
+  return edgeError(413, ErrorCode.PAYLOAD_TOO_LARGE, `Request body exceeds ${maxBytes} bytes.`, { limit: maxBytes });
+}
+
+function badRequest(message: string) {
+  return edgeError(400, ErrorCode.BAD_REQUEST, message);
+}
+
+function contentTypeOf(request: Request): string {
+  return (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+async function readAtMost(request: Request, maxBytes: number): Promise<Buffer> {
+  if (!request.body) return Buffer.alloc(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+async function parseJsonBody(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
+  const bytes = await readAtMost(request, maxBytes);
+  let body: unknown;
+  try {
+    body = JSON.parse(utf8.decode(bytes));
+  } catch {
+    throw badRequest('The request body is not valid JSON.');
+  }
+  // Batching is off: one operation, as an object.
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest('The request body must be a JSON object: { "query": …, "variables": … }.');
+  }
+  return body as Record<string, unknown>;
+}
+
+export function useRequestBodyPolicy(maxBytes: number): Plugin {
+  return {
+    onRequest({ request, endResponse, fetchAPI }) {
+      // Refuse what announces itself as too large before reading a byte of it.
+      const declared = request.headers.get('content-length');
+      if (declared && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
+        const error = tooLarge(maxBytes);
+        endResponse(
+          new fetchAPI.Response(
+            JSON.stringify({
+              errors: [{ message: error.message, extensions: { code: ErrorCode.PAYLOAD_TOO_LARGE, limit: maxBytes } }],
+            }),
+            {
+              status: 413,
+              headers: { 'content-type': 'application/json; charset=utf-8' },
+            },
+          ),
+        );
+      }
+    },
+    onRequestParse({ request, requestParser, setRequestParser }) {
+      if (request.method === 'GET') {
+        // Yoga's GET parser throws a bare SyntaxError (a masked 500) for malformed variables.
+        const parseGet = requestParser;
+        if (!parseGet) return;
+        setRequestParser(async (req) => {
+          try {
+            return await parseGet(req);
+          } catch (error) {
+            if (error instanceof SyntaxError) throw badRequest('The variables or extensions parameter is not valid JSON.');
+            throw error;
+          }
+        });
+        return;
+      }
+      if (request.method !== 'POST') return;
+      const type = contentTypeOf(request);
+      if (!OPERATION_CONTENT_TYPES.has(type)) {
+        setRequestParser(() => {
+          throw edgeError(
+            415,
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            `Operations are accepted as application/json only${type ? `, not ${type}` : ''}.`,
+          );
+        });
+        return;
+      }
+      setRequestParser((req) => parseJsonBody(req, maxBytes) as never);
+    },
+  };
+}

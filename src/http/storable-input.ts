@@ -1,0 +1,103 @@
+/**
+ * Input PostgreSQL would refuse is refused here first, once, for every argument of every field:
+ * a string (or a JSON key or value) with the NUL character (text and jsonb cannot hold U+0000)
+ * or with a lone UTF-16 surrogate (not Unicode at all: pg would store a replacement character in
+ * text and jsonb refuses the escape). The answer is BAD_USER_INPUT naming the field
+ * (`input.definition.steps.0.name`), before any resolver runs — instead of a masked internal
+ * error from the database, or a silently altered value. Central, so a new field is covered
+ * without a line of its own (test/graphql/storable-input.test.ts generates a case per
+ * string and JSON argument in the schema).
+ */
+import {
+  BREAK,
+  getArgumentValues,
+  getOperationAST,
+  getVariableValues,
+  Kind,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { storableTextProblem as problemWith } from '../db/storable-text.js';
+import { badUserInput } from '../errors.js';
+
+export interface UnstorableInput {
+  field: string;
+  message: string;
+}
+
+/** Walks a value iteratively (JSON arguments may nest deeply), keys included. */
+export function findUnstorableValue(value: unknown, path: string): UnstorableInput | null {
+  const stack: [unknown, string][] = [[value, path]];
+  while (stack.length) {
+    const [current, where] = stack.pop()!;
+    if (typeof current === 'string') {
+      const message = problemWith(current);
+      if (message) return { field: where, message };
+    } else if (Array.isArray(current)) {
+      current.forEach((item, i) => stack.push([item, `${where}.${i}`]));
+    } else if (current !== null && typeof current === 'object' && !(current instanceof Date)) {
+      for (const [key, item] of Object.entries(current)) {
+        const message = problemWith(key);
+        if (message) return { field: where, message: `has a key that ${message}` };
+        stack.push([item, `${where}.${key}`]);
+      }
+    }
+  }
+  return null;
+}
+
+/** The first argument of the executed operation whose value the database would refuse. */
+export function findUnstorableInput(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  rawVariables: Record<string, unknown> | null | undefined,
+): UnstorableInput | null {
+  const operation = getOperationAST(document, operationName);
+  if (!operation) return null;
+  const variables = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {});
+  // Variables that do not coerce are execution's to report (with their own clear error).
+  if (variables.errors) return null;
+  const fragments = document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
+  const typeInfo = new TypeInfo(schema);
+  let found: UnstorableInput | null = null;
+  visit(
+    { kind: Kind.DOCUMENT, definitions: [operation, ...fragments] },
+    visitWithTypeInfo(typeInfo, {
+      Field(node) {
+        if (!node.arguments?.length) return;
+        const field = typeInfo.getFieldDef();
+        if (!field) return;
+        let values: Record<string, unknown>;
+        try {
+          values = getArgumentValues(field, node, variables.coerced);
+        } catch {
+          return; // execution reports arguments that do not coerce
+        }
+        for (const [name, value] of Object.entries(values)) {
+          found = findUnstorableValue(value, name);
+          if (found) return BREAK;
+        }
+      },
+    }),
+  );
+  return found;
+}
+
+export function useStorableInput(): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const problem = findUnstorableInput(
+        args.schema,
+        args.document,
+        args.operationName,
+        args.variableValues as Record<string, unknown> | undefined,
+      );
+      if (problem) setResultAndStopExecution({ errors: [badUserInput(problem.field, problem.message)] });
+    },
+  };
+}

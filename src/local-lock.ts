@@ -13,6 +13,13 @@ export interface LockHolder {
   role: string;
   command: string;
   startedAt: string;
+  /**
+   * When the holder process started (Linux: /proc/<pid>/stat field 22, clock ticks since boot).
+   * A pid is reused after its process exits — after a reboot or a container restart, quickly —
+   * so a live pid alone does not prove the holder lives: the process must also have started
+   * when the holder did. Absent in lock files written before this field, and off Linux.
+   */
+  processStart?: string;
 }
 
 export class LocalStateInUseError extends Error {
@@ -36,6 +43,25 @@ export function lockFileOf(dataDir: string): string {
   return path.join(path.resolve(dataDir), 'gateway.lock');
 }
 
+/** When `pid` started (clock ticks since boot), or undefined where /proc cannot say. */
+export function processStartOf(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may contain spaces and parentheses) start at state (3).
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process that wrote `holder` still runs (same pid, and the same process, not a reuse). */
+function holderAlive(holder: LockHolder): boolean {
+  if (!isAlive(holder.pid)) return false;
+  if (holder.processStart === undefined) return true;
+  const now = processStartOf(holder.pid);
+  return now === undefined || now === holder.processStart;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -54,7 +80,7 @@ export function currentHolder(dataDir: string): LockHolder | undefined {
   } catch {
     return undefined; // none, or half-written by a process that is creating it right now
   }
-  return Number.isInteger(holder.pid) && holder.pid !== process.pid && isAlive(holder.pid) ? holder : undefined;
+  return Number.isInteger(holder.pid) && holder.pid !== process.pid && holderAlive(holder) ? holder : undefined;
 }
 
 /** Take the lock, or throw LocalStateInUseError naming the live process that holds it. */
@@ -66,6 +92,7 @@ export function acquireLocalStateLock(dataDir: string, role: string): LocalState
     role,
     command: process.argv.slice(1).join(' '),
     startedAt: new Date().toISOString(),
+    ...(processStartOf(process.pid) !== undefined ? { processStart: processStartOf(process.pid) } : {}),
   };
   for (let attempt = 0; attempt < 5; attempt++) {
     try {

@@ -10,6 +10,7 @@ import { gatewayError, ErrorCode } from '../errors.js';
 export type DatabaseFaultKind =
   | 'unreachable' // could not connect at all
   | 'connection lost' // an established connection died (terminated backend, restart, network)
+  | 'no answer' // the server stopped answering (frozen, partitioned): given up client-side
   | 'shutting down' // the server is stopping or restarting (57P01..57P03)
   | 'lock timeout' // lock_timeout (55P03)
   | 'statement timeout' // statement_timeout (57014)
@@ -20,6 +21,7 @@ export const DATABASE_RETRY_AFTER_SECONDS = 1;
 const MESSAGES: Record<DatabaseFaultKind, string> = {
   unreachable: 'The database is unavailable. Try again shortly.',
   'connection lost': 'The connection to the database was lost; nothing was saved. Try again shortly.',
+  'no answer': 'The database did not answer in time; nothing was saved. Try again shortly.',
   'shutting down': 'The database is restarting; nothing was saved. Try again shortly.',
   'lock timeout': 'Timed out waiting for a database lock (lock_timeout); nothing was saved. Try again shortly.',
   'statement timeout': 'A database statement timed out (statement_timeout); nothing was saved. Try again shortly.',
@@ -52,6 +54,8 @@ export function databaseFaultOf(error: unknown): DatabaseFaultKind | undefined {
   }
   const message = error.message;
   if (message === 'timeout exceeded when trying to connect') return 'pool timeout';
+  // pg's query_timeout (see createPool): no answer at all, not even a TCP error.
+  if (message === 'Query read timeout') return 'no answer';
   if (/^Connection terminated due to connection timeout/.test(message)) return 'unreachable';
   if (
     /^Connection terminated|not queryable|Connection ended unexpectedly|the database system is (starting up|shutting down|in recovery)/i.test(
@@ -76,6 +80,15 @@ export function databaseUnavailable(kind: DatabaseFaultKind): GraphQLError {
     { fault: kind, retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS },
     { status: 503, headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) } },
   );
+}
+
+/**
+ * Faults after which the connection cannot be trusted: the server ended the transaction with
+ * it, or we stopped waiting for an answer that may still come. Such a client is destroyed and
+ * its transaction counted as gone; a COMMIT that met one has an unknown outcome.
+ */
+export function isConnectionFault(kind: DatabaseFaultKind | undefined): boolean {
+  return kind === 'connection lost' || kind === 'shutting down' || kind === 'unreachable' || kind === 'no answer';
 }
 
 /** `error` as a 503 when it is a database fault, otherwise unchanged. */

@@ -39,10 +39,21 @@ function canonical(value: unknown): string {
   return JSON.stringify(value ?? null);
 }
 
-export function requestFingerprint(document: DocumentNode, operationName: string | null | undefined, variables: unknown): string {
-  return createHash('sha256')
-    .update(canonical([print(document), operationName ?? null, variables ?? {}]))
-    .digest('hex');
+/**
+ * What makes two requests "the same": the operation, its variables, and the customer the
+ * request is confined to (X-Customer-Id changes what a mutation touches, so the same body in
+ * another customer's scope is another request). The organization is the key's scope already.
+ */
+export function requestFingerprint(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: unknown,
+  confinedToCustomer: string | null = null,
+): string {
+  const parts: unknown[] = [print(document), operationName ?? null, variables ?? {}];
+  // Unconfined requests keep the fingerprint they always had (keys stored before this change).
+  if (confinedToCustomer) parts.push({ customer: confinedToCustomer });
+  return createHash('sha256').update(canonical(parts)).digest('hex');
 }
 
 function operationOf(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
@@ -120,7 +131,7 @@ export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
       }
       // Keys belong to a principal; an anonymous mutation fails on its own, with nothing to keep.
       if (ctx.caller.kind !== 'user') return;
-      const fingerprint = requestFingerprint(args.document, args.operationName, args.variableValues);
+      const fingerprint = requestFingerprint(args.document, args.operationName, args.variableValues, ctx.confinedToCustomer);
       // Scoped by what the client sent, not by the default organization it acted in: creating an
       // organization changes the default, and the retry must still find its key.
       const scope = request.headers.get(ORGANIZATION_HEADER) && ctx.principal ? ctx.principal.orgId : NO_ORGANIZATION;

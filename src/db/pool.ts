@@ -14,13 +14,24 @@ export interface PoolOptions {
 }
 
 /**
+ * How much longer than statement_timeout the client waits for any answer before giving the
+ * connection up. statement_timeout is enforced by the server; a server that stopped answering
+ * (frozen, partitioned, a failover that drops packets) enforces nothing, and TCP alone would
+ * hold the request for many minutes (keepalive does not run while a query is unanswered).
+ */
+export const ANSWER_GRACE_MS = 2_000;
+
+/**
  * The request pool, connected as the gateway's login role. Sized and tuned on purpose: idle
  * clients live 60 s (pg's 10 s default reconnects under bursty load), a request waits at most
  * `acquireTimeoutMs` for a client (then 503), the server gives up a lock wait after
  * `lockTimeoutMs` (shorter than a statement: requests queued behind one lock fail fast instead
  * of all holding pooled clients until the statement timeout), kills a statement after
  * `statementTimeoutMs` and a transaction left idle for 30 s (a leaked client cannot hold locks
- * forever). TCP keepalive notices a peer that vanished without closing the connection.
+ * forever). TCP keepalive notices a peer that vanished without closing the connection while
+ * idle; `query_timeout` (statement timeout + ANSWER_GRACE_MS) bounds a query that is never
+ * answered: it fails as 'no answer' (a 503, or an unknown outcome for COMMIT) and the client is
+ * destroyed.
  */
 export function createPool(connectionString: string, options: PoolOptions, logger: Logger): pg.Pool {
   const lockTimeout = options.lockTimeoutMs ?? Math.min(2_000, Math.ceil(options.statementTimeoutMs / 5));
@@ -31,6 +42,7 @@ export function createPool(connectionString: string, options: PoolOptions, logge
     connectionTimeoutMillis: options.acquireTimeoutMs ?? 5_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    query_timeout: options.statementTimeoutMs + ANSWER_GRACE_MS,
     application_name: options.applicationName ?? 'gateway',
     ...(options.clientClass ? { Client: options.clientClass } : {}),
     options:
@@ -53,6 +65,9 @@ export function createReadinessProbe(connectionString: string, logger: Logger, t
     max: 1,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: timeoutMs,
+    // A probe query nobody answers must not keep the probe's only client forever: pg gives
+    // it up and the pool destroys it, so the next check connects afresh.
+    query_timeout: timeoutMs,
     application_name: 'gateway-ready',
     options: `-c statement_timeout=${timeoutMs}`,
   });

@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import { serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { asDatabaseFault, commitOutcomeUnknown, databaseFaultOf, databaseUnavailable } from './faults.js';
+import { asDatabaseFault, commitOutcomeUnknown, databaseFaultOf, databaseUnavailable, isConnectionFault } from './faults.js';
 
 /** What RLS sees. `access` is the database role of the request (see migrations/CONVENTIONS.md). */
 export interface DatabaseBinding {
@@ -134,15 +134,19 @@ export class RequestDatabase {
    */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
     const client = await this.connection();
-    const run = this.queue.then(() => client.query<R>(text, values));
+    // Once the connection is gone (or gave no answer), queued statements fail at once instead
+    // of each waiting out its own timeout behind the one that never returned.
+    const run = this.queue.then(() =>
+      this.lost ? Promise.reject(databaseUnavailable('connection lost')) : client.query<R>(text, values),
+    );
     this.queue = run.catch(() => undefined);
     try {
       return await run;
     } catch (error) {
-      // A lost connection, a restart, a lock or statement timeout: a retryable 503 saying which.
-      // The transaction is aborted either way; a lost one cannot even be rolled back.
-      const kind = databaseFaultOf(error);
-      if (kind === 'connection lost' || kind === 'shutting down' || kind === 'unreachable') this.lost = true;
+      // A lost connection, a restart, a lock or statement timeout, no answer: a retryable 503
+      // saying which. The transaction is aborted either way; a lost one cannot even be rolled
+      // back, and one that stopped answering is given up (destroyed, never pooled again).
+      if (isConnectionFault(databaseFaultOf(error))) this.lost = true;
       throw asDatabaseFault(error);
     }
   }
@@ -233,7 +237,8 @@ export class RequestDatabase {
         // pg refused to send COMMIT on a connection it already knew was dead: rolled back.
         throw databaseUnavailable('connection lost');
       }
-      if (kind === 'connection lost' || kind === 'shutting down') throw commitOutcomeUnknown();
+      // The connection died, or stopped answering, after COMMIT was sent: nobody knows.
+      if (kind === 'connection lost' || kind === 'shutting down' || kind === 'no answer') throw commitOutcomeUnknown();
       // The server answered COMMIT with an error (a deferred constraint, a serialization
       // failure, a timeout): it rolled back.
       throw kind ? databaseUnavailable(kind) : serviceUnavailable('The change could not be saved. Try again.', 1);
@@ -311,6 +316,8 @@ export async function withBoundTransaction<T>(
   } catch (error) {
     try {
       if (lost) throw lost;
+      // A connection that died or stopped answering: a rollback would only wait again.
+      if (isConnectionFault(databaseFaultOf(error))) throw error;
       await client.query('rollback');
       release();
     } catch (rollbackError) {

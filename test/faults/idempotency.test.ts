@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeExpiredIdempotencyKeys } from '../../src/db/idempotency.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { errorCodes, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import type { SeededOrg } from '../helpers/world.js';
@@ -102,6 +102,87 @@ describe('Idempotency-Key', () => {
     expect(theirs.headers.get('idempotent-replayed')).toBeNull();
   });
 
+  it('a request confined to a customer (X-Customer-Id) is a different request: refused, never a replay of the unconfined one', async () => {
+    const key = randomUUID();
+    const name = `confined ${key}`;
+    const first = await create(name, key, admin);
+    expect(first.status).toBe(200);
+    const confined = await t.client.request(
+      CreateWorkflow,
+      { input: { name } },
+      { token: admin, orgId: org.id, customerId: org.customers[0]!.id, headers: { 'idempotency-key': key } },
+    );
+    expect(confined.headers.get('idempotent-replayed')).toBeNull();
+    expect(errorCodes(confined)).toEqual(['IDEMPOTENCY_KEY_REUSED']);
+    expect(confined.status).toBe(422);
+  });
+
+  it('row security: a key and its stored result are visible only to their principal, in their organization', async () => {
+    const other = await t.world.organization('Retries elsewhere');
+    const key = `rls ${randomUUID()}`;
+    const nil = '00000000-0000-0000-0000-000000000000';
+    const pool = db.appPool();
+    try {
+      const staff = (userId: string, orgId: string) => ({ userId, orgId, role: 'staff' });
+      // Filed as the developer, once under the organization and once under no organization.
+      for (const scope of [org.id, nil]) {
+        await asApp(
+          pool,
+          staff(org.members.developer.userId, org.id),
+          (c) =>
+            c.query(
+              `insert into idempotency_keys (org_id, user_id, idempotency_key, fingerprint, expires_at, result)
+               values ($1, app_public.current_user_id(), $2, repeat('a', 64), now() + interval '1 hour', '{"data":{"secret":1}}')`,
+              [scope, key],
+            ),
+          { commit: true },
+        );
+      }
+      const visible = (settings: Parameters<typeof asApp>[1]) =>
+        asApp(
+          pool,
+          settings,
+          async (c) => (await c.query('select org_id from idempotency_keys where idempotency_key = $1', [key])).rowCount,
+        );
+      expect(await visible(staff(org.members.developer.userId, org.id))).toBe(2);
+      // Another member of the same organization, its admin included: nothing.
+      expect(await visible(staff(org.members.admin.userId, org.id))).toBe(0);
+      expect(await visible(staff(org.members.owner.userId, org.id))).toBe(0);
+      // Unbound: nothing.
+      expect(await visible({})).toBe(0);
+      // The same person acting in another organization sees only the unscoped key (their own).
+      expect(await visible(staff(org.members.developer.userId, other.id))).toBe(1);
+      // Nobody writes a key under another principal, nor under an organization not bound.
+      await expect(
+        asApp(pool, staff(org.members.admin.userId, org.id), (c) =>
+          c.query(
+            `insert into idempotency_keys (org_id, user_id, idempotency_key, fingerprint, expires_at)
+             values ($1, $2, $3, repeat('b', 64), now() + interval '1 hour')`,
+            [org.id, org.members.developer.userId, `forged ${key}`],
+          ),
+        ),
+      ).rejects.toThrow(/row-level security/);
+      await expect(
+        asApp(pool, staff(org.members.developer.userId, org.id), (c) =>
+          c.query(
+            `insert into idempotency_keys (org_id, user_id, idempotency_key, fingerprint, expires_at)
+             values ($1, app_public.current_user_id(), $2, repeat('b', 64), now() + interval '1 hour')`,
+            [other.id, `elsewhere ${key}`],
+          ),
+        ),
+      ).rejects.toThrow(/row-level security/);
+      // And nobody overwrites another's stored result.
+      const overwritten = await asApp(
+        pool,
+        staff(org.members.admin.userId, org.id),
+        async (c) => (await c.query(`update idempotency_keys set result = '{}' where idempotency_key = $1`, [key])).rowCount,
+      );
+      expect(overwritten).toBe(0);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('works outside any organization too (createOrganization replays, one organization exists)', async () => {
     const user = await t.world.user(`founder-${randomUUID()}`);
     const token = await t.world.token(user);
@@ -126,6 +207,32 @@ describe('Idempotency-Key', () => {
     expect(ids.size).toBe(1);
     expect(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true')).toHaveLength(7);
     expect(await happened(name)).toEqual({ rows: 1, ids: [...ids], successEvents: 1 });
+  });
+
+  it('a partly successful operation is stored as answered: the retry replays it, the succeeded part is not repeated', async () => {
+    const key = randomUUID();
+    const taken = `partial taken ${key}`;
+    const fresh = `partial fresh ${key}`;
+    await create(taken, null);
+    const both = `mutation($a: CreateWorkflowInput!, $b: CreateWorkflowInput!) {
+      ok: createWorkflow(input: $a) { id }
+      clash: createWorkflow(input: $b) { id }
+    }`;
+    const send = () =>
+      t.client.request(
+        both,
+        { a: { name: fresh }, b: { name: taken } },
+        { token: developer, orgId: org.id, headers: { 'idempotency-key': key } },
+      );
+    const first = await send();
+    expect(errorCodes(first)).toEqual(['CONFLICT']);
+    const okId = (first.body.data as { ok?: { id: string } } | null)?.ok?.id;
+    expect(okId).toBeTruthy();
+    const again = await send();
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.data).toEqual(first.body.data);
+    expect(errorCodes(again)).toEqual(['CONFLICT']);
+    expect(await happened(fresh)).toEqual({ rows: 1, ids: [okId], successEvents: 1 });
   });
 
   it('a failed first attempt is not stored: the retry runs for real', async () => {

@@ -5,7 +5,9 @@
  *  - `cutAfterCommit()`: the server's answer to the next COMMIT (CommandComplete "COMMIT") is
  *    swallowed and both sides are closed: the change is saved, its answer is lost;
  *  - `cutBeforeCommit()`: the next COMMIT the client sends is swallowed and both sides are
- *    closed: the server never sees it and rolls back.
+ *    closed: the server never sees it and rolls back;
+ *  - `freeze()` / `thaw()`: every connection (and every new one) stops moving bytes while the
+ *    sockets stay open — a hung server or a network partition, where no TCP error ever comes.
  */
 import { once } from 'node:events';
 import net from 'node:net';
@@ -19,16 +21,25 @@ export interface FaultProxy {
   readonly port: number;
   cutAfterCommit(): Promise<void>;
   cutBeforeCommit(): Promise<void>;
+  /** The next COMMIT is held, unanswered, with its connection open (until `stop()`): no TCP error ever comes. */
+  stallCommit(): Promise<void>;
+  freeze(): void;
+  thaw(): void;
   stop(): Promise<void>;
 }
 
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
-  let armed: { kind: 'after' | 'before'; done: () => void } | undefined;
+  let armed: { kind: 'after' | 'before' | 'stall'; done: () => void } | undefined;
   const sockets = new Set<net.Socket>();
+  let frozen = false;
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, '127.0.0.1');
     sockets.add(client);
     sockets.add(upstream);
+    if (frozen) {
+      client.pause();
+      upstream.pause();
+    }
     const cut = () => {
       client.destroy();
       upstream.destroy();
@@ -51,6 +62,14 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
         done();
         return;
       }
+      if (armed?.kind === 'stall' && chunk.includes(COMMIT_QUERY)) {
+        const { done } = armed;
+        armed = undefined;
+        client.pause();
+        upstream.pause();
+        done();
+        return;
+      }
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
@@ -67,7 +86,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
-  const arm = (kind: 'after' | 'before') =>
+  const arm = (kind: 'after' | 'before' | 'stall') =>
     new Promise<void>((resolve) => {
       armed = { kind, done: resolve };
     });
@@ -75,6 +94,15 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
     port,
     cutAfterCommit: () => arm('after'),
     cutBeforeCommit: () => arm('before'),
+    stallCommit: () => arm('stall'),
+    freeze() {
+      frozen = true;
+      for (const socket of sockets) socket.pause();
+    },
+    thaw() {
+      frozen = false;
+      for (const socket of sockets) socket.resume();
+    },
     async stop() {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -117,6 +117,33 @@ const variables = z.object({
   /** Bound on each git command of git sync (fetch, push). */
   GIT_TIMEOUT: duration.default(60_000),
 
+  /**
+   * Who may call createOrganization: `anyone` (signed in), `domains:<list>` (verified emails
+   * at these domains or these exact addresses, comma-separated), or `owners-only` (people who
+   * already own an organization). Default: anyone in development, owners-only in production.
+   */
+  ORG_CREATION: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return undefined;
+      const policy = parseOrgCreation(v);
+      if (!policy) {
+        ctx.addIssue({ code: 'custom', message: 'must be anyone, owners-only, or domains:<domain or address>[,…]' });
+        return z.NEVER;
+      }
+      return policy;
+    }),
+
+  /** Serve /metrics on this port too (bound to METRICS_HOST), apart from the API. */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().optional(),
+  /** A bearer secret for /metrics (Authorization: Bearer <token>); needed to serve it on the API port in production. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** OpenTelemetry: traces are exported over OTLP/HTTP to {endpoint}/v1/traces when set. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  OTEL_SERVICE_NAME: z.string().default('control-plane-gateway'),
+
   /** Serve GraphiQL at /graphql. Default: on, except in production. */
   GRAPHIQL: boolean.optional(),
   /** Answer introspection queries (and "did you mean" suggestions). Default: on, except in production. */
@@ -152,9 +179,6 @@ const schema = variables
     if (env.DATABASE_LOCK_TIMEOUT > env.DATABASE_STATEMENT_TIMEOUT) {
       ctx.addIssue({ code: 'custom', path: ['DATABASE_LOCK_TIMEOUT'], message: 'must not exceed DATABASE_STATEMENT_TIMEOUT' });
     }
-    if (env.DATABASE_OWNER_URL && !env.DATABASE_URL) {
-      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required when DATABASE_OWNER_URL is set' });
-    }
     if (env.NODE_ENV === 'production' && !env.OIDC_ISSUER) {
       ctx.addIssue({
         code: 'custom',
@@ -187,6 +211,32 @@ const schema = variables
   }));
 
 export type Config = z.infer<typeof schema>;
+
+export type OrgCreationPolicy =
+  { kind: 'anyone' } | { kind: 'owners-only' } | { kind: 'domains'; domains: string[]; addresses: string[] };
+
+export function parseOrgCreation(value: string): OrgCreationPolicy | undefined {
+  const v = value.trim();
+  if (v === 'anyone' || v === 'owners-only') return { kind: v };
+  const match = /^domains:(.+)$/.exec(v);
+  if (!match) return undefined;
+  const entries = match[1]!
+    .split(',')
+    .map((e) => e.trim().toLowerCase().replace(/^@/, ''))
+    .filter(Boolean);
+  const valid = /^(?:[^@\s]+@)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/;
+  if (entries.length === 0 || !entries.every((e) => valid.test(e))) return undefined;
+  return {
+    kind: 'domains',
+    domains: entries.filter((e) => !e.includes('@')),
+    addresses: entries.filter((e) => e.includes('@')),
+  };
+}
+
+/** The organization-creation policy in force: the setting, or the environment's safe default. */
+export function orgCreationPolicy(config: Config): OrgCreationPolicy {
+  return config.ORG_CREATION ?? (config.NODE_ENV === 'production' ? { kind: 'owners-only' } : { kind: 'anyone' });
+}
 
 export function embeddedPostgresDir(config: Config): string {
   return config.EMBEDDED_POSTGRES_DIR ?? `${config.DATA_DIR}/postgres`;

@@ -26,6 +26,7 @@ import { badUserInput, forbidden, unauthenticated } from './errors.js';
 import { createLoaders, type Loaders } from './db/loaders.js';
 import { RequestDatabase, type DatabaseBinding } from './db/request-database.js';
 import type { Logger } from './logger.js';
+import type { GatewayMetrics } from './observability/metrics.js';
 
 export const ORGANIZATION_HEADER = 'x-organization-id';
 export const CUSTOMER_HEADER = 'x-customer-id';
@@ -62,6 +63,7 @@ export interface GatewayServices {
   refresher: TokenRefresher;
   /** Git sync's client (src/integrations/git.ts). */
   git: Git;
+  metrics?: GatewayMetrics;
 }
 
 export interface Context {
@@ -135,6 +137,8 @@ export function createContextFactory(services: GatewayServices) {
           ? { userId: service.userId, name: service.name, servicePrincipalId: service.servicePrincipalId }
           : null;
     const audit = new RequestAudit({ requestId, clientIp, userAgent }, actor, logger);
+    const metrics = services.metrics;
+    if (metrics) audit.observer = (outcome, result, count) => metrics.auditEvents.inc({ outcome, result }, count);
     let afterCommit: (() => void) | undefined;
     let workspace: WorkspaceAccess | null = null;
 

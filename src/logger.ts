@@ -9,6 +9,7 @@ export function createLogger(level: string, base: Record<string, unknown> = {}, 
       level,
       base: { service: 'gateway', ...base },
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: serializeError, error: serializeError },
       // Belt and braces: whatever a caller passes, these never reach a log line.
       redact: {
         paths: [
@@ -27,4 +28,27 @@ export function createLogger(level: string, base: Record<string, unknown> = {}, 
     },
     destination,
   );
+}
+
+/**
+ * Errors as a few flat fields. pino's default serializer copies every enumerable property, and
+ * some libraries hang whole objects on their errors (a pg connection error carried its client,
+ * socket and all, into the shutdown log). Known scalar fields only; the stack stays for the
+ * unexpected ones, which are what a stack is for.
+ */
+export function serializeError(error: unknown): Record<string, unknown> {
+  if (!(error instanceof Error)) {
+    const message = error && typeof error === 'object' && 'message' in error ? (error as { message: unknown }).message : error;
+    return { message: String(message) };
+  }
+  const fields = error as Error & Record<string, unknown>;
+  const out: Record<string, unknown> = { type: error.name, message: error.message };
+  for (const key of ['code', 'severity', 'detail', 'hint', 'routine', 'errno', 'syscall', 'address', 'port']) {
+    const value = fields[key];
+    if (typeof value === 'string' || typeof value === 'number') out[key] = value;
+  }
+  const operational = typeof out.code === 'string' || error.name === 'ConfigError';
+  if (!operational && error.stack) out.stack = error.stack;
+  if (error.cause !== undefined) out.cause = serializeError(error.cause);
+  return out;
 }

@@ -1,4 +1,8 @@
-/** `npm start`: listen, tell a newcomer where to go, and shut down gracefully on SIGINT/SIGTERM. */
+/**
+ * The gateway's entry: `npm start` (tsx, embedded defaults) and `node dist/main.js` (the compiled
+ * production build). Listens, says what is true of this configuration, and shuts down gracefully
+ * on SIGINT/SIGTERM.
+ */
 import fs from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { DEMO_MEMBERS } from './db/demo-seed.js';
@@ -11,7 +15,7 @@ try {
   config = loadConfig();
 } catch (error) {
   console.error(error instanceof ConfigError ? error.message : error);
-  process.exit(1);
+  process.exit(2);
 }
 
 const logger = createLogger(config.LOG_LEVEL);
@@ -22,22 +26,27 @@ process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unha
 
 try {
   const gateway = await startGateway(config, logger);
+  // Only what holds for this configuration: demo members exist only when the demo was seeded
+  // and the development issuer can sign for them.
+  const demo = gateway.devIssuer && gateway.demoSeeded;
   logger.info(
     {
-      graphiql: gateway.graphqlUrl,
+      url: gateway.url,
+      graphql: gateway.graphqlUrl,
+      ...(config.GRAPHIQL ? { graphiql: gateway.graphqlUrl } : {}),
       health: `${gateway.url}/health`,
       ready: `${gateway.url}/ready`,
+      database: gateway.database,
       issuer: gateway.issuer,
-      ...(gateway.devIssuer
-        ? {
-            getAToken: 'npm run -s token -- <member>',
-            demoMembers: DEMO_MEMBERS.map((m) => `${m.key} (${m.name})`),
-          }
+      issuerKind: gateway.devIssuer ? 'development issuer (in-process)' : 'OIDC_ISSUER',
+      ...(gateway.metricsUrl ? { metrics: gateway.metricsUrl } : {}),
+      ...(demo
+        ? { getAToken: 'npm run -s token -- <member>', demoMembers: DEMO_MEMBERS.map((m) => `${m.key} (${m.name})`) }
         : {}),
     },
     'gateway ready',
   );
-  if (gateway.devIssuer && process.stdout.isTTY) {
+  if (demo && process.stdout.isTTY) {
     process.stdout.write(
       `\n  GraphiQL:  ${gateway.graphqlUrl}\n` +
         `  Token:     npm run -s token -- owner   (or: ${DEMO_MEMBERS.map((m) => m.key).join(', ')})\n` +
@@ -81,6 +90,10 @@ try {
     watch.unref();
   }
 } catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(2);
+  }
   if (error instanceof LocalStateInUseError) {
     // Another gateway runs on this checkout's data: say which, touch nothing of it.
     logger.fatal({ holder: error.holder }, error.message);

@@ -19,7 +19,7 @@ import { LocalTokenRefresher, scheduleTokenRefresh } from './integrations/token-
 import { PrincipalResolver } from './auth/principal.js';
 import { DEV_AUDIENCE, startDevIssuer, type DevIssuer } from './auth/dev-issuer.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
-import { devIssuerStateFile, embeddedPostgresDir, type Config } from './config.js';
+import { ConfigError, devIssuerStateFile, embeddedPostgresDir, type Config } from './config.js';
 import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, withDatabase } from './db/bootstrap.js';
 import { seedDemo } from './db/demo-seed.js';
 import { attachToRunningPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.js';
@@ -29,6 +29,10 @@ import { assertUnprivilegedRole, createPool, createReadinessProbe } from './db/p
 import { acquireLocalStateLock, currentHolder, type LocalStateLock } from './local-lock.js';
 import type { Logger } from './logger.js';
 import { FallbackStore, MemoryStore, RedisStore, type RateLimitStoreMode } from './ratelimit/stores.js';
+import { createMetricsServer, metricsOnApiPort } from './http/metrics-endpoint.js';
+import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
+import { createTracing, otlpTracing, type Tracing } from './observability/tracing.js';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createGateway, type Gateway } from './yoga.js';
 
 const EMBEDDED_DATABASE = 'gateway';
@@ -39,6 +43,13 @@ export interface RunningGateway {
   issuer: string;
   audience: string;
   devIssuer: DevIssuer | undefined;
+  /** Where the data lives, for the start log: `embedded` or the server's host/database (no secrets). */
+  database: string;
+  /** The demo organization was seeded (its members can get tokens from the development issuer). */
+  demoSeeded: boolean;
+  /** Where Prometheus scrapes, if anywhere. */
+  metricsUrl: string | undefined;
+  metrics: GatewayMetrics;
   pool: pg.Pool;
   yoga: Gateway;
   /** The embedded cluster this gateway started, if any. */
@@ -75,6 +86,11 @@ export async function prepareDatabase(
 ): Promise<DatabaseUrls> {
   if (config.DATABASE_URL) {
     return { appUrl: config.DATABASE_URL, ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
+  }
+  if (config.DATABASE_OWNER_URL && whenInUse === 'refuse') {
+    // The gateway never serves requests as the schema owner (it owns every table). Migration
+    // tools need only the owner: see prepareOwnerDatabase.
+    throw new ConfigError(['DATABASE_URL: is required when DATABASE_OWNER_URL is set (the gateway connects as gateway_app)']);
   }
   const dataDir = embeddedPostgresDir(config);
   let embedded: EmbeddedPostgres | undefined;
@@ -119,11 +135,36 @@ export async function prepareDatabase(
   };
 }
 
-export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
+/**
+ * For owner-only tools (`npm run migrate`, `npm run audit:purge`): DATABASE_OWNER_URL alone is
+ * enough; with neither URL set, the embedded cluster (the running gateway's, or started for the
+ * duration).
+ */
+export async function prepareOwnerDatabase(
+  config: Config,
+  logger: Logger,
+): Promise<{ ownerUrl: string; embedded: EmbeddedPostgres | undefined }> {
+  if (config.DATABASE_OWNER_URL) return { ownerUrl: config.DATABASE_OWNER_URL, embedded: undefined };
+  if (config.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_OWNER_URL: is required to change a server database (the schema owner, gateway_owner)']);
+  }
+  const { ownerUrl, embedded } = await prepareDatabase(config, logger, { whenInUse: 'attach' });
+  return { ownerUrl: ownerUrl!, embedded };
+}
+
+export interface StartOptions {
+  /** Export spans here (tests: an in-memory exporter) instead of OTLP. */
+  spanExporter?: SpanExporter;
+}
+
+export async function startGateway(config: Config, logger: Logger, options: StartOptions = {}): Promise<RunningGateway> {
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch((error) => logger.warn({ err: error }, 'shutdown step failed'));
   };
+  if (config.DATABASE_OWNER_URL && !config.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_URL: is required when DATABASE_OWNER_URL is set (the gateway connects as gateway_app)']);
+  }
   try {
     // Local state (the embedded cluster, the development issuer's key) has one owner per
     // checkout: a second gateway on the same DATA_DIR refuses, naming the first.
@@ -139,6 +180,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
     }
 
+    let tracing: Tracing | undefined;
+    if (options.spanExporter) {
+      tracing = createTracing({ exporter: options.spanExporter, batch: false, serviceName: config.OTEL_SERVICE_NAME });
+    } else if (config.OTEL_EXPORTER_OTLP_ENDPOINT) {
+      tracing = await otlpTracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, config.OTEL_SERVICE_NAME);
+    }
+    if (tracing) cleanups.push(() => tracing.shutdown());
+    // Process metrics (CPU, memory, event-loop lag) start observers that live as long as the
+    // process: one set per real gateway, none for the many gateways a test process starts.
+    const metrics = createMetrics({ processMetrics: config.NODE_ENV !== 'test' });
+
     const pool = createPool(
       appUrl,
       {
@@ -146,10 +198,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT,
         lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT,
         acquireTimeoutMs: config.DATABASE_POOL_TIMEOUT,
+        clientClass: tracing?.clientClass,
       },
       logger,
     );
     cleanups.push(() => pool.end());
+    metrics.watchPool(pool);
     const readiness = createReadinessProbe(appUrl, logger);
     cleanups.push(() => readiness.end());
     await assertUnprivilegedRole(pool);
@@ -169,12 +223,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         : loadOrCreateDevelopmentKey(config.DATA_DIR),
     );
 
-    if (config.SEED_DEMO ?? Boolean(embedded)) {
+    const demoSeeded = config.SEED_DEMO ?? Boolean(embedded);
+    if (demoSeeded) {
       const outcome = await seedDemo(pool, issuer, cipher, logger);
       logger.info({ outcome }, 'demo organization');
     }
 
-    const principals = new PrincipalResolver(pool);
+    const principals = new PrincipalResolver(pool, (result) => metrics.principalCache.inc({ result }));
 
     const verifier = createTokenVerifier({
       issuer,
@@ -187,6 +242,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       maxStaleMs: config.OIDC_JWKS_MAX_STALE,
       authorizedParties: config.OIDC_AUTHORIZED_PARTIES,
       logger,
+      onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
     });
 
     let store: MemoryStore | FallbackStore;
@@ -248,6 +304,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         activity: new MemberActivity(),
         cipher,
         refresher,
+        metrics,
         git: new Git({ allowLocalRepositories: config.GIT_ALLOW_LOCAL_REPOSITORIES, timeoutMs: config.GIT_TIMEOUT, logger }),
       },
       store,
@@ -266,7 +323,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
           };
         },
       },
+      { tracing, metricsOnApiPort: metricsOnApiPort(config) },
     );
+    metrics.watchRateLimitStore(rateLimitStoreMode);
     // Count handlers, not sockets: a client that disconnects mid-request leaves its handler
     // running, and shutdown must not end the pool under it.
     let inFlight = 0;
@@ -286,7 +345,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         if (stopping && !this.headersSent) this.setHeader('connection', 'close');
         return writeHead.apply(this, args);
       } as typeof writeHead;
-      Promise.resolve(yoga(req, res)).finally(() => inFlight--);
+      const serve = () => yoga(req, res);
+      Promise.resolve(tracing ? tracing.handle(req, res, serve) : serve()).finally(() => inFlight--);
     });
     server.keepAliveTimeout = 65_000; // longer than common load balancers' idle timeout
     server.listen(config.PORT, config.HOST);
@@ -294,6 +354,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const { port } = server.address() as net.AddressInfo;
     const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
     const url = `http://${host}:${port}`;
+
+    let metricsUrl = metricsOnApiPort(config) ? `${url}/metrics` : undefined;
+    if (config.METRICS_PORT !== undefined) {
+      const metricsServer = createMetricsServer(metrics, config.METRICS_TOKEN);
+      const metricsHost = config.METRICS_HOST ?? config.HOST;
+      metricsServer.listen(config.METRICS_PORT, metricsHost);
+      await once(metricsServer, 'listening');
+      cleanups.push(() => new Promise<void>((resolve) => metricsServer.close(() => resolve())));
+      const bound = (metricsServer.address() as net.AddressInfo).port;
+      metricsUrl = `http://${metricsHost.includes(':') ? `[${metricsHost}]` : metricsHost}:${bound}/metrics`;
+    }
 
     const stop = () =>
       (stopping ??= (async () => {
@@ -319,6 +390,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       issuer,
       audience,
       devIssuer,
+      database: embedded ? 'embedded' : describeDatabase(appUrl),
+      demoSeeded,
+      metricsUrl,
+      metrics,
       pool,
       yoga,
       embedded,
@@ -332,6 +407,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     await cleanup();
     throw error;
   }
+}
+
+function describeDatabase(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
 }
 
 export function ensureDataDir(config: Config): void {

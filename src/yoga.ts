@@ -2,7 +2,7 @@
  * Builds the gateway (a Yoga server) from its services; binding a port is main.ts's job, so tests
  * call `yoga.fetch(...)` in-process or serve it on an ephemeral port.
  *
- * The plugin order is the request's way through the gateway (DESIGN §4):
+ * The plugin order is the request's way through the gateway (ARCHITECTURE.md §4):
  *   request id, JSON-only bodies within the size limit, GraphiQL assets → parse + validate with
  *   operation limits (armor), introspection policy → context: verify the token (JWT), resolve
  *   the principal, bind the PostgreSQL variables (src/context.ts; refused sign-ins and headers
@@ -22,10 +22,13 @@ import { corsPolicy } from './http/cors.js';
 import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from './http/graphiql.js';
 import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
+import { useMetricsEndpoint } from './http/metrics-endpoint.js';
 import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
+import { useRequestObservation } from './http/request-log.js';
 import { useStorableInput } from './http/storable-input.js';
 import { useTrustedDocuments } from './http/trusted-documents.js';
+import type { Tracing } from './observability/tracing.js';
 import { limitRefusedRequests, useRateLimits } from './ratelimit/rate-limit.js';
 import { schema } from './schema/index.js';
 
@@ -45,7 +48,20 @@ export interface Readiness {
   ready(): Promise<{ ok: boolean; body: Record<string, unknown> }>;
 }
 
-export function createGateway(services: GatewayServices, rateLimitStore: Store, readiness?: Readiness): Gateway {
+export interface ObservabilityOptions {
+  tracing?: Tracing;
+  /** Answer /metrics on this server (see http/metrics-endpoint.ts for when). */
+  metricsOnApiPort?: boolean;
+}
+
+export function createGateway(
+  services: GatewayServices,
+  rateLimitStore: Store,
+  readiness?: Readiness,
+  observability: ObservabilityOptions = {},
+): Gateway {
+  const { metrics } = services;
+  const { tracing } = observability;
   const { config, logger, pool } = services;
   // Armor's rules throw out of validation by default (HTTP 200, no code); reporting through the
   // validation context makes them ordinary validation errors: HTTP 400 with a stable code.
@@ -93,7 +109,11 @@ export function createGateway(services: GatewayServices, rateLimitStore: Store, 
     renderGraphiQL: renderOfflineGraphiQL,
     context: limitRefusedRequests(createContextFactory(services), { ...rateLimits, trustProxy: config.TRUST_PROXY }),
     plugins: [
-      useRequestId(logger),
+      useRequestId(),
+      ...(tracing ? tracing.plugins() : []),
+      ...(metrics ? [metrics.yogaPlugin()] : []),
+      ...(metrics && observability.metricsOnApiPort ? [useMetricsEndpoint(metrics, config.METRICS_TOKEN)] : []),
+      useRequestObservation(logger, metrics),
       useRequestBodyPolicy(config.MAX_REQUEST_BYTES),
       ...(config.GRAPHIQL ? [useOfflineGraphiQLAssets()] : []),
       useIntrospectionPolicy(config.INTROSPECTION),

@@ -1,5 +1,5 @@
 /**
- * The audit trail (DESIGN §6). A success is written through the request's own transaction, so
+ * The audit trail (ARCHITECTURE.md §6). A success is written through the request's own transaction, so
  * the change and its event commit or vanish together. Failures and denials are kept in memory
  * and written after the request's transaction has ended, in a transaction of their own, so a
  * rollback cannot erase them.
@@ -100,8 +100,12 @@ function singleEventStatement(meta: RequestMeta, actor: AuditActor | null, row: 
     ],
   };
 }
+/** Hears audit events as they reach the database (written) or only the log (unwritten), for metrics. */
+export type AuditObserver = (outcome: AuditOutcome, result: 'written' | 'unwritten', count: number) => void;
 
 export class RequestAudit {
+  /** Set by the context factory when metrics are on. */
+  observer: AuditObserver = () => {};
   private readonly deferred: AuditRow[] = [];
   private readonly seen = new Set<string>();
   private readonly pendingSuccesses: AuditRow[] = [];
@@ -145,6 +149,7 @@ export class RequestAudit {
         { audit: { ...entry, outcome, actor: this.actor?.userId ?? 'anonymous' } },
         'audit event without organization',
       );
+      this.observer(outcome, 'unwritten', 1);
       return;
     }
     this.deferred.push({ ...entry, orgId, outcome });
@@ -198,6 +203,10 @@ export class RequestAudit {
 
   /** Write deferred events in a transaction of their own. Never throws: the response stands. */
   async flush(pool: pg.Pool, binding: DatabaseBinding): Promise<void> {
+    // Successes still pending here went out with the request's commit (a failed commit turned
+    // them into failures, see commitFailed).
+    const committed = this.pendingSuccesses.length;
+    if (committed) this.observer('success', 'written', committed);
     this.pendingSuccesses.length = 0;
     const rows = this.deferred.splice(0);
     if (rows.length === 0) return;
@@ -212,10 +221,14 @@ export class RequestAudit {
             ? binding
             : { userId: binding.userId, orgId, access: null, tenantId: null, principal: binding.principal };
         await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
+        for (const row of orgRows) this.observer(row.outcome, 'written', 1);
       } catch (error) {
         // The database is down (or refused): the events live on in the log, one line each with
         // every field and a stable marker, so log shipping keeps what the table could not.
-        for (const row of orgRows) this.logUnwritten(row, error);
+        for (const row of orgRows) {
+          this.logUnwritten(row, error);
+          this.observer(row.outcome, 'unwritten', 1);
+        }
       }
     }
   }

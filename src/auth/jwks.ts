@@ -27,6 +27,8 @@ export interface JwksCacheOptions {
   cooldownMs?: number;
   maxStaleMs?: number;
   onStale?: (ageMs: number, error: unknown) => void;
+  /** Every fetch of the key set, for metrics. */
+  onFetch?: (result: 'ok' | 'failed') => void;
 }
 
 type KeyResolver = (header: JWTHeaderParameters, token: FlattenedJWSInput) => Promise<KeyObject | CryptoKey | Uint8Array>;
@@ -42,6 +44,16 @@ export function createJwksCache(options: JwksCacheOptions): KeyResolver & { refr
   let inflight: Promise<void> | undefined;
 
   async function fetchKeys(): Promise<void> {
+    try {
+      await fetchKeysOnce();
+      options.onFetch?.('ok');
+    } catch (error) {
+      options.onFetch?.('failed');
+      throw error;
+    }
+  }
+
+  async function fetchKeysOnce(): Promise<void> {
     lastAttempt = Date.now();
     const url = typeof options.jwksUri === 'function' ? await options.jwksUri() : options.jwksUri;
     let body: unknown;

@@ -144,7 +144,11 @@ export class PrincipalResolver {
   private readonly services = new BoundedCache<ServicePrincipal>(PRINCIPAL_TTL_MS);
   private readonly oidcClients = new BoundedCache<{ orgId: string; id: string } | null>(OIDC_CLIENT_TTL_MS);
 
-  constructor(private readonly pool: pg.Pool) {}
+  /** `onLookup` hears every principal lookup (hit, miss, or stale: cached but outdated), for metrics. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly onLookup: (result: 'hit' | 'miss' | 'stale') => void = () => {},
+  ) {}
 
   /** The user row for a verified token; the first sight creates it, changed claims refresh it. */
   async userId(token: VerifiedToken): Promise<string> {
@@ -166,6 +170,7 @@ export class PrincipalResolver {
   /** The cached principal (validate its version before trusting it), or a fresh one. */
   async principal(userId: string, orgId: string): Promise<MemberPrincipal | null> {
     const cached = this.principals.get(`${userId}:${orgId}`);
+    this.onLookup(cached !== undefined ? 'hit' : 'miss');
     return cached !== undefined ? cached : this.refresh(userId, orgId);
   }
 
@@ -178,6 +183,7 @@ export class PrincipalResolver {
     orgId: string,
     through?: { query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> },
   ): Promise<MemberPrincipal | null> {
+    if (through) this.onLookup('stale'); // the request found the cached one outdated
     const db = through ?? this.pool;
     const { rows } = await db.query<PrincipalRow>('select * from app_private.resolve_principal($1, $2)', [userId, orgId]);
     const row = rows[0];
@@ -261,10 +267,16 @@ export class PrincipalResolver {
    * send X-Organization-Id never pay for it.
    */
   async defaultOrganization(userId: string): Promise<string | null> {
+    const organizations = await this.activeOrganizations(userId);
+    return organizations.length === 1 ? organizations[0]! : null;
+  }
+
+  /** The organizations the user is an active member of, oldest membership first. */
+  async activeOrganizations(userId: string): Promise<string[]> {
     const { rows } = await this.pool.query<{ org_id: string }>(
       'select org_id from app_private.active_organizations($1) as org_id',
       [userId],
     );
-    return rows.length === 1 ? rows[0]!.org_id : null;
+    return rows.map((r) => r.org_id);
   }
 }

@@ -41,6 +41,7 @@ export interface TokenVerifierOptions {
   maxStaleMs: number;
   authorizedParties?: string[];
   logger: Logger;
+  onJwksFetch?: (result: 'ok' | 'failed') => void;
 }
 
 export interface TokenVerifier {
@@ -74,6 +75,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     maxAgeMs: options.jwksMaxAgeMs,
     cooldownMs: options.jwksCooldownMs,
     maxStaleMs: options.maxStaleMs,
+    onFetch: options.onJwksFetch,
     onStale: (ageMs, error) =>
       options.logger.warn({ ageMs, err: error }, 'issuer unreachable; verifying with the cached signing keys'),
   });
@@ -125,7 +127,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (typ !== undefined && String(typ).toLowerCase() !== 'bearer') {
       throw unauthenticated('The token is not an access token.', `token type ${String(typ)} is not accepted`);
     }
-    if (options.authorizedParties && !options.authorizedParties.includes(String(payload.azp ?? ''))) {
+    // Keycloak names the client in `azp`; RFC 9068 JWT access tokens in `client_id`.
+    const client = payload.azp ?? payload.client_id;
+    if (options.authorizedParties && !options.authorizedParties.includes(String(client ?? ''))) {
       throw unauthenticated('The token was issued to a client this gateway does not accept.', 'unexpected azp');
     }
     // Profile claims are refreshed into the users table: ones it cannot store count as absent.

@@ -3,15 +3,15 @@
  * which. Everything else derives from this module: the database catalogue (seeded at migrate
  * time), the Pothos `permission` scope type, the GraphQL catalogue, the docs and the tests.
  *
- * Rows mirror DESIGN.md §3 one for one, so a review can compare them side by side.
+ * Rows mirror ARCHITECTURE.md §3 (the permission list and the role counts), so a review can compare them.
  */
 
 export const SYSTEM_ROLE_KEYS = ['owner', 'admin', 'developer', 'operator', 'viewer', 'end_user'] as const;
 export type SystemRoleKey = (typeof SYSTEM_ROLE_KEYS)[number];
 
 /**
- * `resource` categories are the five the seeds' Roles page draws as a matrix; `platform`
- * categories hold the ten permissions the seeds' counts imply (customers, people, billing…).
+ * `resource` categories are the five the product's Roles page draws as a matrix; `platform`
+ * categories hold the other ten (executions, customers, people, billing…).
  */
 export type CategoryGroup = 'resource' | 'platform';
 
@@ -46,7 +46,7 @@ const Op = 'operator';
 const V = 'viewer';
 const E = 'end_user';
 
-/** [key, human description, roles holding it] — DESIGN.md §3, row for row. */
+/** [key, human description, roles holding it]: the matrix, row for row (ARCHITECTURE.md §3). */
 const MATRIX = [
   ['connectors.create', 'Create connectors', [O, A, D]],
   ['connectors.read', 'View connectors', [O, A, D, Op, V]],
@@ -154,7 +154,7 @@ export function isSystemRoleKey(value: string): value is SystemRoleKey {
   return (SYSTEM_ROLE_KEYS as readonly string[]).includes(value);
 }
 
-/** Per-category granted/total, as the seeds' role detail draws it (e.g. Connectors 6/6). */
+/** Per-category granted/total, as the Roles page's role detail draws it (e.g. Connectors 6/6). */
 export function categoryCoverage(granted: Iterable<string>) {
   const grantedSet = new Set(granted);
   return CATEGORIES.map((category) => {

@@ -11,18 +11,31 @@ export const APP_ROLE = 'gateway_app';
 export interface BootstrapOptions {
   superuserUrl: string;
   database: string;
-  ownerPassword: string;
-  appPassword: string;
+  /** Needed for a role that does not exist yet (or with `resetPasswords`). */
+  ownerPassword?: string;
+  appPassword?: string;
+  /**
+   * Set the passwords of roles that already exist. Off by default: roles are cluster-wide, and a
+   * second database bootstrapped on the same server must not lock the first one's gateway out.
+   */
+  resetPasswords?: boolean;
   /** Create `database` as a copy of this one (a migrated template) instead of empty. */
   template?: string;
 }
 
-export async function bootstrapDatabase(options: BootstrapOptions): Promise<void> {
+export interface BootstrapReport {
+  /** Per role: created, password reset, or kept as it was (attributes enforced, password untouched). */
+  roles: Record<string, 'created' | 'password reset' | 'kept'>;
+  databaseCreated: boolean;
+}
+
+/** Idempotent: run it again and nothing changes (unless `resetPasswords`). */
+export async function bootstrapDatabase(options: BootstrapOptions): Promise<BootstrapReport> {
   const client = new pg.Client({ connectionString: options.superuserUrl });
   client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {
-    await ensureRoles(client, options.ownerPassword, options.appPassword);
+    const roles = await ensureRoles(client, options);
     const exists = await client.query('select 1 from pg_database where datname = $1', [options.database]);
     if (exists.rowCount === 0) {
       const template = options.template ? ` template ${client.escapeIdentifier(options.template)}` : '';
@@ -30,27 +43,42 @@ export async function bootstrapDatabase(options: BootstrapOptions): Promise<void
     }
     // The app role may connect, nothing more; the migrations grant what it needs inside.
     await client.query(`grant connect on database ${client.escapeIdentifier(options.database)} to ${APP_ROLE}`);
+    return { roles, databaseCreated: exists.rowCount === 0 };
   } finally {
     await client.end();
   }
 }
 
+export class BootstrapError extends Error {}
+
 /** Roles are cluster-wide: several databases (e.g. one per test file) share them. */
-async function ensureRoles(client: pg.Client, ownerPassword: string, appPassword: string) {
+async function ensureRoles(client: pg.Client, options: BootstrapOptions): Promise<BootstrapReport['roles']> {
+  const report: BootstrapReport['roles'] = {};
   // Serialize concurrent bootstraps on one cluster (parallel test workers).
   await client.query('select pg_advisory_lock(7243001)');
   try {
-    for (const [role, password, attributes] of [
-      [OWNER_ROLE, ownerPassword, 'login nosuperuser nobypassrls nocreaterole nocreatedb'],
-      [APP_ROLE, appPassword, 'login nosuperuser nobypassrls nocreaterole nocreatedb noinherit'],
+    for (const [role, password, variable, attributes] of [
+      [OWNER_ROLE, options.ownerPassword, 'GATEWAY_OWNER_PASSWORD', 'login nosuperuser nobypassrls nocreaterole nocreatedb'],
+      [APP_ROLE, options.appPassword, 'GATEWAY_APP_PASSWORD', 'login nosuperuser nobypassrls nocreaterole nocreatedb noinherit'],
     ] as const) {
       const found = await client.query('select 1 from pg_roles where rolname = $1', [role]);
-      const verb = found.rowCount === 0 ? 'create' : 'alter';
-      await client.query(`${verb} role ${role} with ${attributes} password ${client.escapeLiteral(password)}`);
+      const exists = found.rowCount !== 0;
+      if (!exists || options.resetPasswords) {
+        if (!password) throw new BootstrapError(`${variable}: is required to ${exists ? 'reset' : 'create'} role ${role}`);
+        await client.query(
+          `${exists ? 'alter' : 'create'} role ${role} with ${attributes} password ${client.escapeLiteral(password)}`,
+        );
+        report[role] = exists ? 'password reset' : 'created';
+      } else {
+        // The attributes are the security model (no superuser, no BYPASSRLS): always enforced.
+        await client.query(`alter role ${role} with ${attributes}`);
+        report[role] = 'kept';
+      }
     }
   } finally {
     await client.query('select pg_advisory_unlock(7243001)');
   }
+  return report;
 }
 
 export async function dropDatabase(superuserUrl: string, database: string): Promise<void> {

@@ -15,7 +15,19 @@ import type { Logger } from '../logger.js';
 import { APP_ROLE } from './bootstrap.js';
 import { syncCatalogue, verifyCatalogue } from './catalogue.js';
 
-export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+/**
+ * `migrations/` at the project root, found by walking up from this file: the same from
+ * `src/db/` (tsx) and from a compiled build (`dist/db/`, or any outDir inside the project).
+ */
+export const MIGRATIONS_DIR = findUp(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+function findUp(from: string, name: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, name);
+    if (fs.existsSync(path.join(candidate, '001_foundation.sql'))) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`No ${name}/ directory above ${from}`);
+  }
+}
 const MIGRATION_LOCK = 7243002;
 
 export interface MigrationFile {

@@ -9,6 +9,8 @@ export interface PoolOptions {
   /** Waiting for a pooled client, or for a new connection to open. Default 5 s. */
   acquireTimeoutMs?: number;
   applicationName?: string;
+  /** The client class (tracing wraps statements in spans). */
+  clientClass?: typeof pg.Client;
 }
 
 /**
@@ -42,6 +44,7 @@ export function createPool(connectionString: string, options: PoolOptions, logge
     keepAliveInitialDelayMillis: 10_000,
     query_timeout: options.statementTimeoutMs + ANSWER_GRACE_MS,
     application_name: options.applicationName ?? 'gateway',
+    ...(options.clientClass ? { Client: options.clientClass } : {}),
     options:
       `-c search_path=app_public -c statement_timeout=${options.statementTimeoutMs} -c lock_timeout=${lockTimeout} ` +
       '-c idle_in_transaction_session_timeout=30000',

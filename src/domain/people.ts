@@ -1,5 +1,5 @@
 /**
- * People: members (active or inactive) and pending invitations, as the seeds' People table shows
+ * People: members (active or inactive) and pending invitations, as the product's People page shows
  * them; inviting, accepting, changing roles, deactivating; and email-domain join requests.
  */
 import type { Principal } from '../auth/principal.js';

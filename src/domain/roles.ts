@@ -89,7 +89,7 @@ export async function roleOfPrincipal(db: RequestDatabase, principal: Principal)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Custom roles: create, duplicate, edit, delete, with the guards DESIGN §3 asks for.
+// Custom roles: create, duplicate, edit, delete, with the guards of ARCHITECTURE.md §3 (no privilege escalation).
 // ---------------------------------------------------------------------------------------------
 
 const CONSTRAINTS: ConstraintMessages = {

@@ -1,5 +1,5 @@
 /**
- * Rate limits, in the seeds' order: JWT → context → PostgreSQL variables → permissions → rate
+ * Rate limits, in the request path's order (ARCHITECTURE.md §4): JWT → context → PostgreSQL variables → permissions → rate
  * limit. By the time an operation executes, its caller is verified and bound (src/context.ts);
  * here each root-field call is first judged by its permission rule (the field's declared scopes,
  * evaluated with scope-auth's own loaders) and then counted:

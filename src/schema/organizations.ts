@@ -1,5 +1,7 @@
 import { createOrganization, loadOrganization, type OrganizationRow } from '../domain/organizations.js';
-import { notFound } from '../errors.js';
+import { orgCreationPolicy } from '../config.js';
+import { whyNotAllowedToCreate } from '../domain/organization-creation.js';
+import { forbidden, notFound } from '../errors.js';
 import { audited } from './audited.js';
 import { builder } from './builder.js';
 
@@ -26,7 +28,9 @@ const CreateOrganizationInput = builder.inputType('CreateOrganizationInput', {
 
 builder.mutationField('createOrganization', (t) =>
   t.field({
-    description: 'Create an organization; you become its Owner. Act in it by sending its id in the X-Organization-Id header.',
+    description:
+      'Create an organization; you become its Owner. Act in it by sending its id in the X-Organization-Id header. ' +
+      'Who may is a deployment setting (ORG_CREATION): anyone signed in, verified emails on an allow-list, or existing Owners.',
     type: OrganizationRef,
     nullable: true,
     authScopes: { person: true },
@@ -36,7 +40,15 @@ builder.mutationField('createOrganization', (t) =>
     resolve: (_root, args, ctx, info) => {
       if (ctx.caller.kind !== 'user') throw new Error('unreachable: scope requires a person');
       const userId = ctx.caller.userId;
+      const { token } = ctx.caller;
       return audited(ctx, info, async () => {
+        const principals = ctx.services.principals;
+        const refusal = await whyNotAllowedToCreate(
+          orgCreationPolicy(ctx.services.config),
+          { userId, email: token.email, emailVerified: token.emailVerified },
+          { activeOrganizations: (id) => principals.activeOrganizations(id), principals },
+        );
+        if (refusal) throw forbidden(refusal, { setting: 'ORG_CREATION' });
         let created: OrganizationRow | null = null;
         // The Success event is written inside the new organization, so its Owner sees it.
         const orgId = await createOrganization(ctx.db, userId, args.input.name, async (id) => {

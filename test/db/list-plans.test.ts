@@ -411,9 +411,9 @@ const PLAIN_LISTS: Record<string, { pageSize: number; list: (rdb: RequestDatabas
   // Known gaps (issue 12 landed them unpaged): an organization has few workspaces and project
   // roles, and a workspace few members, but nothing bounds them yet. Page them (or cap them like
   // teams and roles) and give them cases here.
-  'Query.workspaces': { exempt: 'unpaged list of an organization\'s workspaces: not yet capped (known gap)' },
+  'Query.workspaces': { exempt: "unpaged list of an organization's workspaces: not yet capped (known gap)" },
   'Query.projectRoles': { exempt: 'unpaged list of custom project roles: not yet capped (known gap)' },
-  'Query.projectMembers': { exempt: 'unpaged list of one workspace\'s members: not yet capped (known gap)' },
+  'Query.projectMembers': { exempt: "unpaged list of one workspace's members: not yet capped (known gap)" },
   'Query.connectorCatalogue': {
     exempt: 'connectors live in production, by name, through app_private.connector_listings: grows with deployed connectors',
   },

@@ -37,7 +37,7 @@ describe('start in production', () => {
       const guard = setTimeout(() => child.kill('SIGINT'), 45_000);
       const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
       clearTimeout(guard);
-      expect(code).toBe(1);
+      expect(code).toBe(2); // a configuration mistake (README: exit code 2, a message, no stack trace)
       expect(output).toMatch(/OIDC_ISSUER: is required in production/);
       expect(fs.existsSync(path.join(dataDir, 'dev-issuer.json'))).toBe(false);
     } finally {

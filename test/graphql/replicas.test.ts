@@ -1,6 +1,6 @@
 /**
- * Two gateway replicas on one database: rate-limit counters are shared through Redis (when one
- * is reachable; the default run must pass without it), and stay per replica without it.
+ * Two gateway replicas on one database: rate-limit counters are shared through Redis (a private
+ * redis-server, or TEST_REDIS_URL; skipped when neither is there), and stay per replica without it.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -8,10 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { redisAvailable, TEST_REDIS_URL } from '../helpers/redis.js';
+import { startTestRedis } from '../helpers/redis.js';
 import { ViewerQuery } from './operations.js';
 
-const hasRedis = await redisAvailable();
+const testRedis = await startTestRedis();
+const hasRedis = testRedis !== null;
+const TEST_REDIS_URL = testRedis?.url ?? '';
 
 let db: TestDatabase;
 let issuer: DevIssuer;
@@ -20,6 +22,7 @@ beforeAll(async () => {
   issuer = await startDevIssuer({ port: 0 });
 });
 afterAll(async () => {
+  await testRedis?.stop();
   await issuer?.stop();
   await db?.drop();
 });
@@ -36,7 +39,7 @@ async function statuses(gateways: TestGateway[], token: string, calls: number): 
   return seen;
 }
 
-describe.skipIf(!hasRedis)('with Redis (REDIS_URL)', () => {
+describe.skipIf(!hasRedis)('with Redis (REDIS_URL: a private redis-server, or TEST_REDIS_URL)', () => {
   it('a user’s budget is shared across replicas', async () => {
     // A key prefix of its own would need a config knob; a fresh user keeps runs apart instead.
     const [a, b] = await pair({ REDIS_URL: TEST_REDIS_URL });

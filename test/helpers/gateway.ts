@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { print, type DocumentNode } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
@@ -85,7 +86,7 @@ export interface TestGateway {
 
 export async function startTestGateway(
   env: Record<string, string> = {},
-  options: { db?: TestDatabase; issuer?: DevIssuer } = {},
+  options: { db?: TestDatabase; issuer?: DevIssuer; spanExporter?: SpanExporter } = {},
 ): Promise<TestGateway> {
   const db = options.db ?? (await createTestDatabase());
   const issuer = options.issuer ?? (await startDevIssuer({ port: 0 }));
@@ -115,7 +116,7 @@ export async function startTestGateway(
   });
   // Log lines go into `logs` (tests search them) instead of the terminal.
   const logger = createLogger(config.LOG_LEVEL, {}, sink);
-  const gateway = await startGateway(config, logger);
+  const gateway = await startGateway(config, logger, { spanExporter: options.spanExporter });
   const pool = db.appPool();
   return {
     db,

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { bootstrapDatabase, dropDatabase, withDatabase, APP_ROLE, OWNER_ROLE } from '../../src/db/bootstrap.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/db/embedded-postgres.js';
@@ -41,7 +42,12 @@ export default async function setup(project: TestProject) {
   const ownerPassword = 'test-owner-password';
   const appPassword = 'test-app-password';
   const template = `gateway_template_${runId}`;
-  await bootstrapDatabase({ superuserUrl, database: template, ownerPassword, appPassword });
+  // resetPasswords: the tests must know the roles' passwords. On a server of its own (embedded)
+  // the roles are new; on TEST_DATABASE_ADMIN_URL they may remain from an earlier run.
+  const report = await bootstrapDatabase({ superuserUrl, database: template, ownerPassword, appPassword, resetPasswords: true });
+  const createdRoles = Object.entries(report.roles)
+    .filter(([, what]) => what === 'created')
+    .map(([role]) => role);
   await migrate(withDatabase(superuserUrl, template, { user: OWNER_ROLE, password: ownerPassword }));
 
   project.provide('postgres', { superuserUrl, template, ownerPassword, appPassword, runId });
@@ -52,8 +58,34 @@ export default async function setup(project: TestProject) {
       fs.rmSync(dataRoot!, { recursive: true, force: true });
     } else {
       await dropDatabase(superuserUrl!, template);
+      await dropRolesIfUnused(superuserUrl!, createdRoles);
     }
   };
 }
 
 export { APP_ROLE };
+
+/**
+ * A shared server keeps nothing of ours: the roles this run created are dropped once no database
+ * needs them (a concurrent run still using them keeps them; the last one out drops them — if
+ * that one did not create them, they stay, named in the warning).
+ */
+async function dropRolesIfUnused(superuserUrl: string, roles: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: superuserUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      `select datname from pg_database where datdba = (select oid from pg_roles where rolname = $1)`,
+      [OWNER_ROLE],
+    );
+    if (rows.length > 0) {
+      console.warn(`Keeping roles ${roles.join(', ')}: databases still use them (${rows.map((r) => r.datname).join(', ')})`);
+      return;
+    }
+    for (const role of [APP_ROLE, OWNER_ROLE].filter((r) => roles.includes(r))) {
+      await client.query(`drop role if exists ${role}`);
+    }
+  } finally {
+    await client.end();
+  }
+}

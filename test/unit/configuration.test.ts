@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CONFIG_VARIABLES } from '../../src/config.js';
 
 const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('### Running against your own PostgreSQL'));
+const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n### ', readme.indexOf('## Configuration')));
 const rows = section
   .split('\n')
   .filter((line) => line.startsWith('| `'))

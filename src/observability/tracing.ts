@@ -132,7 +132,7 @@ export function createTracing(options: TracingOptions): Tracing {
         `sql ${verb}`,
         {
           kind: SpanKind.CLIENT,
-          attributes: { 'db.system.name': 'postgresql', 'db.query.text': text.slice(0, 2000), ...requestIdAttribute(active) },
+          attributes: { 'db.system.name': 'postgresql', 'db.query.text': boundedQueryText(text), ...requestIdAttribute(active) },
         },
         parent,
       );
@@ -223,4 +223,12 @@ export function createTracing(options: TracingOptions): Tracing {
       await provider.shutdown();
     },
   };
+}
+
+/**
+ * At most ~2,000 characters of a statement, keeping its head and its tail: a COMMIT carries the
+ * request's deferred audit writes in front of it (`…; commit`), and the tail says what it was.
+ */
+function boundedQueryText(text: string): string {
+  return text.length <= 2000 ? text : `${text.slice(0, 1200)} … ${text.slice(-790)}`;
 }

@@ -22,7 +22,8 @@ import SchemaBuilder, {
   type SchemaTypes,
   type TypeParam,
 } from '@pothos/core';
-import type { GraphQLFieldResolver, GraphQLResolveInfo } from 'graphql';
+import { isObjectType, type GraphQLFieldResolver, type GraphQLResolveInfo, type GraphQLSchema } from 'graphql';
+import { declaredScopes, type DeclaredScopes } from '../authz/field-rules.js';
 import { specFromPermission, targetIdOf, type AuditSpec } from '../authz/scopes.js';
 import type { Context } from '../context.js';
 import { ErrorCode, errorCodeOf } from '../errors.js';
@@ -162,5 +163,52 @@ export class PothosAuditPlugin<Types extends SchemaTypes> extends BasePlugin<Typ
 }
 
 SchemaBuilder.registerPlugin('audit', PothosAuditPlugin);
+
+/**
+ * Whether a rule requires a permission (the organization's or a workspace's project permission)
+ * or an Owner capability, at any depth of `$any`/`$all`. A rule computed per call may: it counts.
+ */
+export function requiresPermissionOrOwner(scopes: DeclaredScopes): boolean {
+  if (!scopes) return false;
+  if (typeof scopes === 'function') return true;
+  return Object.entries(scopes).some(([key, parameter]) => {
+    if (key === '$any' || key === '$all') return requiresPermissionOrOwner(parameter as DeclaredScopes);
+    if (key === 'permission' || key === 'projectPermission') return typeof parameter === 'string';
+    return key === 'organizationOwner' && parameter !== false;
+  });
+}
+
+/**
+ * The plugin-coverage walker: what is wrong with the audit declarations of a schema built with
+ * this plugin (empty: nothing; sorted). `auditedByResolver` names the mutations that may file their
+ * events themselves (in another organization), with the reason.
+ *  - A mutation whose rule requires a permission or an Owner capability must declare `audit`.
+ *  - Every other mutation too, unless it is on `auditedByResolver` (and then it must not).
+ *  - A read's `audit` only names the Denied event of its rule: it needs a rule that can deny.
+ */
+export function auditCoverageProblems(schema: GraphQLSchema, auditedByResolver: Readonly<Record<string, string>> = {}): string[] {
+  const problems: string[] = [];
+  const mutation = schema.getMutationType();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      const where = `${type.name}.${field.name}`;
+      const audited = Boolean(field.extensions?.audit);
+      const gated = requiresPermissionOrOwner(declaredScopes(field));
+      if (type === mutation) {
+        const byResolver = Object.hasOwn(auditedByResolver, field.name);
+        if (gated && !audited) problems.push(`${where}: requires a permission or the Owner but declares no \`audit\``);
+        else if (!audited && !byResolver) problems.push(`${where}: declares no \`audit\` and is not listed as auditing itself`);
+        else if (audited && byResolver) problems.push(`${where}: listed as auditing itself, yet declares \`audit\``);
+      } else if (audited && !gated) {
+        problems.push(`${where}: declares \`audit\` on a read whose rule requires no permission (nothing to deny)`);
+      }
+    }
+  }
+  for (const name of Object.keys(auditedByResolver)) {
+    if (!mutation?.getFields()[name]) problems.push(`Mutation.${name}: listed as auditing itself, but there is no such mutation`);
+  }
+  return problems.sort();
+}
 
 export default 'audit' as const;

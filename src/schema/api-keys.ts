@@ -14,7 +14,7 @@ import {
   type ServicePrincipalRow,
 } from '../domain/service-principals.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { CustomerRef } from './customers.js';
@@ -178,23 +178,24 @@ builder.mutationFields((t) => ({
     description: 'Create an API key, a runner key or register an OIDC client. The secret is in this answer only.',
     authScopes: { permission: 'settings.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('api_key.create', 'api_key'),
+    audit: auditAs('api_key.create', 'api_key'),
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const input = args.input;
-        const created = await createServicePrincipal(ctx.db, principalOf(ctx), userIdOf(ctx), ctx.services.oidcIssuer, {
-          name: input.name,
-          kind: input.kind ?? 'api_key',
-          roleId: input.roleId ? requireId('input.roleId', input.roleId) : null,
-          customerId: input.customerId ? requireId('input.customerId', input.customerId) : null,
-          environment: input.environment ?? null,
-          expiresAt: input.expiresAt ?? null,
-          oidcClientId: input.oidcClientId ?? null,
-        });
-        const apiKey = await reload(ctx, created.id);
-        return {
-          result: { apiKey, secret: created.secret },
+    resolve: async (_root, args, ctx, info) => {
+      const input = args.input;
+      const created = await createServicePrincipal(ctx.db, principalOf(ctx), userIdOf(ctx), ctx.services.oidcIssuer, {
+        name: input.name,
+        kind: input.kind ?? 'api_key',
+        roleId: input.roleId ? requireId('input.roleId', input.roleId) : null,
+        customerId: input.customerId ? requireId('input.customerId', input.customerId) : null,
+        environment: input.environment ?? null,
+        expiresAt: input.expiresAt ?? null,
+        oidcClientId: input.oidcClientId ?? null,
+      });
+      const apiKey = await reload(ctx, created.id);
+      return auditOutcome(
+        info,
+        { apiKey, secret: created.secret },
+        {
           resourceId: created.id,
           customerId: apiKey.customer_id,
           details: {
@@ -204,8 +205,9 @@ builder.mutationFields((t) => ({
             environment: apiKey.environment,
             prefix: prefixOf(apiKey),
           },
-        };
-      }),
+        },
+      );
+    },
   }),
   rotateApiKey: t.field({
     type: ApiKeySecretRef,
@@ -213,20 +215,18 @@ builder.mutationFields((t) => ({
     description: 'A new secret for the key; the old one stops working on the next request, on every replica.',
     authScopes: { permission: 'settings.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('api_key.rotate', 'api_key'),
+    audit: auditAs('api_key.rotate', 'api_key'),
     args: { input: t.arg({ type: ApiKeyIdInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        const secret = await rotateServicePrincipal(ctx.db, principalOf(ctx), id);
-        const apiKey = await reload(ctx, id);
-        return {
-          result: { apiKey, secret },
-          resourceId: id,
-          customerId: apiKey.customer_id,
-          details: { prefix: prefixOf(apiKey) },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      const secret = await rotateServicePrincipal(ctx.db, principalOf(ctx), id);
+      const apiKey = await reload(ctx, id);
+      return auditOutcome(
+        info,
+        { apiKey, secret },
+        { resourceId: id, customerId: apiKey.customer_id, details: { prefix: prefixOf(apiKey) } },
+      );
+    },
   }),
   revokeApiKey: t.field({
     type: ApiKeyRef,
@@ -234,14 +234,13 @@ builder.mutationFields((t) => ({
     description: 'The key (or OIDC client) stops working on the next request, on every replica. Kept for the audit trail.',
     authScopes: { permission: 'settings.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('api_key.revoke', 'api_key'),
+    audit: auditAs('api_key.revoke', 'api_key'),
     args: { input: t.arg({ type: ApiKeyIdInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await revokeServicePrincipal(ctx.db, userIdOf(ctx), id);
-        const apiKey = await reload(ctx, id);
-        return { result: apiKey, resourceId: id, customerId: apiKey.customer_id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await revokeServicePrincipal(ctx.db, userIdOf(ctx), id);
+      const apiKey = await reload(ctx, id);
+      return auditOutcome(info, apiKey, { resourceId: id, customerId: apiKey.customer_id });
+    },
   }),
 }));

@@ -7,6 +7,7 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import AuditPlugin from './audit-plugin.js';
 import type { Permission, ProjectPermission } from '../authz/permissions.js';
 import { scopesFor, unauthorizedError } from '../authz/scopes.js';
 import type { Context } from '../context.js';
@@ -46,7 +47,9 @@ export interface GatewaySchemaTypes {
 export type SchemaTypes = PothosSchemaTypes.ExtendDefaultTypes<GatewaySchemaTypes>;
 
 export const builder = new SchemaBuilder<GatewaySchemaTypes>({
-  plugins: [ScopeAuthPlugin, RelayPlugin],
+  // The audit plugin is last: its wrapper runs inside scope-auth's check (a scope denial is
+  // written by unauthorizedError; everything that reaches the resolver, by the plugin).
+  plugins: [ScopeAuthPlugin, RelayPlugin, AuditPlugin],
   // Non-null unless a field says otherwise; gated fields say so, so a denial nulls only them.
   defaultFieldNullability: false,
   scopeAuth: {

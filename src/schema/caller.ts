@@ -14,7 +14,11 @@ export function principalOf(ctx: Context): Principal {
   return ctx.principal;
 }
 
-/** Field extensions naming the audit action of a mutation whose permission does not (e.g. people.manage → member.invite). */
-export function auditAs(action: string, resourceType = action.split('.')[0]!): { audit: AuditSpec } {
-  return { audit: { action, resourceType } };
+/**
+ * The `audit` field option naming an action its permission does not (people.manage →
+ * member.invite); the audit plugin (audit-plugin.ts) records it. `audit: 'permission'` names it
+ * after the permission instead.
+ */
+export function auditAs(action: string, resourceType = action.split('.')[0]!): AuditSpec {
+  return { action, resourceType };
 }

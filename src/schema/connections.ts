@@ -20,7 +20,7 @@ import { enqueueConnectionAction } from '../domain/executions.js';
 import { requireId, requireJsonObject, requireText } from '../domain/validation.js';
 import { conflict, notFound } from '../errors.js';
 import type { Context } from '../context.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { CustomerRef } from './customers.js';
@@ -225,19 +225,17 @@ function connectionMutation(
       description: options.description,
       authScopes: { permission: options.permission },
       grantScopes: ['mutationResult'],
-      extensions: auditAs(options.action, 'connection'),
+      audit: auditAs(options.action, 'connection'),
       args: { input: t.arg({ type: ConnectionIdInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
-          const details = (await run(ctx, connection)) ?? undefined;
-          return {
-            result: await requireConnection(ctx.db, connection.id),
-            resourceId: connection.id,
-            customerId: connection.customer_id,
-            details,
-          };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
+        const details = (await run(ctx, connection)) ?? undefined;
+        return auditOutcome(info, await requireConnection(ctx.db, connection.id), {
+          resourceId: connection.id,
+          customerId: connection.customer_id,
+          details,
+        });
+      },
     }),
   );
 }
@@ -277,60 +275,58 @@ builder.mutationFields((t) => ({
     description: 'Connect a customer to an app (within its connections limit).',
     authScopes: { permission: 'connections.create' },
     grantScopes: ['mutationResult'],
+    audit: 'permission',
     args: { input: t.arg({ type: CreateConnectionInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const customerId = customerFor(ctx, args.input.customerId);
-        const id = await createConnection(ctx.db, ctx.services.cipher, userIdOf(ctx), principalOf(ctx).orgId, {
-          customerId,
-          connectorId: requireId('input.connectorId', args.input.connectorId),
-          name: args.input.name,
-          scope: args.input.shared ? 'shared' : 'user',
-          credentials: args.input.credentials,
-        });
-        const connection = await requireConnection(ctx.db, id);
-        // Never the credentials: only what a reader of the trail needs.
-        return {
-          result: connection,
-          resourceId: id,
-          customerId,
-          details: { connectorId: connection.connector_id, scope: connection.scope },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const customerId = customerFor(ctx, args.input.customerId);
+      const id = await createConnection(ctx.db, ctx.services.cipher, userIdOf(ctx), principalOf(ctx).orgId, {
+        customerId,
+        connectorId: requireId('input.connectorId', args.input.connectorId),
+        name: args.input.name,
+        scope: args.input.shared ? 'shared' : 'user',
+        credentials: args.input.credentials,
+      });
+      const connection = await requireConnection(ctx.db, id);
+      // Never the credentials: only what a reader of the trail needs.
+      return auditOutcome(info, connection, {
+        resourceId: id,
+        customerId,
+        details: { connectorId: connection.connector_id, scope: connection.scope },
+      });
+    },
   }),
   updateConnection: t.field({
     type: ConnectionRef,
     nullable: true,
     authScopes: { permission: 'connections.update' },
     grantScopes: ['mutationResult'],
+    audit: 'permission',
     args: { input: t.arg({ type: UpdateConnectionInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
-        await updateConnection(ctx.db, ctx.services.cipher, connection, {
-          name: args.input.name,
-          credentials: args.input.credentials,
-        });
-        return {
-          result: await requireConnection(ctx.db, connection.id),
-          resourceId: connection.id,
-          customerId: connection.customer_id,
-          details: { credentialsReplaced: args.input.credentials != null },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
+      await updateConnection(ctx.db, ctx.services.cipher, connection, {
+        name: args.input.name,
+        credentials: args.input.credentials,
+      });
+      return auditOutcome(info, await requireConnection(ctx.db, connection.id), {
+        resourceId: connection.id,
+        customerId: connection.customer_id,
+        details: { credentialsReplaced: args.input.credentials != null },
+      });
+    },
   }),
   deleteConnection: t.field({
     type: DeleteConnectionPayload,
     nullable: true,
     authScopes: { permission: 'connections.delete' },
     grantScopes: ['mutationResult'],
+    audit: 'permission',
     args: { input: t.arg({ type: ConnectionIdInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
-        await deleteConnection(ctx.db, connection.id);
-        return { result: { id: connection.id }, resourceId: connection.id, customerId: connection.customer_id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
+      await deleteConnection(ctx.db, connection.id);
+      return auditOutcome(info, { id: connection.id }, { resourceId: connection.id, customerId: connection.customer_id });
+    },
   }),
   testConnection: t.field({
     type: ConnectionTestRef,
@@ -338,19 +334,17 @@ builder.mutationFields((t) => ({
     description: 'Check the stored credentials are readable, complete and current; updates the status.',
     authScopes: { permission: 'connections.execute' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('connection.test', 'connection'),
+    audit: auditAs('connection.test', 'connection'),
     args: { input: t.arg({ type: ConnectionIdInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
-        const result = await testConnection(ctx.db, ctx.services.cipher, connection);
-        return {
-          result: { ...result, connection: await requireConnection(ctx.db, connection.id) },
-          resourceId: connection.id,
-          customerId: connection.customer_id,
-          details: { ok: result.ok },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
+      const result = await testConnection(ctx.db, ctx.services.cipher, connection);
+      return auditOutcome(
+        info,
+        { ...result, connection: await requireConnection(ctx.db, connection.id) },
+        { resourceId: connection.id, customerId: connection.customer_id, details: { ok: result.ok } },
+      );
+    },
   }),
   runConnectionAction: t.field({
     type: ExecutionRef,
@@ -358,21 +352,19 @@ builder.mutationFields((t) => ({
     description: 'Queue an action on the connection (counts toward the customer’s monthly executions).',
     authScopes: { permission: 'connections.execute' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('connection.run_action', 'connection'),
+    audit: auditAs('connection.run_action', 'connection'),
     args: { input: t.arg({ type: RunConnectionActionInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
-        if (connection.status === 'disconnected') throw conflict('This connection is disconnected.');
-        const action = requireText('input.action', args.input.action, 120);
-        const parameters = args.input.parameters == null ? {} : requireJsonObject('input.parameters', args.input.parameters);
-        const execution = await enqueueConnectionAction(ctx.db, userIdOf(ctx), connection, action, parameters);
-        return {
-          result: execution,
-          resourceId: connection.id,
-          customerId: connection.customer_id,
-          details: { action, executionId: execution.id },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const connection = await requireConnection(ctx.db, requireId('input.id', args.input.id));
+      if (connection.status === 'disconnected') throw conflict('This connection is disconnected.');
+      const action = requireText('input.action', args.input.action, 120);
+      const parameters = args.input.parameters == null ? {} : requireJsonObject('input.parameters', args.input.parameters);
+      const execution = await enqueueConnectionAction(ctx.db, userIdOf(ctx), connection, action, parameters);
+      return auditOutcome(info, execution, {
+        resourceId: connection.id,
+        customerId: connection.customer_id,
+        details: { action, executionId: execution.id },
+      });
+    },
   }),
 }));

@@ -11,7 +11,7 @@ import {
 import { inviteMember, requireInvitation } from '../domain/people.js';
 import { requireId } from '../domain/validation.js';
 import { notFound } from '../errors.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
@@ -138,14 +138,13 @@ function statusMutation(name: string, action: string, status: CustomerRow['statu
       nullable: true,
       authScopes: { permission: 'customers.manage' },
       grantScopes: ['mutationResult'],
-      extensions: auditAs(action),
+      audit: auditAs(action),
       args: { input: t.arg({ type: CustomerIdInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const id = requireId('input.id', args.input.id);
-          await setCustomerStatus(ctx.db, id, status);
-          return { result: await requireCustomer(ctx.db, id), resourceId: id, customerId: id };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const id = requireId('input.id', args.input.id);
+        await setCustomerStatus(ctx.db, id, status);
+        return auditOutcome(info, await requireCustomer(ctx.db, id), { resourceId: id, customerId: id });
+      },
     }),
   );
 }
@@ -158,28 +157,30 @@ builder.mutationFields((t) => ({
     nullable: true,
     authScopes: { permission: 'customers.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('customer.create'),
+    audit: auditAs('customer.create'),
     args: { input: t.arg({ type: CreateCustomerInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await createCustomer(ctx.db, args.input);
-        const customer = await requireCustomer(ctx.db, id);
-        return { result: customer, resourceId: id, customerId: id, details: { name: customer.name, slug: customer.slug } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await createCustomer(ctx.db, args.input);
+      const customer = await requireCustomer(ctx.db, id);
+      return auditOutcome(info, customer, {
+        resourceId: id,
+        customerId: id,
+        details: { name: customer.name, slug: customer.slug },
+      });
+    },
   }),
   updateCustomer: t.field({
     type: CustomerRef,
     nullable: true,
     authScopes: { permission: 'customers.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('customer.update'),
+    audit: auditAs('customer.update'),
     args: { input: t.arg({ type: UpdateCustomerInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await updateCustomer(ctx.db, id, args.input);
-        return { result: await requireCustomer(ctx.db, id), resourceId: id, customerId: id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await updateCustomer(ctx.db, id, args.input);
+      return auditOutcome(info, await requireCustomer(ctx.db, id), { resourceId: id, customerId: id });
+    },
   }),
   setCustomerLimits: t.field({
     type: CustomerRef,
@@ -187,15 +188,14 @@ builder.mutationFields((t) => ({
     description: 'Billing: per-customer limits the resources enforce.',
     authScopes: { permission: 'billing.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('billing.set_limits', 'customer'),
+    audit: auditAs('billing.set_limits', 'customer'),
     args: { input: t.arg({ type: SetCustomerLimitsInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.customerId', args.input.customerId);
-        const limits = { maxConnections: args.input.maxConnections, maxExecutionsPerMonth: args.input.maxExecutionsPerMonth };
-        await setCustomerLimits(ctx.db, id, limits);
-        return { result: await requireCustomer(ctx.db, id), resourceId: id, customerId: id, details: limits };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.customerId', args.input.customerId);
+      const limits = { maxConnections: args.input.maxConnections, maxExecutionsPerMonth: args.input.maxExecutionsPerMonth };
+      await setCustomerLimits(ctx.db, id, limits);
+      return auditOutcome(info, await requireCustomer(ctx.db, id), { resourceId: id, customerId: id, details: limits });
+    },
   }),
   inviteCustomerAdmin: t.field({
     type: InvitationRef,
@@ -203,21 +203,20 @@ builder.mutationFields((t) => ({
     description: 'Invite the customer’s administrator as an End User of that customer.',
     authScopes: { permission: 'customers.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('customer.invite_admin', 'invitation'),
+    audit: auditAs('customer.invite_admin', 'invitation'),
     args: { input: t.arg({ type: InviteCustomerAdminInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const customerId = requireId('input.customerId', args.input.customerId);
-        await requireCustomer(ctx.db, customerId);
-        const { rows } = await ctx.db.query<{ id: string }>(`select id from roles where system_key = 'end_user'`);
-        if (!rows[0]) throw notFound('Role', 'end_user');
-        const id = await inviteMember(ctx.db, principalOf(ctx), userIdOf(ctx), {
-          email: args.input.email,
-          roleId: rows[0].id,
-          customerId,
-        });
-        const invitation = await requireInvitation(ctx.db, id);
-        return { result: invitation, resourceId: id, customerId, details: { email: invitation.email } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const customerId = requireId('input.customerId', args.input.customerId);
+      await requireCustomer(ctx.db, customerId);
+      const { rows } = await ctx.db.query<{ id: string }>(`select id from roles where system_key = 'end_user'`);
+      if (!rows[0]) throw notFound('Role', 'end_user');
+      const id = await inviteMember(ctx.db, principalOf(ctx), userIdOf(ctx), {
+        email: args.input.email,
+        roleId: rows[0].id,
+        customerId,
+      });
+      const invitation = await requireInvitation(ctx.db, id);
+      return auditOutcome(info, invitation, { resourceId: id, customerId, details: { email: invitation.email } });
+    },
   }),
 }));

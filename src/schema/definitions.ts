@@ -22,7 +22,7 @@ import {
 import { enqueueExecution, type ExecutableKind } from '../domain/executions.js';
 import { requireId } from '../domain/validation.js';
 import { acrossWorkspaces, moveDefinition } from '../domain/workspaces.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
@@ -243,46 +243,46 @@ function defineKind(spec: KindSpec) {
       nullable: true,
       authScopes: { permission: permissions.create },
       grantScopes: ['mutationResult'],
+      audit: 'permission',
       args: { input: t.arg({ type: CreateInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const input = args.input as Parameters<typeof createDefinitionRow>[3];
-          const workspaceId = input.workspaceId ? requireId('input.workspaceId', input.workspaceId) : null;
-          const row = await createDefinitionRow(ctx.db, kind, userIdOf(ctx), { ...input, workspaceId });
-          return { result: row, resourceId: row.id };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const input = args.input as Parameters<typeof createDefinitionRow>[3];
+        const workspaceId = input.workspaceId ? requireId('input.workspaceId', input.workspaceId) : null;
+        const row = await createDefinitionRow(ctx.db, kind, userIdOf(ctx), { ...input, workspaceId });
+        return auditOutcome(info, row, { resourceId: row.id });
+      },
     }),
     [`update${type}`]: t.field({
       type: ref,
       nullable: true,
       authScopes: { permission: permissions.update },
       grantScopes: ['mutationResult'],
+      audit: 'permission',
       args: { input: t.arg({ type: UpdateInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const input = args.input as { id: string } & Parameters<typeof updateDefinition>[4];
-          const id = requireId('input.id', input.id);
-          await updateDefinition(ctx.db, kind, userIdOf(ctx), id, input);
-          const row = await requireDefinition(ctx.db, kind, id);
-          return { result: row, resourceId: id, details: { version: row.current_version } };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const input = args.input as { id: string } & Parameters<typeof updateDefinition>[4];
+        const id = requireId('input.id', input.id);
+        await updateDefinition(ctx.db, kind, userIdOf(ctx), id, input);
+        const row = await requireDefinition(ctx.db, kind, id);
+        return auditOutcome(info, row, { resourceId: id, details: { version: row.current_version } });
+      },
     }),
     [`delete${type}`]: t.field({
       type: DeletePayload,
       nullable: true,
       authScopes: { permission: permissions.delete },
       grantScopes: ['mutationResult'],
+      audit: 'permission',
       args: { input: t.arg({ type: DeleteInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const id = requireId('input.id', args.input.id);
-          if (kind === 'connector') {
-            await requireDefinition(ctx.db, kind, id);
-            await assertConnectorUnused(ctx.db, id);
-          }
-          await deleteDefinition(ctx.db, kind, id);
-          return { result: { id }, resourceId: id };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const id = requireId('input.id', args.input.id);
+        if (kind === 'connector') {
+          await requireDefinition(ctx.db, kind, id);
+          await assertConnectorUnused(ctx.db, id);
+        }
+        await deleteDefinition(ctx.db, kind, id);
+        return auditOutcome(info, { id }, { resourceId: id });
+      },
     }),
   }));
 
@@ -299,16 +299,15 @@ function defineKind(spec: KindSpec) {
       description: `Move a ${kind} to another workspace: needs ${permissions.update} in both (its connections and runs follow it).`,
       authScopes: { permission: permissions.update },
       grantScopes: ['mutationResult'],
-      extensions: auditAs(`${kind}.move`),
+      audit: auditAs(`${kind}.move`),
       args: { input: t.arg({ type: MoveInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const id = requireId('input.id', args.input.id);
-          const to = requireId('input.workspaceId', args.input.workspaceId);
-          const moved = await moveDefinition(ctx.db, principalOf(ctx), kind, id, to, permissions.update);
-          const row = await acrossWorkspaces(ctx.db, async () => requireDefinition(ctx.db, kind, id));
-          return { result: row, resourceId: id, details: moved };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const id = requireId('input.id', args.input.id);
+        const to = requireId('input.workspaceId', args.input.workspaceId);
+        const moved = await moveDefinition(ctx.db, principalOf(ctx), kind, id, to, permissions.update);
+        const row = await acrossWorkspaces(ctx.db, async () => requireDefinition(ctx.db, kind, id));
+        return auditOutcome(info, row, { resourceId: id, details: moved });
+      },
     }),
   );
 
@@ -324,18 +323,16 @@ function defineKind(spec: KindSpec) {
           '"Toggle Flows": switch a workflow on or off. Needs the deploy permission (in a workspace, project.flows.publish grants it).',
         authScopes: { permission: TOGGLE_WORKFLOW_PERMISSION },
         grantScopes: ['mutationResult'],
-        extensions: auditAs('workflow.toggle'),
+        audit: auditAs('workflow.toggle'),
         args: { input: t.arg({ type: ToggleInput, required: true }) },
-        resolve: (_root, args, ctx, info) =>
-          audited(ctx, info, async () => {
-            const id = requireId('input.id', args.input.id);
-            await setWorkflowEnabled(ctx.db, id, args.input.enabled);
-            return {
-              result: await requireDefinition(ctx.db, kind, id),
-              resourceId: id,
-              details: { enabled: args.input.enabled },
-            };
-          }),
+        resolve: async (_root, args, ctx, info) => {
+          const id = requireId('input.id', args.input.id);
+          await setWorkflowEnabled(ctx.db, id, args.input.enabled);
+          return auditOutcome(info, await requireDefinition(ctx.db, kind, id), {
+            resourceId: id,
+            details: { enabled: args.input.enabled },
+          });
+        },
       }),
     );
   }
@@ -357,27 +354,26 @@ function defineKind(spec: KindSpec) {
           'Queue a run for a customer (within its monthly limit). There is no engine here: a runner picks queued executions up.',
         authScopes: { permission: permissions.execute! },
         grantScopes: ['mutationResult'],
+        audit: 'permission',
         args: { input: t.arg({ type: ExecuteInput, required: true }) },
-        resolve: (_root, args, ctx, info) =>
-          audited(ctx, info, async () => {
-            const id = requireId('input.id', args.input.id);
-            const customerId = requireId('input.customerId', args.input.customerId);
-            const execution = await enqueueExecution(
-              ctx.db,
-              userIdOf(ctx),
-              kind as ExecutableKind,
-              id,
-              customerId,
-              args.input.parameters,
-              args.input.version,
-            );
-            return {
-              result: execution,
-              resourceId: id,
-              customerId,
-              details: { executionId: execution.id, version: execution.target_version },
-            };
-          }),
+        resolve: async (_root, args, ctx, info) => {
+          const id = requireId('input.id', args.input.id);
+          const customerId = requireId('input.customerId', args.input.customerId);
+          const execution = await enqueueExecution(
+            ctx.db,
+            userIdOf(ctx),
+            kind as ExecutableKind,
+            id,
+            customerId,
+            args.input.parameters,
+            args.input.version,
+          );
+          return auditOutcome(info, execution, {
+            resourceId: id,
+            customerId,
+            details: { executionId: execution.id, version: execution.target_version },
+          });
+        },
       }),
     );
   }
@@ -397,20 +393,20 @@ function defineKind(spec: KindSpec) {
           description: `Make a version live in ${environment === 'test' ? 'the test environment' : 'production'}.`,
           authScopes: { permission },
           grantScopes: ['mutationResult'],
+          audit: 'permission',
           args: { input: t.arg({ type: DeployInput, required: true }) },
-          resolve: (_root, args, ctx, info) =>
-            audited(ctx, info, async () => {
-              const id = requireId('input.id', args.input.id);
-              const deployment = await deployDefinition(
-                ctx.db,
-                kind as DeployableKind,
-                userIdOf(ctx),
-                id,
-                environment,
-                args.input.version,
-              );
-              return { result: deployment, resourceId: id, details: { environment, version: deployment.version } };
-            }),
+          resolve: async (_root, args, ctx, info) => {
+            const id = requireId('input.id', args.input.id);
+            const deployment = await deployDefinition(
+              ctx.db,
+              kind as DeployableKind,
+              userIdOf(ctx),
+              id,
+              environment,
+              args.input.version,
+            );
+            return auditOutcome(info, deployment, { resourceId: id, details: { environment, version: deployment.version } });
+          },
         }),
       );
     }

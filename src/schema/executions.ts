@@ -1,7 +1,7 @@
 /** Executions: runs for one customer — list with filters, detail, retry. */
 import { listExecutions, requireExecution, retryExecution, type ExecutionRow } from '../domain/executions.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
@@ -132,12 +132,16 @@ builder.mutationField('retryExecution', (t) =>
     description: 'Queue the same run again (a finished one), linked to it by retryOf.',
     authScopes: { permission: 'executions.retry' },
     grantScopes: ['mutationResult'],
+    audit: 'permission',
     args: { input: t.arg({ type: RetryExecutionInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        const execution = await retryExecution(ctx.db, userIdOf(ctx), id);
-        return { result: execution, resourceId: id, customerId: execution.customer_id, details: { executionId: execution.id } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      const execution = await retryExecution(ctx.db, userIdOf(ctx), id);
+      return auditOutcome(info, execution, {
+        resourceId: id,
+        customerId: execution.customer_id,
+        details: { executionId: execution.id },
+      });
+    },
   }),
 );

@@ -16,7 +16,7 @@ import {
 } from '../domain/git-sync.js';
 import { optionalText } from '../domain/validation.js';
 import { notFound } from '../errors.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
 
@@ -101,7 +101,7 @@ builder.queryField('gitRepository', (t) =>
     nullable: true,
     description: 'The repository of the workspace in use; null when none is configured.',
     authScopes: { projectPermission: 'project.git.configure' },
-    extensions: auditAs('git.read'),
+    audit: auditAs('git.read'),
     resolve: (_root, _args, ctx) => loadRepository(ctx.db, workspaceOf(ctx).workspaceId),
   }),
 );
@@ -133,29 +133,27 @@ builder.mutationFields((t) => ({
     description: 'Set the repository of the workspace in use; the gateway checks it can read the branch with these credentials.',
     authScopes: { projectPermission: 'project.git.configure' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('git.configure'),
+    audit: auditAs('git.configure'),
     args: { input: t.arg({ type: ConfigureGitRepositoryInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const workspace = workspaceOf(ctx);
-        await configureRepository(
-          ctx.db,
-          ctx.services.git,
-          ctx.services.cipher,
-          userIdOf(ctx),
-          ctx.principal!.orgId,
-          workspace.workspaceId,
-          args.input,
-        );
-        const row = await loadRepository(ctx.db, workspace.workspaceId);
-        if (!row) throw notFound('Git repository');
-        // Never the credentials: only whether there are some.
-        return {
-          result: row,
-          resourceId: workspace.workspaceId,
-          details: { url: row.url, branch: row.branch, hasCredentials: row.has_credentials },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const workspace = workspaceOf(ctx);
+      await configureRepository(
+        ctx.db,
+        ctx.services.git,
+        ctx.services.cipher,
+        userIdOf(ctx),
+        ctx.principal!.orgId,
+        workspace.workspaceId,
+        args.input,
+      );
+      const row = await loadRepository(ctx.db, workspace.workspaceId);
+      if (!row) throw notFound('Git repository');
+      // Never the credentials: only whether there are some.
+      return auditOutcome(info, row, {
+        resourceId: workspace.workspaceId,
+        details: { url: row.url, branch: row.branch, hasCredentials: row.has_credentials },
+      });
+    },
   }),
   pushToGit: t.field({
     type: PushResultRef,
@@ -164,24 +162,22 @@ builder.mutationFields((t) => ({
       'Commit the workspace’s definitions (one file each) on its branch, with you as the author. CONFLICT when the branch moved since the last sync: pull first.',
     authScopes: { projectPermission: 'project.git.push' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('git.push'),
+    audit: auditAs('git.push'),
     args: { input: t.arg({ type: PushToGitInput }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const workspace = workspaceOf(ctx);
-        const message = optionalText('input.message', args.input?.message, 2000) || `Push from workspace ${workspace.name}`;
-        const token = ctx.caller.kind === 'user' ? ctx.caller.token : null;
-        const author = {
-          name: token?.name ?? token?.email ?? userIdOf(ctx),
-          email: token?.email ?? `${userIdOf(ctx)}@users.control-plane.invalid`,
-        };
-        const result = await pushWorkspace(ctx.db, ctx.services.git, ctx.services.cipher, workspace.workspaceId, author, message);
-        return {
-          result,
-          resourceId: workspace.workspaceId,
-          details: { commit: result.commit, changed: result.changed, files: result.files.length },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const workspace = workspaceOf(ctx);
+      const message = optionalText('input.message', args.input?.message, 2000) || `Push from workspace ${workspace.name}`;
+      const token = ctx.caller.kind === 'user' ? ctx.caller.token : null;
+      const author = {
+        name: token?.name ?? token?.email ?? userIdOf(ctx),
+        email: token?.email ?? `${userIdOf(ctx)}@users.control-plane.invalid`,
+      };
+      const result = await pushWorkspace(ctx.db, ctx.services.git, ctx.services.cipher, workspace.workspaceId, author, message);
+      return auditOutcome(info, result, {
+        resourceId: workspace.workspaceId,
+        details: { commit: result.commit, changed: result.changed, files: result.files.length },
+      });
+    },
   }),
   pullFromGit: t.field({
     type: PullResultRef,
@@ -189,21 +185,19 @@ builder.mutationFields((t) => ({
     description: 'Read the branch: new versions for changed definitions, new definitions for added files. All or nothing.',
     authScopes: { projectPermission: 'project.git.pull' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('git.pull'),
-    resolve: (_root, _args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const workspace = workspaceOf(ctx);
-        const result = await pullWorkspace(ctx.db, ctx.services.git, ctx.services.cipher, userIdOf(ctx), workspace.workspaceId);
-        return {
-          result,
-          resourceId: workspace.workspaceId,
-          details: {
-            commit: result.commit,
-            added: result.added.map((d) => d.path),
-            updated: result.updated.map((d) => d.path),
-            unchanged: result.unchanged.length,
-          },
-        };
-      }),
+    audit: auditAs('git.pull'),
+    resolve: async (_root, _args, ctx, info) => {
+      const workspace = workspaceOf(ctx);
+      const result = await pullWorkspace(ctx.db, ctx.services.git, ctx.services.cipher, userIdOf(ctx), workspace.workspaceId);
+      return auditOutcome(info, result, {
+        resourceId: workspace.workspaceId,
+        details: {
+          commit: result.commit,
+          added: result.added.map((d) => d.path),
+          updated: result.updated.map((d) => d.path),
+          unchanged: result.unchanged.length,
+        },
+      });
+    },
   }),
 }));

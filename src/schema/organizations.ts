@@ -2,7 +2,7 @@ import { createOrganization, loadOrganization, type OrganizationRow } from '../d
 import { orgCreationPolicy } from '../config.js';
 import { whyNotAllowedToCreate } from '../domain/organization-creation.js';
 import { forbidden, notFound } from '../errors.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 
 export const OrganizationRef = builder.objectRef<OrganizationRow>('Organization').implement({
@@ -35,29 +35,27 @@ builder.mutationField('createOrganization', (t) =>
     nullable: true,
     authScopes: { person: true },
     grantScopes: ['mutationResult'],
-    extensions: { audit: { action: 'organization.create', resourceType: 'organization' } },
+    audit: { action: 'organization.create', resourceType: 'organization' },
     args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
-    resolve: (_root, args, ctx, info) => {
+    resolve: async (_root, args, ctx, info) => {
       if (ctx.caller.kind !== 'user') throw new Error('unreachable: scope requires a person');
       const userId = ctx.caller.userId;
       const { token } = ctx.caller;
-      return audited(ctx, info, async () => {
-        const principals = ctx.services.principals;
-        const refusal = await whyNotAllowedToCreate(
-          orgCreationPolicy(ctx.services.config),
-          { userId, email: token.email, emailVerified: token.emailVerified },
-          { activeOrganizations: (id) => principals.activeOrganizations(id), principals },
-        );
-        if (refusal) throw forbidden(refusal, { setting: 'ORG_CREATION' });
-        let created: OrganizationRow | null = null;
-        // The Success event is written inside the new organization, so its Owner sees it.
-        const orgId = await createOrganization(ctx.db, userId, args.input.name, async (id) => {
-          created = await loadOrganization(ctx.db, id);
-          await ctx.audit.success(ctx.db, { action: 'organization.create', resourceType: 'organization', resourceId: id });
-        });
-        if (!created) throw notFound('Organization', orgId);
-        return { result: created, resourceId: orgId, successRecorded: true };
+      const principals = ctx.services.principals;
+      const refusal = await whyNotAllowedToCreate(
+        orgCreationPolicy(ctx.services.config),
+        { userId, email: token.email, emailVerified: token.emailVerified },
+        { activeOrganizations: (id) => principals.activeOrganizations(id), principals },
+      );
+      if (refusal) throw forbidden(refusal, { setting: 'ORG_CREATION' });
+      let created: OrganizationRow | null = null;
+      // The Success event is written inside the new organization, so its Owner sees it.
+      const orgId = await createOrganization(ctx.db, userId, args.input.name, async (id) => {
+        created = await loadOrganization(ctx.db, id);
+        await ctx.audit.success(ctx.db, { action: 'organization.create', resourceType: 'organization', resourceId: id });
       });
+      if (!created) throw notFound('Organization', orgId);
+      return auditOutcome(info, created, { resourceId: orgId, successRecorded: true });
     },
   }),
 );

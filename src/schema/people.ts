@@ -28,7 +28,7 @@ import { loadOrganization } from '../domain/organizations.js';
 import { requireId } from '../domain/validation.js';
 import { conflict, forbidden, notFound } from '../errors.js';
 import type { Context } from '../context.js';
-import { audited, needsSavepoint } from './audited.js';
+import { auditOutcome, needsSavepoint } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
@@ -264,15 +264,14 @@ function invitationMutation(name: string, action: string, run: (ctx: Context, id
       nullable: true,
       authScopes: { permission: 'people.manage' },
       grantScopes: ['mutationResult'],
-      extensions: auditAs(action, 'invitation'),
+      audit: auditAs(action, 'invitation'),
       args: { input: t.arg({ type: IdInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const id = requireId('input.id', args.input.id);
-          await run(ctx, id);
-          const invitation = await requireInvitation(ctx.db, id);
-          return { result: invitation, resourceId: id, details: { email: invitation.email } };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const id = requireId('input.id', args.input.id);
+        await run(ctx, id);
+        const invitation = await requireInvitation(ctx.db, id);
+        return auditOutcome(info, invitation, { resourceId: id, details: { email: invitation.email } });
+      },
     }),
   );
 }
@@ -287,14 +286,13 @@ function memberStatusMutation(name: string, action: string, status: 'active' | '
       description,
       authScopes: { permission: 'people.manage' },
       grantScopes: ['mutationResult'],
-      extensions: auditAs(action, 'member'),
+      audit: auditAs(action, 'member'),
       args: { input: t.arg({ type: MemberIdInput, required: true }) },
-      resolve: (_root, args, ctx, info) =>
-        audited(ctx, info, async () => {
-          const id = requireId('input.memberId', args.input.memberId);
-          await setMemberStatus(ctx.db, principalOf(ctx), id, status);
-          return { result: await requireMember(ctx.db, id), resourceId: id };
-        }),
+      resolve: async (_root, args, ctx, info) => {
+        const id = requireId('input.memberId', args.input.memberId);
+        await setMemberStatus(ctx.db, principalOf(ctx), id, status);
+        return auditOutcome(info, await requireMember(ctx.db, id), { resourceId: id });
+      },
     }),
   );
 }
@@ -313,24 +311,22 @@ builder.mutationFields((t) => ({
     description: `Invite by email with a role (and teams). Pending for ${INVITATION_LIFETIME_DAYS} days; resend to extend.`,
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('member.invite', 'invitation'),
+    audit: auditAs('member.invite', 'invitation'),
     args: { input: t.arg({ type: InviteMemberInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await inviteMember(ctx.db, principalOf(ctx), userIdOf(ctx), {
-          email: args.input.email,
-          roleId: requireId('input.roleId', args.input.roleId),
-          teamIds: (args.input.teamIds ?? []).map((teamId) => requireId('input.teamIds', teamId)),
-          customerId: args.input.customerId ? requireId('input.customerId', args.input.customerId) : null,
-        });
-        const invitation = await requireInvitation(ctx.db, id);
-        return {
-          result: invitation,
-          resourceId: id,
-          customerId: invitation.customer_id,
-          details: { email: invitation.email, roleId: invitation.role_id },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await inviteMember(ctx.db, principalOf(ctx), userIdOf(ctx), {
+        email: args.input.email,
+        roleId: requireId('input.roleId', args.input.roleId),
+        teamIds: (args.input.teamIds ?? []).map((teamId) => requireId('input.teamIds', teamId)),
+        customerId: args.input.customerId ? requireId('input.customerId', args.input.customerId) : null,
+      });
+      const invitation = await requireInvitation(ctx.db, id);
+      return auditOutcome(info, invitation, {
+        resourceId: id,
+        customerId: invitation.customer_id,
+        details: { email: invitation.email, roleId: invitation.role_id },
+      });
+    },
   }),
   changeMemberRole: t.field({
     type: MemberRef,
@@ -338,66 +334,65 @@ builder.mutationFields((t) => ({
     description: 'Takes effect on the member’s next request. Not for the Owner (transfer ownership instead).',
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('member.change_role', 'member'),
+    audit: auditAs('member.change_role', 'member'),
     args: { input: t.arg({ type: ChangeMemberRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.memberId', args.input.memberId);
-        const before = await requireMember(ctx.db, id);
-        await changeMemberRole(
-          ctx.db,
-          principalOf(ctx),
-          id,
-          requireId('input.roleId', args.input.roleId),
-          args.input.customerId ? requireId('input.customerId', args.input.customerId) : null,
-        );
-        const member = await requireMember(ctx.db, id);
-        return { result: member, resourceId: id, details: { from: before.role_id, to: member.role_id } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.memberId', args.input.memberId);
+      const before = await requireMember(ctx.db, id);
+      await changeMemberRole(
+        ctx.db,
+        principalOf(ctx),
+        id,
+        requireId('input.roleId', args.input.roleId),
+        args.input.customerId ? requireId('input.customerId', args.input.customerId) : null,
+      );
+      const member = await requireMember(ctx.db, id);
+      return auditOutcome(info, member, { resourceId: id, details: { from: before.role_id, to: member.role_id } });
+    },
   }),
   approveJoinRequest: t.field({
     type: MemberRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('member.approve_join_request', 'join_request'),
+    audit: auditAs('member.approve_join_request', 'join_request'),
     args: { input: t.arg({ type: ApproveJoinRequestInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        const memberId = await approveJoinRequest(
-          ctx.db,
-          principalOf(ctx),
-          userIdOf(ctx),
-          id,
-          requireId('input.roleId', args.input.roleId),
-        );
-        return { result: await requireMember(ctx.db, memberId), resourceId: id, details: { memberId } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      const memberId = await approveJoinRequest(
+        ctx.db,
+        principalOf(ctx),
+        userIdOf(ctx),
+        id,
+        requireId('input.roleId', args.input.roleId),
+      );
+      return auditOutcome(info, await requireMember(ctx.db, memberId), { resourceId: id, details: { memberId } });
+    },
   }),
   rejectJoinRequest: t.field({
     type: JoinRequestRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('member.reject_join_request', 'join_request'),
+    audit: auditAs('member.reject_join_request', 'join_request'),
     args: { input: t.arg({ type: JoinRequestIdInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await rejectJoinRequest(ctx.db, userIdOf(ctx), id);
-        const { rows } = await ctx.db.query<JoinRequestRow>(
-          'select id, user_id, email, name, status, decided_by, decided_at, created_at from join_requests where id = $1',
-          [id],
-        );
-        return { result: rows[0]!, resourceId: id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await rejectJoinRequest(ctx.db, userIdOf(ctx), id);
+      const { rows } = await ctx.db.query<JoinRequestRow>(
+        'select id, user_id, email, name, status, decided_by, decided_at, created_at from join_requests where id = $1',
+        [id],
+      );
+      return auditOutcome(info, rows[0]!, { resourceId: id });
+    },
   }),
 }));
 
 // ---------------------------------------------------------------------------------------------
 // The invitee's side. They are not (yet) members of the organization concerned, so the audit
-// event is filed in that organization explicitly rather than through `audited`.
+// event is filed in that organization explicitly rather than by the audit plugin: these two are
+// not permission-gated (any person may try), declare no `audit`, and record only outcomes the
+// organization concerned should see (a missing invitation concerns nobody).
 // ---------------------------------------------------------------------------------------------
 
 const AcceptInvitationInput = builder.inputType('AcceptInvitationInput', { fields: (t) => ({ id: t.id({ required: true }) }) });
@@ -445,7 +440,6 @@ builder.mutationFields((t) => ({
     description: 'Join the organization that invited you. Your sign-in’s verified email must be the invited address.',
     authScopes: { person: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('member.accept_invitation', 'invitation'),
     args: { input: t.arg({ type: AcceptInvitationInput, required: true }) },
     resolve: (_root, args, ctx, info) => {
       const id = requireId('input.id', args.input.id);
@@ -483,7 +477,6 @@ builder.mutationFields((t) => ({
       'Ask to join an organization whose email domain matches your verified email (see viewer.joinableOrganizations). With auto-approve on, you join at once.',
     authScopes: { person: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('member.request_join', 'organization'),
     args: { input: t.arg({ type: RequestToJoinInput, required: true }) },
     resolve: (_root, args, ctx, info) => {
       const orgId = requireId('input.organizationId', args.input.organizationId);

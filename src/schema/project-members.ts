@@ -14,7 +14,7 @@ import {
 } from '../domain/project-members.js';
 import { requireProjectRole } from '../domain/project-roles.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
 import { ProjectRoleRef } from './project-roles.js';
@@ -49,7 +49,7 @@ builder.queryField('projectMembers', (t) =>
     nullable: true,
     description: 'The project members of the workspace in use (X-Workspace-Id): people first, then teams.',
     authScopes: { projectPermission: 'project.members.read' },
-    extensions: auditAs('project_member.list'),
+    audit: auditAs('project_member.list'),
     resolve: (_root, _args, ctx) => listProjectMembers(ctx.db, workspaceOf(ctx).workspaceId),
   }),
 );
@@ -82,53 +82,49 @@ builder.mutationFields((t) => ({
     description: 'Give an organization member or a team a project role in the workspace in use.',
     authScopes: { projectPermission: 'project.members.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('project_member.add'),
+    audit: auditAs('project_member.add'),
     args: { input: t.arg({ type: AddProjectMemberInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const workspace = workspaceOf(ctx);
-        const memberId = args.input.memberId ? requireId('input.memberId', args.input.memberId) : null;
-        const teamId = args.input.teamId ? requireId('input.teamId', args.input.teamId) : null;
-        const id = await addProjectMember(ctx.db, workspace.projectPermissions, userIdOf(ctx), workspace.workspaceId, {
-          memberId,
-          teamId,
-          roleId: args.input.roleId,
-        });
-        const row = await requireProjectMember(ctx.db, id);
-        return {
-          result: row,
-          resourceId: id,
-          details: { workspaceId: workspace.workspaceId, memberId, teamId, role: row.role_id },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const workspace = workspaceOf(ctx);
+      const memberId = args.input.memberId ? requireId('input.memberId', args.input.memberId) : null;
+      const teamId = args.input.teamId ? requireId('input.teamId', args.input.teamId) : null;
+      const id = await addProjectMember(ctx.db, workspace.projectPermissions, userIdOf(ctx), workspace.workspaceId, {
+        memberId,
+        teamId,
+        roleId: args.input.roleId,
+      });
+      const row = await requireProjectMember(ctx.db, id);
+      return auditOutcome(info, row, {
+        resourceId: id,
+        details: { workspaceId: workspace.workspaceId, memberId, teamId, role: row.role_id },
+      });
+    },
   }),
   changeProjectMemberRole: t.field({
     type: ProjectMemberRef,
     nullable: true,
     authScopes: { projectPermission: 'project.members.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('project_member.change_role'),
+    audit: auditAs('project_member.change_role'),
     args: { input: t.arg({ type: ChangeProjectMemberRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await changeProjectMemberRole(ctx.db, workspaceOf(ctx).projectPermissions, id, args.input.roleId);
-        const row = await requireProjectMember(ctx.db, id);
-        return { result: row, resourceId: id, details: { workspaceId: row.workspace_id, role: row.role_id } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await changeProjectMemberRole(ctx.db, workspaceOf(ctx).projectPermissions, id, args.input.roleId);
+      const row = await requireProjectMember(ctx.db, id);
+      return auditOutcome(info, row, { resourceId: id, details: { workspaceId: row.workspace_id, role: row.role_id } });
+    },
   }),
   removeProjectMember: t.field({
     type: RemoveProjectMemberPayload,
     nullable: true,
     authScopes: { projectPermission: 'project.members.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('project_member.remove'),
+    audit: auditAs('project_member.remove'),
     args: { input: t.arg({ type: RemoveProjectMemberInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await removeProjectMember(ctx.db, workspaceOf(ctx).projectPermissions, id);
-        return { result: { id }, resourceId: id, details: { workspaceId: workspaceOf(ctx).workspaceId } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await removeProjectMember(ctx.db, workspaceOf(ctx).projectPermissions, id);
+      return auditOutcome(info, { id }, { resourceId: id, details: { workspaceId: workspaceOf(ctx).workspaceId } });
+    },
   }),
 }));

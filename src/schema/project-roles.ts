@@ -25,7 +25,7 @@ import {
   type ProjectRoleRow,
 } from '../domain/project-roles.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 
@@ -223,14 +223,13 @@ builder.mutationFields((t) => ({
     description: 'Create a custom project role.',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('project_role.create'),
+    audit: auditAs('project_role.create'),
     args: { input: t.arg({ type: CreateProjectRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await createProjectRole(ctx.db, held(ctx), userIdOf(ctx), args.input);
-        const role = await requireProjectRole(ctx.db, id);
-        return { result: role, resourceId: id, details: { name: role.name, permissions: role.permissions } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await createProjectRole(ctx.db, held(ctx), userIdOf(ctx), args.input);
+      const role = await requireProjectRole(ctx.db, id);
+      return auditOutcome(info, role, { resourceId: id, details: { name: role.name, permissions: role.permissions } });
+    },
   }),
   duplicateProjectRole: t.field({
     type: ProjectRoleRef,
@@ -238,13 +237,12 @@ builder.mutationFields((t) => ({
     description: '"Duplicate as Custom": a custom copy of any project role, to adjust.',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('project_role.duplicate'),
+    audit: auditAs('project_role.duplicate'),
     args: { input: t.arg({ type: DuplicateProjectRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await duplicateProjectRole(ctx.db, held(ctx), userIdOf(ctx), args.input.id, args.input.name);
-        return { result: await requireProjectRole(ctx.db, id), resourceId: id, details: { source: args.input.id } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await duplicateProjectRole(ctx.db, held(ctx), userIdOf(ctx), args.input.id, args.input.name);
+      return auditOutcome(info, await requireProjectRole(ctx.db, id), { resourceId: id, details: { source: args.input.id } });
+    },
   }),
   updateProjectRole: t.field({
     type: ProjectRoleRef,
@@ -252,16 +250,15 @@ builder.mutationFields((t) => ({
     description: 'Edit a custom project role (system ones are immutable). Applies to its holders’ next request.',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('project_role.update'),
+    audit: auditAs('project_role.update'),
     args: { input: t.arg({ type: UpdateProjectRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        // A system key is a valid id here too: it answers "system project roles cannot be changed".
-        await updateProjectRole(ctx.db, held(ctx), args.input.id, args.input);
-        const id = requireId('input.id', args.input.id);
-        const role = await requireProjectRole(ctx.db, id);
-        return { result: role, resourceId: id, details: { name: role.name, permissions: role.permissions } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      // A system key is a valid id here too: it answers "system project roles cannot be changed".
+      await updateProjectRole(ctx.db, held(ctx), args.input.id, args.input);
+      const id = requireId('input.id', args.input.id);
+      const role = await requireProjectRole(ctx.db, id);
+      return auditOutcome(info, role, { resourceId: id, details: { name: role.name, permissions: role.permissions } });
+    },
   }),
   deleteProjectRole: t.field({
     type: DeleteProjectRolePayload,
@@ -269,13 +266,12 @@ builder.mutationFields((t) => ({
     description: 'Delete a custom project role nobody holds (CONFLICT says how many still do).',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('project_role.delete'),
+    audit: auditAs('project_role.delete'),
     args: { input: t.arg({ type: DeleteProjectRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        await deleteProjectRole(ctx.db, held(ctx), args.input.id);
-        const id = args.input.id;
-        return { result: { id }, resourceId: id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      await deleteProjectRole(ctx.db, held(ctx), args.input.id);
+      const id = args.input.id;
+      return auditOutcome(info, { id }, { resourceId: id });
+    },
   }),
 }));

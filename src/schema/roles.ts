@@ -11,7 +11,7 @@ import {
   type RoleRow,
 } from '../domain/roles.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { PermissionCategoryRef, PermissionRef } from './catalogue.js';
@@ -140,14 +140,13 @@ builder.mutationFields((t) => ({
     description: 'Create a custom role from scratch.',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('role.create'),
+    audit: auditAs('role.create'),
     args: { input: t.arg({ type: CreateRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await createRole(ctx.db, principalOf(ctx), userIdOf(ctx), args.input);
-        const role = await requireRole(ctx.db, id);
-        return { result: role, resourceId: id, details: { name: role.name, permissions: role.permissions } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await createRole(ctx.db, principalOf(ctx), userIdOf(ctx), args.input);
+      const role = await requireRole(ctx.db, id);
+      return auditOutcome(info, role, { resourceId: id, details: { name: role.name, permissions: role.permissions } });
+    },
   }),
   duplicateRole: t.field({
     type: RoleRef,
@@ -155,14 +154,13 @@ builder.mutationFields((t) => ({
     description: '"Duplicate as Custom": a custom copy of any role, to adjust.',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('role.duplicate'),
+    audit: auditAs('role.duplicate'),
     args: { input: t.arg({ type: DuplicateRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const sourceId = requireId('input.id', args.input.id);
-        const id = await duplicateRole(ctx.db, principalOf(ctx), userIdOf(ctx), sourceId, args.input.name);
-        return { result: await requireRole(ctx.db, id), resourceId: id, details: { source: sourceId } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const sourceId = requireId('input.id', args.input.id);
+      const id = await duplicateRole(ctx.db, principalOf(ctx), userIdOf(ctx), sourceId, args.input.name);
+      return auditOutcome(info, await requireRole(ctx.db, id), { resourceId: id, details: { source: sourceId } });
+    },
   }),
   updateRole: t.field({
     type: RoleRef,
@@ -170,15 +168,14 @@ builder.mutationFields((t) => ({
     description: 'Edit a custom role (system roles are immutable). Takes effect on its holders’ next request.',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('role.update'),
+    audit: auditAs('role.update'),
     args: { input: t.arg({ type: UpdateRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await updateRole(ctx.db, principalOf(ctx), id, args.input);
-        const role = await requireRole(ctx.db, id);
-        return { result: role, resourceId: id, details: { name: role.name, permissions: role.permissions } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await updateRole(ctx.db, principalOf(ctx), id, args.input);
+      const role = await requireRole(ctx.db, id);
+      return auditOutcome(info, role, { resourceId: id, details: { name: role.name, permissions: role.permissions } });
+    },
   }),
   deleteRole: t.field({
     type: DeleteRolePayload,
@@ -186,13 +183,12 @@ builder.mutationFields((t) => ({
     description: 'Delete a custom role nobody holds (CONFLICT says who still does).',
     authScopes: { permission: 'roles.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('role.delete'),
+    audit: auditAs('role.delete'),
     args: { input: t.arg({ type: DeleteRoleInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await deleteRole(ctx.db, principalOf(ctx), id);
-        return { result: { id }, resourceId: id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await deleteRole(ctx.db, principalOf(ctx), id);
+      return auditOutcome(info, { id }, { resourceId: id });
+    },
   }),
 }));

@@ -13,7 +13,7 @@ import {
   type SyncStatusRow,
 } from '../domain/runners.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs } from './caller.js';
 import { ExecutionRef, TargetKindEnum } from './executions.js';
@@ -114,23 +114,21 @@ builder.mutationFields((t) => ({
       'Runners only. The oldest queued execution (or one whose lease expired), now RUNNING under your lease; null when there is nothing to do (and nothing is recorded).',
     authScopes: { runner: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('execution.claim', 'execution'),
+    audit: auditAs('execution.claim', 'execution'),
     args: { input: t.arg({ type: ClaimExecutionInput }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const claim = await claimExecution(ctx.db, {
-          leaseSeconds: args.input?.leaseSeconds,
-          targetKinds: args.input?.targetKinds,
-        });
-        // An empty poll changed nothing: no event, or idle runners would flood the audit log.
-        if (!claim) return { result: null, successRecorded: true };
-        return {
-          result: claim,
-          resourceId: claim.execution.id,
-          customerId: claim.execution.customer_id,
-          details: { leaseId: claim.leaseId, attempt: claim.attempts, leaseExpiresAt: claim.leaseExpiresAt.toISOString() },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const claim = await claimExecution(ctx.db, {
+        leaseSeconds: args.input?.leaseSeconds,
+        targetKinds: args.input?.targetKinds,
+      });
+      // An empty poll changed nothing: no event, or idle runners would flood the audit log.
+      if (!claim) return auditOutcome(info, null, { successRecorded: true });
+      return auditOutcome(info, claim, {
+        resourceId: claim.execution.id,
+        customerId: claim.execution.customer_id,
+        details: { leaseId: claim.leaseId, attempt: claim.attempts, leaseExpiresAt: claim.leaseExpiresAt.toISOString() },
+      });
+    },
   }),
   reportExecutionProgress: t.field({
     type: ExecutionClaimRef,
@@ -138,23 +136,21 @@ builder.mutationFields((t) => ({
     description: 'Runners only. Progress of an execution you hold; may extend the lease.',
     authScopes: { runner: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('execution.report_progress', 'execution'),
+    audit: auditAs('execution.report_progress', 'execution'),
     args: { input: t.arg({ type: ReportExecutionProgressInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const claim = await reportProgress(ctx.db, {
-          id: requireId('input.id', args.input.id),
-          leaseId: requireId('input.leaseId', args.input.leaseId),
-          progress: args.input.progress,
-          extendLeaseSeconds: args.input.extendLeaseSeconds,
-        });
-        return {
-          result: claim,
-          resourceId: claim.execution.id,
-          customerId: claim.execution.customer_id,
-          details: { leaseExpiresAt: claim.leaseExpiresAt.toISOString() },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const claim = await reportProgress(ctx.db, {
+        id: requireId('input.id', args.input.id),
+        leaseId: requireId('input.leaseId', args.input.leaseId),
+        progress: args.input.progress,
+        extendLeaseSeconds: args.input.extendLeaseSeconds,
+      });
+      return auditOutcome(info, claim, {
+        resourceId: claim.execution.id,
+        customerId: claim.execution.customer_id,
+        details: { leaseExpiresAt: claim.leaseExpiresAt.toISOString() },
+      });
+    },
   }),
   finishExecution: t.field({
     type: ExecutionRef,
@@ -163,24 +159,22 @@ builder.mutationFields((t) => ({
       'Runners only. The outcome of an execution you hold: SUCCEEDED, FAILED (with an error) or CANCELLED, with output.',
     authScopes: { runner: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('execution.finish', 'execution'),
+    audit: auditAs('execution.finish', 'execution'),
     args: { input: t.arg({ type: FinishExecutionInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const execution = await finishExecution(ctx.db, {
-          id: requireId('input.id', args.input.id),
-          leaseId: requireId('input.leaseId', args.input.leaseId),
-          outcome: args.input.outcome,
-          output: args.input.output,
-          error: args.input.error,
-        });
-        return {
-          result: execution,
-          resourceId: execution.id,
-          customerId: execution.customer_id,
-          details: { outcome: execution.status },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const execution = await finishExecution(ctx.db, {
+        id: requireId('input.id', args.input.id),
+        leaseId: requireId('input.leaseId', args.input.leaseId),
+        outcome: args.input.outcome,
+        output: args.input.output,
+        error: args.input.error,
+      });
+      return auditOutcome(info, execution, {
+        resourceId: execution.id,
+        customerId: execution.customer_id,
+        details: { outcome: execution.status },
+      });
+    },
   }),
   setConnectionSyncStatus: t.field({
     type: ConnectionSyncStatusRef,
@@ -188,22 +182,20 @@ builder.mutationFields((t) => ({
     description: 'Runners only. A connection’s sync status as the runner saw it (lastSyncedAt moves on success).',
     authScopes: { runner: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('connection.sync_status', 'connection'),
+    audit: auditAs('connection.sync_status', 'connection'),
     args: { input: t.arg({ type: SetConnectionSyncStatusInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const connectionId = requireId('input.connectionId', args.input.connectionId);
-        const updated = await setConnectionSyncStatus(ctx.db, {
-          connectionId,
-          status: args.input.status,
-          error: args.input.error,
-        });
-        return {
-          result: updated,
-          resourceId: connectionId,
-          customerId: updated.customer_id,
-          details: { status: args.input.status },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const connectionId = requireId('input.connectionId', args.input.connectionId);
+      const updated = await setConnectionSyncStatus(ctx.db, {
+        connectionId,
+        status: args.input.status,
+        error: args.input.error,
+      });
+      return auditOutcome(info, updated, {
+        resourceId: connectionId,
+        customerId: updated.customer_id,
+        details: { status: args.input.status },
+      });
+    },
   }),
 }));

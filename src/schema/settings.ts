@@ -11,7 +11,7 @@ import {
 } from '../domain/settings.js';
 import { requireMember } from '../domain/people.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf } from './caller.js';
 import { OrganizationRef } from './organizations.js';
@@ -81,19 +81,18 @@ builder.mutationFields((t) => ({
     nullable: true,
     authScopes: { permission: 'settings.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('organization.update_settings', 'organization'),
+    audit: auditAs('organization.update_settings', 'organization'),
     args: { input: t.arg({ type: UpdateOrganizationSettingsInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        await updateSettings(ctx.db, principalOf(ctx), {
-          ...args.input,
-          autoApproveRoleId: args.input.autoApproveRoleId
-            ? requireId('input.autoApproveRoleId', args.input.autoApproveRoleId)
-            : null,
-        });
-        const settings = await loadSettings(ctx.db);
-        return { result: settings, resourceId: settings.id, details: { changed: Object.keys(args.input) } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      await updateSettings(ctx.db, principalOf(ctx), {
+        ...args.input,
+        autoApproveRoleId: args.input.autoApproveRoleId
+          ? requireId('input.autoApproveRoleId', args.input.autoApproveRoleId)
+          : null,
+      });
+      const settings = await loadSettings(ctx.db);
+      return auditOutcome(info, settings, { resourceId: settings.id, details: { changed: Object.keys(args.input) } });
+    },
   }),
   transferOwnership: t.field({
     type: TransferOwnershipPayload,
@@ -101,20 +100,19 @@ builder.mutationFields((t) => ({
     description: 'Owner only. There is exactly one Owner at every moment; you become an Admin.',
     authScopes: { organizationOwner: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('organization.transfer_ownership', 'organization'),
+    audit: auditAs('organization.transfer_ownership', 'organization'),
     args: { input: t.arg({ type: TransferOwnershipInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const principal = principalOf(ctx);
-        if (principal.kind !== 'member') throw new Error('unreachable: organizationOwner is a person');
-        const newOwnerId = requireId('input.memberId', args.input.memberId);
-        await transferOwnership(ctx.db, principal, newOwnerId);
-        return {
-          result: { previousOwnerId: principal.membershipId, newOwnerId },
-          resourceId: principal.orgId,
-          details: { from: principal.membershipId, to: newOwnerId },
-        };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const principal = principalOf(ctx);
+      if (principal.kind !== 'member') throw new Error('unreachable: organizationOwner is a person');
+      const newOwnerId = requireId('input.memberId', args.input.memberId);
+      await transferOwnership(ctx.db, principal, newOwnerId);
+      return auditOutcome(
+        info,
+        { previousOwnerId: principal.membershipId, newOwnerId },
+        { resourceId: principal.orgId, details: { from: principal.membershipId, to: newOwnerId } },
+      );
+    },
   }),
   deleteOrganization: t.field({
     type: DeleteOrganizationPayload,
@@ -122,12 +120,11 @@ builder.mutationFields((t) => ({
     description: 'Owner only. Deletes the organization and all its data; its audit trail is kept (see README).',
     authScopes: { organizationOwner: true },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('organization.delete', 'organization'),
+    audit: auditAs('organization.delete', 'organization'),
     args: { input: t.arg({ type: DeleteOrganizationInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await deleteOrganization(ctx.db, args.input.confirmName);
-        return { result: { id }, resourceId: id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await deleteOrganization(ctx.db, args.input.confirmName);
+      return auditOutcome(info, { id }, { resourceId: id });
+    },
   }),
 }));

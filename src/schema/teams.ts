@@ -11,7 +11,7 @@ import {
   updateTeam,
 } from '../domain/teams.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf } from './caller.js';
 import { MemberRef, TeamRef } from './refs.js';
@@ -90,16 +90,15 @@ builder.mutationFields((t) => ({
     nullable: true,
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('team.create'),
+    audit: auditAs('team.create'),
     args: { input: t.arg({ type: CreateTeamInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await createTeam(ctx.db, principalOf(ctx), {
-          ...args.input,
-          roleId: args.input.roleId ? requireId('input.roleId', args.input.roleId) : null,
-        });
-        return { result: await requireTeam(ctx.db, id), resourceId: id, details: { name: args.input.name } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await createTeam(ctx.db, principalOf(ctx), {
+        ...args.input,
+        roleId: args.input.roleId ? requireId('input.roleId', args.input.roleId) : null,
+      });
+      return auditOutcome(info, await requireTeam(ctx.db, id), { resourceId: id, details: { name: args.input.name } });
+    },
   }),
   updateTeam: t.field({
     type: TeamRef,
@@ -107,61 +106,57 @@ builder.mutationFields((t) => ({
     description: 'Rename, describe, or change the role a team carries.',
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('team.update'),
+    audit: auditAs('team.update'),
     args: { input: t.arg({ type: UpdateTeamInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await updateTeam(ctx.db, principalOf(ctx), id, {
-          ...args.input,
-          roleId: args.input.roleId ? requireId('input.roleId', args.input.roleId) : null,
-        });
-        const team = await requireTeam(ctx.db, id);
-        return { result: team, resourceId: id, details: { name: team.name, roleId: team.role_id } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await updateTeam(ctx.db, principalOf(ctx), id, {
+        ...args.input,
+        roleId: args.input.roleId ? requireId('input.roleId', args.input.roleId) : null,
+      });
+      const team = await requireTeam(ctx.db, id);
+      return auditOutcome(info, team, { resourceId: id, details: { name: team.name, roleId: team.role_id } });
+    },
   }),
   deleteTeam: t.field({
     type: DeleteTeamPayload,
     nullable: true,
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('team.delete'),
+    audit: auditAs('team.delete'),
     args: { input: t.arg({ type: TeamIdInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await deleteTeam(ctx.db, principalOf(ctx), id);
-        return { result: { id }, resourceId: id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await deleteTeam(ctx.db, principalOf(ctx), id);
+      return auditOutcome(info, { id }, { resourceId: id });
+    },
   }),
   addTeamMember: t.field({
     type: TeamRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('team.add_member'),
+    audit: auditAs('team.add_member'),
     args: { input: t.arg({ type: TeamMemberInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const teamId = requireId('input.teamId', args.input.teamId);
-        const memberId = requireId('input.memberId', args.input.memberId);
-        await addTeamMember(ctx.db, principalOf(ctx), teamId, memberId);
-        return { result: await requireTeam(ctx.db, teamId), resourceId: teamId, details: { memberId } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const teamId = requireId('input.teamId', args.input.teamId);
+      const memberId = requireId('input.memberId', args.input.memberId);
+      await addTeamMember(ctx.db, principalOf(ctx), teamId, memberId);
+      return auditOutcome(info, await requireTeam(ctx.db, teamId), { resourceId: teamId, details: { memberId } });
+    },
   }),
   removeTeamMember: t.field({
     type: TeamRef,
     nullable: true,
     authScopes: { permission: 'people.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('team.remove_member'),
+    audit: auditAs('team.remove_member'),
     args: { input: t.arg({ type: TeamMemberInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const teamId = requireId('input.teamId', args.input.teamId);
-        const memberId = requireId('input.memberId', args.input.memberId);
-        await removeTeamMember(ctx.db, principalOf(ctx), teamId, memberId);
-        return { result: await requireTeam(ctx.db, teamId), resourceId: teamId, details: { memberId } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const teamId = requireId('input.teamId', args.input.teamId);
+      const memberId = requireId('input.memberId', args.input.memberId);
+      await removeTeamMember(ctx.db, principalOf(ctx), teamId, memberId);
+      return auditOutcome(info, await requireTeam(ctx.db, teamId), { resourceId: teamId, details: { memberId } });
+    },
   }),
 }));

@@ -12,7 +12,7 @@ import {
   type WorkspaceRow,
 } from '../domain/workspaces.js';
 import { requireId } from '../domain/validation.js';
-import { audited } from './audited.js';
+import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
 
@@ -68,29 +68,27 @@ builder.mutationFields((t) => ({
     nullable: true,
     authScopes: { permission: 'settings.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('workspace.create'),
+    audit: auditAs('workspace.create'),
     args: { input: t.arg({ type: CreateWorkspaceInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = await createWorkspace(ctx.db, userIdOf(ctx), args.input.name);
-        const workspace = await requireWorkspace(ctx.db, id);
-        return { result: workspace, resourceId: id, details: { name: workspace.name } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = await createWorkspace(ctx.db, userIdOf(ctx), args.input.name);
+      const workspace = await requireWorkspace(ctx.db, id);
+      return auditOutcome(info, workspace, { resourceId: id, details: { name: workspace.name } });
+    },
   }),
   renameWorkspace: t.field({
     type: WorkspaceRef,
     nullable: true,
     authScopes: { permission: 'settings.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('workspace.rename'),
+    audit: auditAs('workspace.rename'),
     args: { input: t.arg({ type: RenameWorkspaceInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await renameWorkspace(ctx.db, id, args.input.name);
-        const workspace = await requireWorkspace(ctx.db, id);
-        return { result: workspace, resourceId: id, details: { name: workspace.name } };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await renameWorkspace(ctx.db, id, args.input.name);
+      const workspace = await requireWorkspace(ctx.db, id);
+      return auditOutcome(info, workspace, { resourceId: id, details: { name: workspace.name } });
+    },
   }),
   deleteWorkspace: t.field({
     type: DeleteWorkspacePayload,
@@ -98,13 +96,12 @@ builder.mutationFields((t) => ({
     description: 'Delete an empty workspace (not the default one). CONFLICT says how many definitions it still holds.',
     authScopes: { permission: 'settings.manage' },
     grantScopes: ['mutationResult'],
-    extensions: auditAs('workspace.delete'),
+    audit: auditAs('workspace.delete'),
     args: { input: t.arg({ type: DeleteWorkspaceInput, required: true }) },
-    resolve: (_root, args, ctx, info) =>
-      audited(ctx, info, async () => {
-        const id = requireId('input.id', args.input.id);
-        await deleteWorkspace(ctx.db, id);
-        return { result: { id }, resourceId: id };
-      }),
+    resolve: async (_root, args, ctx, info) => {
+      const id = requireId('input.id', args.input.id);
+      await deleteWorkspace(ctx.db, id);
+      return auditOutcome(info, { id }, { resourceId: id });
+    },
   }),
 }));

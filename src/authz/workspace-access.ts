@@ -4,7 +4,7 @@
  * project role in that workspace, their teams' project roles there, and their organization role
  * (Owner and Admin hold all twelve everywhere; others hold those their organization permissions
  * already amount to). One function, for people today and for any other principal (a
- * workspace-scoped key) tomorrow: give it the organization role and permissions and, when the
+ * workspace-scoped key, confined to its own workspace): give it the organization role and permissions and, when the
  * principal is a member, its membership id.
  */
 import type pg from 'pg';
@@ -52,6 +52,8 @@ export interface WorkspaceSubject {
   roleKey: string | null;
   permissions: ReadonlySet<Permission>;
   membershipId: string | null;
+  /** A workspace-scoped service principal: it has access in this workspace only. */
+  onlyWorkspaceId?: string | null;
 }
 
 /**
@@ -64,6 +66,7 @@ export function workspaceSubjectOf(principal: Principal): WorkspaceSubject {
     roleKey: principal.roleKey,
     permissions: principal.permissions,
     membershipId: principal.kind === 'member' ? principal.membershipId : null,
+    onlyWorkspaceId: principal.kind === 'service' ? principal.workspaceId : null,
   };
 }
 
@@ -86,6 +89,8 @@ export async function resolveWorkspaceAccess(
   subject: WorkspaceSubject,
   workspaceId: string,
 ): Promise<WorkspaceAccess | null> {
+  // Any other workspace is, to a workspace-scoped principal, one that does not exist.
+  if (subject.onlyWorkspaceId && subject.onlyWorkspaceId.toLowerCase() !== workspaceId.toLowerCase()) return null;
   const { rows } = await db.query<{ id: string; name: string; is_default: boolean; grants: GrantRow[] }>(
     `select w.id, w.name, w.is_default,
        coalesce((

@@ -18,7 +18,12 @@ import {
 } from './auth/principal.js';
 import type { KeyVerifier } from './auth/key-verifier.js';
 import type { Git } from './integrations/git.js';
-import { resolveWorkspaceAccess, workspaceSubjectOf, type WorkspaceAccess } from './authz/workspace-access.js';
+import {
+  accessWithoutProjectRoles,
+  resolveWorkspaceAccess,
+  workspaceSubjectOf,
+  type WorkspaceAccess,
+} from './authz/workspace-access.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
 import { effectivePermissions } from './authz/scopes.js';
@@ -289,7 +294,16 @@ function bindingFor(
     // they are known.
     permissions:
       principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
+    // A workspace-scoped key's access there is known up front (it holds no project role).
+    ...(principal?.kind === 'service' && principal.workspaceId && !confinedToCustomer && principal.status === 'active'
+      ? scopedKeyPermissions(principal)
+      : {}),
   };
+}
+
+function scopedKeyPermissions(principal: ServicePrincipal): Pick<DatabaseBinding, 'permissions' | 'projectPermissions'> {
+  const access = accessWithoutProjectRoles(workspaceSubjectOf(principal));
+  return { permissions: [...access.permissions], projectPermissions: [...access.projectPermissions] };
 }
 
 /**

@@ -152,3 +152,22 @@ export function heldProjectPermissions(
 ): ReadonlySet<ProjectPermission> {
   return workspace?.projectPermissions ?? projectPermissionsOfOrganizationRole(subject.roleKey, subject.permissions);
 }
+
+/**
+ * What a subject with no project role holds in any workspace it may act in: the project
+ * permissions its organization role amounts to, and its organization permissions ∪ their
+ * translation. For a workspace-scoped service principal this is its whole access there (nobody's
+ * project member), known before its workspace is looked up, so its request is bound with it from
+ * the first statement (the write policies of project members and git settings read
+ * app.project_permissions; the key holds no people.manage or settings.manage to fall back on).
+ */
+export function accessWithoutProjectRoles(subject: Pick<WorkspaceSubject, 'roleKey' | 'permissions'>): {
+  projectPermissions: ReadonlySet<ProjectPermission>;
+  permissions: ReadonlySet<Permission>;
+} {
+  const projectPermissions = projectPermissionsOfOrganizationRole(subject.roleKey, subject.permissions);
+  return {
+    projectPermissions,
+    permissions: new Set([...subject.permissions, ...translateProjectPermissions(projectPermissions)]),
+  };
+}

@@ -579,6 +579,16 @@ describe('a workspace-scoped key (createApiKey with workspaceId)', () => {
     expect(where).toBe(space);
     // Its own workspace named explicitly is fine.
     expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret, headers: { 'x-workspace-id': space } }));
+    // What its project permissions allow there works in the database too (the request is bound
+    // with them: it holds no people.manage to fall back on).
+    const added = expectData(
+      await a.client.request<{ addProjectMember: { workspaceId: string } }>(
+        'mutation($m: ID!) { addProjectMember(input: { memberId: $m, roleId: "editor" }) { workspaceId } }',
+        { m: org.members.viewer.membershipId },
+        { token: key.secret },
+      ),
+    );
+    expect(added.addProjectMember.workspaceId).toBe(space);
 
     // Nothing organization-wide: people, the audit log, customers, keys, workspaces of others.
     for (const query of [

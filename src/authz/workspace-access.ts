@@ -3,9 +3,9 @@
  * translation of the project permissions they hold there. Project permissions come from their
  * project role in that workspace, their teams' project roles there, and their organization role
  * (Owner and Admin hold all twelve everywhere; others hold those their organization permissions
- * already amount to). One function, for people today and for any other principal (a
- * workspace-scoped key, confined to its own workspace): give it the organization role and permissions and, when the
- * principal is a member, its membership id.
+ * already amount to). One function, for people and for service principals (a workspace-scoped
+ * key has access in its own workspace only): give it the organization role and permissions and,
+ * when the principal is a member, its membership id.
  */
 import type pg from 'pg';
 import {

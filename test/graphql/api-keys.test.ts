@@ -811,6 +811,30 @@ describe('Keycloak service accounts (registered OIDC clients)', () => {
     expectBadCredential(await b.client.request(WORKFLOWS, {}, { token }));
   });
 
+  it('a client registered for one workspace acts only there, like a workspace-scoped key', async () => {
+    const clientId = `space-sync-${Math.random().toString(36).slice(2, 8)}`;
+    const space = await a.world.workspace(org);
+    const inside = await a.world.definitionIn(org, space);
+    await createKey(a.client, adminToken, org.id, {
+      kind: 'OIDC_CLIENT',
+      oidcClientId: clientId,
+      roleId: await developerRole(),
+      workspaceId: space,
+    });
+    const token = await clientToken(clientId);
+    const listed = expectData(
+      await b.client.request<{ workflows: { edges: { node: { id: string } }[] } }>(WORKFLOWS, {}, { token }),
+    );
+    expect(listed.workflows.edges.map((e) => e.node.id)).toEqual([inside]);
+    const elsewhere = await b.client.request(
+      WORKFLOWS,
+      {},
+      { token, headers: { 'x-workspace-id': await a.world.defaultWorkspace(org) } },
+    );
+    expect(elsewhere.status).toBe(403);
+    expect(errorCodes(await b.client.request('{ people(first: 1) { totalCount } }', {}, { token }))).toEqual(['FORBIDDEN']);
+  });
+
   it('an unregistered client, or a person’s token, is a person as before', async () => {
     const token = await clientToken('not-registered');
     const viewer = expectData(

@@ -6,10 +6,15 @@
  * (cached, and validated per request against the organization's authorization version, like the
  * gateway), the same transaction-local settings statement, and the minimal SQL, all of it sent
  * in one round trip per request. No GraphQL, no schema, no scope rules: it knows its three
- * answers by URL. Run by `scripts/bench.ts`; not part of the product.
+ * answers by URL. API keys (gwk_…) as the gateway takes them: found once by public id
+ * (app_private.find_api_key), the secret's SHA-256 compared in constant time, the key then
+ * remembered; its principal (app_private.resolve_service_principal) cached and validated per
+ * request against the authorization version, bound as app.principal_kind / app.principal_id.
+ * Run by `scripts/bench.ts`; not part of the product.
  *
  *   DATABASE_URL=… OIDC_ISSUER=… OIDC_AUDIENCE=… PORT=… node bench-limit-server.js
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -30,6 +35,8 @@ interface Caller {
   userId: string;
   name: string | null;
   expiresAt: number;
+  /** An API key's service principal (its organization and id); absent for a person's JWT. */
+  service?: { orgId: string; id: string };
 }
 interface Member {
   orgName: string;
@@ -43,9 +50,57 @@ const users = new Map<string, string>();
 const members = new Map<string, Member>();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+const KEY = /^gwk_(test|live)_([a-z0-9]{16})_([A-Za-z0-9_-]{43})$/;
+const keys = new Map<string, Caller>();
+const services = new Map<string, Member & { userId: string; name: string }>();
+
+async function authenticateKey(token: string): Promise<Caller> {
+  const hit = keys.get(token);
+  if (hit) return hit;
+  const parsed = KEY.exec(token);
+  if (!parsed) throw new Error('bad key');
+  const { rows } = await pool.query('select * from app_private.find_api_key($1)', [parsed[2]]);
+  const presented = createHash('sha256').update(parsed[3]!).digest();
+  const stored: Buffer = rows[0]?.secret_hash ?? Buffer.alloc(32);
+  if (!rows[0] || !timingSafeEqual(presented, stored) || rows[0].environment !== parsed[1]) throw new Error('bad key');
+  const service = await servicePrincipal(rows[0].org_id, rows[0].id, pool);
+  if (!service) throw new Error('bad key');
+  const caller = {
+    userId: service.userId,
+    name: service.name,
+    expiresAt: Infinity,
+    service: { orgId: rows[0].org_id, id: rows[0].id },
+  };
+  if (keys.size >= 10_000) keys.delete(keys.keys().next().value!);
+  keys.set(token, caller);
+  return caller;
+}
+
+/**
+ * Unbound (as here, after the request's COMMIT), resolve_service_principal reads no version: label
+ * the result with the version this request read before resolving (a change committed in between
+ * only makes the label older than the content, so the next request resolves again).
+ */
+async function servicePrincipal(orgId: string, id: string, via: pg.Pool | pg.PoolClient, seenVersion?: number) {
+  const { rows } = await via.query('select * from app_private.resolve_service_principal($1, $2)', [orgId, id]);
+  const row = rows[0];
+  if (!row || row.revoked_at || (row.expires_at && row.expires_at.getTime() <= Date.now())) return null;
+  const resolved = {
+    userId: row.user_id as string,
+    name: row.name as string,
+    orgName: row.org_name,
+    roleName: row.role_name,
+    permissions: row.permissions,
+    version: row.authz_version === null ? (seenVersion ?? -1) : Number(row.authz_version),
+  };
+  services.set(`${orgId}:${id}`, resolved);
+  return resolved;
+}
+
 async function authenticate(header: string | undefined): Promise<Caller> {
   const token = /^Bearer (.+)$/.exec(header ?? '')?.[1];
   if (!token) throw new Error('no token');
+  if (token.startsWith('gwk_')) return authenticateKey(token);
   const hit = verified.get(token);
   if (hit && hit.cachedUntil > Date.now()) return hit;
   const { payload } = await jwtVerify(token, jwks, { issuer, audience, algorithms: ['RS256'], requiredClaims: ['exp', 'sub'] });
@@ -84,8 +139,9 @@ async function member(userId: string, orgId: string, client: pg.PoolClient): Pro
 }
 
 /** The gateway's settings statement: the member's permissions once known, else as the database derives them. */
-const settings = (userId: string, orgId: string, permissions: string[] | undefined) =>
+const settings = (userId: string, orgId: string, permissions: string[] | undefined, serviceId?: string) =>
   `begin; select set_config('app.user_id', '${userId}', true), set_config('app.org_id', '${orgId}', true), ` +
+  (serviceId ? `set_config('app.principal_kind', 'api_key', true), set_config('app.principal_id', '${serviceId}', true), ` : '') +
   `set_config('app.role', 'staff', true), set_config('app.tenant_id', '', true), ` +
   `set_config('app.permissions', ${
     permissions
@@ -162,17 +218,23 @@ const server = http.createServer((req, res) => {
         if (!work || !UUID.test(orgId)) return send(404, { error: 'not found' });
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
         const caller = await authenticate(req.headers.authorization);
+        // A key acts in its own organization; naming another is refused (as the gateway does).
+        if (caller.service && caller.service.orgId !== orgId) return send(403, { errors: [{ message: 'not a member' }] });
         const client = await pool.connect();
         try {
           const job = work({ userId: caller.userId, orgId, body, client });
           // One round trip: open, bind, check the authorization version, the work, commit.
-          const known = members.get(`${caller.userId}:${orgId}`);
+          const principalKey = caller.service ? `${orgId}:${caller.service.id}` : `${caller.userId}:${orgId}`;
+          const known = caller.service ? services.get(principalKey) : members.get(principalKey);
           const results = (await client.query(
-            `${settings(caller.userId, orgId, known?.permissions)}; ${job.sql ? `${job.sql};` : ''} commit`,
+            `${settings(caller.userId, orgId, known?.permissions, caller.service?.id)}; ${job.sql ? `${job.sql};` : ''} commit`,
           )) as unknown as pg.QueryResult[];
           const version = Number(results[2]!.rows[0].v);
-          let who = members.get(`${caller.userId}:${orgId}`);
-          if (!who || who.version !== version) who = (await member(caller.userId, orgId, client)) ?? undefined;
+          let who = caller.service ? services.get(principalKey) : members.get(principalKey);
+          if (!who || who.version !== version)
+            who = caller.service
+              ? ((await servicePrincipal(orgId, caller.service.id, client, version)) ?? undefined)
+              : ((await member(caller.userId, orgId, client)) ?? undefined);
           if (!who) return send(403, { errors: [{ message: 'not a member' }] });
           const answerRows = job.sql ? results.slice(0, -1) : results;
           send(200, { data: job.answer(answerRows, who, caller) });

@@ -10,7 +10,9 @@
  * limit alternate, their order flipping every round); every figure is the median over rounds:
  * req/s, p50/p99, PostgreSQL CPU per request (utime+stime of the cluster's processes, from
  * /proc), Node CPU per request (the server process's utime+stime), peak RSS, and the ratio
- * gateway ÷ limit. A final pass at 64 connections reports peak RSS under load.
+ * gateway ÷ limit. A final pass at 64 connections reports peak RSS under load. The `viewer`
+ * workload runs twice, with the Owner's JWT and with an API key (issue 13: a key costs no more
+ * per request than a JWT), and the two are compared within the same run.
  * Figures, not assertions: this machine is shared and noisy.
  *
  *   BENCH_ROUNDS=3 BENCH_DURATION=5 BENCH_CONNECTIONS=16 BENCH_PORT=5400 npm run bench
@@ -27,6 +29,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { generateApiKey, type NewKey } from '../src/auth/api-keys.js';
 import { DEV_AUDIENCE, startDevIssuer } from '../src/auth/dev-issuer.js';
 import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, withDatabase } from '../src/db/bootstrap.js';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
@@ -47,6 +50,9 @@ const WORKFLOWS_BIG = Number(process.env.BENCH_WORKFLOWS_BIG ?? 100_000);
 const orgId = (n: number) => `0be70000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const BIG_ORG = orgId(99);
 const CREATE_ORG = orgId(2);
+/** An Admin-role API key of the first organization: the `viewer` workload again, authenticated by it. */
+const BENCH_KEY: NewKey = generateApiKey('api_key', 'live');
+const BENCH_KEY_ID = '0be7c0de-0000-4000-8000-000000000001';
 
 async function freePort(): Promise<number> {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -151,6 +157,7 @@ async function seed(superuserUrl: string, issuer: string): Promise<void> {
       await client.query(
         `insert into organizations (id, name) values ($1, $2);
          insert into roles (org_id, system_key, name, description) select $1, key, name, description from system_roles;
+         insert into workspaces (org_id, name, is_default) values ($1, 'Default', true);
          insert into users (issuer, subject, email, email_verified, name)
            select $3, 'bench-' || $4 || '-' || k, 'bench' || $4 || '-' || k || '@bench.test', true, 'Bench Member ' || k
            from generate_series(0, 19) k;
@@ -158,8 +165,9 @@ async function seed(superuserUrl: string, issuer: string): Promise<void> {
            select $1, u.id, r.id, lower(u.name) from users u, roles r
            where u.subject like 'bench-' || $4 || '-%' and r.org_id = $1
              and r.system_key = case when u.subject = 'bench-' || $4 || '-0' then 'owner' else 'developer' end;
-         insert into definitions (org_id, kind, name, created_at, updated_at, created_by, updated_by)
-           select $1, 'workflow', 'workflow ' || g, now() - g * interval '1 second', now() - g * interval '1 second', u.id, u.id
+         insert into definitions (org_id, kind, name, created_at, updated_at, created_by, updated_by, workspace_id)
+           select $1, 'workflow', 'workflow ' || g, now() - g * interval '1 second', now() - g * interval '1 second', u.id, u.id,
+             (select w.id from workspaces w where w.org_id = $1 and w.is_default)
            from generate_series(1, $5::int) g
            join users u on u.subject = 'bench-' || $4 || '-' || (g % 20);
          insert into definition_versions (org_id, definition_id, version, definition)
@@ -170,6 +178,17 @@ async function seed(superuserUrl: string, issuer: string): Promise<void> {
         ),
       );
     }
+    // The API key (DESIGN §3c): its identity, and the key with an Admin role (39 permissions,
+    // like the Owner's token of the JWT `viewer` workload). Only its secret's hash is stored.
+    await client.query(
+      `with identity as (
+         insert into users (issuer, subject, name, email_verified)
+         values ('urn:gateway:service-principal', $2, 'Bench key', false) returning id)
+       insert into service_principals (org_id, id, kind, name, user_id, role_id, environment, public_id, secret_hash)
+       select $1, $2::uuid, 'api_key', 'Bench key', identity.id, r.id, 'live', $3, $4
+       from identity, roles r where r.org_id = $1 and r.system_key = 'admin'`,
+      [orgId(1), BENCH_KEY_ID, BENCH_KEY.publicId, BENCH_KEY.secretHash],
+    );
     await client.query('reset session_replication_role; analyze');
   } finally {
     await client.end();
@@ -218,6 +237,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
 interface Workload {
   name: string;
   org: string;
+  /** The bearer credential: the organization Owner's JWT (default), or the organization's API key. */
+  credential?: 'jwt' | 'api key';
   limitPath: string;
   body: (server: Server) => string;
 }
@@ -227,6 +248,14 @@ const ALL_WORKLOADS: Workload[] = [
   {
     name: '`viewer`',
     org: orgId(1),
+    limitPath: '/viewer',
+    body: () => JSON.stringify({ query: '{ viewer { user { id name } organization { name } role { name } permissions } }' }),
+  },
+  {
+    // Issue 13: verifying a key must cost no more per request than verifying a JWT.
+    name: '`viewer` (API key)',
+    org: orgId(1),
+    credential: 'api key',
     limitPath: '/viewer',
     body: () => JSON.stringify({ query: '{ viewer { user { id name } organization { name } role { name } permissions } }' }),
   },
@@ -378,12 +407,16 @@ async function main() {
     await waitFor(`${servers[0]!.base}/health`, gatewayChild, 'the gateway');
     await waitFor(`${servers[1]!.base}/`, limitChild, 'the limit server');
 
-    // One member per organization (its Owner): the same token for both servers.
+    // One member per organization (its Owner): the same token for both servers; or the API key.
     const tokens = new Map<string, string>();
     for (const workload of WORKLOADS) {
       const n = workload.org === BIG_ORG ? ORGS_4K + 1 : Number(workload.org.slice(-12));
+      if (workload.credential === 'api key') {
+        tokens.set(workload.name, BENCH_KEY.key);
+        continue;
+      }
       tokens.set(
-        workload.org,
+        workload.name,
         await issuer.mint({
           sub: `bench-${n}-0`,
           email: `bench${n}-0@bench.test`,
@@ -401,7 +434,7 @@ async function main() {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
-            authorization: `Bearer ${tokens.get(workload.org)}`,
+            authorization: `Bearer ${tokens.get(workload.name)}`,
             'x-organization-id': workload.org,
           },
           body: workload.body(server),
@@ -418,7 +451,7 @@ async function main() {
         const order = round % 2 === 0 ? servers : [...servers].reverse();
         const entry = results.get(workload.name) ?? { gateway: [], limit: [] };
         for (const server of order) {
-          entry[server.name].push(await drive(server, workload, tokens.get(workload.org)!, postmaster, duration, connections));
+          entry[server.name].push(await drive(server, workload, tokens.get(workload.name)!, postmaster, duration, connections));
         }
         results.set(workload.name, entry);
       }
@@ -429,7 +462,7 @@ async function main() {
       const gateway = await drive(
         servers[0]!,
         workload,
-        tokens.get(workload.org)!,
+        tokens.get(workload.name)!,
         postmaster,
         Math.max(3, duration - 1),
         loadConnections,
@@ -437,7 +470,7 @@ async function main() {
       const limit = await drive(
         servers[1]!,
         workload,
-        tokens.get(workload.org)!,
+        tokens.get(workload.name)!,
         postmaster,
         Math.max(3, duration - 1),
         loadConnections,
@@ -471,8 +504,18 @@ async function main() {
           `${gateway.reduce((s, m) => s + m.errors, 0)} / ${limit.reduce((s, m) => s + m.errors, 0)} |`,
       );
     }
-    const small = results.get(ALL_WORKLOADS[1]!.name)?.gateway;
-    const big = results.get(ALL_WORKLOADS[2]!.name)?.gateway;
+    const jwtViewer = results.get(ALL_WORKLOADS[0]!.name);
+    const keyViewer = results.get(ALL_WORKLOADS[1]!.name);
+    if (jwtViewer && keyViewer) {
+      const ratio = (side: 'gateway' | 'limit', k: keyof Measure) => med(keyViewer[side], k) / med(jwtViewer[side], k);
+      console.log(
+        `\n\`viewer\`, API key ÷ JWT, same run: gateway req/s ${ratio('gateway', 'rps').toFixed(2)}, Node CPU/req ` +
+          `${ratio('gateway', 'nodeCpu').toFixed(2)}, p50 ${ratio('gateway', 'p50').toFixed(2)}; limit req/s ` +
+          `${ratio('limit', 'rps').toFixed(2)}, Node CPU/req ${ratio('limit', 'nodeCpu').toFixed(2)} (≥ 1 req/s and ≤ 1 CPU: the key costs no more)`,
+      );
+    }
+    const small = results.get(ALL_WORKLOADS[2]!.name)?.gateway;
+    const big = results.get(ALL_WORKLOADS[3]!.name)?.gateway;
     if (small && big)
       console.log(
         `\nGateway p99, ${WORKFLOWS_BIG.toLocaleString('en')}-workflow organization ÷ ${WORKFLOWS_SMALL.toLocaleString('en')}-workflow one: ` +

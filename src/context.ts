@@ -18,7 +18,12 @@ import {
 } from './auth/principal.js';
 import type { KeyVerifier } from './auth/key-verifier.js';
 import type { Git } from './integrations/git.js';
-import { resolveWorkspaceAccess, workspaceSubjectOf, type WorkspaceAccess } from './authz/workspace-access.js';
+import {
+  accessWithoutProjectRoles,
+  resolveWorkspaceAccess,
+  workspaceSubjectOf,
+  type WorkspaceAccess,
+} from './authz/workspace-access.js';
 import type { TokenVerifier, VerifiedToken } from './auth/token-verifier.js';
 import type { Config } from './config.js';
 import { effectivePermissions } from './authz/scopes.js';
@@ -128,7 +133,7 @@ export function createContextFactory(services: GatewayServices) {
     if (caller.kind === 'service') assertOwnOrganization(request, caller);
 
     let confinedToCustomer = principal ? customerScope(request, principal) : null;
-    const workspaceId = principal ? workspaceScope(request) : null;
+    const workspaceId = principal ? workspaceScope(request, principal) : null;
     const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer, workspaceId), logger);
     const actor =
       caller.kind === 'user'
@@ -261,7 +266,7 @@ async function workspaceContext(
   workspaceId: string,
 ): Promise<WorkspaceAccess> {
   const access = confinedToCustomer ? null : await resolveWorkspaceAccess(db, workspaceSubjectOf(principal), workspaceId);
-  if (!access) throw forbidden('No such workspace in this organization.', { http: { status: 403 } });
+  if (!access) throw noSuchWorkspace();
   return access;
 }
 
@@ -289,15 +294,36 @@ function bindingFor(
     // they are known.
     permissions:
       principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
+    // A workspace-scoped key's access there is known up front (it holds no project role).
+    ...(principal?.kind === 'service' && principal.workspaceId && !confinedToCustomer && principal.status === 'active'
+      ? scopedKeyPermissions(principal)
+      : {}),
   };
 }
 
-/** X-Workspace-Id, validated as an id; whose it is is checked in the request's transaction. */
-function workspaceScope(request: Request): string | null {
+function scopedKeyPermissions(principal: ServicePrincipal): Pick<DatabaseBinding, 'permissions' | 'projectPermissions'> {
+  const access = accessWithoutProjectRoles(workspaceSubjectOf(principal));
+  return { permissions: [...access.permissions], projectPermissions: [...access.projectPermissions] };
+}
+
+/**
+ * X-Workspace-Id, validated as an id; whose it is is checked in the request's transaction. A
+ * workspace-scoped key always acts in its workspace, header or not; naming another answers
+ * exactly like an unknown workspace (never a silent switch back to its own).
+ */
+function workspaceScope(request: Request, principal: Principal): string | null {
   const requested = request.headers.get(WORKSPACE_HEADER)?.trim();
-  if (!requested) return null;
-  if (!isUuid(requested)) throw badUserInput('X-Workspace-Id', 'must be a workspace id (a UUID)');
-  return requested.toLowerCase();
+  if (requested && !isUuid(requested)) throw badUserInput('X-Workspace-Id', 'must be a workspace id (a UUID)');
+  const own = principal.kind === 'service' ? principal.workspaceId : null;
+  if (own) {
+    if (requested && requested.toLowerCase() !== own.toLowerCase()) throw noSuchWorkspace();
+    return own;
+  }
+  return requested ? requested.toLowerCase() : null;
+}
+
+function noSuchWorkspace() {
+  return forbidden('No such workspace in this organization.', { http: { status: 403 } });
 }
 
 /** Every way a service credential can be wrong answers exactly like a bad token (same body, same challenge). */

@@ -9,7 +9,7 @@
  * committed, on any replica.
  */
 import type pg from 'pg';
-import { isPermission, type Permission } from '../authz/permissions.js';
+import { isPermission, isWorkspaceScopedPermission, type Permission } from '../authz/permissions.js';
 import type { KeyEnvironment } from './api-keys.js';
 import type { VerifiedToken } from './token-verifier.js';
 
@@ -45,6 +45,11 @@ export interface ServicePrincipal extends PrincipalCommon {
   /** The identity it acts as (app.user_id, audit actor, created_by…). */
   userId: string;
   environment: KeyEnvironment | null;
+  /**
+   * Set: every request acts in this workspace (bound like X-Workspace-Id, which may not name
+   * another) and holds only workspace-scoped permissions.
+   */
+  workspaceId: string | null;
   /** The key's current public id: a rotated-away key no longer matches it. */
   publicId: string | null;
   expiresAt: Date | null;
@@ -64,9 +69,14 @@ export type Principal = MemberPrincipal | ServicePrincipal;
 export function permissionsForEnvironment(
   permissions: Iterable<Permission>,
   environment: KeyEnvironment | null,
+  workspaceScoped = false,
 ): Set<Permission> {
-  const all = [...permissions];
-  return new Set(environment === 'test' ? all.filter((p) => !p.endsWith('.deploy_prod')) : all);
+  let all = [...permissions];
+  if (environment === 'test') all = all.filter((p) => !p.endsWith('.deploy_prod'));
+  // A workspace-scoped principal holds nothing organization-wide, the same way (stripped, not
+  // refused): see WORKSPACE_SCOPED_CATEGORIES.
+  if (workspaceScoped) all = all.filter(isWorkspaceScopedPermission);
+  return new Set(all);
 }
 
 export function isServiceActive(principal: ServicePrincipal, now = Date.now()): boolean {
@@ -110,6 +120,7 @@ interface ServicePrincipalRow {
   created_by: string | null;
   permissions: string[];
   authz_version: string;
+  workspace_id: string | null;
 }
 
 type Queryable = { query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> };
@@ -235,12 +246,13 @@ export class PrincipalResolver {
       roleName: row.role_name ?? 'No role',
       customerId: row.customer_id,
       environment: row.environment,
+      workspaceId: row.workspace_id,
       publicId: row.public_id,
       expiresAt: row.expires_at,
       revokedAt: row.revoked_at,
       createdBy: row.created_by,
       status: row.revoked_at ? 'revoked' : row.expires_at && row.expires_at.getTime() <= Date.now() ? 'expired' : 'active',
-      permissions: permissionsForEnvironment(row.permissions.filter(isPermission), row.environment),
+      permissions: permissionsForEnvironment(row.permissions.filter(isPermission), row.environment, row.workspace_id !== null),
       authzVersion: Number(row.authz_version),
     };
     this.services.set(`${orgId}:${id}`, principal);

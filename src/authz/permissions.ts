@@ -110,6 +110,26 @@ export function isPermission(value: string): value is Permission {
   return permissionKeySet.has(value);
 }
 
+/**
+ * What a workspace confines (DESIGN §3b: its definitions, the connections through their
+ * connector, the runs of what it holds). A workspace-scoped service principal holds only its
+ * role's permissions in these categories: anything organization-wide (people, roles, customers,
+ * the audit log, billing, settings — including creating keys) would let it act beyond its
+ * workspace. Migration 016's app_private.workspace_scoped_permission says the same in SQL.
+ */
+export const WORKSPACE_SCOPED_CATEGORIES: readonly CategoryKey[] = [
+  'connectors',
+  'connections',
+  'workflows',
+  'agents',
+  'tools',
+  'executions',
+];
+
+export function isWorkspaceScopedPermission(permission: Permission): boolean {
+  return (WORKSPACE_SCOPED_CATEGORIES as readonly string[]).includes(permission.split('.')[0]!);
+}
+
 export interface SystemRoleDefinition {
   readonly key: SystemRoleKey;
   readonly name: string;

@@ -3,9 +3,9 @@
  * translation of the project permissions they hold there. Project permissions come from their
  * project role in that workspace, their teams' project roles there, and their organization role
  * (Owner and Admin hold all twelve everywhere; others hold those their organization permissions
- * already amount to). One function, for people today and for any other principal (a
- * workspace-scoped key) tomorrow: give it the organization role and permissions and, when the
- * principal is a member, its membership id.
+ * already amount to). One function, for people and for service principals (a workspace-scoped
+ * key has access in its own workspace only): give it the organization role and permissions and,
+ * when the principal is a member, its membership id.
  */
 import type pg from 'pg';
 import {
@@ -52,6 +52,8 @@ export interface WorkspaceSubject {
   roleKey: string | null;
   permissions: ReadonlySet<Permission>;
   membershipId: string | null;
+  /** A workspace-scoped service principal: it has access in this workspace only. */
+  onlyWorkspaceId?: string | null;
 }
 
 /**
@@ -64,6 +66,7 @@ export function workspaceSubjectOf(principal: Principal): WorkspaceSubject {
     roleKey: principal.roleKey,
     permissions: principal.permissions,
     membershipId: principal.kind === 'member' ? principal.membershipId : null,
+    onlyWorkspaceId: principal.kind === 'service' ? principal.workspaceId : null,
   };
 }
 
@@ -86,6 +89,8 @@ export async function resolveWorkspaceAccess(
   subject: WorkspaceSubject,
   workspaceId: string,
 ): Promise<WorkspaceAccess | null> {
+  // Any other workspace is, to a workspace-scoped principal, one that does not exist.
+  if (subject.onlyWorkspaceId && subject.onlyWorkspaceId.toLowerCase() !== workspaceId.toLowerCase()) return null;
   const { rows } = await db.query<{ id: string; name: string; is_default: boolean; grants: GrantRow[] }>(
     `select w.id, w.name, w.is_default,
        coalesce((
@@ -146,4 +151,23 @@ export function heldProjectPermissions(
   workspace: WorkspaceAccess | null,
 ): ReadonlySet<ProjectPermission> {
   return workspace?.projectPermissions ?? projectPermissionsOfOrganizationRole(subject.roleKey, subject.permissions);
+}
+
+/**
+ * What a subject with no project role holds in any workspace it may act in: the project
+ * permissions its organization role amounts to, and its organization permissions ∪ their
+ * translation. For a workspace-scoped service principal this is its whole access there (nobody's
+ * project member), known before its workspace is looked up, so its request is bound with it from
+ * the first statement (the write policies of project members and git settings read
+ * app.project_permissions; the key holds no people.manage or settings.manage to fall back on).
+ */
+export function accessWithoutProjectRoles(subject: Pick<WorkspaceSubject, 'roleKey' | 'permissions'>): {
+  projectPermissions: ReadonlySet<ProjectPermission>;
+  permissions: ReadonlySet<Permission>;
+} {
+  const projectPermissions = projectPermissionsOfOrganizationRole(subject.roleKey, subject.permissions);
+  return {
+    projectPermissions,
+    permissions: new Set([...subject.permissions, ...translateProjectPermissions(projectPermissions)]),
+  };
 }

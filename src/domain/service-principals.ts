@@ -10,6 +10,7 @@ import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
 import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
+import { resolveWorkspaceAccess, workspaceSubjectOf } from '../authz/workspace-access.js';
 import { assertHolds, requireRole } from './roles.js';
 import { requireText } from './validation.js';
 
@@ -23,6 +24,7 @@ export interface ServicePrincipalRow {
   user_id: string;
   role_id: string | null;
   customer_id: string | null;
+  workspace_id: string | null;
   environment: KeyEnvironment | null;
   public_id: string | null;
   oidc_issuer: string | null;
@@ -37,7 +39,7 @@ export interface ServicePrincipalRow {
   status: ServicePrincipalStatus;
 }
 
-const COLUMNS = `sp.id, sp.org_id, sp.kind, sp.name, sp.user_id, sp.role_id, sp.customer_id, sp.environment, sp.public_id,
+const COLUMNS = `sp.id, sp.org_id, sp.kind, sp.name, sp.user_id, sp.role_id, sp.customer_id, sp.workspace_id, sp.environment, sp.public_id,
   sp.oidc_issuer, sp.oidc_client_id, sp.expires_at, sp.revoked_at, sp.revoked_by, sp.last_used_at, sp.rotated_at,
   sp.created_by, sp.created_at,
   case when sp.revoked_at is not null then 'revoked' when sp.expires_at <= now() then 'expired' else 'active' end as status`;
@@ -98,6 +100,8 @@ export interface NewServicePrincipal {
   kind: ServicePrincipalKind;
   roleId: string | null;
   customerId: string | null;
+  /** Confine the principal to one workspace (never together with a customer). */
+  workspaceId?: string | null;
   environment: KeyEnvironment | null;
   expiresAt: Date | null;
   oidcClientId: string | null;
@@ -110,13 +114,18 @@ const CONSTRAINTS: ConstraintMessages = {
       message: 'This OIDC client is already registered as a service principal.',
     },
   },
-  foreignKey: { service_principals_org_id_customer_id_fkey: { resourceType: 'Customer' } },
+  foreignKey: {
+    service_principals_org_id_customer_id_fkey: { resourceType: 'Customer' },
+    service_principals_org_id_workspace_id_fkey: { resourceType: 'Workspace' },
+  },
 };
 
 /**
  * The role a key may carry: one that exists, is not the Owner's (ownership is a person's), and
  * whose permissions — as this key would hold them (a TEST key never holds `*.deploy_prod`) — the
- * creator holds entirely. A customer-confined role (End User) needs a customer.
+ * creator holds entirely. A customer-confined role (End User) needs a customer. A workspace-scoped
+ * key holds its role's workspace-scoped permissions only (WORKSPACE_SCOPED_CATEGORIES), so only
+ * those are compared, and a role with none of them is refused (the key could do nothing).
  */
 async function requireGrantableRole(
   db: RequestDatabase,
@@ -124,6 +133,7 @@ async function requireGrantableRole(
   roleId: string,
   environment: KeyEnvironment | null,
   customerId: string | null,
+  workspaceId: string | null = null,
 ): Promise<void> {
   const role = await requireRole(db, roleId);
   if (role.system_key === 'owner') {
@@ -132,7 +142,19 @@ async function requireGrantableRole(
   if (role.customer_confined && !customerId) {
     throw badUserInput('input.customerId', `is required for a key with the ${role.name} role`);
   }
-  assertHolds(caller, [...permissionsForEnvironment(role.permissions, environment)], 'give a key this role');
+  const held = permissionsForEnvironment(role.permissions, environment, workspaceId !== null);
+  if (workspaceId && held.size === 0) {
+    throw badUserInput('input.roleId', 'holds nothing a workspace-scoped key can use (only organization-wide permissions)');
+  }
+  assertHolds(caller, [...held], 'give a key this role');
+}
+
+/**
+ * A workspace the creator can act in: one of the bound organization's (another organization's
+ * answers exactly like a missing one), resolved as a request naming it would be.
+ */
+async function requireUsableWorkspace(db: RequestDatabase, caller: Principal, workspaceId: string): Promise<void> {
+  if (!(await resolveWorkspaceAccess(db, workspaceSubjectOf(caller), workspaceId))) throw notFound('Workspace', workspaceId);
 }
 
 async function requireCustomer(db: RequestDatabase, customerId: string): Promise<void> {
@@ -167,11 +189,16 @@ export async function createServicePrincipal(
     throw badUserInput('input.oidcClientId', 'applies to OIDC clients only');
   if (input.kind === 'runner' && input.customerId)
     throw badUserInput('input.customerId', 'a runner serves the whole organization');
+  const workspaceId = input.workspaceId ?? null;
+  if (input.kind === 'runner' && workspaceId) throw badUserInput('input.workspaceId', 'a runner serves the whole organization');
+  if (workspaceId && input.customerId)
+    throw badUserInput('input.workspaceId', 'a key is scoped to one workspace or to one customer, not both');
   if (input.kind !== 'runner' && !input.roleId) throw badUserInput('input.roleId', 'is required');
   requireFutureExpiry(input.expiresAt);
   const clientId = input.oidcClientId ? requireText('input.oidcClientId', input.oidcClientId, 255) : null;
   if (input.customerId) await requireCustomer(db, input.customerId);
-  if (input.roleId) await requireGrantableRole(db, caller, input.roleId, input.environment, input.customerId);
+  if (workspaceId) await requireUsableWorkspace(db, caller, workspaceId);
+  if (input.roleId) await requireGrantableRole(db, caller, input.roleId, input.environment, input.customerId, workspaceId);
 
   const key = isKey ? generateApiKey(input.kind as KeyKind, input.environment!) : null;
   return withDatabaseErrors(async () => {
@@ -180,8 +207,8 @@ export async function createServicePrincipal(
     const identity = await db.query<{ id: string }>('select app_private.create_service_identity($1, $2) as id', [id, name]);
     await db.query(
       `insert into service_principals (org_id, id, kind, name, user_id, role_id, customer_id, environment, public_id,
-         secret_hash, oidc_issuer, oidc_client_id, expires_at, created_by)
-       values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+         secret_hash, oidc_issuer, oidc_client_id, expires_at, created_by, workspace_id)
+       values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
       [
         id,
         input.kind,
@@ -196,6 +223,7 @@ export async function createServicePrincipal(
         clientId,
         input.expiresAt,
         actorId,
+        workspaceId,
       ],
     );
     return { id, secret: key?.key ?? null };
@@ -212,7 +240,7 @@ export async function rotateServicePrincipal(db: RequestDatabase, caller: Princi
     throw conflict('An OIDC client has no key to rotate; rotate its secret in the identity provider.');
   if (row.status === 'revoked') throw conflict('This key is revoked; create a new one.');
   // Rotating hands out a working credential for this role again: the same guard as creating it.
-  if (row.role_id) await requireGrantableRole(db, caller, row.role_id, row.environment, row.customer_id);
+  if (row.role_id) await requireGrantableRole(db, caller, row.role_id, row.environment, row.customer_id, row.workspace_id);
   const key = generateApiKey(row.kind, row.environment!);
   await db.query('update service_principals set public_id = $2, secret_hash = $3, rotated_at = now() where id = $1', [
     id,

@@ -22,6 +22,8 @@ import { connectionOptions, edgeOptions } from './paging.js';
 import { RoleRef } from './roles.js';
 import { selectsField } from './selection.js';
 import { UserRef } from './users.js';
+import { WorkspaceRef } from './workspaces.js';
+import { requireWorkspace } from '../domain/workspaces.js';
 import { PERMISSION_KEYS } from '../authz/permissions.js';
 import { permissionsForEnvironment } from '../auth/principal.js';
 
@@ -71,10 +73,11 @@ ApiKeyRef.implement({
       resolve: (k, _args, ctx) => (k.role_id ? ctx.loaders.role.load(k.role_id) : null),
     }),
     permissions: t.stringList({
-      description: 'What the key holds: its role’s permissions (without *.deploy_prod for TEST keys), in matrix order.',
+      description:
+        'What the key holds: its role’s permissions (without *.deploy_prod for TEST keys; only connectors, connections, workflows, agents, tools and executions for workspace-scoped keys), in matrix order.',
       resolve: async (k, _args, ctx) => {
         const role = k.role_id ? await ctx.loaders.role.load(k.role_id) : null;
-        const held = permissionsForEnvironment(role?.permissions ?? [], k.environment);
+        const held = permissionsForEnvironment(role?.permissions ?? [], k.environment, k.workspace_id !== null);
         return PERMISSION_KEYS.filter((p) => held.has(p));
       },
     }),
@@ -83,6 +86,17 @@ ApiKeyRef.implement({
       nullable: true,
       description: 'Set: the key is confined to this customer, exactly like an End User.',
       resolve: (k, _args, ctx) => (k.customer_id ? ctx.loaders.customer.load(k.customer_id) : null),
+    }),
+    workspaceId: t.exposeID('workspace_id', {
+      nullable: true,
+      description:
+        'Set: the key acts only in this workspace (as if it always sent X-Workspace-Id), with nothing organization-wide.',
+    }),
+    workspace: t.field({
+      type: WorkspaceRef,
+      nullable: true,
+      description: 'The workspace the key is scoped to (see workspaceId).',
+      resolve: (k, _args, ctx) => (k.workspace_id ? requireWorkspace(ctx.db, k.workspace_id) : null),
     }),
     status: t.field({ type: ApiKeyStatusEnum, resolve: (k) => k.status }),
     createdBy: t.field({
@@ -159,6 +173,10 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
       description: 'A system role (not Owner) or a custom role whose permissions you hold. Optional for runners only.',
     }),
     customerId: t.id({ description: 'Confine the key to one customer (required for the End User role).' }),
+    workspaceId: t.id({
+      description:
+        'Confine the key to one workspace (not with customerId; not for runners): it acts only there and holds only its role’s connectors, connections, workflows, agents, tools and executions permissions.',
+    }),
     environment: t.field({ type: KeyEnvironmentEnum, description: 'Required for keys; not for OIDC clients.' }),
     expiresAt: t.field({ type: 'DateTime', description: 'Optional; must be in the future.' }),
     oidcClientId: t.string({ description: 'For OIDC_CLIENT: the client id its tokens carry (client_id / azp).' }),
@@ -187,6 +205,7 @@ builder.mutationFields((t) => ({
         kind: input.kind ?? 'api_key',
         roleId: input.roleId ? requireId('input.roleId', input.roleId) : null,
         customerId: input.customerId ? requireId('input.customerId', input.customerId) : null,
+        workspaceId: input.workspaceId ? requireId('input.workspaceId', input.workspaceId) : null,
         environment: input.environment ?? null,
         expiresAt: input.expiresAt ?? null,
         oidcClientId: input.oidcClientId ?? null,
@@ -203,6 +222,7 @@ builder.mutationFields((t) => ({
             name: apiKey.name,
             roleId: apiKey.role_id,
             environment: apiKey.environment,
+            workspaceId: apiKey.workspace_id,
             prefix: prefixOf(apiKey),
           },
         },

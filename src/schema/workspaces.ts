@@ -15,6 +15,13 @@ import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
+import type { Context } from '../context.js';
+import { notFound } from '../errors.js';
+
+/** The workspace a workspace-scoped service principal is confined to, else null. */
+function scopedWorkspaceOf(ctx: Context): string | null {
+  return ctx.principal?.kind === 'service' ? ctx.principal.workspaceId : null;
+}
 
 export const WorkspaceRef = builder.objectRef<WorkspaceRow>('Workspace').implement({
   description: 'A group of the organization’s definitions (Activepieces: a project). Send its id as X-Workspace-Id to act in it.',
@@ -37,14 +44,24 @@ builder.queryFields((t) => ({
     type: [WorkspaceRef],
     description: 'The organization’s workspaces, the default one first, then by name.',
     authScopes: { member: true },
-    resolve: (_root, _args, ctx) => listWorkspaces(ctx.db),
+    resolve: async (_root, _args, ctx) => {
+      const rows = await listWorkspaces(ctx.db);
+      // A workspace-scoped key knows its own workspace only; it can act in no other.
+      const own = scopedWorkspaceOf(ctx);
+      return own ? rows.filter((w) => w.id === own) : rows;
+    },
   }),
   workspace: t.field({
     type: WorkspaceRef,
     nullable: true,
     authScopes: { member: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => requireWorkspace(ctx.db, requireId('id', args.id)),
+    resolve: (_root, args, ctx) => {
+      const id = requireId('id', args.id);
+      const own = scopedWorkspaceOf(ctx);
+      if (own && own !== id.toLowerCase()) throw notFound('Workspace', id);
+      return requireWorkspace(ctx.db, id);
+    },
   }),
 }));
 

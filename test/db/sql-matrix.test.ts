@@ -242,6 +242,75 @@ describe('finer than a row: which columns a permission may change', () => {
   });
 });
 
+describe('a run’s status is a runner’s (migration 016)', () => {
+  /** A queued execution, made as the Owner; then `sql` as `actor`; rolled back. */
+  const tryAs = async (actor: Actor, sql: string) => {
+    const client = await pool.connect();
+    try {
+      await client.query(`begin; ${bindingSql(ownerBinding())}`);
+      const { rows } = await client.query<{ id: string }>(
+        `insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status, lease_id, lease_expires_at)
+         values (app_public.current_org_id(), $1, 'workflow', $2, 'wf', 'queued', null, null) returning id`,
+        [org.customers[0]!.id, org.workflows[0]],
+      );
+      const id = rows[0]!.id;
+      await client.query(actor.bind());
+      try {
+        return { rows: (await client.query(sql, [id])).rowCount ?? 0, code: null as string | null };
+      } catch (error) {
+        return { rows: 0, code: (error as { code?: string }).code ?? 'other' };
+      }
+    } finally {
+      await client.query('rollback').catch(() => {});
+      client.release();
+    }
+  };
+  const FORGE = `update executions set status = 'succeeded', output = '{"forged":true}', finished_at = now() where id = $1`;
+  const CLAIM = `update executions set status = 'running', lease_id = gen_random_uuid(), lease_expires_at = now() + interval '5 minutes' where id = $1`;
+
+  it('no member, whatever their execute permissions, sets status = succeeded (or claims a run) in raw SQL', async () => {
+    const withExecute: Actor = {
+      label: 'a member holding workflows.execute',
+      userId: () => org.members.operator.userId,
+      bind: () =>
+        bindingSql(ownerBinding({ userId: org.members.operator.userId, permissions: ['workflows.execute', 'workflows.read'] })),
+      permissions: new Set(['workflows.execute', 'workflows.read']),
+      owner: false,
+    };
+    for (const actor of [withExecute, ...ACTORS.slice(0, SYSTEM_ROLES.length)]) {
+      for (const sql of [FORGE, CLAIM]) {
+        const outcome = await tryAs(actor, sql);
+        // 42501: permission denied for table executions (no UPDATE grant), before any row is read.
+        expect(outcome, `${actor.label}: ${sql}`).toEqual({ rows: 0, code: '42501' });
+      }
+    }
+  });
+
+  it('the holder still queues the run it may execute (the insert is untouched)', async () => {
+    const client = await pool.connect();
+    try {
+      await client.query(`begin; ${bindingSql(ownerBinding({ permissions: ['workflows.execute'] }))}`);
+      const { rowCount } = await client.query(
+        `insert into executions (org_id, customer_id, target_kind, definition_id, target_name)
+         values (app_public.current_org_id(), $1, 'workflow', $2, 'wf')`,
+        [org.customers[0]!.id, org.workflows[0]],
+      );
+      expect(rowCount).toBe(1);
+    } finally {
+      await client.query('rollback').catch(() => {});
+      client.release();
+    }
+  });
+
+  it('the catalog agrees: the app role may not UPDATE executions, not even one column', async () => {
+    const { rows } = await pool.query<{ table_level: boolean; any_column: boolean }>(
+      `select has_table_privilege('app_public.executions', 'UPDATE') as table_level,
+              has_any_column_privilege('app_public.executions', 'UPDATE') as any_column`,
+    );
+    expect(rows[0]).toEqual({ table_level: false, any_column: false });
+  });
+});
+
 describe('reads and the Owner', () => {
   const as = async <T>(binding: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await pool.connect();

@@ -2,12 +2,13 @@
  * API keys end to end: lifecycle (create, list, use, rotate, revoke), the escalation guard,
  * TEST keys without production deployments, every bad-key variant answering exactly like a bad
  * token, revocation and role changes on the very next request across two replicas, keys in the
- * audit log, a customer-scoped key confined like an End User, and keys in a workspace.
+ * audit log, a customer-scoped key confined like an End User, keys in a workspace, and
+ * workspace-scoped keys (confined to one workspace, nothing organization-wide, no escape).
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemRole } from '../../src/authz/permissions.js';
+import { PERMISSION_KEYS, isWorkspaceScopedPermission, systemRole, type Permission } from '../../src/authz/permissions.js';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { bindingSql } from '../../src/db/request-database.js';
 import { asApp, createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -521,6 +522,241 @@ describe('a key in a workspace (X-Workspace-Id)', () => {
   });
 });
 
+describe('a workspace-scoped key (createApiKey with workspaceId)', () => {
+  const VIEWER = '{ viewer { permissions workspace { id projectPermissions } } }';
+  type Viewer = { viewer: { permissions: string[]; workspace: { id: string; projectPermissions: string[] } | null } };
+  const ORG_WIDE = ['people.read', 'audit_log.read', 'customers.read', 'settings.manage', 'roles.manage', 'people.manage'];
+  /** Error bodies compared without the ids they name (the id asked for differs, nothing else may). */
+  const strip = (r: GraphQLResponse) => JSON.stringify(r.body).replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, 'ID');
+
+  it('acts only in its workspace, without a header; the list shows the scope; it holds nothing organization-wide', async () => {
+    const space = await a.world.workspace(org);
+    const inside = await a.world.definitionIn(org, space);
+    const key = await createKey(a.client, adminToken, org.id, {
+      name: 'Space deployer',
+      roleId: await a.world.systemRoleId(org, 'admin'),
+      workspaceId: space,
+    });
+    // Its role's workspace-scoped permissions only: Admin's definitions, connections and runs.
+    expect(key.permissions.filter((p) => ORG_WIDE.includes(p))).toEqual([]);
+    expect(key.permissions).toEqual(expect.arrayContaining(['workflows.update', 'connections.read', 'executions.retry']));
+    const listed = expectData(
+      await a.client.request<{ apiKey: { workspaceId: string; workspace: { id: string; name: string }; customer: null } }>(
+        'query($id: ID!) { apiKey(id: $id) { workspaceId workspace { id name } customer { id } } }',
+        { id: key.id },
+        { token: adminToken, orgId: org.id },
+      ),
+    ).apiKey;
+    expect(listed).toMatchObject({ workspaceId: space, workspace: { id: space }, customer: null });
+    const list = expectData(
+      await a.client.request<{ apiKeys: { edges: { node: { id: string; workspaceId: string | null } }[] } }>(
+        '{ apiKeys(first: 50) { edges { node { id workspaceId } } } }',
+        {},
+        { token: adminToken, orgId: org.id },
+      ),
+    );
+    expect(list.apiKeys.edges.find((e) => e.node.id === key.id)!.node.workspaceId).toBe(space);
+
+    // No header: its workspace, bound like X-Workspace-Id (the database shows that workspace only).
+    const workflows = expectData(
+      await b.client.request<{ workflows: { edges: { node: { id: string } }[] } }>(WORKFLOWS, {}, { token: key.secret }),
+    );
+    expect(workflows.workflows.edges.map((e) => e.node.id)).toEqual([inside]);
+    const viewer = expectData(await b.client.request<Viewer>(VIEWER, {}, { token: key.secret })).viewer;
+    expect(viewer.workspace!.id).toBe(space);
+    expect(viewer.permissions.filter((p) => ORG_WIDE.includes(p))).toEqual([]);
+    // Project permissions as an Admin person holds them there (all twelve), none organization-wide.
+    expect(viewer.workspace!.projectPermissions).toHaveLength(12);
+    const made = expectData(
+      await a.client.request<{ createWorkflow: { id: string } }>(CREATE_WORKFLOW, { n: 'made in space' }, { token: key.secret }),
+    ).createWorkflow.id;
+    const where = await a.world.inOrg(
+      org,
+      async (db) =>
+        (await db.query<{ workspace_id: string }>('select workspace_id from definitions where id = $1', [made])).rows[0]!
+          .workspace_id,
+    );
+    expect(where).toBe(space);
+    // Its own workspace named explicitly is fine.
+    expectData(await a.client.request(WORKFLOWS, {}, { token: key.secret, headers: { 'x-workspace-id': space } }));
+    // What its project permissions allow there works in the database too (the request is bound
+    // with them: it holds no people.manage to fall back on).
+    const added = expectData(
+      await a.client.request<{ addProjectMember: { workspaceId: string } }>(
+        'mutation($m: ID!) { addProjectMember(input: { memberId: $m, roleId: "editor" }) { workspaceId } }',
+        { m: org.members.viewer.membershipId },
+        { token: key.secret },
+      ),
+    );
+    expect(added.addProjectMember.workspaceId).toBe(space);
+
+    // Nothing organization-wide: people, the audit log, customers, keys, workspaces of others.
+    for (const query of [
+      '{ people(first: 1) { totalCount } }',
+      '{ auditLog(first: 1) { totalCount } }',
+      '{ customers(first: 1) { totalCount } }',
+      '{ apiKeys(first: 1) { totalCount } }',
+    ]) {
+      expect(errorCodes(await a.client.request(query, {}, { token: key.secret })), query).toEqual(['FORBIDDEN']);
+    }
+    const escape = await a.client.request(
+      'mutation($r: ID!) { createApiKey(input: { name: "escape", roleId: $r, environment: LIVE }) { secret } }',
+      { r: await a.world.systemRoleId(org, 'admin') },
+      { token: key.secret },
+    );
+    expect(errorCodes(escape)).toEqual(['FORBIDDEN']);
+    const spaces = expectData(
+      await a.client.request<{ workspaces: { id: string }[] }>('{ workspaces { id } }', {}, { token: key.secret }),
+    );
+    expect(spaces.workspaces.map((w) => w.id)).toEqual([space]);
+  });
+
+  it('cannot escape: another workspace (its organization’s default, another organization’s, an unknown one) answers alike', async () => {
+    const space = await a.world.workspace(org);
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole(), workspaceId: space });
+    const asKey = (headers: Record<string, string>) => a.client.request(WORKFLOWS, {}, { token: key.secret, headers });
+    const own = await asKey({ 'x-workspace-id': await a.world.defaultWorkspace(org) });
+    const foreign = await asKey({ 'x-workspace-id': await a.world.defaultWorkspace(other) });
+    const unknown = await asKey({ 'x-workspace-id': randomUUID() });
+    expect([own.status, foreign.status, unknown.status]).toEqual([403, 403, 403]);
+    expect(errorCodes(own)).toEqual(['FORBIDDEN']);
+    expect(own.body).toEqual(unknown.body);
+    expect(foreign.body).toEqual(unknown.body);
+    // …exactly what an organization-wide key gets for an unknown workspace.
+    const orgWide = await createKey(a.client, adminToken, org.id, { roleId: await developerRole() });
+    expect(
+      (await a.client.request(WORKFLOWS, {}, { token: orgWide.secret, headers: { 'x-workspace-id': randomUUID() } })).body,
+    ).toEqual(unknown.body);
+    // A customer's context acts in no workspace: confining itself to a customer is refused too.
+    const confined = await a.client.request(WORKFLOWS, {}, { token: key.secret, customerId: org.customers[0]!.id });
+    expect(confined.status).toBe(403);
+    // Moving its workflow out answers like moving it to a workspace that does not exist.
+    const mine = expectData(
+      await a.client.request<{ createWorkflow: { id: string } }>(CREATE_WORKFLOW, { n: 'stays put' }, { token: key.secret }),
+    ).createWorkflow.id;
+    const move = (w: string) =>
+      a.client.request(
+        'mutation($id: ID!, $w: ID!) { moveWorkflow(input: { id: $id, workspaceId: $w }) { id } }',
+        { id: mine, w },
+        {
+          token: key.secret,
+        },
+      );
+    const out = await move(await a.world.defaultWorkspace(org));
+    expect(errorCodes(out)).toEqual(['NOT_FOUND']);
+    expect(strip(out)).toBe(strip(await move(randomUUID())));
+    // And another workspace's workflow is missing to it.
+    const elsewhere = await a.client.request(
+      'query($id: ID!) { workflow(id: $id) { id } }',
+      { id: org.workflows[0] },
+      { token: key.secret },
+    );
+    const missing = await a.client.request(
+      'query($id: ID!) { workflow(id: $id) { id } }',
+      { id: randomUUID() },
+      { token: key.secret },
+    );
+    expect(strip(elsewhere)).toBe(strip(missing));
+  });
+
+  it('creation: settings.manage, a workspace of the organization (another’s answers like a missing one), not with a customer, not for runners', async () => {
+    const create = (input: Record<string, unknown>, token = adminToken) =>
+      a.client.request(
+        'mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret apiKey { id } } }',
+        { input: { name: 'scoped', environment: 'LIVE', ...input } },
+        { token, orgId: org.id },
+      );
+    const roleId = await developerRole();
+    const space = await a.world.workspace(org);
+    const foreign = await create({ roleId, workspaceId: await a.world.defaultWorkspace(other) });
+    const unknown = await create({ roleId, workspaceId: randomUUID() });
+    expect(errorCodes(foreign)).toEqual(['NOT_FOUND']);
+    expect(strip(foreign)).toBe(strip(unknown));
+    const both = await create({
+      roleId: await a.world.systemRoleId(org, 'end_user'),
+      customerId: org.customers[0]!.id,
+      workspaceId: space,
+    });
+    expect(errorCodes(both)).toEqual(['BAD_USER_INPUT']);
+    expect(both.body.errors![0]!.extensions!.field).toBe('input.workspaceId');
+    const runner = await create({ kind: 'RUNNER', workspaceId: space });
+    expect(errorCodes(runner)).toEqual(['BAD_USER_INPUT']);
+    // A role with nothing a workspace confines gives a key that could do nothing.
+    const { roleId: peopleOnly } = await a.world.customRole(org, `People only ${randomUUID().slice(0, 4)}`, ['people.read']);
+    expect(errorCodes(await create({ roleId: peopleOnly, workspaceId: space }))).toEqual(['BAD_USER_INPUT']);
+    // Without settings.manage: refused.
+    const developer = await a.world.token(org.members.developer);
+    expect(errorCodes(await create({ roleId, workspaceId: space }, developer))).toEqual(['FORBIDDEN']);
+    // The escalation guard compares what the key would hold: a manager holding settings.manage and
+    // a Developer's workspace-scoped permissions (no people.read, no audit_log.read) may hand out a
+    // Developer key for a workspace, not an organization-wide one — in the gateway and in SQL alike.
+    const workspacePart = systemRole('developer').permissions.filter((p) => isWorkspaceScopedPermission(p));
+    const { member } = await a.world.customRole(org, `Space keys ${randomUUID().slice(0, 4)}`, [
+      'settings.manage',
+      ...workspacePart,
+    ]);
+    const manager = await a.world.token(member);
+    expectData(await create({ roleId, workspaceId: space }, manager));
+    expect(errorCodes(await create({ roleId }, manager))).toEqual(['FORBIDDEN']);
+  });
+
+  it('in SQL: one scope only, and the escalation guard strips what a workspace key would not hold', async () => {
+    const space = await a.world.workspace(org);
+    const insert = async (permissions: readonly string[], workspaceId: string | null, customer = false) => {
+      const client = await a.world.pool.connect();
+      try {
+        const binding = {
+          userId: org.members.admin.userId,
+          orgId: org.id,
+          access: 'staff' as const,
+          tenantId: null,
+          permissions,
+        };
+        await client.query(`begin; ${bindingSql(binding)}`);
+        const id = randomUUID();
+        const { rowCount } = await client.query(
+          `insert into service_principals (org_id, id, kind, name, user_id, role_id, customer_id, workspace_id, environment, public_id, secret_hash)
+           values (app_public.current_org_id(), $1, 'api_key', 'raw', app_private.create_service_identity($1, 'raw'),
+                   (select id from roles where system_key = $2), $3, $4, 'live', substr(md5($1::text), 1, 16), sha256('s'::bytea))`,
+          [id, customer ? 'end_user' : 'developer', customer ? org.customers[0]!.id : null, workspaceId],
+        );
+        return rowCount;
+      } finally {
+        await client.query('rollback');
+        client.release();
+      }
+    };
+    const workspacePart = systemRole('developer').permissions.filter((p) => isWorkspaceScopedPermission(p));
+    expect(await insert(['settings.manage', ...workspacePart], space)).toBe(1);
+    await expect(insert(['settings.manage', ...workspacePart], null)).rejects.toThrow(/row-level security/);
+    await expect(insert(systemRole('owner').permissions, space, true)).rejects.toThrow(/service_principals_one_scope/);
+    // The gateway's list of workspace-scoped categories and the database's agree.
+    const { rows } = await a.world.pool.query<{ key: string; scoped: boolean }>(
+      'select key, app_private.workspace_scoped_permission(key) as scoped from unnest($1::text[]) as key',
+      [PERMISSION_KEYS],
+    );
+    expect(rows.filter((r) => r.scoped !== isWorkspaceScopedPermission(r.key as Permission))).toEqual([]);
+  });
+
+  it('deleting its (empty) workspace takes the key with it, on every replica', async () => {
+    const space = await a.world.workspace(org);
+    const key = await createKey(a.client, adminToken, org.id, { roleId: await developerRole(), workspaceId: space });
+    expectData(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectData(
+      await a.client.request(
+        'mutation($id: ID!) { deleteWorkspace(input: { id: $id }) { deletedWorkspaceId } }',
+        { id: space },
+        {
+          token: adminToken,
+          orgId: org.id,
+        },
+      ),
+    );
+    expectBadCredential(await b.client.request(WORKFLOWS, {}, { token: key.secret }));
+    expectBadCredential(await a.client.request(WORKFLOWS, {}, { token: key.secret }));
+  });
+});
+
 describe('Keycloak service accounts (registered OIDC clients)', () => {
   /** A client-credentials token as Keycloak issues it: sub of the service-account user, client_id, no email. */
   const clientToken = (clientId: string, claims: Record<string, unknown> = {}) =>
@@ -573,6 +809,30 @@ describe('Keycloak service accounts (registered OIDC clients)', () => {
       ),
     );
     expectBadCredential(await b.client.request(WORKFLOWS, {}, { token }));
+  });
+
+  it('a client registered for one workspace acts only there, like a workspace-scoped key', async () => {
+    const clientId = `space-sync-${Math.random().toString(36).slice(2, 8)}`;
+    const space = await a.world.workspace(org);
+    const inside = await a.world.definitionIn(org, space);
+    await createKey(a.client, adminToken, org.id, {
+      kind: 'OIDC_CLIENT',
+      oidcClientId: clientId,
+      roleId: await developerRole(),
+      workspaceId: space,
+    });
+    const token = await clientToken(clientId);
+    const listed = expectData(
+      await b.client.request<{ workflows: { edges: { node: { id: string } }[] } }>(WORKFLOWS, {}, { token }),
+    );
+    expect(listed.workflows.edges.map((e) => e.node.id)).toEqual([inside]);
+    const elsewhere = await b.client.request(
+      WORKFLOWS,
+      {},
+      { token, headers: { 'x-workspace-id': await a.world.defaultWorkspace(org) } },
+    );
+    expect(elsewhere.status).toBe(403);
+    expect(errorCodes(await b.client.request('{ people(first: 1) { totalCount } }', {}, { token }))).toEqual(['FORBIDDEN']);
   });
 
   it('an unregistered client, or a person’s token, is a person as before', async () => {

@@ -1,7 +1,8 @@
 /**
  * Isolation as a property. Two organizations × two customers, every kind of object in each;
  * random operations by random principals (staff of either organization, End Users of each
- * customer, staff scoped to one customer, API keys confined to one customer) aimed at random ids
+ * customer, staff scoped to one customer, API keys confined to one customer or to one workspace,
+ * people acting in a workspace) aimed at random ids
  * from every tenant. Whatever the
  * draw:
  *  - no id of a tenant the principal may not see appears in any answer;
@@ -41,8 +42,10 @@ interface Principal {
   headerCustomer?: string;
   /** A customer-scoped API key: sent instead of a token, with no organization header. */
   keySecret?: string;
-  /** The workspace the request acts in (X-Workspace-Id). */
+  /** The workspace the request acts in (X-Workspace-Id; a workspace-scoped key's own). */
   workspace?: string;
+  /** A workspace-scoped key sending X-Workspace-Id (of another workspace: always refused). */
+  keyWorkspaceHeader?: string;
 }
 const principals: Principal[] = [];
 const workspacesByOrg = new Map<string, string>();
@@ -195,6 +198,36 @@ async function seed(org: SeededOrg) {
       keySecret: key.secret,
     });
   }
+  // Workspace-scoped API keys (an Admin's and an Operator's role), confined to the second
+  // workspace without sending any header; and the Admin one trying to name the default workspace.
+  for (const role of ['admin', 'operator'] as const) {
+    const key = await createKey(t.client, adminToken, org.id, {
+      name: `${org.name} ${role} key for the space`,
+      roleId: await t.world.systemRoleId(org, role),
+      workspaceId: space,
+    });
+    const userId = await t.world.inOrg(
+      org,
+      async (db) =>
+        (await db.query<{ user_id: string }>('select user_id from service_principals where id = $1', [key.id])).rows[0]!.user_id,
+    );
+    const keyPrincipal: Principal = {
+      label: `${org.name} ${role} key scoped to space`,
+      member: { ...org.members[role], userId },
+      orgId: org.id,
+      customerId: null,
+      keySecret: key.secret,
+      workspace: space,
+    };
+    principals.push(keyPrincipal);
+    if (role === 'admin') {
+      principals.push({
+        ...keyPrincipal,
+        label: `${keyPrincipal.label}, naming the default workspace`,
+        keyWorkspaceHeader: defaultWorkspace,
+      });
+    }
+  }
   principals.push({
     label: `${org.name} admin in customer 1`,
     member: org.members.admin,
@@ -331,7 +364,10 @@ const OPERATIONS: Operation[] = [
 ];
 
 async function run(p: Principal, op: Operation, id: string): Promise<GraphQLResponse> {
-  if (p.keySecret) return t.client.request(op.query, op.vars(id), { token: p.keySecret });
+  if (p.keySecret) {
+    const headers: Record<string, string> = p.keyWorkspaceHeader ? { 'x-workspace-id': p.keyWorkspaceHeader } : {};
+    return t.client.request(op.query, op.vars(id), { token: p.keySecret, headers });
+  }
   return t.client.request(op.query, op.vars(id), {
     token: await t.world.token(p.member),
     orgId: p.orgId,

@@ -15,7 +15,7 @@ import { RequestDatabase } from '../../src/db/request-database.js';
 import { createDefinition } from '../../src/domain/definitions.js';
 import { enqueueExecution } from '../../src/domain/executions.js';
 import { schema } from '../../src/schema/index.js';
-import { silentLogger } from '../helpers/database.js';
+import { asSuperuser, silentLogger } from '../helpers/database.js';
 import { errorCodes, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
 import { createKey } from '../helpers/keys.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
@@ -129,7 +129,7 @@ const fx = {
       async (db) =>
         (await enqueueExecution(db, org.members.owner.userId, 'workflow', org.workflows[0]!, org.customers[0]!.id, {}, null)).id,
     );
-    await t.world.inOrg(org, (db) => db.query(`update executions set status = 'failed' where id = $1`, [id]));
+    await asSuperuser(t.db, (c) => c.query(`update app_public.executions set status = 'failed' where id = $1`, [id]));
     return id;
   },
   /** In the End User's customer; personal ones belong to the actor (so an End User sees theirs). */

@@ -21,6 +21,7 @@ import {
 import { specFromPermission } from '../../src/authz/scopes.js';
 import { enqueueExecution } from '../../src/domain/executions.js';
 import { schema } from '../../src/schema/index.js';
+import { asSuperuser } from '../helpers/database.js';
 import { errorCodes, startTestGateway, type GraphQLResponse, type TestGateway } from '../helpers/gateway.js';
 import { createBareRepository, type BareRepository } from '../helpers/git.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
@@ -74,7 +75,7 @@ const fx = {
       async (db) =>
         (await enqueueExecution(db, org.members.owner.userId, 'workflow', workflowId, org.customers[0]!.id, {}, null)).id,
     );
-    await t.world.inOrg(org, (db) => db.query(`update executions set status = 'failed' where id = $1`, [id]));
+    await asSuperuser(t.db, (c) => c.query(`update app_public.executions set status = 'failed' where id = $1`, [id]));
     return id;
   },
   connection: () =>

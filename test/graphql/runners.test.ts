@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { asSuperuser, createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { createKey } from '../helpers/keys.js';
 import type { SeededOrg } from '../helpers/world.js';
@@ -193,8 +193,8 @@ describe('illegal transitions are CONFLICT', () => {
     expect(errorCodes(await finish(one, '00000000-0000-4000-8000-000000000000'))).toEqual(['CONFLICT']); // wrong lease
 
     // The lease runs out (the runner died): the execution is claimable again, by anyone.
-    await a.world.inOrg(org, (tx) =>
-      tx.query(`update executions set lease_expires_at = now() - interval '1 second' where id = $1`, [id]),
+    await asSuperuser(a.db, (c) =>
+      c.query(`update app_public.executions set lease_expires_at = now() - interval '1 second' where id = $1`, [id]),
     );
     expect(errorCodes(await finish(one, held.leaseId))).toEqual(['CONFLICT']); // expired
     const reclaimed = (await claim(b, two))!;

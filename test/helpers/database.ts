@@ -101,3 +101,18 @@ export async function asApp<T>(
     client.release();
   }
 }
+
+/**
+ * A fixture no gateway_app request may write, as the superuser (RLS does not apply): an
+ * execution's outcome or lease is a runner's to set, through migration 013's functions, and the
+ * app role has no UPDATE grant on executions (migration 016). Tables are schema-qualified.
+ */
+export async function asSuperuser<T>(db: Pick<TestDatabase, 'superuserUrl'>, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: db.superuserUrl });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}

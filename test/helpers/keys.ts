@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { expectData, type GatewayClient } from './gateway.js';
 
 export const CREATE_KEY = `mutation($input: CreateApiKeyInput!) {
-  createApiKey(input: $input) { secret apiKey { id name kind prefix environment status permissions role { id name } customer { id } createdBy { id } } }
+  createApiKey(input: $input) { secret apiKey { id name kind prefix environment status permissions role { id name } customer { id } workspaceId createdBy { id } } }
 }`;
 
 export interface CreatedKey {
@@ -18,6 +18,7 @@ export interface KeyInput {
   kind?: 'API_KEY' | 'RUNNER' | 'OIDC_CLIENT';
   roleId?: string | null;
   customerId?: string | null;
+  workspaceId?: string | null;
   environment?: 'TEST' | 'LIVE' | null;
   expiresAt?: string | null;
   oidcClientId?: string | null;
@@ -35,6 +36,7 @@ export async function createKey(client: GatewayClient, asToken: string, orgId: s
           environment: input.environment === undefined ? (kind === 'OIDC_CLIENT' ? null : 'LIVE') : input.environment,
           ...(input.roleId ? { roleId: input.roleId } : {}),
           ...(input.customerId ? { customerId: input.customerId } : {}),
+          ...(input.workspaceId ? { workspaceId: input.workspaceId } : {}),
           ...(input.expiresAt ? { expiresAt: input.expiresAt } : {}),
           ...(input.oidcClientId ? { oidcClientId: input.oidcClientId } : {}),
         },

@@ -233,7 +233,9 @@ describe('the README production steps, in order, on a fresh database', () => {
       /gateway_graphql_requests_total\{operation_name="anonymous",operation_type="mutation",outcome="OK"\} 1/,
     );
 
-    const exited = new Promise<number | null>((resolve) => gateway!.once('exit', (code) => resolve(code)));
+    // 'close', not 'exit': only then has everything the process wrote to stdout been read (under
+    // load, 'exit' can come before the last log line's data event).
+    const exited = new Promise<number | null>((resolve) => gateway!.once('close', (code) => resolve(code)));
     gateway.kill('SIGTERM');
     expect(await exited).toBe(0);
     const lines = gatewayOutput.join('').trim().split('\n');

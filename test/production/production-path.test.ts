@@ -167,6 +167,7 @@ describe('the README production steps, in order, on a fresh database', () => {
         OIDC_ISSUER: issuer.issuer,
         OIDC_AUDIENCE: issuer.audience,
         CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
         ORG_CREATION: `domains:${firstOwner}`,
         METRICS_TOKEN: metricsToken,
         GRAPHIQL: 'true', // to check its assets are found from the compiled build

@@ -30,6 +30,8 @@ begin
 end $$;
 create trigger audit_events_stamp_xact before insert on app_public.audit_events
   for each row execute function app_private.stamp_audit_event_xact();
+-- A trigger function needs no EXECUTE to fire; nobody calls it directly.
+revoke all on function app_private.stamp_audit_event_xact() from public;
 
 -- The sealer and verification read one organization's events by transaction range, in order.
 create index audit_events_sealing on app_public.audit_events (org_id, xact, seq);

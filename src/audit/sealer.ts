@@ -97,7 +97,8 @@ export class AuditSealer {
     const { pool, logger } = this.options;
     const client = await pool.connect();
     let broken: Error | undefined;
-    client.on('error', (error) => (broken = error));
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       const locked = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [SEALER_LOCK]);
       if (!locked.rows[0]!.ok) return null;
@@ -128,6 +129,9 @@ export class AuditSealer {
         await client.query('select pg_advisory_unlock($1)', [SEALER_LOCK]).catch(() => {});
       }
     } finally {
+      // Pooled clients are reused: leave no listener behind (a destroyed one keeps a quiet one).
+      client.removeListener('error', onError);
+      if (broken) client.on('error', () => {});
       client.release(broken);
     }
   }

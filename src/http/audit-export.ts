@@ -206,11 +206,19 @@ async function exportAuditTrail(
     try {
       await client.query(`begin isolation level repeatable read read only; ${bindingSql(binding)}`);
     } catch (error) {
+      client.removeListener('error', onError);
+      client.on('error', () => {});
       client.release(error as Error);
       throw error;
     }
+    const release = (error?: Error) => {
+      // Pooled clients are reused: leave no listener behind (a destroyed one keeps a quiet one).
+      client.removeListener('error', onError);
+      if (error) client.on('error', () => {});
+      client.release(error);
+    };
     return new Response(
-      streamRows(options, ctx, client, params, () => broken),
+      streamRows(options, ctx, client, release, params, () => broken),
       {
         status: 200,
         headers: {
@@ -231,6 +239,7 @@ function streamRows(
   options: AuditExportOptions,
   ctx: Context,
   client: pg.PoolClient,
+  release: (error?: Error) => void,
   params: ExportParams,
   broken: () => Error | undefined,
 ): ReadableStream<Uint8Array> {
@@ -243,9 +252,9 @@ function streamRows(
     ended = true;
     try {
       await client.query(complete ? 'commit' : 'rollback');
-      client.release(broken());
+      release(broken());
     } catch (error) {
-      client.release(error as Error);
+      release(error as Error);
     }
     ctx.audit.recordAfter(ctx.principal!.orgId, {
       action: 'audit_log.export',

@@ -17,6 +17,7 @@
  *
  *   BENCH_ROUNDS=3 BENCH_DURATION=5 BENCH_CONNECTIONS=16 BENCH_PORT=5400 npm run bench
  *   (BENCH_PORT pins the gateway to it, the limit to +1 and the issuer to +2.)
+ *   BENCH_AUDIT_SEAL_INTERVAL=0ms npm run bench   (audit sealing off; default 5s as in production)
  *   BENCH_ONLY=workflows BENCH_CPU_PROFILE=/tmp/prof npm run bench   (one workload; the gateway
  *   writes a V8 CPU profile there; summarize it with `npx tsx scripts/profile-summary.ts DIR`)
  */
@@ -41,6 +42,7 @@ const duration = Number(process.env.BENCH_DURATION ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const loadConnections = Number(process.env.BENCH_LOAD_CONNECTIONS ?? 64);
 const poolMax = process.env.DATABASE_POOL_MAX ?? '10';
+const sealInterval = process.env.BENCH_AUDIT_SEAL_INTERVAL ?? '5s';
 const pinned = process.env.BENCH_PORT ? Number(process.env.BENCH_PORT) : null;
 const CLOCK_TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim() || 100);
 
@@ -380,6 +382,9 @@ async function main() {
         PORT: String(gatewayPort),
         DATA_DIR: path.join(work, 'data'),
         CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        // Audit sealing as in production (5s); BENCH_AUDIT_SEAL_INTERVAL=0ms runs without it, 1s seals hard.
+        AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
+        AUDIT_SEAL_INTERVAL: sealInterval,
         SEED_DEMO: 'false',
         GRAPHIQL: 'false',
         LOG_LEVEL: 'warn',
@@ -486,7 +491,7 @@ async function main() {
     console.log(
       `\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${os.cpus().length} × ${cpu} · Node ${process.version} · ` +
         `gateway ${path.relative(ROOT, entry.gateway)} (NODE_ENV=production) · pool ${poolMax} · ${connections} connections · ` +
-        `${rounds} interleaved rounds × ${duration} s, medians · load average ${load} · seeded in ${seeded.toFixed(0)} s\n`,
+        `${rounds} interleaved rounds × ${duration} s, medians · audit sealing every ${sealInterval} · load average ${load} · seeded in ${seeded.toFixed(0)} s\n`,
     );
     console.log(
       '| workload | gateway req/s | limit req/s | ratio | gateway p50 / p99 ms | limit p50 / p99 ms | PostgreSQL CPU/req ms (gw vs limit) | Node CPU/req ms (gw vs limit) | errors |',

@@ -107,6 +107,13 @@ const variables = z.object({
 
   /** Audit events older than this are deleted by `npm run audit:purge`, organization or not. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(400),
+  /**
+   * Seals the audit trail (HMACs the database never sees; README "Tamper evidence"). At least 32
+   * characters. Required in production; unset elsewhere: a published development key (logged).
+   */
+  AUDIT_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** How often new audit events are sealed (one replica at a time; 0ms: this replica never seals). */
+  AUDIT_SEAL_INTERVAL: duration.default(5_000),
 
   /**
    * Git sync may reach repositories on this machine (file:// URLs and absolute paths). Off by
@@ -193,6 +200,9 @@ const schema = variables
     }
     if (env.NODE_ENV === 'production' && !env.CREDENTIALS_ENCRYPTION_KEY) {
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'is required in production' });
+    }
+    if (env.NODE_ENV === 'production' && !env.AUDIT_SIGNING_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['AUDIT_SIGNING_KEY'], message: 'is required in production (it seals the audit trail)' });
     }
     if (env.CREDENTIALS_ENCRYPTION_KEY && Buffer.from(env.CREDENTIALS_ENCRYPTION_KEY, 'base64').length !== 32) {
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'must be 32 bytes, base64-encoded' });

@@ -34,6 +34,8 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import { createTracing, otlpTracing, type Tracing } from './observability/tracing.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createGateway, type Gateway } from './yoga.js';
+import { sealingKey, type SealingKey } from './audit/seal.js';
+import { AuditSealer, scheduleAuditSealing } from './audit/sealer.js';
 
 const EMBEDDED_DATABASE = 'gateway';
 
@@ -56,6 +58,9 @@ export interface RunningGateway {
   embedded: EmbeddedPostgres | undefined;
   /** How rate limits are counted right now (for `/ready` and a metrics gauge). */
   rateLimitStoreMode(): RateLimitStoreMode;
+  /** Seals the audit trail (scheduled every AUDIT_SEAL_INTERVAL; tests run rounds by hand). */
+  auditSealer: AuditSealer;
+  sealingKey: SealingKey;
   /** True from the moment shutdown began. */
   readonly stopping: boolean;
   stop(): Promise<void>;
@@ -285,6 +290,17 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       cleanups.push(scheduleIdempotencyPurge(pool, logger, config.IDEMPOTENCY_PURGE_INTERVAL));
     }
 
+    // Tamper evidence (src/audit/seal.ts): MACs with a key the database never sees.
+    const auditKey = sealingKey(config.AUDIT_SIGNING_KEY);
+    if (auditKey.development) {
+      logger.warn(
+        { keyId: auditKey.id },
+        'AUDIT_SIGNING_KEY is unset: audit seals use the published development key and prove nothing (production requires the variable)',
+      );
+    }
+    const auditSealer = new AuditSealer({ pool, key: auditKey, logger });
+    if (config.AUDIT_SEAL_INTERVAL > 0) cleanups.push(scheduleAuditSealing(auditSealer, logger, config.AUDIT_SEAL_INTERVAL));
+
     const refresher = new LocalTokenRefresher();
     if (config.TOKEN_REFRESH_INTERVAL > 0) {
       const stopRefresh = scheduleTokenRefresh({ pool, cipher, refresher, logger }, config.TOKEN_REFRESH_INTERVAL);
@@ -398,6 +414,8 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       yoga,
       embedded,
       rateLimitStoreMode,
+      auditSealer,
+      sealingKey: auditKey,
       get stopping() {
         return stopping !== undefined;
       },

@@ -23,6 +23,7 @@ import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from
 import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
 import { useMetricsEndpoint } from './http/metrics-endpoint.js';
+import { useAuditExport } from './http/audit-export.js';
 import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
 import { useRequestObservation } from './http/request-log.js';
@@ -86,6 +87,8 @@ export function createGateway(
     blockFieldSuggestion: { enabled: !config.INTROSPECTION },
   });
 
+  const createContext = limitRefusedRequests(createContextFactory(services), { ...rateLimits, trustProxy: config.TRUST_PROXY });
+
   return createYoga<ServerContext, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -107,13 +110,15 @@ export function createGateway(
     cors: corsPolicy(config.CORS_ORIGINS),
     graphiql: config.GRAPHIQL ? graphiqlOptions() : false,
     renderGraphiQL: renderOfflineGraphiQL,
-    context: limitRefusedRequests(createContextFactory(services), { ...rateLimits, trustProxy: config.TRUST_PROXY }),
+    context: createContext,
     plugins: [
       useRequestId(),
       ...(tracing ? tracing.plugins() : []),
       ...(metrics ? [metrics.yogaPlugin()] : []),
       ...(metrics && observability.metricsOnApiPort ? [useMetricsEndpoint(metrics, config.METRICS_TOKEN)] : []),
       useRequestObservation(logger, metrics),
+      // GET /audit/export: NDJSON for SIEMs, same authentication and budgets (src/http/audit-export.ts).
+      useAuditExport({ pool, logger, createContext, rateLimits }),
       useRequestBodyPolicy(config.MAX_REQUEST_BYTES),
       ...(config.GRAPHIQL ? [useOfflineGraphiQLAssets()] : []),
       useIntrospectionPolicy(config.INTROSPECTION),

@@ -155,6 +155,14 @@ export class RequestAudit {
     this.deferred.push({ ...entry, orgId, outcome });
   }
 
+  /**
+   * A success that belongs to no transaction of the request (a finished read worth recording,
+   * such as an audit export): written by flush(), like failures and denials.
+   */
+  recordAfter(orgId: string, entry: AuditEntry): void {
+    this.deferred.push({ ...entry, orgId, outcome: 'success' });
+  }
+
   /** Changes reported as done in this request, still waiting for its commit (sign-ins aside). */
   get hasPendingChanges(): boolean {
     return this.pendingSuccesses.some((row) => row.action !== 'auth.login');

@@ -184,3 +184,41 @@ export function limitRefusedRequests<C>(
     }
   };
 }
+
+/**
+ * The same budgets for an HTTP route outside GraphQL (GET /audit/export counts as the root field
+ * `auditExport`): the caller's (a denied call too), then the organization's (permitted calls
+ * only). Throws RATE_LIMITED (429) when over.
+ */
+export async function limitRouteCall(options: RateLimitOptions, ctx: Context, field: string, permitted: boolean): Promise<void> {
+  const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
+  const caller: Bucket =
+    ctx.caller.kind !== 'anonymous'
+      ? {
+          identity: {
+            contextIdentity: ctx.caller.kind === 'service' ? `key:${ctx.caller.servicePrincipalId}` : `user:${ctx.caller.userId}`,
+            fieldIdentity: field,
+          },
+          max: options.userMax,
+          per: 'user',
+          field,
+        }
+      : {
+          identity: { contextIdentity: `ip:${ctx.clientIp ?? 'unknown'}`, fieldIdentity: ANONYMOUS_FIELD },
+          max: options.ipMax,
+          per: 'client IP',
+          field,
+        };
+  if (await countCall(options.store, caller.identity, options.windowMs, caller.max))
+    throw rateLimited(message(caller, seconds), seconds);
+  if (!permitted || !ctx.principal) return;
+  const organization: Bucket = {
+    identity: { contextIdentity: `org:${ctx.principal.orgId}`, fieldIdentity: field },
+    max: options.orgMax,
+    per: 'organization',
+    field,
+  };
+  if (await countCall(options.store, organization.identity, options.windowMs, organization.max)) {
+    throw rateLimited(message(organization, seconds), seconds);
+  }
+}

@@ -16,6 +16,7 @@ import './teams.js';
 import './people.js';
 import './settings.js';
 import './audit-log.js';
+import './audit-verification.js';
 import './workspaces.js';
 import './project-roles.js';
 import './project-members.js';

@@ -798,6 +798,45 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
         },
         attempt: (c) => rows(c, `select 1 from audit_events where action = 'fixture.event'`),
       },
+      {
+        // Seals (migration 015) are filed by the sealer: the system (no user, no principal) holding
+        // audit_log.read. The attempt drops the actor's user and principal, keeping its access and
+        // permissions, so what the matrix checks is the permission; test/audit/ checks that a
+        // request bound to a user can never file one.
+        name: 'file an audit seal as the sealer',
+        table: 'audit_seals',
+        command: 'insert',
+        attempt: async (c) => {
+          await c.query(
+            `select set_config('app.user_id', '', true), set_config('app.principal_kind', '', true), set_config('app.principal_id', '', true)`,
+          );
+          return rows(
+            c,
+            `insert into audit_seals (org_id, seal_no, xact_from, xact_to, event_count, first_seq, last_seq, first_at, last_at,
+               prev_head, head, manifest, key_id, sealed_at, mac)
+             values (app_public.current_org_id(), 1000000 + (random() * 1000000)::int, 0, 1, 1, 1, 1, now(), now(),
+               '\\x00', '\\x00', '\\x', 'k', now(), '\\x00')`,
+          );
+        },
+      },
+      {
+        name: 'read the audit seals and purge checkpoints',
+        table: 'audit_seals',
+        command: 'select',
+        setup: async (c) => {
+          // As the Owner's binding (user bound): the sealer's is needed to file one.
+          await c.query(
+            `select set_config('app.user_id', '', true), set_config('app.principal_kind', '', true), set_config('app.principal_id', '', true)`,
+          );
+          await c.query(
+            `insert into audit_seals (org_id, seal_no, xact_from, xact_to, event_count, first_seq, last_seq, first_at, last_at,
+               prev_head, head, manifest, key_id, sealed_at, mac)
+             values (app_public.current_org_id(), 1, 0, 1, 1, 1, 1, now(), now(), '\\x00', '\\x00', '\\x', 'k', now(), '\\x00')`,
+          );
+          return {};
+        },
+        attempt: (c) => rows(c, `select 1 from audit_seals where key_id = 'k'`),
+      },
     ],
   },
   'billing.manage': {

@@ -573,6 +573,7 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
   // Audit log
   auditLog: { run: (c) => c.send('{ auditLog(first: 5) { totalCount } }') },
   auditLogFacets: { run: (c) => c.send('{ auditLogFacets { actions } }') },
+  auditLogVerification: { run: (c) => c.send('{ auditLogVerification { intact } }') },
 };
 
 const ACTORS = [...SYSTEM_ROLES.map((r) => r.key), 'custom'] as const;

@@ -33,6 +33,7 @@ describe('ORG_CREATION settings', () => {
     const production = loadConfig({
       NODE_ENV: 'production',
       CREDENTIALS_ENCRYPTION_KEY: Buffer.alloc(32).toString('base64'),
+      AUDIT_SIGNING_KEY: Buffer.alloc(32).toString('base64'),
       OIDC_ISSUER: 'https://sso.example.com/realms/fastn',
       OIDC_AUDIENCE: 'control-plane-gateway',
     });

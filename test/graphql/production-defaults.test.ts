@@ -23,6 +23,7 @@ describe('start in production', () => {
           PATH: process.env.PATH,
           NODE_ENV: 'production',
           CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+          AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
           DATA_DIR: dataDir,
           PORT: '0',
           DEV_ISSUER_PORT: '0',
@@ -48,12 +49,13 @@ describe('start in production', () => {
   it('production defaults: GraphiQL and introspection off unless enabled; development keeps them', () => {
     const base = { OIDC_ISSUER: 'https://sso.example.com/realms/x', OIDC_AUDIENCE: 'gw' };
     const key = randomBytes(32).toString('base64');
-    const production = loadConfig({ ...base, NODE_ENV: 'production', CREDENTIALS_ENCRYPTION_KEY: key });
+    const production = loadConfig({ ...base, NODE_ENV: 'production', CREDENTIALS_ENCRYPTION_KEY: key, AUDIT_SIGNING_KEY: key });
     expect([production.GRAPHIQL, production.INTROSPECTION, production.CORS_ORIGINS]).toEqual([false, false, []]);
     const enabled = loadConfig({
       ...base,
       NODE_ENV: 'production',
       CREDENTIALS_ENCRYPTION_KEY: key,
+      AUDIT_SIGNING_KEY: key,
       GRAPHIQL: 'true',
       INTROSPECTION: 'true',
     });

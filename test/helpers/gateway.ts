@@ -110,6 +110,9 @@ export async function startTestGateway(
     RATE_LIMIT_IP_MAX: '100000',
     CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
     TOKEN_REFRESH_INTERVAL: '0ms',
+    // Sealing runs where a test asks for it (test/audit/); a key as production would have.
+    AUDIT_SEAL_INTERVAL: '0ms',
+    AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
     // Git-sync tests use local bare repositories.
     GIT_ALLOW_LOCAL_REPOSITORIES: 'true',
     ...env,

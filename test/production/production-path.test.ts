@@ -124,7 +124,7 @@ describe('the README production steps, in order, on a fresh database', () => {
     const built = await run('npm', ['run', '-s', 'build', '--', '--outDir', buildDir], {});
     expect(built.stdout + built.stderr).toBe('');
     expect(built.code).toBe(0);
-    for (const file of ['main.js', 'cli/migrate.js', 'cli/bootstrap.js', 'cli/audit-purge.js']) {
+    for (const file of ['main.js', 'cli/migrate.js', 'cli/bootstrap.js', 'cli/audit-purge.js', 'cli/audit-verify.js']) {
       expect(fs.existsSync(path.join(buildDir, file)), file).toBe(true);
     }
   }, 300_000);
@@ -167,6 +167,7 @@ describe('the README production steps, in order, on a fresh database', () => {
         OIDC_ISSUER: issuer.issuer,
         OIDC_AUDIENCE: issuer.audience,
         CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+        AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
         ORG_CREATION: `domains:${firstOwner}`,
         METRICS_TOKEN: metricsToken,
         GRAPHIQL: 'true', // to check its assets are found from the compiled build

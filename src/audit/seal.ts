@@ -1,0 +1,276 @@
+/**
+ * Tamper evidence for the audit trail (migration 015, README "Tamper evidence").
+ *
+ * Each organization's events form one chain, in (xact, seq) order: for every event,
+ * chain = HMAC(key, previous chain || SHA-256(canonical encoding of ALL its columns)), truncated
+ * to 16 bytes. Seals store the chain values of the events they cover (the manifest) and a MAC
+ * over everything else, made with a key derived from AUDIT_SIGNING_KEY, which the database never
+ * sees. Whoever edits, deletes, inserts or reorders events — and recomputes every plain hash —
+ * still cannot produce a chain value or a MAC: verification names the first event that no longer
+ * matches.
+ *
+ * The request path does nothing here: events get a sequence value and their transaction id from
+ * the database; the sealer (src/audit/sealer.ts) runs in the background.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+
+/** A key anyone can read: development and tests only (production refuses to start without one). */
+export const DEVELOPMENT_SIGNING_KEY = 'development-only-audit-signing-key-not-secret';
+
+export interface SealingKey {
+  /** Identifies the key in seals (a digest of it, never the key). */
+  id: string;
+  development: boolean;
+  mac(data: Buffer | string): Buffer;
+}
+
+export function sealingKey(secret: string | undefined): SealingKey {
+  const development = !secret;
+  // Derived, so the same secret used elsewhere never produces these MACs.
+  const key = createHmac('sha256', secret ?? DEVELOPMENT_SIGNING_KEY)
+    .update('audit-seal-key/v1')
+    .digest();
+  return {
+    id: createHash('sha256').update(key).digest('hex').slice(0, 16),
+    development,
+    mac: (data) => createHmac('sha256', key).update(data).digest(),
+  };
+}
+
+export const CHAIN_BYTES = 16;
+export const ENTRY_BYTES = 8 + 16 + CHAIN_BYTES;
+export const GENESIS = Buffer.alloc(CHAIN_BYTES);
+
+/**
+ * Every column of app_public.audit_events, as text, in a fixed order (test/audit/seal.test.ts
+ * fails when the table has a column this list lacks). Times in UTC with microseconds.
+ */
+export const CANONICAL_COLUMNS = [
+  'org_id',
+  'id',
+  'seq',
+  'xact',
+  'occurred_at',
+  'actor_type',
+  'actor_user_id',
+  'actor_principal_id',
+  'actor_name',
+  'action',
+  'resource_type',
+  'resource_id',
+  'outcome',
+  'customer_id',
+  'request_id',
+  'client_ip',
+  'user_agent',
+  'details',
+] as const;
+
+export const UTC_MICROS = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** The select list that reads an event's canonical values (alias `e`). */
+export const CANONICAL_SELECT = CANONICAL_COLUMNS.map((c) =>
+  c === 'occurred_at' ? `${UTC_MICROS('e.occurred_at')} as occurred_at` : `e.${c}::text as ${c}`,
+).join(', ');
+
+export type CanonicalEvent = Record<(typeof CANONICAL_COLUMNS)[number], string | null>;
+
+export function leafOf(event: CanonicalEvent): Buffer {
+  const encoded = JSON.stringify(['audit-event/v1', ...CANONICAL_COLUMNS.map((c) => event[c] ?? null)]);
+  return createHash('sha256').update(encoded).digest();
+}
+
+export function chainNext(key: SealingKey, previous: Buffer, event: CanonicalEvent): Buffer {
+  return key.mac(Buffer.concat([previous, leafOf(event)])).subarray(0, CHAIN_BYTES);
+}
+
+export interface ManifestEntry {
+  seq: bigint;
+  id: string;
+  chain: Buffer;
+}
+
+const uuidBytes = (id: string) => Buffer.from(id.replace(/-/g, ''), 'hex');
+const uuidText = (b: Buffer) => {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+};
+
+export function encodeManifest(entries: ManifestEntry[]): Buffer {
+  const out = Buffer.alloc(entries.length * ENTRY_BYTES);
+  entries.forEach((e, i) => {
+    const at = i * ENTRY_BYTES;
+    out.writeBigInt64BE(e.seq, at);
+    uuidBytes(e.id).copy(out, at + 8);
+    e.chain.copy(out, at + 24);
+  });
+  return out;
+}
+
+/** Null when the manifest is not a whole number of entries (then the seal's MAC fails too). */
+export function decodeManifest(manifest: Buffer): ManifestEntry[] | null {
+  if (manifest.length % ENTRY_BYTES !== 0) return null;
+  const entries: ManifestEntry[] = [];
+  for (let at = 0; at < manifest.length; at += ENTRY_BYTES) {
+    entries.push({
+      seq: manifest.readBigInt64BE(at),
+      id: uuidText(manifest.subarray(at + 8, at + 24)),
+      chain: Buffer.from(manifest.subarray(at + 24, at + ENTRY_BYTES)),
+    });
+  }
+  return entries;
+}
+
+export interface SealFields {
+  orgId: string;
+  sealNo: number;
+  xactFrom: string;
+  xactTo: string;
+  eventCount: number;
+  firstSeq: string;
+  lastSeq: string;
+  /** Canonical UTC text with microseconds. */
+  firstAt: string;
+  lastAt: string;
+  prevHead: Buffer;
+  head: Buffer;
+  manifest: Buffer;
+  keyId: string;
+  /** ISO text (milliseconds): what the column stores exactly. */
+  sealedAt: string;
+}
+
+export function sealMac(key: SealingKey, s: SealFields): Buffer {
+  return key.mac(
+    JSON.stringify([
+      'audit-seal/v1',
+      s.orgId,
+      String(s.sealNo),
+      s.xactFrom,
+      s.xactTo,
+      String(s.eventCount),
+      s.firstSeq,
+      s.lastSeq,
+      s.firstAt,
+      s.lastAt,
+      s.prevHead.toString('hex'),
+      s.head.toString('hex'),
+      createHash('sha256').update(s.manifest).digest('hex'),
+      s.keyId,
+      s.sealedAt,
+    ]),
+  );
+}
+
+export interface CheckpointFields {
+  orgId: string;
+  sealNo: number;
+  xactTo: string;
+  head: Buffer;
+  lastSeq: string;
+  purgedEvents: string;
+  purgedBefore: string;
+  createdAt: string;
+  keyId: string;
+}
+
+export function checkpointMac(key: SealingKey, c: CheckpointFields): Buffer {
+  return key.mac(
+    JSON.stringify([
+      'audit-checkpoint/v1',
+      c.orgId,
+      String(c.sealNo),
+      c.xactTo,
+      c.head.toString('hex'),
+      c.lastSeq,
+      c.purgedEvents,
+      c.purgedBefore,
+      c.createdAt,
+      c.keyId,
+    ]),
+  );
+}
+
+export function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Columns of a seal row as read back for verification and chaining (times as canonical text). */
+export const SEAL_SELECT = `s.org_id::text as org_id, s.seal_no::int as seal_no, s.xact_from::text as xact_from,
+  s.xact_to::text as xact_to, s.event_count, s.first_seq::text as first_seq, s.last_seq::text as last_seq,
+  ${UTC_MICROS('s.first_at')} as first_at, ${UTC_MICROS('s.last_at')} as last_at, s.prev_head, s.head,
+  s.key_id, to_char(s.sealed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as sealed_at, s.mac`;
+
+export interface SealRow {
+  org_id: string;
+  seal_no: number;
+  xact_from: string;
+  xact_to: string;
+  event_count: number;
+  first_seq: string;
+  last_seq: string;
+  first_at: string;
+  last_at: string;
+  prev_head: Buffer;
+  head: Buffer;
+  key_id: string;
+  sealed_at: string;
+  mac: Buffer;
+  manifest?: Buffer;
+}
+
+export function sealFieldsOf(row: SealRow, manifest: Buffer): SealFields {
+  return {
+    orgId: row.org_id,
+    sealNo: row.seal_no,
+    xactFrom: row.xact_from,
+    xactTo: row.xact_to,
+    eventCount: row.event_count,
+    firstSeq: row.first_seq,
+    lastSeq: row.last_seq,
+    firstAt: row.first_at,
+    lastAt: row.last_at,
+    prevHead: row.prev_head,
+    head: row.head,
+    manifest,
+    keyId: row.key_id,
+    sealedAt: row.sealed_at,
+  };
+}
+
+export const CHECKPOINT_SELECT = `c.org_id::text as org_id, c.seal_no::int as seal_no, c.xact_to::text as xact_to, c.head,
+  c.last_seq::text as last_seq, c.purged_events::text as purged_events,
+  to_char(c.purged_before at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as purged_before,
+  to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, c.key_id, c.mac`;
+
+export interface CheckpointRow {
+  org_id: string;
+  seal_no: number;
+  xact_to: string;
+  head: Buffer;
+  last_seq: string;
+  purged_events: string;
+  purged_before: string;
+  created_at: string;
+  key_id: string;
+  mac: Buffer;
+}
+
+export function checkpointFieldsOf(row: CheckpointRow): CheckpointFields {
+  return {
+    orgId: row.org_id,
+    sealNo: row.seal_no,
+    xactTo: row.xact_to,
+    head: row.head,
+    lastSeq: row.last_seq,
+    purgedEvents: row.purged_events,
+    purgedBefore: row.purged_before,
+    createdAt: row.created_at,
+    keyId: row.key_id,
+  };
+}
+
+/** ISO text with milliseconds, as timestamptz stores and to_char(…MS) gives back. */
+export function isoMillis(date: Date): string {
+  return date.toISOString();
+}

@@ -1,0 +1,299 @@
+/**
+ * The background sealer (see src/audit/seal.ts for what a seal is). Every AUDIT_SEAL_INTERVAL,
+ * one replica — whichever holds the advisory lock — seals each organization's new events:
+ *
+ *  1. outside any binding, `app_private.audit_orgs_to_seal(since)` names the organizations with
+ *     events from transactions at or after `since` (the previous round's horizon);
+ *  2. per organization, in a REPEATABLE READ transaction bound as the system holding only
+ *     audit_log.read: the horizon is the snapshot's xmin (every transaction below it has ended,
+ *     so no event can still commit below it); the events with xact in [previous seal's xact_to,
+ *     horizon) are chained onto the previous seal (or purge checkpoint) and stored as seals of at
+ *     most SEAL_MAX_EVENTS events.
+ *
+ * It never touches the request path: events are only read, with plain snapshots, and nothing a
+ * request waits for is locked. A long-open transaction anywhere holds the horizon back (events
+ * stay "not yet sealed" until it ends) — a delay, never a wrong seal.
+ */
+import type pg from 'pg';
+import { bindingSql, type DatabaseBinding } from '../db/request-database.js';
+import type { Logger } from '../logger.js';
+import {
+  CANONICAL_SELECT,
+  CHECKPOINT_SELECT,
+  GENESIS,
+  SEAL_SELECT,
+  checkpointFieldsOf,
+  checkpointMac,
+  chainNext,
+  encodeManifest,
+  isoMillis,
+  sameBytes,
+  sealFieldsOf,
+  sealMac,
+  type CanonicalEvent,
+  type CheckpointRow,
+  type ManifestEntry,
+  type SealingKey,
+  type SealRow,
+} from './seal.js';
+
+/** One seal's manifest stays under ~200 kB. */
+export const SEAL_MAX_EVENTS = 5_000;
+/** pg_try_advisory_lock key: "audit sealer" (one replica seals at a time). */
+const SEALER_LOCK = 0x6175_6469_7473_6c;
+
+export interface ChainTip {
+  sealNo: number;
+  xactTo: string;
+  head: Buffer;
+}
+
+type Query = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+
+/**
+ * Where the organization's chain ends: its last seal, or its last purge checkpoint when all seals
+ * were purged. Its MAC is checked: a forged tip is never chained onto (null + reason).
+ */
+export async function chainTip(q: Query, key: SealingKey, orgId: string): Promise<{ tip: ChainTip | null; problem?: string }> {
+  const seal = (
+    await q(`select ${SEAL_SELECT}, s.manifest from audit_seals s where s.org_id = $1 order by s.seal_no desc limit 1`, [orgId])
+  ).rows[0] as SealRow | undefined;
+  const checkpoint = (
+    await q(`select ${CHECKPOINT_SELECT} from audit_checkpoints c where c.org_id = $1 order by c.seal_no desc limit 1`, [orgId])
+  ).rows[0] as CheckpointRow | undefined;
+  if (seal && (!checkpoint || seal.seal_no > checkpoint.seal_no)) {
+    if (!sameBytes(sealMac(key, sealFieldsOf(seal, seal.manifest!)), seal.mac)) {
+      return { tip: null, problem: `seal ${seal.seal_no} fails its MAC (forged, or made with another key)` };
+    }
+    return { tip: { sealNo: seal.seal_no, xactTo: seal.xact_to, head: seal.head } };
+  }
+  if (checkpoint) {
+    if (!sameBytes(checkpointMac(key, checkpointFieldsOf(checkpoint)), checkpoint.mac)) {
+      return { tip: null, problem: `checkpoint ${checkpoint.seal_no} fails its MAC` };
+    }
+    return { tip: { sealNo: checkpoint.seal_no, xactTo: checkpoint.xact_to, head: checkpoint.head } };
+  }
+  return { tip: { sealNo: 0, xactTo: '0', head: GENESIS } };
+}
+
+export interface SealerOptions {
+  pool: pg.Pool;
+  key: SealingKey;
+  logger: Logger;
+  /** Called with each seal written (metrics). */
+  onSeal?: (events: number) => void;
+}
+
+export class AuditSealer {
+  /** Transactions below this were all sealed by an earlier round of this process. */
+  private since = '0';
+  /** The last seal number this process wrote or saw per organization: a chain never shrinks. */
+  private readonly lastSeen = new Map<string, number>();
+
+  constructor(private readonly options: SealerOptions) {}
+
+  /** One round. Returns the seals and events written, or null when another replica holds the lock. */
+  async round(): Promise<{ seals: number; events: number } | null> {
+    const { pool, logger } = this.options;
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
+    try {
+      const locked = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [SEALER_LOCK]);
+      if (!locked.rows[0]!.ok) return null;
+      try {
+        const start = await client.query<{ horizon: string }>('select pg_snapshot_xmin(pg_current_snapshot())::text as horizon');
+        const horizon = start.rows[0]!.horizon;
+        const { rows: orgs } = await client.query<{ org_id: string }>('select org_id from app_private.audit_orgs_to_seal($1)', [
+          this.since,
+        ]);
+        const tally = { seals: 0, events: 0 };
+        let allSealed = true;
+        for (const { org_id: orgId } of orgs) {
+          try {
+            const done = await this.sealOrganization(client, orgId);
+            tally.seals += done.seals;
+            tally.events += done.events;
+            if (!done.complete) allSealed = false;
+          } catch (error) {
+            allSealed = false;
+            logger.error({ err: error, orgId }, 'audit.seal_failed');
+            await client.query('rollback').catch(() => {});
+          }
+        }
+        // Every organization's events below the round's starting horizon are sealed now.
+        if (allSealed) this.since = horizon;
+        return tally;
+      } finally {
+        await client.query('select pg_advisory_unlock($1)', [SEALER_LOCK]).catch(() => {});
+      }
+    } finally {
+      // Pooled clients are reused: leave no listener behind (a destroyed one keeps a quiet one).
+      client.removeListener('error', onError);
+      if (broken) client.on('error', () => {});
+      client.release(broken);
+    }
+  }
+
+  private async sealOrganization(
+    client: pg.PoolClient,
+    orgId: string,
+  ): Promise<{ seals: number; events: number; complete: boolean }> {
+    const { key, logger } = this.options;
+    const binding: DatabaseBinding = {
+      userId: null,
+      orgId,
+      access: 'staff',
+      tenantId: null,
+      principal: null,
+      permissions: ['audit_log.read'],
+    };
+    const q: Query = (text, values) => client.query(text, values);
+    // One snapshot for the horizon and the events (taken by the binding statement, the first).
+    await client.query(`begin isolation level repeatable read; ${bindingSql(binding)}`);
+    try {
+      const { rows } = await q('select pg_snapshot_xmin(pg_current_snapshot())::text as horizon');
+      const horizon = BigInt(rows[0]!.horizon as string);
+      const { tip, problem } = await chainTip(q, key, orgId);
+      const remembered = this.lastSeen.get(orgId) ?? 0;
+      if (!tip || tip.sealNo < remembered) {
+        // Never chain onto a forgery, and never restart a chain whose seals vanished: leave the
+        // events unsealed, so verification shows them (and the log says why, once per round).
+        logger.error({ orgId, remembered, found: tip?.sealNo ?? null, problem }, 'audit.seal_chain_broken');
+        await client.query('rollback');
+        return { seals: 0, events: 0, complete: false };
+      }
+      let prev = tip;
+      let seals = 0;
+      let events = 0;
+      while (BigInt(prev.xactTo) < horizon) {
+        const batch = await nextBatch(q, orgId, BigInt(prev.xactTo), horizon);
+        if (!batch) {
+          break; // nothing new below the horizon
+        }
+        const entries: ManifestEntry[] = [];
+        let chain = prev.head;
+        for (const event of batch.events) {
+          chain = chainNext(key, chain, event);
+          entries.push({ seq: BigInt(event.seq!), id: event.id!, chain });
+        }
+        const manifest = encodeManifest(entries);
+        const fields = {
+          orgId,
+          sealNo: prev.sealNo + 1,
+          xactFrom: prev.xactTo,
+          xactTo: batch.xactTo.toString(),
+          eventCount: batch.events.length,
+          firstSeq: minSeq(batch.events),
+          lastSeq: maxSeq(batch.events),
+          firstAt: minText(batch.events.map((e) => e.occurred_at!)),
+          lastAt: maxText(batch.events.map((e) => e.occurred_at!)),
+          prevHead: prev.head,
+          head: chain,
+          manifest,
+          keyId: key.id,
+          sealedAt: isoMillis(new Date()),
+        };
+        await q(
+          `insert into audit_seals (org_id, seal_no, xact_from, xact_to, event_count, first_seq, last_seq, first_at, last_at,
+             prev_head, head, manifest, key_id, sealed_at, mac)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+          [
+            orgId,
+            fields.sealNo,
+            fields.xactFrom,
+            fields.xactTo,
+            fields.eventCount,
+            fields.firstSeq,
+            fields.lastSeq,
+            fields.firstAt,
+            fields.lastAt,
+            fields.prevHead,
+            fields.head,
+            manifest,
+            fields.keyId,
+            fields.sealedAt,
+            sealMac(key, fields),
+          ],
+        );
+        seals++;
+        events += batch.events.length;
+        this.options.onSeal?.(batch.events.length);
+        logger.info(
+          { orgId, sealNo: fields.sealNo, events: fields.eventCount, lastSeq: fields.lastSeq, head: chain.toString('hex') },
+          'audit.sealed',
+        );
+        prev = { sealNo: fields.sealNo, xactTo: fields.xactTo, head: chain };
+        if (!batch.full) break;
+      }
+      await client.query('commit');
+      this.lastSeen.set(orgId, prev.sealNo);
+      return { seals, events, complete: true };
+    } catch (error) {
+      await client.query('rollback').catch(() => {});
+      throw error;
+    }
+  }
+}
+
+/**
+ * The next events to seal after `from`, below `horizon`, in (xact, seq) order: at most
+ * SEAL_MAX_EVENTS, cut at a transaction boundary (a seal covers whole transactions), except that
+ * one transaction with more events than that is sealed whole.
+ */
+async function nextBatch(
+  q: Query,
+  orgId: string,
+  from: bigint,
+  horizon: bigint,
+): Promise<{ events: CanonicalEvent[]; xactTo: bigint; full: boolean } | null> {
+  const { rows } = await q(
+    `select ${CANONICAL_SELECT} from audit_events e
+     where e.org_id = $1 and e.xact >= $2 and e.xact < $3 order by e.xact, e.seq limit $4`,
+    [orgId, from.toString(), horizon.toString(), SEAL_MAX_EVENTS + 1],
+  );
+  const events = rows as CanonicalEvent[];
+  if (events.length === 0) return null;
+  if (events.length <= SEAL_MAX_EVENTS) return { events, xactTo: horizon, full: false };
+  const cut = BigInt(events[SEAL_MAX_EVENTS]!.xact!);
+  const whole = events.filter((e) => BigInt(e.xact!) < cut);
+  if (whole.length > 0) return { events: whole, xactTo: cut, full: true };
+  // One transaction wrote more than a seal's worth: seal it whole.
+  const all = await q(`select ${CANONICAL_SELECT} from audit_events e where e.org_id = $1 and e.xact = $2 order by e.seq`, [
+    orgId,
+    cut.toString(),
+  ]);
+  return { events: all.rows as CanonicalEvent[], xactTo: cut + 1n, full: true };
+}
+
+const minSeq = (events: CanonicalEvent[]) =>
+  events
+    .map((e) => BigInt(e.seq!))
+    .reduce((a, b) => (b < a ? b : a))
+    .toString();
+const maxSeq = (events: CanonicalEvent[]) =>
+  events
+    .map((e) => BigInt(e.seq!))
+    .reduce((a, b) => (b > a ? b : a))
+    .toString();
+// Canonical UTC texts of equal shape compare as their times do.
+const minText = (values: string[]) => values.reduce((a, b) => (b < a ? b : a));
+const maxText = (values: string[]) => values.reduce((a, b) => (b > a ? b : a));
+
+/** Runs a round every `intervalMs` (never two at once); returns a stop function. */
+export function scheduleAuditSealing(sealer: AuditSealer, logger: Logger, intervalMs: number): () => Promise<void> {
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = sealer
+      .round()
+      .catch((error) => logger.error({ err: error }, 'audit sealing round failed'))
+      .finally(() => (running = undefined));
+  }, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}

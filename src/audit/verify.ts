@@ -1,0 +1,319 @@
+/**
+ * Verifying an organization's audit trail against its seals (src/audit/seal.ts): used by
+ * `npm run audit:verify` (as the owner, every organization) and by the `auditLogVerification`
+ * query (the caller's organization, under its RLS, with audit_log.read).
+ *
+ * What is checked, and what each tampering looks like:
+ *  - the chain of seals: numbers without gaps from the latest valid purge checkpoint on, each
+ *    linked to the previous one (transaction range and chain head) and carrying a valid MAC —
+ *    deleted seals are SEAL_MISSING, edited or forged ones SEAL_FORGED / SEAL_CHAIN_BROKEN;
+ *  - each seal's events (those overlapping the range asked for), recomputed in (xact, seq) order
+ *    against the manifest: an edited or reordered event (any column, seq and time included) is
+ *    EVENT_CHANGED, a missing one EVENT_DELETED, an extra one EVENT_INSERTED — also when whoever
+ *    did it recomputed every plain hash, since chain values and MACs need the key;
+ *  - events inside a purged range (below the checkpoint) are EVENT_INSERTED.
+ * Events newer than the last seal are reported as not yet sealed: deleting those (or the newest
+ * seals together with their events) cannot be told from the database alone — the sealer's
+ * `audit.sealed` log lines (seal number and head per organization) are the outside record.
+ */
+import {
+  CANONICAL_SELECT,
+  CHECKPOINT_SELECT,
+  GENESIS,
+  SEAL_SELECT,
+  UTC_MICROS,
+  chainNext,
+  checkpointFieldsOf,
+  checkpointMac,
+  decodeManifest,
+  sameBytes,
+  sealFieldsOf,
+  sealMac,
+  type CanonicalEvent,
+  type CheckpointRow,
+  type SealingKey,
+  type SealRow,
+} from './seal.js';
+
+export type TamperProblem =
+  | 'EVENT_CHANGED'
+  | 'EVENT_DELETED'
+  | 'EVENT_INSERTED'
+  | 'SEAL_FORGED'
+  | 'SEAL_MISSING'
+  | 'SEAL_CHAIN_BROKEN'
+  | 'CHECKPOINT_FORGED';
+
+export interface TamperFinding {
+  problem: TamperProblem;
+  sealNo: number | null;
+  eventId: string | null;
+  seq: string | null;
+  /** Canonical UTC text (microseconds). */
+  occurredAt: string | null;
+  message: string;
+  /** What this finding puts in doubt. */
+  range: AffectedRange;
+}
+
+export interface AffectedRange {
+  fromSeq: string | null;
+  toSeq: string | null;
+  from: string | null;
+  to: string | null;
+}
+
+export interface VerificationReport {
+  orgId: string;
+  intact: boolean;
+  checkedSeals: number;
+  checkedEvents: number;
+  unsealedEvents: number;
+  oldestUnsealedAt: string | null;
+  lastSealedAt: string | null;
+  /** The latest valid purge checkpoint verification started from. */
+  checkpoint: { sealNo: number; purgedBefore: string } | null;
+  firstBroken: TamperFinding | null;
+  affected: AffectedRange | null;
+  findings: TamperFinding[];
+  findingCount: number;
+}
+
+export type Query = (text: string, values?: unknown[]) => Promise<{ rows: any[] }>;
+
+const MAX_FINDINGS = 100;
+const SEAL_PAGE = 50;
+
+/** A Date as the canonical UTC text events and seals are compared in. */
+export function canonicalTime(date: Date): string {
+  return date.toISOString().replace(/Z$/, '000Z');
+}
+
+export async function verifyOrganization(
+  q: Query,
+  key: SealingKey,
+  orgId: string,
+  range: { from?: Date | null; to?: Date | null } = {},
+): Promise<VerificationReport> {
+  const from = range.from ? canonicalTime(range.from) : null;
+  const to = range.to ? canonicalTime(range.to) : null;
+  const findings: TamperFinding[] = [];
+  let findingCount = 0;
+  const found = (f: TamperFinding) => {
+    findingCount++;
+    if (findings.length < MAX_FINDINGS) findings.push(f);
+  };
+  const report: VerificationReport = {
+    orgId,
+    intact: true,
+    checkedSeals: 0,
+    checkedEvents: 0,
+    unsealedEvents: 0,
+    oldestUnsealedAt: null,
+    lastSealedAt: null,
+    checkpoint: null,
+    firstBroken: null,
+    affected: null,
+    findings,
+    findingCount: 0,
+  };
+
+  // 1. Where the chain starts: the latest purge checkpoint with a valid MAC, else the beginning.
+  let prev: { sealNo: number; xactTo: string; head: Buffer; lastSeq: string | null; lastAt: string | null } = {
+    sealNo: 0,
+    xactTo: '0',
+    head: GENESIS,
+    lastSeq: null,
+    lastAt: null,
+  };
+  const checkpoints = (
+    await q(`select ${CHECKPOINT_SELECT} from audit_checkpoints c where c.org_id = $1 order by c.seal_no desc`, [orgId])
+  ).rows as CheckpointRow[];
+  for (const c of checkpoints) {
+    if (sameBytes(checkpointMac(key, checkpointFieldsOf(c)), c.mac)) {
+      prev = { sealNo: c.seal_no, xactTo: c.xact_to, head: c.head, lastSeq: c.last_seq, lastAt: null };
+      report.checkpoint = { sealNo: c.seal_no, purgedBefore: c.purged_before };
+      break;
+    }
+    found({
+      problem: 'CHECKPOINT_FORGED',
+      sealNo: c.seal_no,
+      eventId: null,
+      seq: null,
+      occurredAt: null,
+      message: `purge checkpoint at seal ${c.seal_no} fails its MAC`,
+      range: { fromSeq: null, toSeq: c.last_seq, from: null, to: c.purged_before },
+    });
+  }
+
+  // 2. Nothing may remain (or appear) inside a purged range.
+  if (prev.sealNo > 0) {
+    const { rows } = await q(
+      `select ${CANONICAL_SELECT}, count(*) over () as n from audit_events e
+       where e.org_id = $1 and e.xact < $2 order by e.xact, e.seq limit 1`,
+      [orgId, prev.xactTo],
+    );
+    const e = rows[0] as (CanonicalEvent & { n: string }) | undefined;
+    if (e) {
+      found({
+        problem: 'EVENT_INSERTED',
+        sealNo: null,
+        eventId: e.id,
+        seq: e.seq,
+        occurredAt: e.occurred_at,
+        message: `${e.n} event(s) lie in the range purged up to seal ${prev.sealNo}, where none should be`,
+        range: { fromSeq: e.seq, toSeq: prev.lastSeq, from: e.occurred_at, to: null },
+      });
+    }
+  }
+
+  // 3. The seals, in order, page by page.
+  for (;;) {
+    const page = (
+      await q(
+        `select ${SEAL_SELECT}, s.manifest from audit_seals s where s.org_id = $1 and s.seal_no > $2 order by s.seal_no limit $3`,
+        [orgId, prev.sealNo, SEAL_PAGE],
+      )
+    ).rows as SealRow[];
+    for (const s of page) {
+      report.checkedSeals++;
+      const sealRange: AffectedRange = { fromSeq: s.first_seq, toSeq: s.last_seq, from: s.first_at, to: s.last_at };
+      const sealFinding = (problem: TamperProblem, message: string, r: AffectedRange = sealRange) =>
+        found({ problem, sealNo: s.seal_no, eventId: null, seq: null, occurredAt: null, message, range: r });
+      if (s.seal_no !== prev.sealNo + 1) {
+        sealFinding(
+          'SEAL_MISSING',
+          `seal(s) ${prev.sealNo + 1}–${s.seal_no - 1} are missing: the events between were not checked`,
+          { fromSeq: prev.lastSeq, toSeq: s.first_seq, from: prev.lastAt, to: s.first_at },
+        );
+      } else if (s.xact_from !== prev.xactTo || !sameBytes(s.prev_head, prev.head)) {
+        sealFinding('SEAL_CHAIN_BROKEN', `seal ${s.seal_no} does not continue seal ${prev.sealNo}`);
+      }
+      const macValid = sameBytes(sealMac(key, sealFieldsOf(s, s.manifest!)), s.mac);
+      if (!macValid) sealFinding('SEAL_FORGED', `seal ${s.seal_no} fails its MAC (changed, forged, or made with another key)`);
+      const inRange = (!from || s.last_at >= from) && (!to || s.first_at < to);
+      if (inRange) await checkSealEvents(q, key, orgId, s, found, report);
+      prev = { sealNo: s.seal_no, xactTo: s.xact_to, head: s.head, lastSeq: s.last_seq, lastAt: s.last_at };
+      report.lastSealedAt = s.sealed_at;
+    }
+    if (page.length < SEAL_PAGE) break;
+  }
+
+  // 4. What the sealer has not reached yet.
+  const unsealed = (
+    await q(
+      `select count(*)::int as n, ${UTC_MICROS('min(e.occurred_at)')} as oldest from audit_events e where e.org_id = $1 and e.xact >= $2`,
+      [orgId, prev.xactTo],
+    )
+  ).rows[0] as { n: number; oldest: string | null };
+  report.unsealedEvents = unsealed.n;
+  report.oldestUnsealedAt = unsealed.oldest;
+
+  report.findingCount = findingCount;
+  report.intact = findingCount === 0;
+  report.firstBroken = findings[0] ?? null;
+  report.affected = findings.length ? spanOf(findings.map((f) => f.range)) : null;
+  return report;
+}
+
+async function checkSealEvents(
+  q: Query,
+  key: SealingKey,
+  orgId: string,
+  s: SealRow,
+  found: (f: TamperFinding) => void,
+  report: VerificationReport,
+): Promise<void> {
+  const events = (
+    await q(
+      `select ${CANONICAL_SELECT} from audit_events e where e.org_id = $1 and e.xact >= $2 and e.xact < $3 order by e.xact, e.seq`,
+      [orgId, s.xact_from, s.xact_to],
+    )
+  ).rows as CanonicalEvent[];
+  const entries = decodeManifest(s.manifest!) ?? [];
+  const bySeq = new Map(events.map((e) => [e.seq!, e]));
+  const sealed = new Set(entries.map((e) => e.seq.toString()));
+  const local: TamperFinding[] = [];
+  const eventFinding = (problem: TamperProblem, e: { id: string; seq: string; at: string | null }, message: string) =>
+    local.push({
+      problem,
+      sealNo: s.seal_no,
+      eventId: e.id,
+      seq: e.seq,
+      occurredAt: e.at,
+      message,
+      range: { fromSeq: e.seq, toSeq: s.last_seq, from: e.at ?? s.first_at, to: s.last_at },
+    });
+  let chain: Buffer = s.prev_head;
+  for (const entry of entries) {
+    const seq = entry.seq.toString();
+    const event = bySeq.get(seq);
+    if (!event) {
+      eventFinding('EVENT_DELETED', { id: entry.id, seq, at: null }, `event ${entry.id} (seq ${seq}) was sealed and is gone`);
+      chain = entry.chain;
+      continue;
+    }
+    report.checkedEvents++;
+    const next = chainNext(key, chain, event);
+    if (!sameBytes(next, entry.chain)) {
+      eventFinding(
+        'EVENT_CHANGED',
+        { id: event.id!, seq, at: event.occurred_at },
+        event.id !== entry.id
+          ? `seq ${seq} was sealed as event ${entry.id}, now holds event ${event.id} (reordered or replaced)`
+          : `event ${event.id} (seq ${seq}) differs from what was sealed (edited, moved, or an event sealed before it was removed)`,
+      );
+      chain = entry.chain; // resynchronize: find the next break, not every event after this one
+    } else {
+      chain = next;
+    }
+  }
+  for (const event of events) {
+    if (!sealed.has(event.seq!)) {
+      eventFinding(
+        'EVENT_INSERTED',
+        { id: event.id!, seq: event.seq!, at: event.occurred_at },
+        `event ${event.id} (seq ${event.seq}) is not in seal ${s.seal_no}, whose range holds it`,
+      );
+    }
+  }
+  local.sort((a, b) => (BigInt(a.seq!) < BigInt(b.seq!) ? -1 : BigInt(a.seq!) > BigInt(b.seq!) ? 1 : 0));
+  for (const f of local) found(f);
+}
+
+function spanOf(ranges: AffectedRange[]): AffectedRange {
+  const pick = (values: (string | null)[], cmp: (a: string, b: string) => boolean) =>
+    values
+      .filter((v): v is string => v !== null)
+      .reduce<string | null>((acc, v) => (acc === null || cmp(v, acc) ? v : acc), null);
+  const lt = (a: string, b: string) => BigInt(a) < BigInt(b);
+  return {
+    fromSeq: pick(
+      ranges.map((r) => r.fromSeq),
+      lt,
+    ),
+    toSeq: pick(
+      ranges.map((r) => r.toSeq),
+      (a, b) => BigInt(a) > BigInt(b),
+    ),
+    from: pick(
+      ranges.map((r) => r.from),
+      (a, b) => a < b,
+    ),
+    to: pick(
+      ranges.map((r) => r.to),
+      (a, b) => a > b,
+    ),
+  };
+}
+
+/** Every organization with events, seals or checkpoints (the owner sees them all). */
+export async function organizationsToVerify(q: Query): Promise<string[]> {
+  const { rows } = await q(
+    `select org_id::text as org_id from (
+       select distinct org_id from app_public.audit_events
+       union select org_id from app_public.audit_seals
+       union select org_id from app_public.audit_checkpoints) o order by 1`,
+  );
+  return rows.map((r: { org_id: string }) => r.org_id);
+}

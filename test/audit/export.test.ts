@@ -1,0 +1,267 @@
+/**
+ * GET /audit/export (issue 11.6): NDJSON of a time range under the GraphQL authentication and
+ * audit_log.read; another organization's events never appear; 100k events stream in bounded
+ * memory (the gateway runs in this process: its live heap is sampled after forced collections
+ * while a slow reader drains the stream); refusals have stable codes and are audited.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asApp } from '../helpers/database.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { createKey } from '../helpers/keys.js';
+import type { SeededOrg } from '../helpers/world.js';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+let t: TestGateway;
+let a: SeededOrg;
+let b: SeededOrg;
+
+async function events(org: SeededOrg, n: number, action = 'workflow.create', batch = 25_000): Promise<void> {
+  for (let done = 0; done < n; done += batch) {
+    await asApp(
+      t.world.pool,
+      { userId: org.members.owner.userId, orgId: org.id, role: 'staff', permissions: ['workflows.create'] },
+      (c) =>
+        c.query(
+          `insert into audit_events (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome,
+             request_id, client_ip, user_agent, details)
+           select $1, 'user', $2, 'Owner', $4, 'workflow', 'wf-' || g, 'success', 'req-' || g, '10.0.0.1', 'bench/1.0',
+             jsonb_build_object('n', g, 'note', repeat('x', 120))
+           from generate_series(1, $3) g`,
+          [org.id, org.members.owner.userId, Math.min(batch, n - done), action],
+        ),
+      { commit: true },
+    );
+  }
+}
+
+function exportUrl(query: Record<string, string> = {}): string {
+  return `${t.gateway.url}/audit/export?${new URLSearchParams(query)}`;
+}
+
+async function get(query: Record<string, string>, headers: Record<string, string>) {
+  const response = await fetch(exportUrl(query), { headers });
+  const text = await response.text();
+  return { response, text };
+}
+
+async function bearer(org: SeededOrg, role: keyof SeededOrg['members']) {
+  return { authorization: `Bearer ${await t.world.token(org.members[role])}`, 'x-organization-id': org.id };
+}
+
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, any>);
+
+beforeAll(async () => {
+  t = await startTestGateway();
+  a = await t.world.organization('Export A', { customers: 1 });
+  b = await t.world.organization('Export B', { customers: 1 });
+  await events(a, 300, 'workflow.create', 100);
+  await events(b, 200, 'role.delete', 100);
+}, 120_000);
+
+afterAll(() => t?.stop());
+
+describe('the export', () => {
+  it('streams the organization’s events as NDJSON, oldest first by default, with the GraphQL fields', async () => {
+    const { response, text } = await get({}, await bearer(a, 'admin'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+    const rows = lines(text);
+    expect(rows.length).toBeGreaterThanOrEqual(300);
+    // Another organization's events never appear (B wrote only role.delete).
+    expect(rows.some((r) => r.action === 'role.delete')).toBe(false);
+    const own = rows.filter((r) => r.action === 'workflow.create');
+    expect(own[0]).toMatchObject({
+      actor: { type: 'USER', name: 'Owner', userId: a.members.owner.userId, servicePrincipalId: null },
+      resourceType: 'workflow',
+      outcome: 'SUCCESS',
+      clientIp: '10.0.0.1',
+      userAgent: 'bench/1.0',
+      details: { n: 1 },
+    });
+    expect(Object.keys(own[0]!).sort()).toEqual(
+      [
+        'action',
+        'actor',
+        'clientIp',
+        'customerId',
+        'details',
+        'id',
+        'occurredAt',
+        'outcome',
+        'requestId',
+        'resourceId',
+        'resourceType',
+        'seq',
+        'userAgent',
+      ].sort(),
+    );
+    const times = rows.map((r) => r.occurredAt as string);
+    expect([...times].sort()).toEqual(times);
+    // Everything the organization's trail holds (but this export's own record, written after it).
+    const ids = new Set(rows.map((r) => r.id));
+    const { rows: db } = await asApp(t.world.pool, { orgId: a.id, role: 'staff', permissions: ['audit_log.read'] }, (c) =>
+      c.query<{ id: string }>(`select id from audit_events where action <> 'audit_log.export'`),
+    );
+    for (const { id } of db) expect(ids.has(id)).toBe(true);
+  });
+
+  it('newest first, and a time range (from inclusive, to exclusive)', async () => {
+    const all = lines((await get({ order: 'desc' }, await bearer(a, 'owner'))).text);
+    const times = all.map((r) => r.occurredAt as string);
+    expect([...times].sort().reverse()).toEqual(times);
+    const from = all[200]!.occurredAt as string;
+    const to = all[100]!.occurredAt as string;
+    const slice = lines((await get({ from, to, order: 'asc' }, await bearer(a, 'owner'))).text);
+    expect(slice.length).toBeGreaterThan(0);
+    for (const r of slice) {
+      expect(r.occurredAt >= from && r.occurredAt < to).toBe(true);
+    }
+  });
+
+  it('an API key holding audit_log.read exports its own organization only', async () => {
+    const ownerToken = await t.world.token(a.members.owner);
+    const adminRole = await t.world.systemRoleId(a, 'admin');
+    const key = await createKey(t.client, ownerToken, a.id, { roleId: adminRole });
+    const { response, text } = await get({}, { authorization: `Bearer ${key.secret}` });
+    expect(response.status).toBe(200);
+    expect(lines(text).some((r) => r.action === 'role.delete')).toBe(false);
+    // Naming the other organization answers like a non-member's request.
+    const other = await get({}, { authorization: `Bearer ${key.secret}`, 'x-organization-id': b.id });
+    expect(other.response.status).toBe(403);
+    expect(JSON.parse(other.text).errors[0].extensions.code).toBe('FORBIDDEN');
+  });
+
+  it('is audited: a finished export records its range and count', async () => {
+    const { text } = await get({ order: 'desc' }, await bearer(a, 'admin'));
+    const n = lines(text).length;
+    const trail = await t.world.audit(a);
+    const recorded = trail.filter((e) => e.action === 'audit_log.export' && e.outcome === 'success').at(-1);
+    expect(recorded).toMatchObject({
+      actor_user_id: a.members.admin.userId,
+      details: { order: 'desc', events: n, complete: true },
+    });
+  });
+});
+
+describe('refusals: stable codes, JSON bodies', () => {
+  it('no token: 401 UNAUTHENTICATED; a bad token: 401', async () => {
+    const none = await get({}, {});
+    expect(none.response.status).toBe(401);
+    expect(JSON.parse(none.text).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    const bad = await get({}, { authorization: 'Bearer not.a.token', 'x-organization-id': a.id });
+    expect(bad.response.status).toBe(401);
+    expect(JSON.parse(bad.text).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('without audit_log.read: 403 FORBIDDEN, audited as denied', async () => {
+    const { response, text } = await get({}, await bearer(a, 'viewer'));
+    expect(response.status).toBe(403);
+    expect(JSON.parse(text).errors[0].extensions).toMatchObject({ code: 'FORBIDDEN', permission: 'audit_log.read' });
+    const trail = await t.world.audit(a);
+    expect(
+      trail.some((e) => e.action === 'audit_log.export' && e.outcome === 'denied' && e.actor_user_id === a.members.viewer.userId),
+    ).toBe(true);
+  });
+
+  it('another organization (not a member): 403, whatever exists there', async () => {
+    const headers = await bearer(a, 'owner');
+    const { response, text } = await get({}, { ...headers, 'x-organization-id': b.id });
+    expect(response.status).toBe(403);
+    expect(text).not.toContain('role.delete');
+  });
+
+  it.each([
+    [{ from: 'yesterday' }, 'from'],
+    [{ to: '2026-13-45T00:00:00Z' }, 'to'],
+    [{ order: 'sideways' }, 'order'],
+    [{ from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }, 'from'],
+    [{ limit: '5' }, 'limit'],
+  ])('bad parameters %j: 400 BAD_USER_INPUT naming %s', async (query, field) => {
+    const { response, text } = await get(query as Record<string, string>, await bearer(a, 'admin'));
+    expect(response.status).toBe(400);
+    expect(JSON.parse(text).errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+  });
+
+  it('POST: 405', async () => {
+    const response = await fetch(exportUrl(), { method: 'POST', headers: await bearer(a, 'admin') });
+    expect(response.status).toBe(405);
+    expect((await response.json()).errors[0].extensions.code).toBe('BAD_REQUEST');
+  });
+
+  it('rate-limited like other calls: 429 with Retry-After once over the caller’s budget', async () => {
+    const limited = await startTestGateway({ RATE_LIMIT_USER_MAX: '2' }, { db: t.db, issuer: t.issuer });
+    try {
+      const headers = await bearer(a, 'admin');
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(
+          `${limited.gateway.url}/audit/export?order=desc&from=${encodeURIComponent(new Date().toISOString())}`,
+          {
+            headers,
+          },
+        );
+        await response.text();
+        statuses.push(response.status);
+        if (response.status === 429) {
+          expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+        }
+      }
+      expect(statuses).toEqual([200, 200, 429]);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
+describe('100,000 events', () => {
+  it('stream in bounded memory with a slow reader (the live heap does not grow with the export)', async () => {
+    const big = await t.world.organization('Export big', { customers: 1 });
+    await events(big, 100_000);
+    const headers = await bearer(big, 'owner');
+    gc();
+    const base = process.memoryUsage();
+    let peakHeap = 0;
+    let peakRss = 0;
+    let bytes = 0;
+    let count = 0;
+    let chunks = 0;
+    const response = await fetch(exportUrl(), { headers });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let tail = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.byteLength;
+      const text = tail + decoder.decode(value, { stream: true });
+      const parts = text.split('\n');
+      tail = parts.pop()!;
+      count += parts.length;
+      if (++chunks % 40 === 0) {
+        // A slow reader: the server must wait (drain), not buffer the rest.
+        await new Promise((r) => setTimeout(r, 5));
+        gc();
+        const now = process.memoryUsage();
+        peakHeap = Math.max(peakHeap, now.heapUsed - base.heapUsed);
+        peakRss = Math.max(peakRss, now.rss - base.rss);
+      }
+    }
+    const mb = (n: number) => (n / 1_048_576).toFixed(1);
+    console.log(
+      `audit export: ${count} events, ${mb(bytes)} MB streamed; live heap growth peak ${mb(peakHeap)} MB, RSS growth peak ${mb(peakRss)} MB`,
+    );
+    expect(count).toBeGreaterThanOrEqual(100_000);
+    expect(bytes).toBeGreaterThan(40 * 1_048_576);
+    // Everything at once would be ≥ the payload (40+ MB as text, several times that as rows).
+    expect(peakHeap).toBeLessThan(16 * 1_048_576);
+  }, 300_000);
+});

@@ -1,0 +1,412 @@
+/**
+ * Tamper evidence (issue 11.4, migration 015): the sealer seals each organization's events, and
+ * verification — `auditLogVerification`, `npm run audit:verify`, src/audit/verify.ts — names the
+ * first event a superuser (or the owner) edited, deleted, inserted or reordered, also after
+ * recomputing every plain hash; untouched trails and purged ones verify.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { purgeAuditEvents } from '../../src/audit/retention.js';
+import { CANONICAL_COLUMNS } from '../../src/audit/seal.js';
+import { verifyOrganization, type VerificationReport } from '../../src/audit/verify.js';
+import { asApp } from '../helpers/database.js';
+import { expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import type { SeededOrg } from '../helpers/world.js';
+
+const SECRET = randomBytes(32).toString('base64');
+let t: TestGateway;
+let superuser: pg.Client;
+let owner: pg.Client;
+
+beforeAll(async () => {
+  t = await startTestGateway({ AUDIT_SIGNING_KEY: SECRET });
+  superuser = new pg.Client({ connectionString: t.db.superuserUrl });
+  await superuser.connect();
+  owner = new pg.Client({ connectionString: t.db.ownerUrl });
+  await owner.connect();
+  await owner.query('set search_path = app_public');
+}, 120_000);
+
+afterAll(async () => {
+  await superuser?.end();
+  await owner?.end();
+  await t?.stop();
+});
+
+/** `n` events per transaction, `transactions` times, as the gateway would write them (as the app role). */
+async function events(org: SeededOrg, transactions: number, n: number): Promise<void> {
+  for (let i = 0; i < transactions; i++) {
+    await asApp(
+      t.world.pool,
+      { userId: org.members.owner.userId, orgId: org.id, role: 'staff', permissions: ['workflows.create'] },
+      (c) =>
+        c.query(
+          `insert into audit_events (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome, details)
+           select $1, 'user', $2, 'Owner', 'workflow.create', 'workflow', 'wf-' || g, 'success', jsonb_build_object('n', g, 't', $4::int)
+           from generate_series(1, $3) g`,
+          [org.id, org.members.owner.userId, n, i],
+        ),
+      { commit: true },
+    );
+  }
+}
+
+const verify = (org: SeededOrg): Promise<VerificationReport> =>
+  verifyOrganization((text, values) => owner.query(text, values), t.gateway.sealingKey, org.id);
+
+/** The org's events in chain order, as the superuser sees them. */
+async function trail(org: SeededOrg) {
+  const { rows } = await superuser.query<{ id: string; seq: string; occurred_at: Date }>(
+    'select id, seq::text as seq, occurred_at from app_public.audit_events where org_id = $1 order by xact, seq',
+    [org.id],
+  );
+  return rows;
+}
+
+/**
+ * Rounds until the organization has no unsealed event. The horizon is the cluster's oldest
+ * running transaction: other test files' transactions (same cluster) can hold it back for a
+ * while, exactly as a long transaction would in production (a delay, never a wrong seal).
+ */
+async function sealAll(org: SeededOrg): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    await t.gateway.auditSealer.round();
+    if ((await verify(org)).unsealedEvents === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${org.name}: events still unsealed after 300 rounds`);
+}
+
+async function sealedOrg(name: string, transactions = 3, n = 10): Promise<SeededOrg> {
+  const org = await t.world.organization(name, { customers: 1 });
+  await events(org, transactions, n);
+  await sealAll(org);
+  const report = await verify(org);
+  expect(report.unsealedEvents).toBe(0);
+  expect(report.intact).toBe(true);
+  return org;
+}
+
+const VERIFY_QUERY = `query ($from: DateTime, $to: DateTime) {
+  auditLogVerification(from: $from, to: $to) {
+    intact checkedSeals checkedEvents unsealedEvents findingCount
+    firstBroken { problem eventId seq sealNumber message affected { fromSeq toSeq from to } }
+    affected { fromSeq toSeq from to }
+  }
+}`;
+
+describe('sealing', () => {
+  it('the canonical encoding covers every column of audit_events (a new column must be added to it)', async () => {
+    const { rows } = await superuser.query<{ column_name: string }>(
+      `select column_name from information_schema.columns where table_schema = 'app_public' and table_name = 'audit_events'`,
+    );
+    expect(rows.map((r) => r.column_name).sort()).toEqual([...CANONICAL_COLUMNS].sort());
+  });
+
+  it('an untouched trail verifies, through GraphQL too; new events are reported as not yet sealed', async () => {
+    const org = await sealedOrg('Untouched');
+    const report = await verify(org);
+    expect(report).toMatchObject({ intact: true, checkedEvents: (await trail(org)).length, findingCount: 0 });
+    await events(org, 1, 3);
+    const token = await t.world.token(org.members.admin);
+    const answer = expectData(await t.client.request<any>(VERIFY_QUERY, {}, { token, orgId: org.id }));
+    expect(answer.auditLogVerification).toMatchObject({ intact: true, unsealedEvents: 3, firstBroken: null });
+    await sealAll(org);
+    const again = expectData(await t.client.request<any>(VERIFY_QUERY, {}, { token, orgId: org.id }));
+    expect(again.auditLogVerification).toMatchObject({ intact: true, unsealedEvents: 0 });
+  });
+
+  it('only holders of audit_log.read may verify', async () => {
+    const org = await sealedOrg('Verify permission', 1, 2);
+    const token = await t.world.token(org.members.viewer);
+    const answer = await t.client.request<any>(VERIFY_QUERY, {}, { token, orgId: org.id });
+    expect(answer.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('no request can file a seal: the insert policy wants the system (no user) holding audit_log.read', async () => {
+    const org = await t.world.organization('Seal forgery', { customers: 1 });
+    await expect(
+      asApp(
+        t.world.pool,
+        { userId: org.members.owner.userId, orgId: org.id, role: 'staff', permissions: ['audit_log.read'] },
+        (c) =>
+          c.query(
+            `insert into audit_seals (org_id, seal_no, xact_from, xact_to, event_count, first_seq, last_seq, first_at, last_at,
+             prev_head, head, manifest, key_id, sealed_at, mac)
+           values ($1, 1, 0, 1, 1, 1, 1, now(), now(), '\\x00', '\\x00', '\\x', 'k', now(), '\\x00')`,
+            [org.id],
+          ),
+      ),
+    ).rejects.toMatchObject({ code: '42501' });
+    // …and the app role can neither change nor delete one.
+    const privileges = await superuser.query(
+      `select has_table_privilege('gateway_app', 'app_public.audit_seals', 'update') as u,
+              has_table_privilege('gateway_app', 'app_public.audit_seals', 'delete') as d,
+              has_table_privilege('gateway_app', 'app_public.audit_seals', 'truncate') as tr,
+              has_table_privilege('gateway_app', 'app_public.audit_checkpoints', 'insert') as ci`,
+    );
+    expect(privileges.rows[0]).toEqual({ u: false, d: false, tr: false, ci: false });
+  });
+
+  it('sealing under concurrent mutations: every event sealed exactly once, in order, and the trail verifies', async () => {
+    const org = await t.world.organization('Concurrent', { customers: 1 });
+    const token = await t.world.token(org.members.owner);
+    let stop = false;
+    const sealing = (async () => {
+      let rounds = 0;
+      while (!stop || rounds < 1) {
+        await t.gateway.auditSealer.round();
+        rounds++;
+      }
+      return rounds;
+    })();
+    const writers = Array.from({ length: 6 }, async (_, w) => {
+      // (each writer: 15 sequential mutations; 6 at once)
+      for (let i = 0; i < 15; i++) {
+        const answer = await t.client.request<any>(
+          `mutation ($input: CreateWorkflowInput!) { createWorkflow(input: $input) { id } }`,
+          { input: { name: `w${w}-${i}`, definition: { w, i } } },
+          { token, orgId: org.id },
+        );
+        expectData(answer);
+      }
+    });
+    try {
+      await Promise.all(writers);
+    } finally {
+      stop = true;
+    }
+    const rounds = await sealing;
+    await sealAll(org); // whatever committed after the last round
+    expect(rounds).toBeGreaterThan(0);
+    const report = await verify(org);
+    const created = (await t.world.audit(org)).filter((e) => e.action === 'workflow.create');
+    expect(created.length).toBe(90);
+    expect(report).toMatchObject({ intact: true, unsealedEvents: 0, findingCount: 0 });
+    expect(report.checkedEvents).toBe((await trail(org)).length);
+    const { rows } = await owner.query<{ n: string; total: string }>(
+      'select count(*)::text as n, sum(event_count)::text as total from audit_seals where org_id = $1',
+      [org.id],
+    );
+    expect(Number(rows[0]!.total)).toBe(report.checkedEvents); // no event in two seals
+  }, 120_000);
+});
+
+describe('tampering as a superuser', () => {
+  it('an edited event (any column: details) is named', async () => {
+    const org = await sealedOrg('Edit');
+    const victim = (await trail(org))[14]!;
+    await superuser.query(`update app_public.audit_events set details = '{"n": 999}' where id = $1`, [victim.id]);
+    const report = await verify(org);
+    expect(report.intact).toBe(false);
+    expect(report.firstBroken).toMatchObject({ problem: 'EVENT_CHANGED', eventId: victim.id, seq: victim.seq });
+    expect(report.findingCount).toBe(1);
+    expect(report.affected?.fromSeq).toBe(victim.seq);
+    // The GraphQL query names the same event, for a holder of audit_log.read.
+    const token = await t.world.token(org.members.admin);
+    const answer = expectData(await t.client.request<any>(VERIFY_QUERY, {}, { token, orgId: org.id }));
+    expect(answer.auditLogVerification).toMatchObject({
+      intact: false,
+      firstBroken: { problem: 'EVENT_CHANGED', eventId: victim.id, seq: victim.seq },
+    });
+  });
+
+  it('an edit of occurred_at (by one microsecond) or actor_name is named', async () => {
+    const org = await sealedOrg('Edit columns');
+    const [a, b] = [(await trail(org))[3]!, (await trail(org))[20]!];
+    await superuser.query(
+      `update app_public.audit_events set occurred_at = occurred_at + interval '1 microsecond' where id = $1`,
+      [a.id],
+    );
+    await superuser.query(`update app_public.audit_events set actor_name = 'Someone else' where id = $1`, [b.id]);
+    const report = await verify(org);
+    expect(report.firstBroken).toMatchObject({ problem: 'EVENT_CHANGED', eventId: a.id });
+    expect(report.findings.map((f) => f.eventId)).toEqual([a.id, b.id]);
+  });
+
+  it('a deleted event is named by its sealed id', async () => {
+    const org = await sealedOrg('Delete');
+    const victim = (await trail(org))[7]!;
+    await superuser.query('delete from app_public.audit_events where id = $1', [victim.id]);
+    const report = await verify(org);
+    expect(report.firstBroken).toMatchObject({ problem: 'EVENT_DELETED', eventId: victim.id, seq: victim.seq });
+  });
+
+  it('an inserted event (between sealed ones, with a plausible seq and transaction id) is named', async () => {
+    const org = await sealedOrg('Insert');
+    const rows = await trail(org);
+    const { rows: inserted } = await superuser.query<{ id: string; seq: string }>(
+      `insert into app_public.audit_events (org_id, actor_type, actor_user_id, actor_name, action, resource_type, outcome, seq, xact, occurred_at)
+       overriding system value
+       select org_id, actor_type, actor_user_id, actor_name, 'role.delete', 'role', 'success', seq + 100000, xact, occurred_at
+       from app_public.audit_events where id = $1 returning id, seq::text as seq`,
+      [rows[5]!.id],
+    );
+    // The stamp triggers set xact and the time; a superuser puts them back as wanted.
+    await superuser.query(
+      `alter table app_public.audit_events disable trigger user;
+       update app_public.audit_events set xact = (select xact from app_public.audit_events where id = $1) where id = $2;
+       alter table app_public.audit_events enable trigger user;`
+        .replace(/\$1/g, `'${rows[5]!.id}'`)
+        .replace(/\$2/g, `'${inserted[0]!.id}'`),
+    );
+    const report = await verify(org);
+    expect(report.firstBroken).toMatchObject({ problem: 'EVENT_INSERTED', eventId: inserted[0]!.id });
+  });
+
+  it('a reorder (two events swap seq and time) is named at the first of them', async () => {
+    const org = await sealedOrg('Reorder');
+    const rows = await trail(org);
+    const [a, b] = [rows[10]!, rows[11]!];
+    // seq is GENERATED ALWAYS: a superuser relaxes that first.
+    await superuser.query('alter table app_public.audit_events alter column seq set generated by default');
+    await superuser.query(
+      `update app_public.audit_events e set seq = v.seq, occurred_at = v.at
+       from (values ($1::uuid, $4::bigint, $6::timestamptz), ($2::uuid, $3::bigint, $5::timestamptz)) v(id, seq, at) where e.id = v.id`,
+      [a.id, b.id, a.seq, b.seq, a.occurred_at, b.occurred_at],
+    );
+    await superuser.query('alter table app_public.audit_events alter column seq set generated always');
+    const report = await verify(org);
+    expect(report.intact).toBe(false);
+    expect(report.firstBroken).toMatchObject({ problem: 'EVENT_CHANGED', seq: a.seq });
+    expect(report.findings.map((f) => f.seq)).toEqual([a.seq, b.seq]);
+  });
+
+  it('recomputing every hash does not help: the edited event is still named, forged seals fail their MAC', async () => {
+    const org = await sealedOrg('Recompute');
+    const victim = (await trail(org))[12]!;
+    await superuser.query(`update app_public.audit_events set outcome = 'failure' where id = $1`, [victim.id]);
+    // The tamperer rebuilds every seal's manifest and digest with SHA-256 (all it can do without
+    // the key): chain values and MACs recomputed, as well as anyone can.
+    const { rows: seals } = await superuser.query<{ seal_no: number; manifest: Buffer; mac: Buffer }>(
+      'select seal_no, manifest, mac from app_public.audit_seals where org_id = $1 order by seal_no',
+      [org.id],
+    );
+    for (const seal of seals) {
+      const forged = Buffer.from(seal.manifest);
+      for (let at = 0; at < forged.length; at += 40) {
+        createHash('sha256')
+          .update(forged.subarray(0, at + 24))
+          .digest()
+          .subarray(0, 16)
+          .copy(forged, at + 24);
+      }
+      await superuser.query(
+        'update app_public.audit_seals set manifest = $3, head = $4, mac = $5 where org_id = $1 and seal_no = $2',
+        [org.id, seal.seal_no, forged, forged.subarray(forged.length - 16), createHash('sha256').update(forged).digest()],
+      );
+    }
+    const report = await verify(org);
+    expect(report.intact).toBe(false);
+    expect(report.findings.some((f) => f.problem === 'SEAL_FORGED')).toBe(true);
+    expect(report.findings.find((f) => f.eventId === victim.id)?.problem).toBe('EVENT_CHANGED');
+    // …and a sealer never chains onto a forged seal (new events stay unsealed, visibly).
+    await events(org, 1, 2);
+    await t.gateway.auditSealer.round();
+    expect((await verify(org)).unsealedEvents).toBe(2);
+  });
+
+  it('a deleted seal is named with the range it covered; its events are not silently resealed', async () => {
+    const org = await sealedOrg('Seal deletion', 1, 5);
+    await events(org, 1, 5);
+    await sealAll(org);
+    await events(org, 1, 5);
+    await sealAll(org);
+    await superuser.query('delete from app_public.audit_seals where org_id = $1 and seal_no = 2', [org.id]);
+    const report = await verify(org);
+    expect(report.firstBroken).toMatchObject({ problem: 'SEAL_MISSING', sealNo: 3 });
+    expect(report.affected?.fromSeq).toBeTruthy();
+    // Deleting every seal: the sealer remembers the chain it wrote and refuses to start a new one.
+    await superuser.query('delete from app_public.audit_seals where org_id = $1', [org.id]);
+    await events(org, 1, 2);
+    await t.gateway.auditSealer.round();
+    const after = await verify(org);
+    expect(after.unsealedEvents).toBe(17);
+    expect(t.logs.some((l) => l.includes('audit.seal_chain_broken') && l.includes(org.id))).toBe(true);
+  });
+
+  it('a retention purge leaves a checkpoint: the rest verifies and the chain goes on; a forged checkpoint is named', async () => {
+    const org = await sealedOrg('Purge', 2, 5); // seal 1: 10 events
+    await new Promise((r) => setTimeout(r, 20));
+    await events(org, 1, 4);
+    await sealAll(org); // seal 2: 4 events
+    const report = await purgeAfter(org, 1);
+    expect(report).toMatchObject({ intact: true, checkedSeals: 1, checkedEvents: 4, checkpoint: { sealNo: 1 } });
+    expect(await trail(org)).toHaveLength(4);
+    // The sealer continues the chain from what is left.
+    await events(org, 1, 3);
+    await sealAll(org);
+    expect(await verify(org)).toMatchObject({ intact: true, checkedEvents: 7, unsealedEvents: 0 });
+    // An event slipped back into the purged range is named.
+    // A forged checkpoint (edited by the owner or a superuser) is named first.
+    await superuser.query('update app_public.audit_checkpoints set purged_events = purged_events + 1 where org_id = $1', [
+      org.id,
+    ]);
+    const forged = await verify(org);
+    expect(forged.intact).toBe(false);
+    expect(forged.firstBroken?.problem).toBe('CHECKPOINT_FORGED');
+    expect(forged.findings.map((f) => f.problem)).toContain('SEAL_MISSING');
+  });
+
+  it('a purge never turns a forged seal into a checkpoint', async () => {
+    const org = await sealedOrg('Purge forged', 1, 3);
+    await superuser.query(`update app_public.audit_seals set key_id = 'other' where org_id = $1`, [org.id]);
+    const { rows } = await owner.query<{ last_at: Date }>('select last_at from audit_seals where org_id = $1', [org.id]);
+    const result = await purgeAsOf(rows[0]!.last_at.getTime() + 1);
+    expect(result.refused).toContain(org.id);
+    expect(await trail(org)).toHaveLength(3);
+  });
+});
+
+/** Purges with retention 1 day as if the clock stood 1 day after `cutoff` (ms). */
+async function purgeAsOf(cutoff: number) {
+  const realNow = Date.now;
+  Date.now = () => cutoff + 86_400_000;
+  try {
+    return await purgeAuditEvents(t.db.ownerUrl, 1, t.gateway.sealingKey);
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+/** Purges everything up to seal `sealNo` of `org` (its newest event is past retention), then verifies. */
+async function purgeAfter(org: SeededOrg, sealNo: number): Promise<VerificationReport> {
+  const { rows } = await owner.query<{ last_at: Date }>('select last_at from audit_seals where org_id = $1 and seal_no = $2', [
+    org.id,
+    sealNo,
+  ]);
+  const result = await purgeAsOf(rows[0]!.last_at.getTime() + 1);
+  expect(result.checkpoints).toBeGreaterThanOrEqual(1);
+  return verify(org);
+}
+
+describe('npm run audit:verify', () => {
+  const run = (orgId: string) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join('src', 'cli', 'audit-verify.ts'), '--org', orgId], {
+        env: { PATH: process.env.PATH!, DATABASE_OWNER_URL: t.db.ownerUrl, AUDIT_SIGNING_KEY: SECRET, DATA_DIR: os.tmpdir() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (c) => (out += String(c)));
+      child.stderr.on('data', (c) => (out += String(c)));
+      child.once('exit', (code) => resolve({ code, out }));
+    });
+
+  it('exits 0 on an intact trail, and 3 naming the first broken event after tampering', async () => {
+    const org = await sealedOrg('CLI', 2, 5);
+    const intact = await run(org.id);
+    expect(intact.code, intact.out).toBe(0);
+    expect(intact.out).toContain('"intact":true');
+    const victim = (await trail(org))[6]!;
+    await superuser.query('delete from app_public.audit_events where id = $1', [victim.id]);
+    const broken = await run(org.id);
+    expect(broken.code, broken.out).toBe(3);
+    const line = JSON.parse(broken.out.split('\n').find((l) => l.includes(org.id))!);
+    expect(line.firstBroken).toMatchObject({ problem: 'EVENT_DELETED', eventId: victim.id });
+  }, 60_000);
+});

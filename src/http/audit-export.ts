@@ -70,10 +70,21 @@ export function parseExportParams(url: URL): ExportParams {
   const time = (name: 'from' | 'to'): string | null => {
     const value = url.searchParams.get(name);
     if (value === null || value === '') return null;
-    if (!ISO.test(value) || Number.isNaN(Date.parse(value))) {
+    const [y, m, d] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const calendar = new Date(Date.UTC(y, m - 1, d));
+    // Date.parse accepts 2026-02-31 and year 0; PostgreSQL does not: refuse them here (a 400, not a
+    // failed stream). A date alone means midnight UTC, in SQL too.
+    if (
+      !ISO.test(value) ||
+      Number.isNaN(Date.parse(value)) ||
+      y < 1 ||
+      calendar.getUTCFullYear() !== y ||
+      calendar.getUTCMonth() !== m - 1 ||
+      calendar.getUTCDate() !== d
+    ) {
       throw badUserInput(name, 'must be an ISO 8601 date or time with a zone (2026-01-31T00:00:00Z)');
     }
-    return value;
+    return value.length === 10 ? `${value}T00:00:00Z` : value;
   };
   const from = time('from');
   const to = time('to');

@@ -1,5 +1,5 @@
 /**
- * GET /audit/export?from=…&to=…&order=asc|desc — the audit trail of a time range as NDJSON (one
+ * GET /audit/export?from=…&to=…&order=asc|desc&after=… — the audit trail of a time range as NDJSON (one
  * event per line, the fields of the GraphQL `AuditEvent` plus its `seq`), for SIEMs.
  *
  *  - Same authentication as GraphQL (bearer JWT or API key, X-Organization-Id), built by the same
@@ -13,8 +13,18 @@
  *    transaction bound like the request (RLS: the caller's organization only, one snapshot for the
  *    whole export), fetched only when the client has taken the previous batch (a pull stream:
  *    the node adapter waits for 'drain', so a slow reader slows the queries, never the heap).
+ *  - Capacity (review S5): that transaction holds a connection for as long as the client reads,
+ *    so it comes from the export's own small pool (AUDIT_EXPORT_POOL_MAX), never the request pool;
+ *    ExportSlots caps exports per replica (that pool's size: 503 beyond) and per organization
+ *    (429 beyond), both with Retry-After; a client that takes nothing for AUDIT_EXPORT_PULL_TIMEOUT
+ *    has its export ended (rolled back, slot freed) — PG's idle-in-transaction timeout is only
+ *    the backstop.
+ *  - Resumable: each line carries `cursor` (the keyset (occurred_at µs, id), opaque); `after=`
+ *    continues strictly after it. An export that stops early ends with one
+ *    `{"error":{code,message,resumeAfter,events}}` line naming the cursor to resume after.
  *  - Errors before the first byte are JSON `{ errors: [{ message, extensions: { code } }] }` with
- *    401/403/400/429/503; a failure mid-stream ends the body with one `{"error":{…}}` line.
+ *    401/403/400/429/503; dates and cursors are checked strictly here (400 naming the parameter),
+ *    so PostgreSQL never sees a value it would refuse mid-stream (review S7).
  */
 import { GraphQLError } from 'graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
@@ -391,11 +401,17 @@ function streamRows(
   let after = params.after;
   let sent = 0;
   let ended = false;
+  let ending: Promise<void> = Promise.resolve();
   let idle: NodeJS.Timeout | undefined;
-  const end = async (how: 'complete' | 'failed' | 'cancelled' | 'pull_timeout') => {
-    if (ended) return;
+  // Runs once, whatever ends the export first; later callers wait for that same ending.
+  const end = (how: 'complete' | 'failed' | 'cancelled' | 'pull_timeout'): Promise<void> => {
+    if (ended) return ending;
     ended = true;
     clearTimeout(idle);
+    ending = finish(how);
+    return ending;
+  };
+  const finish = async (how: 'complete' | 'failed' | 'cancelled' | 'pull_timeout') => {
     try {
       await client.query(how === 'complete' ? 'commit' : 'rollback');
       release(broken());
@@ -437,12 +453,15 @@ function streamRows(
     {
       async pull(controller) {
         clearTimeout(idle);
-        if (ended) return;
+        // Ended by the pull timeout just as the client read again: wait until its last line is
+        // queued and the stream closed (returning at once would have the stream call pull in
+        // a loop of microtasks, starving the I/O the ending waits for).
+        if (ended) return ending;
         try {
           const values: unknown[] = [params.from, params.to, EXPORT_BATCH];
           if (after) values.push(after.at, after.id);
           const { rows } = await client.query<ExportRow>(batchSql(params.order, after !== null), values);
-          if (ended) return; // cancelled meanwhile
+          if (ended) return ending; // cancelled meanwhile
           if (rows.length === 0) {
             await end('complete');
             controller.close();
@@ -459,7 +478,7 @@ function streamRows(
           // transaction open) forever: end the export cleanly after the pull timeout. The line
           // says where to resume; the client reads it whenever it reads again.
           idle = setTimeout(() => {
-            void end('pull_timeout').then(() => {
+            void end('pull_timeout').finally(() => {
               ctx.logger.info({ sent }, 'audit export ended: the client took nothing for the pull timeout');
               try {
                 controller.enqueue(stopLine('The export was ended: nothing was read for too long.'));
@@ -471,11 +490,15 @@ function streamRows(
           }, options.pullTimeoutMs);
           idle.unref?.();
         } catch (error) {
-          if (ended) return;
+          if (ended) return ending;
           ctx.logger.error({ err: error, sent }, 'audit export stopped');
           await end('failed');
-          controller.enqueue(stopLine('The export stopped.'));
-          controller.close();
+          try {
+            controller.enqueue(stopLine('The export stopped.'));
+            controller.close();
+          } catch {
+            // cancelled meanwhile: nobody to tell
+          }
         }
       },
       async cancel() {

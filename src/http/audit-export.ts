@@ -31,6 +31,7 @@ import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import type pg from 'pg';
 import type { Context, ServerContext } from '../context.js';
 import { heldPermissions } from '../authz/scopes.js';
+import { asDatabaseFault } from '../db/faults.js';
 import { bindingSql } from '../db/request-database.js';
 import { ErrorCode, badUserInput, errorCodeOf, forbidden, gatewayError, serviceUnavailable, unauthenticated } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -50,7 +51,10 @@ const STATUS: Record<string, number> = {
   [ErrorCode.SERVICE_UNAVAILABLE]: 503,
 };
 
-function errorResponse(error: unknown, logger: Logger): Response {
+function errorResponse(thrown: unknown, logger: Logger): Response {
+  // A database fault before the first byte (the request pool busy, a lost connection) is a
+  // retryable 503 with its kind, as in GraphQL, not a 500.
+  const error = asDatabaseFault(thrown);
   const known = error instanceof GraphQLError && errorCodeOf(error) !== undefined;
   if (!known) logger.error({ err: error }, 'audit export failed');
   const code = known ? errorCodeOf(error)! : ErrorCode.INTERNAL_SERVER_ERROR;

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import v8 from 'node:v8';
+import pg from 'pg';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asApp } from '../helpers/database.js';
@@ -379,6 +380,43 @@ describe('paused exports cannot take the gateway down (review S5)', () => {
     } finally {
       await quick.stop();
     }
+  }, 120_000);
+});
+
+describe('a failure mid-stream', () => {
+  it('ends the body with one error line naming the cursor to resume after; resuming gives the rest', async () => {
+    const x = await t.world.organization('Export fault', { customers: 1 });
+    await events(x, 30_000, 'workflow.create', 15_000);
+    const headers = await bearer(x, 'admin');
+    const paused = await openPaused(t.gateway.url, headers);
+    expect(paused.res.statusCode).toBe(200);
+    // The export's connection dies (a failover, an operator): its next batch fails.
+    const su = new pg.Client({ connectionString: t.db.superuserUrl });
+    await su.connect();
+    try {
+      const killed = await until(async () => {
+        const { rows } = await su.query<{ n: number }>(
+          `select count(*)::int as n from (select pg_terminate_backend(pid) from pg_stat_activity
+            where application_name = 'gateway-export' and state like 'idle in transaction%' and datname = $1) k`,
+          [new URL(t.db.appUrl).pathname.slice(1)],
+        );
+        return rows[0]!.n > 0 ? rows[0]!.n : undefined;
+      }, 'the export backend');
+      expect(killed).toBe(1);
+    } finally {
+      await su.end();
+    }
+    paused.res.resume();
+    const chunks: Buffer[] = [paused.first];
+    for await (const chunk of paused.res) chunks.push(chunk as Buffer);
+    const got = lines(Buffer.concat(chunks).toString('utf8'));
+    const stop = got.pop()!;
+    expect(stop.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', resumeAfter: got.at(-1)!.cursor, events: got.length });
+    expect(stop.error.message).toContain('after=');
+    const rest = lines((await get({ after: stop.error.resumeAfter }, headers)).text);
+    const ids = [...got, ...rest].filter((r) => r.action === 'workflow.create').map((r) => r.id);
+    expect(ids.length).toBe(30_000);
+    expect(new Set(ids).size).toBe(30_000);
   }, 120_000);
 });
 

@@ -337,6 +337,14 @@ describe('paused exports cannot take the gateway down (review S5)', () => {
         return r.status === 200 ? r.status : undefined;
       }, 'the cancelled export to give its slot back');
       expect(status).toBe(200);
+      // What an operator sees: refusals by cap, rows and bytes sent, how exports ended.
+      const metrics = await (await fetch(`${small.gateway.url}/metrics`)).text();
+      const value = (line: RegExp) => Number(line.exec(metrics)?.[1] ?? NaN);
+      expect(value(/^gateway_audit_export_refused_total\{reason="organization"\} (\d+)/m)).toBe(1);
+      expect(value(/^gateway_audit_export_refused_total\{reason="total"\} (\d+)/m)).toBe(1);
+      expect(value(/^gateway_audit_export_rows_total (\d+)/m)).toBeGreaterThan(0);
+      expect(value(/^gateway_audit_export_bytes_total (\d+)/m)).toBeGreaterThan(0);
+      expect(value(/^gateway_audit_exports_total\{how="cancelled"\} (\d+)/m)).toBe(1);
     } finally {
       for (const req of open) req.destroy();
       await small.stop();

@@ -214,11 +214,7 @@ const schema = variables
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'is required in production' });
     }
     if (env.NODE_ENV === 'production' && !env.AUDIT_SIGNING_KEY) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['AUDIT_SIGNING_KEY'],
-        message: 'is required in production (it seals the audit trail)',
-      });
+      ctx.addIssue({ code: 'custom', path: ['AUDIT_SIGNING_KEY'], message: 'is required in production (it seals the audit trail)' });
     }
     if (env.CREDENTIALS_ENCRYPTION_KEY && Buffer.from(env.CREDENTIALS_ENCRYPTION_KEY, 'base64').length !== 32) {
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'must be 32 bytes, base64-encoded' });

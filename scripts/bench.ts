@@ -151,6 +151,7 @@ async function seed(superuserUrl: string, issuer: string): Promise<void> {
       await client.query(
         `insert into organizations (id, name) values ($1, $2);
          insert into roles (org_id, system_key, name, description) select $1, key, name, description from system_roles;
+         insert into workspaces (org_id, name, is_default) values ($1, 'Default', true);
          insert into users (issuer, subject, email, email_verified, name)
            select $3, 'bench-' || $4 || '-' || k, 'bench' || $4 || '-' || k || '@bench.test', true, 'Bench Member ' || k
            from generate_series(0, 19) k;
@@ -158,8 +159,9 @@ async function seed(superuserUrl: string, issuer: string): Promise<void> {
            select $1, u.id, r.id, lower(u.name) from users u, roles r
            where u.subject like 'bench-' || $4 || '-%' and r.org_id = $1
              and r.system_key = case when u.subject = 'bench-' || $4 || '-0' then 'owner' else 'developer' end;
-         insert into definitions (org_id, kind, name, created_at, updated_at, created_by, updated_by)
-           select $1, 'workflow', 'workflow ' || g, now() - g * interval '1 second', now() - g * interval '1 second', u.id, u.id
+         insert into definitions (org_id, kind, name, created_at, updated_at, created_by, updated_by, workspace_id)
+           select $1, 'workflow', 'workflow ' || g, now() - g * interval '1 second', now() - g * interval '1 second', u.id, u.id,
+             (select w.id from workspaces w where w.org_id = $1 and w.is_default)
            from generate_series(1, $5::int) g
            join users u on u.subject = 'bench-' || $4 || '-' || (g % 20);
          insert into definition_versions (org_id, definition_id, version, definition)

@@ -13,6 +13,7 @@ import { countMembersOfTeams, loadTeams, memberIdsOfTeams, teamIdsOfMembers, typ
 import { loadUsers, type UserRow } from '../domain/users.js';
 import { loadConnections, type ConnectionRow } from '../domain/connections.js';
 import { loadServicePrincipals, type ServicePrincipalRow } from '../domain/service-principals.js';
+import { countWorkspaceContents, type WorkspaceCounts } from '../domain/workspaces.js';
 import {
   loadDefinitionDocuments,
   loadDefinitions,
@@ -194,6 +195,16 @@ export class RequestLoaders {
           groupByKey(ids, await teamIdsOfInvitations(this.db, ids), (r) => r.invitation_id).map((rows) =>
             rows.map((r) => r.team_id),
           ),
+        ),
+    );
+  }
+  /** A workspace's counts (definitions by kind, project members), read only when selected. */
+  get workspaceCounts(): DataLoader<string, WorkspaceCounts | null> {
+    return this.#lazy(
+      'workspaceCounts',
+      () =>
+        new DataLoader<string, WorkspaceCounts | null>(async (ids) =>
+          byKey(ids, await countWorkspaceContents(this.db, ids), (r) => r.workspace_id),
         ),
     );
   }

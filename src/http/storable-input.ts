@@ -10,6 +10,9 @@
  */
 import {
   getArgumentValues,
+  getNamedType,
+  isEnumType,
+  isScalarType,
   getOperationAST,
   getVariableValues,
   Kind,
@@ -19,6 +22,7 @@ import {
   type DocumentNode,
   type FieldNode,
   type GraphQLField,
+  type GraphQLInputType,
   type GraphQLSchema,
   type OperationDefinitionNode,
 } from 'graphql';
@@ -58,6 +62,22 @@ interface ArgumentSite {
   node: FieldNode;
 }
 
+const NO_TEXT = new Set(['Int', 'Float', 'Boolean']);
+
+/**
+ * Whether a value of this input type can hold a string anywhere: any scalar but Int, Float and
+ * Boolean (ID, String, JSON — its keys too — DateTime…), through lists and input objects.
+ * Runs once per argument site of a new operation (then cached with it), so no memo of its own.
+ */
+function mayHoldText(type: GraphQLInputType, seen = new Set<string>()): boolean {
+  const named = getNamedType(type);
+  if (isEnumType(named)) return false;
+  if (isScalarType(named)) return !NO_TEXT.has(named.name);
+  if (seen.has(named.name)) return false; // a recursive input type: the cycle adds nothing new
+  seen.add(named.name);
+  return Object.values(named.getFields()).some((f) => mayHoldText(f.type, seen));
+}
+
 /**
  * The argument sites of each (schema, operation), found once: the TypeInfo walk depends only on
  * the document, which Yoga's parse cache shares between requests with the same text; only the
@@ -84,7 +104,8 @@ function argumentSites(
       Field(node) {
         if (!node.arguments?.length) return;
         const field = typeInfo.getFieldDef();
-        if (field) found.push({ field, node });
+        // Only arguments that can carry text need a look (first: Int, an enum… cannot).
+        if (field && field.args.some((arg) => mayHoldText(arg.type))) found.push({ field, node });
       },
     }),
   );

@@ -17,7 +17,6 @@ import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
-import type { Context } from '../context.js';
 import { notFound } from '../errors.js';
 
 /** The workspace a workspace-scoped service principal is confined to, else null. */

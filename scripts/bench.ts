@@ -411,6 +411,8 @@ async function main() {
     ];
     await waitFor(`${servers[0]!.base}/health`, gatewayChild, 'the gateway');
     await waitFor(`${servers[1]!.base}/`, limitChild, 'the limit server');
+    // Resident memory before any load: what the code and the schema hold, apart from requests.
+    const idleRss = { gateway: rssKiB(gatewayChild.pid!) / 1024, limit: rssKiB(limitChild.pid!) / 1024 };
 
     // One member per organization (its Owner): the same token for both servers; or the API key.
     const tokens = new Map<string, string>();
@@ -526,7 +528,10 @@ async function main() {
         `\nGateway p99, ${WORKFLOWS_BIG.toLocaleString('en')}-workflow organization ÷ ${WORKFLOWS_SMALL.toLocaleString('en')}-workflow one: ` +
           `${(med(big, 'p99') / med(small, 'p99')).toFixed(2)} (${med(big, 'p99').toFixed(0)} ms vs ${med(small, 'p99').toFixed(0)} ms)`,
       );
-    console.log(`\nPeak RSS, MiB (${connections} connections, max over rounds | ${loadConnections} connections):`);
+    console.log(
+      `\nPeak RSS, MiB (idle after start: gateway ${idleRss.gateway.toFixed(0)}, limit ${idleRss.limit.toFixed(0)}; ` +
+        `${connections} connections, max over rounds | ${loadConnections} connections):`,
+    );
     console.log(
       `| workload | gateway | limit | gateway @${loadConnections} | limit @${loadConnections} | req/s @${loadConnections} (gw / limit) |`,
     );

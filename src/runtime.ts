@@ -31,7 +31,7 @@ import type { Logger } from './logger.js';
 import { FallbackStore, MemoryStore, RedisStore, type RateLimitStoreMode } from './ratelimit/stores.js';
 import { createMetricsServer, metricsOnApiPort } from './http/metrics-endpoint.js';
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
-import { createTracing, otlpTracing, type Tracing } from './observability/tracing.js';
+import type { Tracing } from './observability/tracing.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createGateway, type Gateway } from './yoga.js';
 import { sealingKey, type SealingKey } from './audit/seal.js';
@@ -185,10 +185,14 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       logger.info({ applied }, applied.length ? 'migrations applied' : 'database schema up to date');
     }
 
+    // OpenTelemetry is loaded only when traces go somewhere: its SDK and instrumentations cost
+    // ~20–30 MB of resident memory in a gateway that exports nothing (issue 10's RSS target).
     let tracing: Tracing | undefined;
     if (options.spanExporter) {
+      const { createTracing } = await import('./observability/tracing.js');
       tracing = createTracing({ exporter: options.spanExporter, batch: false, serviceName: config.OTEL_SERVICE_NAME });
     } else if (config.OTEL_EXPORTER_OTLP_ENDPOINT) {
+      const { otlpTracing } = await import('./observability/tracing.js');
       tracing = await otlpTracing(config.OTEL_EXPORTER_OTLP_ENDPOINT, config.OTEL_SERVICE_NAME);
     }
     if (tracing) cleanups.push(() => tracing.shutdown());

@@ -13,6 +13,7 @@ import { countMembersOfTeams, loadTeams, memberIdsOfTeams, teamIdsOfMembers, typ
 import { loadUsers, type UserRow } from '../domain/users.js';
 import { loadConnections, type ConnectionRow } from '../domain/connections.js';
 import { loadServicePrincipals, type ServicePrincipalRow } from '../domain/service-principals.js';
+import { countWorkspaceContents, type WorkspaceCounts } from '../domain/workspaces.js';
 import {
   loadDefinitionDocuments,
   loadDefinitions,
@@ -33,62 +34,187 @@ export function groupByKey<K, R>(keys: readonly K[], rows: R[], keyOf: (row: R) 
   return keys.map((k) => map.get(k) ?? []);
 }
 
-export function createLoaders(db: RequestDatabase) {
-  return {
-    user: new DataLoader<string, UserRow | null>(async (ids) => byKey(ids, await loadUsers(db, ids), (r) => r.id)),
-    definition: new DataLoader<string, DefinitionRow | null>(async (ids) =>
-      byKey(ids, await loadDefinitions(db, ids), (r) => r.id),
-    ),
-    connection: new DataLoader<string, ConnectionRow | null>(async (ids) =>
-      byKey(ids, await loadConnections(db, ids), (r) => r.id),
-    ),
-    /** A definition version's JSON, keyed `${id}:${version}` (list pages leave it out). */
-    definitionDocument: new DataLoader<string, Record<string, unknown> | null>(async (keys) => {
-      const wanted = keys.map((key) => {
-        const [id, version] = key.split(':');
-        return { id: id!, version: Number(version) };
-      });
-      const rows = await loadDefinitionDocuments(db, wanted);
-      return byKey(keys, rows, (r) => `${r.definition_id}:${r.version}`).map((r) => r?.definition ?? null);
-    }),
-    deployments: new DataLoader<string, DeploymentRow[]>(async (ids) =>
-      groupByKey(ids, await loadDeployments(db, ids), (r) => r.definition_id),
-    ),
-    execution: new DataLoader<string, ExecutionRow | null>(async (ids) => byKey(ids, await loadExecutions(db, ids), (r) => r.id)),
-    customer: new DataLoader<string, CustomerRow | null>(async (ids) => byKey(ids, await loadCustomers(db, ids), (r) => r.id)),
-    customerUsage: new DataLoader<string, CustomerUsage | null>(async (ids) =>
-      byKey(ids, await customerUsage(db, ids), (r) => r.customer_id),
-    ),
-    servicePrincipal: new DataLoader<string, ServicePrincipalRow | null>(async (ids) =>
-      byKey(ids, await loadServicePrincipals(db, ids), (r) => r.id),
-    ),
-    role: new DataLoader<string, RoleRow | null>(async (ids) => byKey(ids, await loadRoles(db, ids), (r) => r.id)),
-    roleMemberCount: new DataLoader<string, number>(async (ids) => {
-      const counts = await countMembersByRole(db, ids);
-      return ids.map((id) => counts.get(id) ?? 0);
-    }),
-    member: new DataLoader<string, MemberRow | null>(async (ids) => byKey(ids, await loadMembers(db, ids), (r) => r.id)),
-    teamIdsOfMember: new DataLoader<string, string[]>(async (ids) =>
-      groupByKey(ids, await teamIdsOfMembers(db, ids), (r) => r.membership_id).map((rows) => rows.map((r) => r.team_id)),
-    ),
-    team: new DataLoader<string, TeamRow | null>(async (ids) => byKey(ids, await loadTeams(db, ids), (r) => r.id)),
-    teamMemberCount: new DataLoader<string, number>(async (ids) => {
-      const counts = await countMembersOfTeams(db, ids);
-      return ids.map((id) => counts.get(id) ?? 0);
-    }),
-    memberIdsOfTeam: new DataLoader<string, string[]>(async (ids) =>
-      groupByKey(ids, await memberIdsOfTeams(db, ids), (r) => r.team_id).map((rows) => rows.map((r) => r.membership_id)),
-    ),
-    invitation: new DataLoader<string, InvitationRow | null>(async (ids) =>
-      byKey(ids, await loadInvitations(db, ids), (r) => r.id),
-    ),
-    teamIdsOfInvitation: new DataLoader<string, string[]>(async (ids) =>
-      groupByKey(ids, await teamIdsOfInvitations(db, ids), (r) => r.invitation_id).map((rows) => rows.map((r) => r.team_id)),
-    ),
-  };
+/**
+ * The loaders of one request, each made on first use: most requests touch one or two of them, and
+ * making all of them for every request (a DataLoader and its cache each) was measurable garbage
+ * on the hot path (issue 10's profile).
+ */
+export class RequestLoaders {
+  readonly #made = new Map<string, unknown>();
+  constructor(private readonly db: RequestDatabase) {}
+
+  #lazy<T>(name: string, make: () => T): T {
+    let loader = this.#made.get(name) as T | undefined;
+    if (loader === undefined) this.#made.set(name, (loader = make()));
+    return loader;
+  }
+
+  get user(): DataLoader<string, UserRow | null> {
+    return this.#lazy(
+      'user',
+      () => new DataLoader<string, UserRow | null>(async (ids) => byKey(ids, await loadUsers(this.db, ids), (r) => r.id)),
+    );
+  }
+  get definition(): DataLoader<string, DefinitionRow | null> {
+    return this.#lazy(
+      'definition',
+      () =>
+        new DataLoader<string, DefinitionRow | null>(async (ids) => byKey(ids, await loadDefinitions(this.db, ids), (r) => r.id)),
+    );
+  }
+  get connection(): DataLoader<string, ConnectionRow | null> {
+    return this.#lazy(
+      'connection',
+      () =>
+        new DataLoader<string, ConnectionRow | null>(async (ids) => byKey(ids, await loadConnections(this.db, ids), (r) => r.id)),
+    );
+  }
+  /** A definition version's JSON, keyed `${id}:${version}` (list pages leave it out). */
+  get definitionDocument(): DataLoader<string, Record<string, unknown> | null> {
+    return this.#lazy(
+      'definitionDocument',
+      () =>
+        new DataLoader<string, Record<string, unknown> | null>(async (keys) => {
+          const wanted = keys.map((key) => {
+            const [id, version] = key.split(':');
+            return { id: id!, version: Number(version) };
+          });
+          const rows = await loadDefinitionDocuments(this.db, wanted);
+          return byKey(keys, rows, (r) => `${r.definition_id}:${r.version}`).map((r) => r?.definition ?? null);
+        }),
+    );
+  }
+  get deployments(): DataLoader<string, DeploymentRow[]> {
+    return this.#lazy(
+      'deployments',
+      () =>
+        new DataLoader<string, DeploymentRow[]>(async (ids) =>
+          groupByKey(ids, await loadDeployments(this.db, ids), (r) => r.definition_id),
+        ),
+    );
+  }
+  get execution(): DataLoader<string, ExecutionRow | null> {
+    return this.#lazy(
+      'execution',
+      () =>
+        new DataLoader<string, ExecutionRow | null>(async (ids) => byKey(ids, await loadExecutions(this.db, ids), (r) => r.id)),
+    );
+  }
+  get customer(): DataLoader<string, CustomerRow | null> {
+    return this.#lazy(
+      'customer',
+      () => new DataLoader<string, CustomerRow | null>(async (ids) => byKey(ids, await loadCustomers(this.db, ids), (r) => r.id)),
+    );
+  }
+  get customerUsage(): DataLoader<string, CustomerUsage | null> {
+    return this.#lazy(
+      'customerUsage',
+      () =>
+        new DataLoader<string, CustomerUsage | null>(async (ids) =>
+          byKey(ids, await customerUsage(this.db, ids), (r) => r.customer_id),
+        ),
+    );
+  }
+  get servicePrincipal(): DataLoader<string, ServicePrincipalRow | null> {
+    return this.#lazy(
+      'servicePrincipal',
+      () =>
+        new DataLoader<string, ServicePrincipalRow | null>(async (ids) =>
+          byKey(ids, await loadServicePrincipals(this.db, ids), (r) => r.id),
+        ),
+    );
+  }
+  get role(): DataLoader<string, RoleRow | null> {
+    return this.#lazy(
+      'role',
+      () => new DataLoader<string, RoleRow | null>(async (ids) => byKey(ids, await loadRoles(this.db, ids), (r) => r.id)),
+    );
+  }
+  get roleMemberCount(): DataLoader<string, number> {
+    return this.#lazy(
+      'roleMemberCount',
+      () =>
+        new DataLoader<string, number>(async (ids) => {
+          const counts = await countMembersByRole(this.db, ids);
+          return ids.map((id) => counts.get(id) ?? 0);
+        }),
+    );
+  }
+  get member(): DataLoader<string, MemberRow | null> {
+    return this.#lazy(
+      'member',
+      () => new DataLoader<string, MemberRow | null>(async (ids) => byKey(ids, await loadMembers(this.db, ids), (r) => r.id)),
+    );
+  }
+  get teamIdsOfMember(): DataLoader<string, string[]> {
+    return this.#lazy(
+      'teamIdsOfMember',
+      () =>
+        new DataLoader<string, string[]>(async (ids) =>
+          groupByKey(ids, await teamIdsOfMembers(this.db, ids), (r) => r.membership_id).map((rows) => rows.map((r) => r.team_id)),
+        ),
+    );
+  }
+  get team(): DataLoader<string, TeamRow | null> {
+    return this.#lazy(
+      'team',
+      () => new DataLoader<string, TeamRow | null>(async (ids) => byKey(ids, await loadTeams(this.db, ids), (r) => r.id)),
+    );
+  }
+  get teamMemberCount(): DataLoader<string, number> {
+    return this.#lazy(
+      'teamMemberCount',
+      () =>
+        new DataLoader<string, number>(async (ids) => {
+          const counts = await countMembersOfTeams(this.db, ids);
+          return ids.map((id) => counts.get(id) ?? 0);
+        }),
+    );
+  }
+  get memberIdsOfTeam(): DataLoader<string, string[]> {
+    return this.#lazy(
+      'memberIdsOfTeam',
+      () =>
+        new DataLoader<string, string[]>(async (ids) =>
+          groupByKey(ids, await memberIdsOfTeams(this.db, ids), (r) => r.team_id).map((rows) => rows.map((r) => r.membership_id)),
+        ),
+    );
+  }
+  get invitation(): DataLoader<string, InvitationRow | null> {
+    return this.#lazy(
+      'invitation',
+      () =>
+        new DataLoader<string, InvitationRow | null>(async (ids) => byKey(ids, await loadInvitations(this.db, ids), (r) => r.id)),
+    );
+  }
+  get teamIdsOfInvitation(): DataLoader<string, string[]> {
+    return this.#lazy(
+      'teamIdsOfInvitation',
+      () =>
+        new DataLoader<string, string[]>(async (ids) =>
+          groupByKey(ids, await teamIdsOfInvitations(this.db, ids), (r) => r.invitation_id).map((rows) =>
+            rows.map((r) => r.team_id),
+          ),
+        ),
+    );
+  }
+  /** A workspace's counts (definitions by kind, project members), read only when selected. */
+  get workspaceCounts(): DataLoader<string, WorkspaceCounts | null> {
+    return this.#lazy(
+      'workspaceCounts',
+      () =>
+        new DataLoader<string, WorkspaceCounts | null>(async (ids) =>
+          byKey(ids, await countWorkspaceContents(this.db, ids), (r) => r.workspace_id),
+        ),
+    );
+  }
 }
 
-export type Loaders = ReturnType<typeof createLoaders>;
+export function createLoaders(db: RequestDatabase): RequestLoaders {
+  return new RequestLoaders(db);
+}
+
+export type Loaders = RequestLoaders;
 
 /** Loads many ids, dropping the ones this request cannot see. */
 export async function loadAll<T>(loader: DataLoader<string, T | null>, ids: readonly string[]): Promise<T[]> {

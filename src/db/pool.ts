@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { useFastTimestamps } from './timestamps.js';
 
 export interface PoolOptions {
   max: number;
@@ -36,6 +37,7 @@ export const ANSWER_GRACE_MS = 2_000;
  * destroyed.
  */
 export function createPool(connectionString: string, options: PoolOptions, logger: Logger): pg.Pool {
+  useFastTimestamps();
   const lockTimeout = options.lockTimeoutMs ?? Math.min(2_000, Math.ceil(options.statementTimeoutMs / 5));
   const pool = new pg.Pool({
     connectionString,

@@ -36,6 +36,17 @@ export function encodeCursor(key: string, id: string): string {
   return Buffer.from(JSON.stringify([key, id])).toString('base64url');
 }
 
+/**
+ * An edge whose cursor is encoded when read: most pages select `node` only, and encoding a
+ * cursor per row (JSON + base64) showed in issue 10's profile.
+ */
+class Edge<T extends { cursor_key: string; id: string }> {
+  constructor(readonly node: T) {}
+  get cursor(): string {
+    return encodeCursor(this.node.cursor_key, this.node.id);
+  }
+}
+
 function decodeCursor(field: string, cursor: string): { key: string; id: string } {
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
@@ -129,7 +140,7 @@ export function toConnection<T extends { id: string; cursor_key: string; total_c
   const hasMore = rows.length > window.limit;
   const page = rows.slice(0, window.limit);
   if (window.backward) page.reverse();
-  const edges = page.map((node) => ({ cursor: encodeCursor(node.cursor_key, node.id), node }));
+  const edges = page.map((node) => new Edge(node));
   return {
     edges,
     pageInfo: {

@@ -34,17 +34,34 @@ const CONSTRAINTS: ConstraintMessages = {
   },
 };
 
-const SELECT = `select pm.id, pm.workspace_id, pm.membership_id, pm.team_id, m.user_id,
-    coalesce(u.name, t.name) as name, u.email, coalesce(pm.system_role_key, pm.project_role_id::text) as role_id, pm.created_at
-  from project_members pm
-  left join memberships m on m.org_id = pm.org_id and m.id = pm.membership_id
-  left join users u on u.id = m.user_id
-  left join teams t on t.org_id = pm.org_id and t.id = pm.team_id`;
+// The person or team of each row is looked up per row (a LATERAL subquery with LIMIT stays a
+// nested loop over the primary keys): joined plainly, the planner may hash the whole
+// organization's memberships for one page (memberships' policy is an OR the index cannot serve).
+const SELECT_FROM = (members: string) => `select pm.id, pm.workspace_id, pm.membership_id, pm.team_id, m.user_id,
+    coalesce(m.name, t.name) as name, m.email, coalesce(pm.system_role_key, pm.project_role_id::text) as role_id, pm.created_at
+  from ${members} pm
+  left join lateral (
+    select m.user_id, u.name, u.email from memberships m join users u on u.id = m.user_id
+    where m.org_id = pm.org_id and m.id = pm.membership_id limit 1
+  ) m on true
+  left join lateral (select t.name from teams t where t.org_id = pm.org_id and t.id = pm.team_id limit 1) t on true`;
+const SELECT = SELECT_FROM('project_members');
+
+/**
+ * A plain (unpaged) list stays bounded (issue 10): the first PROJECT_MEMBER_LIST_LIMIT of a
+ * workspace's project members, people first, then teams, each in the order they were added —
+ * the order of index project_members_listed (migration 017), so the page is cut before the
+ * names are joined. (By name it would sort every member of the workspace: the names live in
+ * users and teams, which no index of this table can order by.)
+ */
+export const PROJECT_MEMBER_LIST_LIMIT = 500;
 
 export async function listProjectMembers(db: RequestDatabase, workspaceId: string): Promise<ProjectMemberRow[]> {
   return (
     await db.query<ProjectMemberRow>(
-      `${SELECT} where pm.workspace_id = $1 order by pm.team_id nulls first, lower(coalesce(u.name, t.name)), pm.id`,
+      `${SELECT_FROM(`(select * from project_members where workspace_id = $1
+           order by (team_id is not null), created_at, id limit ${PROJECT_MEMBER_LIST_LIMIT})`)}
+       order by (pm.team_id is not null), pm.created_at, pm.id`,
       [workspaceId],
     )
   ).rows;

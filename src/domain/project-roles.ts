@@ -58,10 +58,16 @@ function inMatrixOrder(row: ProjectRoleRow): ProjectRoleRow {
   return { ...row, permissions: PROJECT_PERMISSION_KEYS.filter((k) => (row.permissions as string[]).includes(k)) };
 }
 
+/**
+ * A plain (unpaged) list stays bounded (issue 10): the first PROJECT_ROLE_LIST_LIMIT custom roles
+ * by name, read in the order of index project_roles_listed (migration 017).
+ */
+export const PROJECT_ROLE_LIST_LIMIT = 500;
+
 /** System project roles first (in matrix order), then custom ones by name. */
 export async function listProjectRoles(db: RequestDatabase, staff: boolean): Promise<ProjectRoleRow[]> {
   if (!staff) return systemRows();
-  const { rows } = await db.query<ProjectRoleRow>(`${SELECT} order by lower(r.name), r.id`);
+  const { rows } = await db.query<ProjectRoleRow>(`${SELECT} order by lower(r.name), r.id limit ${PROJECT_ROLE_LIST_LIMIT}`);
   return [...systemRows(), ...rows.map(inMatrixOrder)];
 }
 

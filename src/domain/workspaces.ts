@@ -19,6 +19,11 @@ export interface WorkspaceRow {
   is_default: boolean;
   created_at: Date;
   updated_at: Date;
+}
+
+/** What a workspace holds, counted only when a count is selected (see countWorkspaceContents). */
+export interface WorkspaceCounts {
+  workspace_id: string;
   connectors: number;
   workflows: number;
   agents: number;
@@ -32,21 +37,45 @@ const CONSTRAINTS: ConstraintMessages = {
   },
 };
 
-const SELECT = `select w.id, w.name, w.is_default, w.created_at, w.updated_at,
-    coalesce(c.connectors, 0) as connectors, coalesce(c.workflows, 0) as workflows,
-    coalesce(c.agents, 0) as agents, coalesce(c.tools, 0) as tools,
-    (select count(*)::int from project_members pm where pm.org_id = w.org_id and pm.workspace_id = w.id) as project_members
-  from workspaces w
-  left join lateral (
-    select count(*) filter (where d.kind = 'connector')::int as connectors,
-           count(*) filter (where d.kind = 'workflow')::int as workflows,
-           count(*) filter (where d.kind = 'agent')::int as agents,
-           count(*) filter (where d.kind = 'tool')::int as tools
-    from definitions d where d.org_id = w.org_id and d.workspace_id = w.id
-  ) c on true`;
+const SELECT = `select w.id, w.name, w.is_default, w.created_at, w.updated_at from workspaces w`;
+
+/**
+ * A plain (unpaged) list stays bounded (issue 10): the first WORKSPACE_LIST_LIMIT workspaces in
+ * the order of index workspaces_listed (migration 017), so a page never sorts the organization's
+ * workspaces. The counts are not part of the row: they are read per workspace, and only when
+ * selected (countWorkspaceContents, through a request loader).
+ */
+export const WORKSPACE_LIST_LIMIT = 500;
 
 export async function listWorkspaces(db: RequestDatabase): Promise<WorkspaceRow[]> {
-  return (await db.query<WorkspaceRow>(`${SELECT} order by w.is_default desc, lower(w.name), w.id`)).rows;
+  return (await db.query<WorkspaceRow>(`${SELECT} order by w.is_default desc, lower(w.name), w.id limit ${WORKSPACE_LIST_LIMIT}`))
+    .rows;
+}
+
+/**
+ * Definitions by kind and project members of these workspaces, as this request may see them (in
+ * a workspace context, only that workspace's definitions are visible, so the others count zero).
+ * Counting is O(what the workspaces hold), like a totalCount: only when a count is asked for.
+ */
+export async function countWorkspaceContents(db: RequestDatabase, ids: readonly string[]): Promise<WorkspaceCounts[]> {
+  return (
+    await db.query<WorkspaceCounts>(
+      `select w.id as workspace_id,
+          coalesce(c.connectors, 0) as connectors, coalesce(c.workflows, 0) as workflows,
+          coalesce(c.agents, 0) as agents, coalesce(c.tools, 0) as tools,
+          (select count(*)::int from project_members pm where pm.org_id = w.org_id and pm.workspace_id = w.id) as project_members
+        from workspaces w
+        left join lateral (
+          select count(*) filter (where d.kind = 'connector')::int as connectors,
+                 count(*) filter (where d.kind = 'workflow')::int as workflows,
+                 count(*) filter (where d.kind = 'agent')::int as agents,
+                 count(*) filter (where d.kind = 'tool')::int as tools
+          from definitions d where d.org_id = w.org_id and d.workspace_id = w.id
+        ) c on true
+        where w.id = any($1::uuid[])`,
+      [ids],
+    )
+  ).rows;
 }
 
 export async function requireWorkspace(db: RequestDatabase, id: string): Promise<WorkspaceRow> {
@@ -95,7 +124,8 @@ export async function deleteWorkspace(db: RequestDatabase, id: string): Promise<
   await acrossWorkspaces(db, async () => {
     const workspace = await requireWorkspace(db, id);
     if (workspace.is_default) throw conflict('The default workspace cannot be deleted.');
-    const held = workspace.connectors + workspace.workflows + workspace.agents + workspace.tools;
+    const [counts] = await countWorkspaceContents(db, [workspace.id]);
+    const held = counts ? counts.connectors + counts.workflows + counts.agents + counts.tools : 0;
     if (held > 0) {
       throw conflict(`This workspace still holds ${held} definition${held === 1 ? '' : 's'}; move or delete them first.`, {
         definitionCount: held,

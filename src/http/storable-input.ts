@@ -9,8 +9,10 @@
  * string and JSON argument in the schema).
  */
 import {
-  BREAK,
   getArgumentValues,
+  getNamedType,
+  isEnumType,
+  isScalarType,
   getOperationAST,
   getVariableValues,
   Kind,
@@ -18,7 +20,11 @@ import {
   visit,
   visitWithTypeInfo,
   type DocumentNode,
+  type FieldNode,
+  type GraphQLField,
+  type GraphQLInputType,
   type GraphQLSchema,
+  type OperationDefinitionNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { storableTextProblem as problemWith } from '../db/storable-text.js';
@@ -50,6 +56,64 @@ export function findUnstorableValue(value: unknown, path: string): UnstorableInp
   return null;
 }
 
+/** A field node with arguments in an operation (or its document's fragments), with its definition. */
+interface ArgumentSite {
+  field: GraphQLField<unknown, unknown>;
+  node: FieldNode;
+}
+
+const NO_TEXT = new Set(['Int', 'Float', 'Boolean']);
+
+/**
+ * Whether a value of this input type can hold a string anywhere: any scalar but Int, Float and
+ * Boolean (ID, String, JSON — its keys too — DateTime…), through lists and input objects.
+ * Runs once per argument site of a new operation (then cached with it), so no memo of its own.
+ */
+function mayHoldText(type: GraphQLInputType, seen = new Set<string>()): boolean {
+  const named = getNamedType(type);
+  if (isEnumType(named)) return false;
+  if (isScalarType(named)) return !NO_TEXT.has(named.name);
+  if (seen.has(named.name)) return false; // a recursive input type: the cycle adds nothing new
+  seen.add(named.name);
+  return Object.values(named.getFields()).some((f) => mayHoldText(f.type, seen));
+}
+
+/**
+ * The argument sites of each (schema, operation), found once: the TypeInfo walk depends only on
+ * the document, which Yoga's parse cache shares between requests with the same text; only the
+ * values (variables) differ per request. Keyed by the operation node, so made-up operation names
+ * cannot grow it, and dropped with the document. The document is never changed.
+ */
+const argumentSitesCache = new WeakMap<GraphQLSchema, WeakMap<OperationDefinitionNode, readonly ArgumentSite[]>>();
+
+function argumentSites(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): readonly ArgumentSite[] {
+  let bySchema = argumentSitesCache.get(schema);
+  if (!bySchema) argumentSitesCache.set(schema, (bySchema = new WeakMap()));
+  let sites = bySchema.get(operation);
+  if (sites) return sites;
+  const found: ArgumentSite[] = [];
+  const fragments = document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
+  const typeInfo = new TypeInfo(schema);
+  visit(
+    { kind: Kind.DOCUMENT, definitions: [operation, ...fragments] },
+    visitWithTypeInfo(typeInfo, {
+      Field(node) {
+        if (!node.arguments?.length) return;
+        const field = typeInfo.getFieldDef();
+        // Only arguments that can carry text need a look (first: Int, an enum… cannot).
+        if (field && field.args.some((arg) => mayHoldText(arg.type))) found.push({ field, node });
+      },
+    }),
+  );
+  sites = Object.freeze(found);
+  bySchema.set(operation, sites);
+  return sites;
+}
+
 /** The first argument of the executed operation whose value the database would refuse. */
 export function findUnstorableInput(
   schema: GraphQLSchema,
@@ -59,33 +123,24 @@ export function findUnstorableInput(
 ): UnstorableInput | null {
   const operation = getOperationAST(document, operationName);
   if (!operation) return null;
+  const sites = argumentSites(schema, document, operation);
+  if (!sites.length) return null; // no arguments anywhere: nothing to store
   const variables = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {});
   // Variables that do not coerce are execution's to report (with their own clear error).
   if (variables.errors) return null;
-  const fragments = document.definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION);
-  const typeInfo = new TypeInfo(schema);
-  let found: UnstorableInput | null = null;
-  visit(
-    { kind: Kind.DOCUMENT, definitions: [operation, ...fragments] },
-    visitWithTypeInfo(typeInfo, {
-      Field(node) {
-        if (!node.arguments?.length) return;
-        const field = typeInfo.getFieldDef();
-        if (!field) return;
-        let values: Record<string, unknown>;
-        try {
-          values = getArgumentValues(field, node, variables.coerced);
-        } catch {
-          return; // execution reports arguments that do not coerce
-        }
-        for (const [name, value] of Object.entries(values)) {
-          found = findUnstorableValue(value, name);
-          if (found) return BREAK;
-        }
-      },
-    }),
-  );
-  return found;
+  for (const { field, node } of sites) {
+    let values: Record<string, unknown>;
+    try {
+      values = getArgumentValues(field, node, variables.coerced);
+    } catch {
+      continue; // execution reports arguments that do not coerce
+    }
+    for (const [name, value] of Object.entries(values)) {
+      const found = findUnstorableValue(value, name);
+      if (found) return found;
+    }
+  }
+  return null;
 }
 
 export function useStorableInput(): Plugin {

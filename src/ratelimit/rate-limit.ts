@@ -32,11 +32,13 @@ import {
   type DocumentNode,
   type GraphQLField,
   type GraphQLSchema,
+  type OperationDefinitionNode,
 } from 'graphql';
 import type { Plugin, YogaInitialContext } from 'graphql-yoga';
 import { declaredScopes, passes } from '../authz/field-rules.js';
 import { clientIpOf, normalizeIp, type Context, type ServerContext } from '../context.js';
 import { ErrorCode, errorCodeOf, rateLimited } from '../errors.js';
+import { MemoryStore } from './stores.js';
 
 export interface RateLimitOptions {
   windowMs: number;
@@ -63,6 +65,8 @@ interface Bucket {
  */
 function countCall(store: Store, identity: Identity, windowMs: number, max: number): boolean | Promise<boolean> {
   const now = Date.now();
+  // The memory store counts in place (amortized O(1)); the others read, then write back.
+  if (store instanceof MemoryStore) return store.record(identity, now, windowMs, max);
   const record = (timestamps: readonly number[]) => {
     const recent = timestamps.filter((t) => t + windowMs > now);
     const over = recent.length + 1 > max;
@@ -73,14 +77,39 @@ function countCall(store: Store, identity: Identity, windowMs: number, max: numb
   return isPromise(read) ? read.then(record) : record(read);
 }
 
+/**
+ * The root-field calls of each (schema, operation), computed once. Yoga's parse cache hands the
+ * same DocumentNode (and so the same operation node) to every request with the same text, so a
+ * WeakMap keyed by the operation node turns the per-request TypeInfo walk into a lookup; the entry
+ * goes when the parse cache drops the document. Keyed by the node, not by the operation name a
+ * client sends, so made-up names cannot grow it. The document is never changed or replaced, so
+ * Yoga's and Envelop's per-document caches keep working.
+ */
+const rootFieldCallsCache = new WeakMap<
+  GraphQLSchema,
+  WeakMap<OperationDefinitionNode, readonly GraphQLField<unknown, unknown>[]>
+>();
+
 /** Every occurrence of a root field in the executed operation (fragments on the root included). */
-function rootFieldCalls(
+export function rootFieldCalls(
   schema: GraphQLSchema,
   document: DocumentNode,
   operationName: string | null | undefined,
-): GraphQLField<unknown, unknown>[] {
+): readonly GraphQLField<unknown, unknown>[] {
   const operation = getOperationAST(document, operationName);
   if (!operation) return [];
+  let bySchema = rootFieldCallsCache.get(schema);
+  if (!bySchema) rootFieldCallsCache.set(schema, (bySchema = new WeakMap()));
+  let calls = bySchema.get(operation);
+  if (!calls) bySchema.set(operation, (calls = computeRootFieldCalls(schema, document, operation)));
+  return calls;
+}
+
+function computeRootFieldCalls(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): readonly GraphQLField<unknown, unknown>[] {
   const root = schema.getRootType(operation.operation);
   if (!root) return [];
   const typeInfo = new TypeInfo(schema);
@@ -95,7 +124,7 @@ function rootFieldCalls(
       },
     }),
   );
-  return calls;
+  return Object.freeze(calls);
 }
 
 function message(bucket: Bucket, seconds: number): string {

@@ -9,8 +9,15 @@ import type { Redis } from 'ioredis';
 
 const keyOf = (identity: Identity) => `${identity.contextIdentity}|${identity.fieldIdentity}`;
 
+/** One caller's recent calls, oldest first; entries before `head` are gone (dropped lazily). */
+interface CallLog {
+  times: number[];
+  head: number;
+  expires: number;
+}
+
 export class MemoryStore extends Store {
-  private readonly log = new Map<string, { timestamps: readonly number[]; expires: number }>();
+  private readonly log = new Map<string, CallLog>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(sweepEveryMs = 60_000) {
@@ -19,17 +26,45 @@ export class MemoryStore extends Store {
     this.sweeper.unref();
   }
 
+  /**
+   * Counts one call at `now`; true when it is over `max` (it is counted all the same) — the
+   * verdict of "read the recent calls, add this one, write them back", in amortized O(1):
+   * expired calls leave from the front of the log, and only the newest `max` calls are kept
+   * (older ones can no longer change a verdict: with `max` recent calls any new one is over).
+   * The read-filter-copy way cost O(calls in the window) per request — an organization at its
+   * default 6,000 a minute copied 6,000 timestamps twice for every call (issue 10's profile:
+   * garbage and resident memory).
+   */
+  record(identity: Identity, now: number, windowMs: number, max: number): boolean {
+    const key = keyOf(identity);
+    let entry = this.log.get(key);
+    if (!entry) this.log.set(key, (entry = { times: [], head: 0, expires: 0 }));
+    const { times } = entry;
+    while (entry.head < times.length && times[entry.head]! + windowMs <= now) entry.head++;
+    const over = times.length - entry.head + 1 > max;
+    times.push(now);
+    if (times.length - entry.head > max) entry.head = times.length - max;
+    // Compact once the dropped front outweighs what is kept.
+    if (entry.head > 1024 && entry.head * 2 > times.length) {
+      entry.times = times.slice(entry.head);
+      entry.head = 0;
+    }
+    entry.expires = Math.max(entry.expires, now + windowMs);
+    return over;
+  }
+
   setForIdentity(identity: Identity, timestamps: readonly number[], windowMs = 60_000): void {
     const key = keyOf(identity);
     if (timestamps.length === 0) {
       this.log.delete(key);
       return;
     }
-    this.log.set(key, { timestamps, expires: Math.max(...timestamps) + windowMs });
+    this.log.set(key, { times: [...timestamps], head: 0, expires: Math.max(...timestamps) + windowMs });
   }
 
   getForIdentity(identity: Identity): readonly number[] {
-    return this.log.get(keyOf(identity))?.timestamps ?? [];
+    const entry = this.log.get(keyOf(identity));
+    return entry ? entry.times.slice(entry.head) : [];
   }
 
   sweep(now = Date.now()): void {

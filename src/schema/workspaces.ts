@@ -9,19 +9,25 @@ import {
   listWorkspaces,
   renameWorkspace,
   requireWorkspace,
+  type WorkspaceCounts,
   type WorkspaceRow,
 } from '../domain/workspaces.js';
+import type { Context } from '../context.js';
 import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
-import type { Context } from '../context.js';
 import { notFound } from '../errors.js';
 
 /** The workspace a workspace-scoped service principal is confined to, else null. */
 function scopedWorkspaceOf(ctx: Context): string | null {
   return ctx.principal?.kind === 'service' ? ctx.principal.workspaceId : null;
 }
+
+const counted =
+  (what: Exclude<keyof WorkspaceCounts, 'workspace_id'>) =>
+  async (w: WorkspaceRow, _args: object, ctx: Context): Promise<number> =>
+    (await ctx.loaders.workspaceCounts.load(w.id))?.[what] ?? 0;
 
 export const WorkspaceRef = builder.objectRef<WorkspaceRow>('Workspace').implement({
   description: 'A group of the organization’s definitions (Activepieces: a project). Send its id as X-Workspace-Id to act in it.',
@@ -31,11 +37,15 @@ export const WorkspaceRef = builder.objectRef<WorkspaceRow>('Workspace').impleme
     name: t.exposeString('name'),
     isDefault: t.exposeBoolean('is_default', { description: 'Where definitions land unless told otherwise; cannot be deleted.' }),
     createdAt: t.field({ type: 'DateTime', resolve: (w) => w.created_at }),
-    connectorCount: t.exposeInt('connectors', { description: 'Counts what this request may see.' }),
-    workflowCount: t.exposeInt('workflows'),
-    agentCount: t.exposeInt('agents'),
-    toolCount: t.exposeInt('tools'),
-    projectMemberCount: t.exposeInt('project_members', { description: 'Members and teams holding a project role here.' }),
+    // Counted only when selected, all of a list's workspaces in one query (a request loader).
+    connectorCount: t.int({ description: 'Counts what this request may see.', resolve: counted('connectors') }),
+    workflowCount: t.int({ resolve: counted('workflows') }),
+    agentCount: t.int({ resolve: counted('agents') }),
+    toolCount: t.int({ resolve: counted('tools') }),
+    projectMemberCount: t.int({
+      description: 'Members and teams holding a project role here.',
+      resolve: counted('project_members'),
+    }),
   }),
 });
 

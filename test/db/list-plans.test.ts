@@ -27,7 +27,10 @@ import { listExecutions } from '../../src/domain/executions.js';
 import type { Connection, PageArgs } from '../../src/domain/pagination.js';
 import { listJoinRequests, listPeople } from '../../src/domain/people.js';
 import { listRoles } from '../../src/domain/roles.js';
+import { listProjectMembers, PROJECT_MEMBER_LIST_LIMIT } from '../../src/domain/project-members.js';
+import { listProjectRoles, PROJECT_ROLE_LIST_LIMIT } from '../../src/domain/project-roles.js';
 import { listTeams, TEAM_LIST_LIMIT } from '../../src/domain/teams.js';
+import { listWorkspaces, WORKSPACE_LIST_LIMIT } from '../../src/domain/workspaces.js';
 import { schema } from '../../src/schema/index.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 
@@ -60,8 +63,13 @@ async function load(superuserUrl: string): Promise<void> {
          select md5('sp' || i)::uuid, 'service-principal', 'sp-' || i, 'Runner ' || i from generate_series(1, ${ROWS}) i;
        insert into service_principals (org_id, kind, name, user_id, public_id, secret_hash, environment, created_at)
          select $1, 'runner', 'Runner ' || i, md5('sp' || i)::uuid, substr(md5('pid' || i), 1, 16),
-                sha256(('s' || i)::bytea), case when i % 2 = 0 then 'live' else 'test' end, now() - i * interval '1 second'
+                sha256(('s' || i)::bytea), case when i % 500 = 0 then 'live' else 'test' end, now() - i * interval '1 second'
          from generate_series(1, ${ROWS}) i;
+       -- Rare statuses (each index is for finding the rare ones): 1 key in 400 revoked, 1 in 400 expired.
+       update service_principals set revoked_at = now() where org_id = $1 and ('x' || substr(md5(id::text), 1, 3))::bit(12)::int % 400 = 3;
+       update service_principals set expires_at = case when ('x' || substr(md5(id::text), 1, 3))::bit(12)::int % 400 = 7
+                                                       then now() - interval '1 day' else now() + interval '30 days' end
+         where org_id = $1 and ('x' || substr(md5(id::text), 1, 3))::bit(12)::int % 400 in (7, 11);
        insert into users (id, issuer, subject, email, name) values ($3, 'bench', 'owner', 'owner@big.test', 'Owner');
        insert into users (id, issuer, subject, email, name)
          select ('0b160001-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'bench', 'u' || i, 'user' || i || '@big.test',
@@ -140,6 +148,18 @@ async function load(superuserUrl: string): Promise<void> {
                 case when i % 500 = 2 then 'workflow.deploy' else (array['workflow.create','workflow.update','customer.create'])[1 + i % 3] end,
                 (array['workflow','customer'])[1 + i % 2], (array['success','failure','denied'])[1 + i % 3]
          from generate_series(1, ${ROWS}) i;
+       -- Workspaces, custom project roles and project members (migration 017 orders them).
+       insert into workspaces (org_id, name) select $1, 'Space ' || md5(i::text) from generate_series(1, ${ROWS}) i;
+       insert into project_roles (org_id, name) select $1, 'Project role ' || md5(i::text) from generate_series(1, ${ROWS}) i;
+       insert into project_role_permissions (org_id, role_id, permission_key)
+         select r.org_id, r.id, p.key from project_roles r, (select key from project_permissions order by key limit 2) p
+         where r.org_id = $1;
+       insert into project_members (org_id, workspace_id, membership_id, system_role_key, created_at)
+         select $1, w.id, m.id, 'viewer', now() - (row_number() over (order by m.id)) * interval '1 second'
+         from memberships m, workspaces w where m.org_id = $1 and w.org_id = $1 and w.is_default;
+       insert into project_members (org_id, workspace_id, team_id, system_role_key)
+         select $1, w.id, t.id, 'editor' from (select id from teams where org_id = $1 order by id limit 100) t, workspaces w
+         where w.org_id = $1 and w.is_default;
        insert into join_requests (org_id, user_id, email, status)
          select $1, u.id, u.email, case when n % 2 = 0 then 'pending' else 'rejected' end
          from (select id, email, row_number() over (order by subject) n from users where subject like 'u%') u;`,
@@ -156,6 +176,7 @@ async function load(superuserUrl: string): Promise<void> {
     sample.customerId = await one(`select id as v from customers where org_id = $1 and slug = 'c-7'`);
     sample.viewerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'viewer'`);
     sample.teamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1`);
+    sample.defaultWorkspaceId = await one(`select id as v from workspaces where org_id = $1 and is_default`);
   } finally {
     await raw.end();
   }
@@ -358,10 +379,13 @@ const REGISTRY: ListCase[] = [
   {
     field: 'Query.apiKeys',
     orders: { 'newest first': (rdb, page) => listServicePrincipals(rdb, {}, page, false) },
-    filters: { kind: () => (rdb, page) => listServicePrincipals(rdb, { kind: 'runner' }, page, false) },
-    unbounded: {
-      status: 'a condition over the newest-first index: a rare status reads until the page fills (known gap)',
-      environment: 'a condition over the newest-first index: a rare environment reads until the page fills (known gap)',
+    filters: {
+      kind: () => (rdb, page) => listServicePrincipals(rdb, { kind: 'runner' }, page, false),
+      // Sparse values, each with its index (migration 017); active keys are most of them.
+      environment: () => (rdb, page) => listServicePrincipals(rdb, { environment: 'live' }, page, false),
+      'status revoked': () => (rdb, page) => listServicePrincipals(rdb, { status: 'revoked' }, page, false),
+      'status expired': () => (rdb, page) => listServicePrincipals(rdb, { status: 'expired' }, page, false),
+      'status active': () => (rdb, page) => listServicePrincipals(rdb, { status: 'active' }, page, false),
     },
   },
   {
@@ -408,12 +432,14 @@ const PLAIN_LISTS: Record<string, { pageSize: number; list: (rdb: RequestDatabas
   'Query.roles': { pageSize: 500, list: (rdb) => listRoles(rdb) },
   'Query.joinRequests': { pageSize: 500, list: (rdb) => listJoinRequests(rdb, 'pending') },
   'Query.permissionCatalogue': { exempt: 'the global permission catalogue: a fixed size, not organization data' },
-  // Known gaps (issue 12 landed them unpaged): an organization has few workspaces and project
-  // roles, and a workspace few members, but nothing bounds them yet. Page them (or cap them like
-  // teams and roles) and give them cases here.
-  'Query.workspaces': { exempt: "unpaged list of an organization's workspaces: not yet capped (known gap)" },
-  'Query.projectRoles': { exempt: 'unpaged list of custom project roles: not yet capped (known gap)' },
-  'Query.projectMembers': { exempt: "unpaged list of one workspace's members: not yet capped (known gap)" },
+  // Bounded first pages in index order (migration 017). A workspace's counts are read only when
+  // selected, per listed workspace (countWorkspaceContents, like a totalCount).
+  'Query.workspaces': { pageSize: WORKSPACE_LIST_LIMIT, list: (rdb) => listWorkspaces(rdb) },
+  'Query.projectRoles': { pageSize: PROJECT_ROLE_LIST_LIMIT, list: (rdb) => listProjectRoles(rdb, true) },
+  'Query.projectMembers': {
+    pageSize: PROJECT_MEMBER_LIST_LIMIT,
+    list: (rdb) => listProjectMembers(rdb, sample.defaultWorkspaceId!),
+  },
   'Query.connectorCatalogue': {
     exempt: 'connectors live in production, by name, through app_private.connector_listings: grows with deployed connectors',
   },

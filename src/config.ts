@@ -114,6 +114,18 @@ const variables = z.object({
   AUDIT_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   /** How often new audit events are sealed (one replica at a time; 0ms: this replica never seals). */
   AUDIT_SEAL_INTERVAL: duration.default(5_000),
+  /**
+   * GET /audit/export runs on its own pool of this many connections (never the request pool's), and
+   * at most this many exports run at once on a replica (one client each); more answer 503.
+   */
+  AUDIT_EXPORT_POOL_MAX: z.coerce.number().int().min(1).max(50).default(2),
+  /** Exports of one organization running at once on a replica; more answer 429. */
+  AUDIT_EXPORT_PER_ORGANIZATION: z.coerce.number().int().min(1).max(50).default(1),
+  /**
+   * An export whose client takes nothing for this long is ended (its transaction rolled back, its
+   * slot and connection freed; the body ends with a line saying where to resume).
+   */
+  AUDIT_EXPORT_PULL_TIMEOUT: duration.default(20_000),
 
   /**
    * Git sync may reach repositories on this machine (file:// URLs and absolute paths). Off by

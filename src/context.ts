@@ -69,6 +69,8 @@ export interface GatewayServices {
   /** Git sync's client (src/integrations/git.ts). */
   git: Git;
   metrics?: GatewayMetrics;
+  /** GET /audit/export's own small pool (createBackgroundPool); absent (a hand-built gateway): the request pool. */
+  exportPool?: pg.Pool;
 }
 
 export interface Context {

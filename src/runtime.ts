@@ -25,7 +25,7 @@ import { seedDemo } from './db/demo-seed.js';
 import { attachToRunningPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.js';
 import { scheduleIdempotencyPurge } from './db/idempotency.js';
 import { migrate, verifyMigrated } from './db/migrate.js';
-import { assertUnprivilegedRole, createPool, createReadinessProbe } from './db/pool.js';
+import { assertUnprivilegedRole, createBackgroundPool, createPool, createReadinessProbe } from './db/pool.js';
 import { acquireLocalStateLock, currentHolder, type LocalStateLock } from './local-lock.js';
 import type { Logger } from './logger.js';
 import { FallbackStore, MemoryStore, RedisStore, type RateLimitStoreMode } from './ratelimit/stores.js';
@@ -213,6 +213,22 @@ export async function startGateway(config: Config, logger: Logger, options: Star
     );
     cleanups.push(() => pool.end());
     metrics.watchPool(pool);
+    // GET /audit/export holds a client for as long as its reader reads: its own small pool, so
+    // paused exports never take the request pool's clients (the export caps its concurrency to
+    // this size). Its transactions may idle up to the pull timeout (+ a margin) between batches.
+    const exportPool = createBackgroundPool(
+      appUrl,
+      {
+        name: 'export',
+        max: config.AUDIT_EXPORT_POOL_MAX,
+        statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT,
+        lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT,
+        idleInTransactionTimeoutMs: config.AUDIT_EXPORT_PULL_TIMEOUT + 10_000,
+        clientClass: tracing?.clientClass,
+      },
+      logger,
+    );
+    cleanups.push(() => exportPool.end());
     const readiness = createReadinessProbe(appUrl, logger);
     cleanups.push(() => readiness.end());
     await assertUnprivilegedRole(pool);
@@ -319,6 +335,7 @@ export async function startGateway(config: Config, logger: Logger, options: Star
         logger,
         verifier,
         oidcIssuer: issuer.replace(/\/+$/, ''),
+        exportPool,
         keys: new KeyVerifier(pool),
         principals,
         activity: new MemberActivity(),

@@ -23,7 +23,7 @@ import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from
 import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
 import { useMetricsEndpoint } from './http/metrics-endpoint.js';
-import { useAuditExport } from './http/audit-export.js';
+import { ExportSlots, useAuditExport } from './http/audit-export.js';
 import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
 import { useRequestObservation } from './http/request-log.js';
@@ -118,7 +118,16 @@ export function createGateway(
       ...(metrics && observability.metricsOnApiPort ? [useMetricsEndpoint(metrics, config.METRICS_TOKEN)] : []),
       useRequestObservation(logger, metrics),
       // GET /audit/export: NDJSON for SIEMs, same authentication and budgets (src/http/audit-export.ts).
-      useAuditExport({ pool, logger, createContext, rateLimits }),
+      useAuditExport({
+        pool,
+        exportPool: services.exportPool ?? pool,
+        slots: new ExportSlots(config.AUDIT_EXPORT_POOL_MAX, config.AUDIT_EXPORT_PER_ORGANIZATION),
+        pullTimeoutMs: config.AUDIT_EXPORT_PULL_TIMEOUT,
+        logger,
+        createContext,
+        rateLimits,
+        metrics: metrics?.auditExport,
+      }),
       useRequestBodyPolicy(config.MAX_REQUEST_BYTES),
       ...(config.GRAPHIQL ? [useOfflineGraphiQLAssets()] : []),
       useIntrospectionPolicy(config.INTROSPECTION),

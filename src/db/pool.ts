@@ -12,6 +12,8 @@ export interface PoolOptions {
   applicationName?: string;
   /** The client class (tracing wraps statements in spans). */
   clientClass?: typeof pg.Client;
+  /** The server ends a transaction left idle this long (default 30 s). */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /**
@@ -49,11 +51,32 @@ export function createPool(connectionString: string, options: PoolOptions, logge
     ...(options.clientClass ? { Client: options.clientClass } : {}),
     options:
       `-c search_path=app_public -c statement_timeout=${options.statementTimeoutMs} -c lock_timeout=${lockTimeout} ` +
-      '-c idle_in_transaction_session_timeout=30000',
+      `-c idle_in_transaction_session_timeout=${options.idleInTransactionTimeoutMs ?? 30_000}`,
   });
   // An idle client losing its connection must not crash the process.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle database client failed'));
   return pool;
+}
+
+/**
+ * A small pool for work that must never take the request pool's clients: long-lived background
+ * or streaming work (the audit export holds a client for as long as a client reads; the sealer
+ * could adopt it too). Same tuning as the request pool (createPool), its own size and name, so
+ * however many of its clients are held, GraphQL requests of every tenant still get theirs; and
+ * a short wait for a client (its users cap their own concurrency, so waiting means trouble:
+ * answer 503 fast instead of queueing).
+ */
+export function createBackgroundPool(
+  connectionString: string,
+  options: Omit<PoolOptions, 'applicationName'> & { name: string },
+  logger: Logger,
+): pg.Pool {
+  const { name, ...rest } = options;
+  return createPool(
+    connectionString,
+    { acquireTimeoutMs: 2_000, ...rest, applicationName: `gateway-${name}` },
+    logger.child({ pool: name }),
+  );
 }
 
 /**

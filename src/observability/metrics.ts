@@ -11,6 +11,7 @@ import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
 import type { Plugin } from 'graphql-yoga';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ExportMetrics } from '../http/audit-export.js';
 
 export interface GatewayMetrics {
   readonly registry: Registry;
@@ -20,6 +21,8 @@ export interface GatewayMetrics {
   readonly auditEvents: Counter<'outcome' | 'result'>;
   readonly jwksFetches: Counter<'result'>;
   readonly principalCache: Counter<'result'>;
+  /** GET /audit/export: rows and bytes sent, exports refused (concurrency caps) and how they ended. */
+  readonly auditExport: ExportMetrics;
   /** Report the pool's clients at every scrape. */
   watchPool(pool: pg.Pool): void;
   /** Report how rate limits are counted (redis, local fallback, memory) at every scrape. */
@@ -81,6 +84,35 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Gatew
     registers,
   });
 
+  const exportRows = new Counter({
+    name: 'gateway_audit_export_rows_total',
+    help: 'Audit events sent by GET /audit/export.',
+    registers,
+  });
+  const exportBytes = new Counter({
+    name: 'gateway_audit_export_bytes_total',
+    help: 'NDJSON bytes sent by GET /audit/export.',
+    registers,
+  });
+  const exportRefused = new Counter({
+    name: 'gateway_audit_export_refused_total',
+    help: 'Exports refused by a concurrency cap: organization (429, its own exports running) or total (503, this replica is full).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const exportEnded = new Counter({
+    name: 'gateway_audit_exports_total',
+    help: 'Exports that ran, by how they ended: complete, failed, cancelled (the client went away), pull_timeout.',
+    labelNames: ['how'] as const,
+    registers,
+  });
+  const auditExport: ExportMetrics = {
+    rows: (n) => exportRows.inc(n),
+    bytes: (n) => exportBytes.inc(n),
+    refused: (reason) => exportRefused.inc({ reason }),
+    ended: (how) => exportEnded.inc({ how }),
+  };
+
   const pools: pg.Pool[] = [];
   new Gauge({
     name: 'gateway_db_pool_clients',
@@ -117,6 +149,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Gatew
     auditEvents,
     jwksFetches,
     principalCache,
+    auditExport,
     watchPool(pool) {
       pools.push(pool);
     },

@@ -4,7 +4,9 @@
  * memory (the gateway runs in this process: its live heap is sampled after forced collections
  * while a slow reader drains the stream); refusals have stable codes and are audited.
  */
+import http from 'node:http';
 import v8 from 'node:v8';
+import pg from 'pg';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asApp } from '../helpers/database.js';
@@ -38,11 +40,11 @@ async function events(org: SeededOrg, n: number, action = 'workflow.create', bat
   }
 }
 
-function exportUrl(query: Record<string, string> = {}): string {
-  return `${t.gateway.url}/audit/export?${new URLSearchParams(query)}`;
+function exportUrl(query: Record<string, string> | string = {}, base = t.gateway.url): string {
+  return `${base}/audit/export?${typeof query === 'string' ? query : new URLSearchParams(query)}`;
 }
 
-async function get(query: Record<string, string>, headers: Record<string, string>) {
+async function get(query: Record<string, string> | string, headers: Record<string, string>) {
   const response = await fetch(exportUrl(query), { headers });
   const text = await response.text();
   return { response, text };
@@ -91,6 +93,7 @@ describe('the export', () => {
         'action',
         'actor',
         'clientIp',
+        'cursor',
         'customerId',
         'details',
         'id',
@@ -139,6 +142,24 @@ describe('the export', () => {
     expect(JSON.parse(other.text).errors[0].extensions.code).toBe('FORBIDDEN');
   });
 
+  it('resumes after any line: after=<cursor> gives exactly the lines that followed it, in either order', async () => {
+    const headers = await bearer(a, 'admin');
+    for (const order of ['asc', 'desc'] as const) {
+      const all = lines((await get({ order }, headers)).text).filter((r) => r.action === 'workflow.create');
+      expect(all.length).toBeGreaterThanOrEqual(300);
+      expect(new Set(all.map((r) => r.cursor)).size).toBe(all.length);
+      for (const k of [0, 137, all.length - 1]) {
+        const rest = lines((await get({ order, after: all[k]!.cursor }, headers)).text).filter(
+          (r) => r.action === 'workflow.create',
+        );
+        expect(rest.map((r) => r.id)).toEqual(all.slice(k + 1).map((r) => r.id));
+      }
+    }
+    // Within a range too, and a date alone means midnight UTC (not the session's time zone).
+    const day = (await get({ from: '2026-01-01', to: '9999-12-31' }, headers)).response;
+    expect(day.status).toBe(200);
+  });
+
   it('is audited: a finished export records its range and count', async () => {
     const { text } = await get({ order: 'desc' }, await bearer(a, 'admin'));
     const n = lines(text).length;
@@ -184,8 +205,21 @@ describe('refusals: stable codes, JSON bodies', () => {
     [{ order: 'sideways' }, 'order'],
     [{ from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' }, 'from'],
     [{ limit: '5' }, 'limit'],
+    // The reviewer's values (S7): Date.parse takes them, PostgreSQL does not (or reads them otherwise).
+    [{ from: '0000-01-01T00:00:00Z' }, 'from'],
+    [{ from: '2026-02-31T00:00:00Z' }, 'from'],
+    [{ from: '2026-02-30' }, 'from'],
+    [{ to: '2026-01-01T24:00:00Z' }, 'to'],
+    [{ from: '2026-01-01T00:00:00+99:00' }, 'from'],
+    [{ from: '-infinity' }, 'from'],
+    [{ to: '1969-12-31T23:59:59Z' }, 'to'],
+    [{ from: '10000-01-01T00:00:00Z' }, 'from'],
+    ['order=asc&order=bogus', 'order'],
+    [{ after: 'not a cursor' }, 'after'],
+    [{ after: Buffer.from('2026-01-01T00:00:00.000000Z|not-a-uuid').toString('base64url') }, 'after'],
+    [{ after: Buffer.from('2026-02-31T00:00:00.000000Z|00000000-0000-0000-0000-000000000000').toString('base64url') }, 'after'],
   ])('bad parameters %j: 400 BAD_USER_INPUT naming %s', async (query, field) => {
-    const { response, text } = await get(query as Record<string, string>, await bearer(a, 'admin'));
+    const { response, text } = await get(query as Record<string, string> | string, await bearer(a, 'admin'));
     expect(response.status).toBe(400);
     expect(JSON.parse(text).errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
   });
@@ -219,6 +253,179 @@ describe('refusals: stable codes, JSON bodies', () => {
       await limited.stop();
     }
   });
+});
+
+/** Reads the status and the first chunk, then stops reading (the socket fills, the server waits). */
+function openPaused(
+  base: string,
+  headers: Record<string, string>,
+): Promise<{ req: http.ClientRequest; res: http.IncomingMessage; first: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${base}/audit/export`, { headers }, (res) => {
+      res.once('data', (first: Buffer) => {
+        res.pause();
+        resolve({ req, res, first });
+      });
+    });
+    req.on('error', reject);
+  });
+}
+
+async function until<T>(attempt: () => Promise<T | undefined>, what: string, tries = 200): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const value = await attempt();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('paused exports cannot take the gateway down (review S5)', () => {
+  let x: SeededOrg;
+  let y: SeededOrg;
+  beforeAll(async () => {
+    // Large enough that a paused reader's socket buffers cannot hold the whole export.
+    x = await t.world.organization('Export paused X', { customers: 1 });
+    y = await t.world.organization('Export paused Y', { customers: 1 });
+    await events(x, 30_000, 'workflow.create', 15_000);
+    await events(y, 30_000, 'workflow.create', 15_000);
+  }, 180_000);
+
+  it('beyond the caps: 429 for the same organization, 503 when full, Retry-After; GraphQL of another tenant still answers', async () => {
+    // A request pool of 2: before the fix two paused exports held both of its clients.
+    const small = await startTestGateway(
+      { DATABASE_POOL_MAX: '2', AUDIT_EXPORT_POOL_MAX: '2', AUDIT_EXPORT_PER_ORGANIZATION: '1' },
+      { db: t.db, issuer: t.issuer },
+    );
+    const open: http.ClientRequest[] = [];
+    try {
+      const px = await openPaused(small.gateway.url, await bearer(x, 'admin'));
+      open.push(px.req);
+      expect(px.res.statusCode).toBe(200);
+      const again = await fetch(exportUrl({}, small.gateway.url), { headers: await bearer(x, 'owner') });
+      expect(again.status).toBe(429);
+      expect(again.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect((await again.json()).errors[0].extensions).toMatchObject({
+        code: 'RATE_LIMITED',
+        reason: 'EXPORTS_PER_ORGANIZATION',
+      });
+      const py = await openPaused(small.gateway.url, await bearer(y, 'admin'));
+      open.push(py.req);
+      expect(py.res.statusCode).toBe(200);
+      const third = await fetch(exportUrl({}, small.gateway.url), { headers: await bearer(a, 'admin') });
+      expect(third.status).toBe(503);
+      expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect((await third.json()).errors[0].extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE', reason: 'EXPORTS_TOTAL' });
+      // Another tenant's GraphQL, several calls in a row, all answer.
+      for (let i = 0; i < 3; i++) {
+        const r = await small.client.request<any>(
+          `query { agents(first: 1) { totalCount } }`,
+          {},
+          { token: await t.world.token(b.members.viewer), orgId: b.id },
+        );
+        expect(r.body.errors).toBeUndefined();
+        expect(typeof r.body.data.agents.totalCount).toBe('number');
+      }
+      // A client that goes away gives its slot back: X may export again.
+      px.req.destroy();
+      open.shift();
+      const status = await until(async () => {
+        const r = await fetch(exportUrl({ from: '9999-01-01T00:00:00Z' }, small.gateway.url), {
+          headers: await bearer(x, 'admin'),
+        });
+        await r.text();
+        return r.status === 200 ? r.status : undefined;
+      }, 'the cancelled export to give its slot back');
+      expect(status).toBe(200);
+      // What an operator sees: refusals by cap, rows and bytes sent, how exports ended.
+      const metrics = await (await fetch(`${small.gateway.url}/metrics`)).text();
+      const value = (line: RegExp) => Number(line.exec(metrics)?.[1] ?? NaN);
+      expect(value(/^gateway_audit_export_refused_total\{reason="organization"\} (\d+)/m)).toBe(1);
+      expect(value(/^gateway_audit_export_refused_total\{reason="total"\} (\d+)/m)).toBe(1);
+      expect(value(/^gateway_audit_export_rows_total (\d+)/m)).toBeGreaterThan(0);
+      expect(value(/^gateway_audit_export_bytes_total (\d+)/m)).toBeGreaterThan(0);
+      expect(value(/^gateway_audit_exports_total\{how="cancelled"\} (\d+)/m)).toBe(1);
+    } finally {
+      for (const req of open) req.destroy();
+      await small.stop();
+    }
+  }, 120_000);
+
+  it('a reader that stops pulling is ended after the pull timeout; its last line says where to resume, and resuming gives the rest', async () => {
+    const quick = await startTestGateway(
+      { AUDIT_EXPORT_PULL_TIMEOUT: '300ms', AUDIT_EXPORT_PER_ORGANIZATION: '1' },
+      { db: t.db, issuer: t.issuer },
+    );
+    try {
+      const headers = await bearer(x, 'admin');
+      const paused = await openPaused(quick.gateway.url, headers);
+      expect(paused.res.statusCode).toBe(200);
+      // Its slot comes back without the client doing anything (bounded wait, no timing assertion).
+      await until(async () => {
+        const r = await fetch(exportUrl({ from: '9999-01-01T00:00:00Z' }, quick.gateway.url), { headers });
+        await r.text();
+        return r.status === 200 ? true : undefined;
+      }, 'the pull timeout to end the paused export');
+      // Reading again: the lines sent before the end, then one error line with the cursor to resume from.
+      paused.res.resume();
+      const chunks: Buffer[] = [paused.first];
+      for await (const chunk of paused.res) chunks.push(chunk as Buffer);
+      const got = lines(Buffer.concat(chunks).toString('utf8'));
+      const stop = got.pop()!;
+      expect(stop.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', resumeAfter: got.at(-1)!.cursor, events: got.length });
+      expect(got.length).toBeLessThan(30_000);
+      const rest = lines((await get({ after: stop.error.resumeAfter }, headers)).text);
+      const ids = [...got, ...rest].filter((r) => r.action === 'workflow.create').map((r) => r.id);
+      expect(ids.length).toBe(30_000);
+      expect(new Set(ids).size).toBe(30_000);
+      // Audited as an interrupted export.
+      const trail = await t.world.audit(x);
+      expect(
+        trail.some(
+          (e) => e.action === 'audit_log.export' && e.details?.ended === 'pull_timeout' && e.details?.complete === false,
+        ),
+      ).toBe(true);
+    } finally {
+      await quick.stop();
+    }
+  }, 120_000);
+});
+
+describe('a failure mid-stream', () => {
+  it('ends the body with one error line naming the cursor to resume after; resuming gives the rest', async () => {
+    const x = await t.world.organization('Export fault', { customers: 1 });
+    await events(x, 30_000, 'workflow.create', 15_000);
+    const headers = await bearer(x, 'admin');
+    const paused = await openPaused(t.gateway.url, headers);
+    expect(paused.res.statusCode).toBe(200);
+    // The export's connection dies (a failover, an operator): its next batch fails.
+    const su = new pg.Client({ connectionString: t.db.superuserUrl });
+    await su.connect();
+    try {
+      const killed = await until(async () => {
+        const { rows } = await su.query<{ n: number }>(
+          `select count(*)::int as n from (select pg_terminate_backend(pid) from pg_stat_activity
+            where application_name = 'gateway-export' and state like 'idle in transaction%' and datname = $1) k`,
+          [new URL(t.db.appUrl).pathname.slice(1)],
+        );
+        return rows[0]!.n > 0 ? rows[0]!.n : undefined;
+      }, 'the export backend');
+      expect(killed).toBe(1);
+    } finally {
+      await su.end();
+    }
+    paused.res.resume();
+    const chunks: Buffer[] = [paused.first];
+    for await (const chunk of paused.res) chunks.push(chunk as Buffer);
+    const got = lines(Buffer.concat(chunks).toString('utf8'));
+    const stop = got.pop()!;
+    expect(stop.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', resumeAfter: got.at(-1)!.cursor, events: got.length });
+    expect(stop.error.message).toContain('after=');
+    const rest = lines((await get({ after: stop.error.resumeAfter }, headers)).text);
+    const ids = [...got, ...rest].filter((r) => r.action === 'workflow.create').map((r) => r.id);
+    expect(ids.length).toBe(30_000);
+    expect(new Set(ids).size).toBe(30_000);
+  }, 120_000);
 });
 
 describe('100,000 events', () => {

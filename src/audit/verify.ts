@@ -146,8 +146,9 @@ export async function verifyOrganization(
     });
   }
 
-  // 2. Nothing may remain (or appear) inside a purged range.
-  if (prev.sealNo > 0) {
+  // 2. Nothing may remain (or appear) below where the chain starts: a purged range, or (no
+  //    checkpoint) a transaction id below the first seal's (a forged xact of 0 or less).
+  {
     const { rows } = await q(
       `select ${CANONICAL_SELECT}, count(*) over () as n from audit_events e
        where e.org_id = $1 and e.xact < $2 order by e.xact, e.seq limit 1`,
@@ -161,7 +162,10 @@ export async function verifyOrganization(
         eventId: e.id,
         seq: e.seq,
         occurredAt: e.occurred_at,
-        message: `${e.n} event(s) lie in the range purged up to seal ${prev.sealNo}, where none should be`,
+        message:
+          prev.sealNo > 0
+            ? `${e.n} event(s) lie in the range purged up to seal ${prev.sealNo}, where none should be`
+            : `${e.n} event(s) lie below the first seal's transaction range, where none can be`,
         range: { fromSeq: e.seq, toSeq: prev.lastSeq, from: e.occurred_at, to: null },
       });
     }
@@ -231,8 +235,12 @@ async function checkSealEvents(
     )
   ).rows as CanonicalEvent[];
   const entries = decodeManifest(s.manifest!) ?? [];
-  const bySeq = new Map(events.map((e) => [e.seq!, e]));
-  const sealed = new Set(entries.map((e) => e.seq.toString()));
+  // Match by (seq, id) first, then by seq: every row consumes at most one manifest entry, so a
+  // second row reusing a sealed seq is reported as inserted (seq has no unique constraint).
+  const byKey = new Map(events.map((e) => [`${e.seq}/${e.id}`, e]));
+  const bySeq = new Map<string, CanonicalEvent[]>();
+  for (const e of events) bySeq.set(e.seq!, [...(bySeq.get(e.seq!) ?? []), e]);
+  const consumed = new Set<CanonicalEvent>();
   const local: TamperFinding[] = [];
   const eventFinding = (problem: TamperProblem, e: { id: string; seq: string; at: string | null }, message: string) =>
     local.push({
@@ -247,7 +255,9 @@ async function checkSealEvents(
   let chain: Buffer = s.prev_head;
   for (const entry of entries) {
     const seq = entry.seq.toString();
-    const event = bySeq.get(seq);
+    const exact = byKey.get(`${seq}/${entry.id}`);
+    const event = exact && !consumed.has(exact) ? exact : bySeq.get(seq)?.find((e) => !consumed.has(e));
+    if (event) consumed.add(event);
     if (!event) {
       eventFinding('EVENT_DELETED', { id: entry.id, seq, at: null }, `event ${entry.id} (seq ${seq}) was sealed and is gone`);
       chain = entry.chain;
@@ -269,7 +279,7 @@ async function checkSealEvents(
     }
   }
   for (const event of events) {
-    if (!sealed.has(event.seq!)) {
+    if (!consumed.has(event)) {
       eventFinding(
         'EVENT_INSERTED',
         { id: event.id!, seq: event.seq!, at: event.occurred_at },

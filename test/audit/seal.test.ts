@@ -258,6 +258,42 @@ describe('tampering as a superuser', () => {
     expect(report.firstBroken).toMatchObject({ problem: 'EVENT_INSERTED', eventId: inserted[0]!.id });
   });
 
+  it("a forged event reusing a sealed event's seq (and the seal's xact) is named as inserted (review S2)", async () => {
+    const org = await sealedOrg('Duplicate seq', 3, 5);
+    const rows = await trail(org);
+    const target = rows[rows.length - 1]!;
+    const { rows: seal } = await superuser.query<{ xact_from: string }>(
+      'select xact_from::text from app_public.audit_seals where org_id = $1 and seal_no = 1',
+      [org.id],
+    );
+    await superuser.query('alter table app_public.audit_events disable trigger user');
+    const { rows: forged } = await superuser.query<{ id: string }>(
+      `insert into app_public.audit_events (org_id, actor_type, actor_name, action, resource_type, resource_id, outcome, details, seq, xact)
+       overriding system value values ($1::uuid, 'system', 'system', 'organization.transfer', 'organization', $1::text, 'success', '{"forged":1}', $2, $3)
+       returning id`,
+      [org.id, target.seq, seal[0]!.xact_from],
+    );
+    await superuser.query('alter table app_public.audit_events enable trigger user');
+    const report = await verify(org);
+    expect(report.intact).toBe(false);
+    expect(report.findings.find((f) => f.eventId === forged[0]!.id)?.problem).toBe('EVENT_INSERTED');
+  });
+
+  it('a forged event with a transaction id below the first seal (negative) is named as inserted (review S3)', async () => {
+    const org = await sealedOrg('Below chain', 1, 5);
+    await superuser.query('alter table app_public.audit_events disable trigger user');
+    const { rows: forged } = await superuser.query<{ id: string }>(
+      `insert into app_public.audit_events (org_id, actor_type, actor_name, action, resource_type, resource_id, outcome, details, xact, occurred_at)
+       values ($1::uuid, 'system', 'system', 'organization.transfer', 'organization', $1::text, 'success', '{"forged":2}', -1, now() - interval '1 day')
+       returning id`,
+      [org.id],
+    );
+    await superuser.query('alter table app_public.audit_events enable trigger user');
+    const report = await verify(org);
+    expect(report.intact).toBe(false);
+    expect(report.findings.find((f) => f.eventId === forged[0]!.id)?.problem).toBe('EVENT_INSERTED');
+  });
+
   it('a reorder (two events swap seq and time) is named at the first of them', async () => {
     const org = await sealedOrg('Reorder');
     const rows = await trail(org);

@@ -13,6 +13,7 @@
  * the database; the sealer (src/audit/sealer.ts) runs in the background.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /** A key anyone can read: development and tests only (production refuses to start without one). */
 export const DEVELOPMENT_SIGNING_KEY = 'development-only-audit-signing-key-not-secret';
@@ -24,7 +25,17 @@ export interface SealingKey {
   mac(data: Buffer | string): Buffer;
 }
 
+const keys = new Map<string, SealingKey>();
+
 export function sealingKey(secret: string | undefined): SealingKey {
+  const known = keys.get(secret ?? '');
+  if (known) return known;
+  const made = deriveKey(secret);
+  keys.set(secret ?? '', made);
+  return made;
+}
+
+function deriveKey(secret: string | undefined): SealingKey {
   const development = !secret;
   // Derived, so the same secret used elsewhere never produces these MACs.
   const key = createHmac('sha256', secret ?? DEVELOPMENT_SIGNING_KEY)
@@ -64,20 +75,115 @@ export const CANONICAL_COLUMNS = [
   'client_ip',
   'user_agent',
   'details',
+  'event_mac',
 ] as const;
 
 export const UTC_MICROS = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** The select list that reads an event's canonical values (alias `e`). */
 export const CANONICAL_SELECT = CANONICAL_COLUMNS.map((c) =>
-  c === 'occurred_at' ? `${UTC_MICROS('e.occurred_at')} as occurred_at` : `e.${c}::text as ${c}`,
+  c === 'occurred_at'
+    ? `${UTC_MICROS('e.occurred_at')} as occurred_at`
+    : c === 'event_mac'
+      ? `encode(e.event_mac, 'hex') as event_mac`
+      : `e.${c}::text as ${c}`,
 ).join(', ');
 
 export type CanonicalEvent = Record<(typeof CANONICAL_COLUMNS)[number], string | null>;
 
 export function leafOf(event: CanonicalEvent): Buffer {
-  const encoded = JSON.stringify(['audit-event/v1', ...CANONICAL_COLUMNS.map((c) => event[c] ?? null)]);
+  // Events without a per-event MAC (written before migration 019) keep the v1 encoding, so seals
+  // made before it still verify; events with one chain their MAC too.
+  const encoded = event.event_mac
+    ? JSON.stringify(['audit-event/v2', ...CANONICAL_COLUMNS.map((c) => event[c] ?? null)])
+    : JSON.stringify(['audit-event/v1', ...CANONICAL_COLUMNS.filter((c) => c !== 'event_mac').map((c) => event[c] ?? null)]);
   return createHash('sha256').update(encoded).digest();
+}
+
+/**
+ * The per-event MAC (migration 019): written by the gateway in the INSERT itself, over every
+ * column the gateway sets (all but seq and xact, which the database assigns and the seal chain
+ * covers). Verification reads the row back and must get the same bytes, so each value is
+ * canonicalized the way it comes back: uuids lower case, the time as UTC text with microseconds
+ * (the gateway names it so, see audit-log.ts), the address as its bytes (inet prints `/32` and
+ * normalizes IPv6), details as JSON with sorted keys (jsonb reorders keys and drops whitespace),
+ * text as its UTF-8 round trip (what PostgreSQL stores).
+ */
+export const EVENT_MAC_COLUMNS = [
+  'org_id',
+  'id',
+  'occurred_at',
+  'actor_type',
+  'actor_user_id',
+  'actor_principal_id',
+  'actor_name',
+  'action',
+  'resource_type',
+  'resource_id',
+  'outcome',
+  'customer_id',
+  'request_id',
+  'client_ip',
+  'user_agent',
+  'details',
+] as const;
+
+export type EventMacInput = Record<(typeof EVENT_MAC_COLUMNS)[number], string | null>;
+export const EVENT_MAC_BYTES = 16;
+const UUID_COLUMNS = new Set(['org_id', 'id', 'actor_user_id', 'actor_principal_id', 'customer_id']);
+
+export function eventMac(key: SealingKey, event: EventMacInput): Buffer {
+  const values = EVENT_MAC_COLUMNS.map((c) => {
+    const v = event[c];
+    if (v === null || v === undefined) return null;
+    if (UUID_COLUMNS.has(c)) return v.toLowerCase();
+    if (c === 'client_ip') return canonicalIp(v);
+    if (c === 'details') return canonicalJson(JSON.parse(v));
+    return Buffer.from(v, 'utf8').toString('utf8');
+  });
+  return key.mac(JSON.stringify(['audit-event-mac/v1', ...values])).subarray(0, EVENT_MAC_BYTES);
+}
+
+/** True when the event carries a valid MAC; false when it has a wrong one or none. */
+export function eventMacValid(key: SealingKey, event: CanonicalEvent): boolean {
+  if (!event.event_mac) return false;
+  let expected: Buffer;
+  try {
+    expected = eventMac(key, event);
+  } catch {
+    return false; // details that are not JSON: not what the gateway wrote
+  }
+  return sameBytes(expected, Buffer.from(event.event_mac, 'hex'));
+}
+
+/** JSON with object keys sorted, recursively (what jsonb gives back, re-read, encodes the same). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** An address as the hex of its bytes (v4: 4, v6: 16), whatever its spelling; a host mask dropped. */
+export function canonicalIp(text: string): string {
+  const bare = text.replace(/\/(32|128)$/, '');
+  if (isIPv4(bare)) return `4:${Buffer.from(bare.split('.').map(Number)).toString('hex')}`;
+  if (!isIPv6(bare)) return bare;
+  let body = bare.toLowerCase();
+  const v4 = body.match(/(\d+\.\d+\.\d+\.\d+)$/);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    body = body.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, tail] = body.includes('::') ? body.split('::') : [body, undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  return `6:${groups.map((g) => g.padStart(4, '0')).join('')}`;
 }
 
 export function chainNext(key: SealingKey, previous: Buffer, event: CanonicalEvent): Buffer {
@@ -273,4 +379,84 @@ export function checkpointFieldsOf(row: CheckpointRow): CheckpointFields {
 /** ISO text with milliseconds, as timestamptz stores and to_char(…MS) gives back. */
 export function isoMillis(date: Date): string {
   return date.toISOString();
+}
+
+/**
+ * A chain tip (migration 019): "this organization's chain reached seal `sealNo`", filed with
+ * every sealing transaction. Sealers on every replica start from the newest valid one, never
+ * from memory, and verification reports seals missing above it (CHAIN_TRUNCATED).
+ */
+export interface TipFields {
+  orgId: string;
+  sealNo: number;
+  xactTo: string;
+  head: Buffer;
+  unsignedUptoSeq: string;
+  keyId: string;
+  writtenAt: string;
+}
+
+export function tipMac(key: SealingKey, t: TipFields): Buffer {
+  return key.mac(
+    JSON.stringify([
+      'audit-tip/v1',
+      t.orgId,
+      String(t.sealNo),
+      t.xactTo,
+      t.head.toString('hex'),
+      t.unsignedUptoSeq,
+      t.keyId,
+      t.writtenAt,
+    ]),
+  );
+}
+
+export const TIP_SELECT = `t.org_id::text as org_id, t.seal_no::int as seal_no, t.xact_to::text as xact_to, t.head,
+  t.unsigned_upto_seq::text as unsigned_upto_seq, t.key_id,
+  to_char(t.written_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as written_at, t.mac`;
+
+export interface TipRow {
+  org_id: string;
+  seal_no: number;
+  xact_to: string;
+  head: Buffer;
+  unsigned_upto_seq: string;
+  key_id: string;
+  written_at: string;
+  mac: Buffer;
+}
+
+export function tipFieldsOf(row: TipRow): TipFields {
+  return {
+    orgId: row.org_id,
+    sealNo: row.seal_no,
+    xactTo: row.xact_to,
+    head: row.head,
+    unsignedUptoSeq: row.unsigned_upto_seq,
+    keyId: row.key_id,
+    writtenAt: row.written_at,
+  };
+}
+
+/** The newest tip with a valid MAC (and how many newer ones failed theirs). */
+export async function latestTip(
+  q: (text: string, values?: unknown[]) => Promise<{ rows: any[] }>,
+  key: SealingKey,
+  orgId: string,
+): Promise<{ tip: TipRow | null; forged: TipRow[] }> {
+  const { rows } = await q(`select ${TIP_SELECT} from audit_seal_tips t where t.org_id = $1 order by t.seal_no desc limit 20`, [
+    orgId,
+  ]);
+  const forged: TipRow[] = [];
+  for (const row of rows as TipRow[]) {
+    if (sameBytes(tipMac(key, tipFieldsOf(row)), row.mac)) return { tip: row, forged };
+    forged.push(row);
+  }
+  return { tip: null, forged };
+}
+
+/** Whether an event may stand: a valid MAC, or none at all when written before migration 019. */
+export function eventAuthentic(key: SealingKey, event: CanonicalEvent, unsignedUptoSeq: bigint): boolean {
+  if (!event.event_mac) return BigInt(event.seq!) <= unsignedUptoSeq;
+  return eventMacValid(key, event);
 }

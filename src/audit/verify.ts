@@ -33,6 +33,8 @@ import {
   type CheckpointRow,
   type SealingKey,
   type SealRow,
+  eventAuthentic,
+  latestTip,
 } from './seal.js';
 
 export type TamperProblem =
@@ -42,7 +44,10 @@ export type TamperProblem =
   | 'SEAL_FORGED'
   | 'SEAL_MISSING'
   | 'SEAL_CHAIN_BROKEN'
-  | 'CHECKPOINT_FORGED';
+  | 'CHECKPOINT_FORGED'
+  | 'EVENT_FORGED'
+  | 'CHAIN_TRUNCATED'
+  | 'SEALING_STALLED';
 
 export interface TamperFinding {
   problem: TamperProblem;
@@ -83,6 +88,12 @@ export type Query = (text: string, values?: unknown[]) => Promise<{ rows: any[] 
 
 const MAX_FINDINGS = 100;
 const SEAL_PAGE = 50;
+const EVENT_PAGE = 5_000;
+
+/** Unsealed events older than this are SEALING_STALLED: max(60 s, 10 × AUDIT_SEAL_INTERVAL). */
+export function staleAfterMs(sealIntervalMs: number): number {
+  return Math.max(60_000, 10 * sealIntervalMs);
+}
 
 /** A Date as the canonical UTC text events and seals are compared in. */
 export function canonicalTime(date: Date): string {
@@ -94,6 +105,7 @@ export async function verifyOrganization(
   key: SealingKey,
   orgId: string,
   range: { from?: Date | null; to?: Date | null } = {},
+  options: { staleAfterMs?: number; now?: Date } = {},
 ): Promise<VerificationReport> {
   const from = range.from ? canonicalTime(range.from) : null;
   const to = range.to ? canonicalTime(range.to) : null;
@@ -117,6 +129,35 @@ export async function verifyOrganization(
     findings,
     findingCount: 0,
   };
+
+  // 0. How far the chain went (migration 019): the newest chain tip with a valid MAC. Events
+  //    above its unsigned_upto_seq must carry a valid per-event MAC.
+  const { tip, forged: forgedTips } = await latestTip(q, key, orgId);
+  for (const t of forgedTips) {
+    found({
+      problem: 'SEAL_FORGED',
+      sealNo: t.seal_no,
+      eventId: null,
+      seq: null,
+      occurredAt: null,
+      message: `chain tip at seal ${t.seal_no} fails its MAC`,
+      range: { fromSeq: null, toSeq: null, from: null, to: null },
+    });
+  }
+  const unsignedUptoSeq = tip
+    ? BigInt(tip.unsigned_upto_seq)
+    : BigInt((await q('select app_private.audit_event_mac_boundary()::text as b')).rows[0]!.b as string);
+  const authentic = (e: CanonicalEvent) => eventAuthentic(key, e, unsignedUptoSeq);
+  const forgedEvent = (e: CanonicalEvent, sealNo: number | null, where: string) =>
+    found({
+      problem: 'EVENT_FORGED',
+      sealNo,
+      eventId: e.id,
+      seq: e.seq,
+      occurredAt: e.occurred_at,
+      message: `event ${e.id} (seq ${e.seq}) ${where} has no valid MAC: it was not written (or not left) as the gateway wrote it`,
+      range: { fromSeq: e.seq, toSeq: e.seq, from: e.occurred_at, to: e.occurred_at },
+    });
 
   // 1. Where the chain starts: the latest purge checkpoint with a valid MAC, else the beginning.
   let prev: { sealNo: number; xactTo: string; head: Buffer; lastSeq: string | null; lastAt: string | null } = {
@@ -196,22 +237,61 @@ export async function verifyOrganization(
       const macValid = sameBytes(sealMac(key, sealFieldsOf(s, s.manifest!)), s.mac);
       if (!macValid) sealFinding('SEAL_FORGED', `seal ${s.seal_no} fails its MAC (changed, forged, or made with another key)`);
       const inRange = (!from || s.last_at >= from) && (!to || s.first_at < to);
-      if (inRange) await checkSealEvents(q, key, orgId, s, found, report);
+      if (inRange) await checkSealEvents(q, key, orgId, s, found, report, authentic);
       prev = { sealNo: s.seal_no, xactTo: s.xact_to, head: s.head, lastSeq: s.last_seq, lastAt: s.last_at };
       report.lastSealedAt = s.sealed_at;
     }
     if (page.length < SEAL_PAGE) break;
   }
 
-  // 4. What the sealer has not reached yet.
-  const unsealed = (
-    await q(
-      `select count(*)::int as n, ${UTC_MICROS('min(e.occurred_at)')} as oldest from audit_events e where e.org_id = $1 and e.xact >= $2`,
-      [orgId, prev.xactTo],
-    )
-  ).rows[0] as { n: number; oldest: string | null };
-  report.unsealedEvents = unsealed.n;
-  report.oldestUnsealedAt = unsealed.oldest;
+  // 4. The chain must reach the newest recorded tip: seals deleted from the end are missing.
+  if (tip && prev.sealNo < tip.seal_no) {
+    found({
+      problem: 'CHAIN_TRUNCATED',
+      sealNo: tip.seal_no,
+      eventId: null,
+      seq: null,
+      occurredAt: null,
+      message: `the chain ends at seal ${prev.sealNo}, but it reached seal ${tip.seal_no}: the newest seals were deleted`,
+      range: { fromSeq: prev.lastSeq, toSeq: null, from: prev.lastAt, to: null },
+    });
+  }
+
+  // 5. What the sealer has not reached yet: counted, each event's MAC checked (page by page).
+  let after: { xact: string; seq: string } = { xact: (BigInt(prev.xactTo) - 1n).toString(), seq: '9223372036854775807' };
+  let oldest: string | null = null;
+  for (;;) {
+    const { rows } = await q(
+      `select ${CANONICAL_SELECT} from audit_events e
+       where e.org_id = $1 and e.xact >= $2 and (e.xact, e.seq) > ($3::bigint, $4::bigint) order by e.xact, e.seq limit $5`,
+      [orgId, prev.xactTo, after.xact, after.seq, EVENT_PAGE],
+    );
+    for (const e of rows as CanonicalEvent[]) {
+      report.unsealedEvents++;
+      if (oldest === null || e.occurred_at! < oldest) oldest = e.occurred_at;
+      if (!authentic(e)) forgedEvent(e, null, 'not yet sealed');
+    }
+    if (rows.length < EVENT_PAGE) break;
+    const last = rows[rows.length - 1] as CanonicalEvent;
+    after = { xact: last.xact!, seq: last.seq! };
+  }
+  report.oldestUnsealedAt = oldest;
+
+  // 6. The sealer seals within seconds: an event left unsealed for long means sealing stalled (a
+  //    long transaction, a refused chain) or seals were deleted. Either way the tail is unprotected.
+  const staleAfterMs = options.staleAfterMs ?? 60_000;
+  const now = options.now ?? new Date();
+  if (oldest !== null && oldest < canonicalTime(new Date(now.getTime() - staleAfterMs))) {
+    found({
+      problem: 'SEALING_STALLED',
+      sealNo: null,
+      eventId: null,
+      seq: null,
+      occurredAt: oldest,
+      message: `${report.unsealedEvents} event(s) are not sealed, the oldest since ${oldest} (more than ${Math.round(staleAfterMs / 1000)} s): sealing stalled or seals were deleted`,
+      range: { fromSeq: prev.lastSeq, toSeq: null, from: oldest, to: null },
+    });
+  }
 
   report.findingCount = findingCount;
   report.intact = findingCount === 0;
@@ -227,6 +307,7 @@ async function checkSealEvents(
   s: SealRow,
   found: (f: TamperFinding) => void,
   report: VerificationReport,
+  authentic: (e: CanonicalEvent) => boolean,
 ): Promise<void> {
   const events = (
     await q(
@@ -276,14 +357,24 @@ async function checkSealEvents(
       chain = entry.chain; // resynchronize: find the next break, not every event after this one
     } else {
       chain = next;
+      if (!authentic(event)) {
+        eventFinding(
+          'EVENT_FORGED',
+          { id: event.id!, seq, at: event.occurred_at },
+          `event ${event.id} (seq ${seq}) is sealed but has no valid MAC`,
+        );
+      }
     }
   }
   for (const event of events) {
     if (!consumed.has(event)) {
+      const forged = !authentic(event);
       eventFinding(
-        'EVENT_INSERTED',
+        forged ? 'EVENT_FORGED' : 'EVENT_INSERTED',
         { id: event.id!, seq: event.seq!, at: event.occurred_at },
-        `event ${event.id} (seq ${event.seq}) is not in seal ${s.seal_no}, whose range holds it`,
+        forged
+          ? `event ${event.id} (seq ${event.seq}) has no valid MAC and is not in seal ${s.seal_no}, whose range holds it`
+          : `event ${event.id} (seq ${event.seq}) is not in seal ${s.seal_no}, whose range holds it`,
       );
     }
   }

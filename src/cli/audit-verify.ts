@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { sealingKey } from '../audit/seal.js';
-import { organizationsToVerify, verifyOrganization } from '../audit/verify.js';
+import { organizationsToVerify, staleAfterMs, verifyOrganization } from '../audit/verify.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { ensureDataDir, prepareOwnerDatabase } from '../runtime.js';
@@ -48,7 +48,7 @@ await runCli(async () => {
     const orgs = args.org ? [args.org.toLowerCase()] : await organizationsToVerify(q);
     let broken = 0;
     for (const orgId of orgs) {
-      const report = await verifyOrganization(q, key, orgId, range);
+      const report = await verifyOrganization(q, key, orgId, range, { staleAfterMs: staleAfterMs(config.AUDIT_SEAL_INTERVAL) });
       if (!report.intact) broken++;
       const { findings, ...summary } = report;
       console.log(JSON.stringify({ ...summary, findings: findings.slice(0, 10) }));

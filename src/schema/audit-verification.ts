@@ -3,7 +3,13 @@
  * the gateway's AUDIT_SIGNING_KEY, inside the caller's RLS (its organization only).
  */
 import { sealingKey } from '../audit/seal.js';
-import { verifyOrganization, type AffectedRange, type TamperFinding, type VerificationReport } from '../audit/verify.js';
+import {
+  staleAfterMs,
+  verifyOrganization,
+  type AffectedRange,
+  type TamperFinding,
+  type VerificationReport,
+} from '../audit/verify.js';
 import { badUserInput } from '../errors.js';
 import { builder } from './builder.js';
 
@@ -18,6 +24,14 @@ const TamperProblemEnum = builder.enumType('AuditTamperProblem', {
     SEAL_MISSING: { description: 'Seals are missing from the chain.' },
     SEAL_CHAIN_BROKEN: { description: 'A seal does not continue the one before it.' },
     CHECKPOINT_FORGED: { description: 'A retention-purge checkpoint fails its MAC.' },
+    EVENT_FORGED: {
+      description: 'An event has no valid per-event MAC: inserted or edited outside the gateway (sealed or not).',
+    },
+    CHAIN_TRUNCATED: { description: 'The newest seals the sealer recorded are gone.' },
+    SEALING_STALLED: {
+      description:
+        'Events have stayed unsealed for longer than max(60 s, 10 × AUDIT_SEAL_INTERVAL): sealing stalled or seals were deleted.',
+    },
   } as const,
 });
 
@@ -92,10 +106,16 @@ builder.queryFields((t) => ({
     resolve: async (_root, args, ctx) => {
       if (args.from && args.to && args.from > args.to) throw badUserInput('from', 'must not be after to');
       const key = sealingKey(ctx.services.config.AUDIT_SIGNING_KEY);
-      return verifyOrganization((text, values) => ctx.db.query(text, values), key, ctx.principal!.orgId, {
-        from: args.from,
-        to: args.to,
-      });
+      return verifyOrganization(
+        (text, values) => ctx.db.query(text, values),
+        key,
+        ctx.principal!.orgId,
+        {
+          from: args.from,
+          to: args.to,
+        },
+        { staleAfterMs: staleAfterMs(ctx.services.config.AUDIT_SEAL_INTERVAL) },
+      );
     },
   }),
 }));

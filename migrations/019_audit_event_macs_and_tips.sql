@@ -7,9 +7,19 @@
 --  * Chain tips: every sealing transaction also files a MAC'd row naming the organization's
 --    newest seal, so a sealer on any replica (or after a restart) knows how far the chain went,
 --    and deleting the newest seals shows as CHAIN_TRUNCATED instead of "not yet sealed".
+--  * Seals may cut inside a finished transaction: a seal covers the positions (xact, seq) from
+--    (xact_from, from_seq) to (xact_to, to_seq), end excluded; a NULL seq means "the start of that
+--    transaction" (what every 015 seal meant). Migration 015 gave every existing event the same
+--    xact, so a large trail was one seal read whole into memory; now no seal exceeds 5,000 events.
 -- Adding a nullable column without a default does not rewrite the table.
 
 alter table app_public.audit_events add column event_mac bytea;
+alter table app_public.audit_seals add column from_seq bigint, add column to_seq bigint;
+alter table app_public.audit_checkpoints add column to_seq bigint;
+-- A chunk of one transaction starts and ends in the same xact: the end position is what must grow.
+alter table app_public.audit_seals drop constraint audit_seals_check;
+alter table app_public.audit_seals add constraint audit_seals_position_check
+  check ((xact_to, coalesce(to_seq, 0)) > (xact_from, coalesce(from_seq, 0)));
 
 -- The last sequence value handed out before the gateway started signing events: an event above
 -- it without a MAC was not written by the gateway. Frozen into a function at migration time; the
@@ -45,6 +55,7 @@ create table app_public.audit_seal_tips (
   org_id uuid not null,
   seal_no bigint not null check (seal_no >= 0),
   xact_to bigint not null,
+  to_seq bigint not null default 0,
   head bytea not null,
   -- Events with seq at most this may lack an event_mac (written before 019).
   unsigned_upto_seq bigint not null,

@@ -232,6 +232,9 @@ export interface SealFields {
   sealNo: number;
   xactFrom: string;
   xactTo: string;
+  /** Where inside xact_from / xact_to the seal starts / ends ('0': the transaction's start). */
+  fromSeq: string;
+  toSeq: string;
   eventCount: number;
   firstSeq: string;
   lastSeq: string;
@@ -247,9 +250,12 @@ export interface SealFields {
 }
 
 export function sealMac(key: SealingKey, s: SealFields): Buffer {
+  // A seal that cuts inside a transaction (migration 019) also covers where; one that does not
+  // keeps the 015 encoding, so older seals still verify.
+  const cut = s.fromSeq !== '0' || s.toSeq !== '0' ? ['audit-seal/v2', s.fromSeq, s.toSeq] : ['audit-seal/v1'];
   return key.mac(
     JSON.stringify([
-      'audit-seal/v1',
+      ...cut,
       s.orgId,
       String(s.sealNo),
       s.xactFrom,
@@ -272,6 +278,7 @@ export interface CheckpointFields {
   orgId: string;
   sealNo: number;
   xactTo: string;
+  toSeq: string;
   head: Buffer;
   lastSeq: string;
   purgedEvents: string;
@@ -283,7 +290,7 @@ export interface CheckpointFields {
 export function checkpointMac(key: SealingKey, c: CheckpointFields): Buffer {
   return key.mac(
     JSON.stringify([
-      'audit-checkpoint/v1',
+      ...(c.toSeq !== '0' ? ['audit-checkpoint/v2', c.toSeq] : ['audit-checkpoint/v1']),
       c.orgId,
       String(c.sealNo),
       c.xactTo,
@@ -303,7 +310,7 @@ export function sameBytes(a: Buffer, b: Buffer): boolean {
 
 /** Columns of a seal row as read back for verification and chaining (times as canonical text). */
 export const SEAL_SELECT = `s.org_id::text as org_id, s.seal_no::int as seal_no, s.xact_from::text as xact_from,
-  s.xact_to::text as xact_to, s.event_count, s.first_seq::text as first_seq, s.last_seq::text as last_seq,
+  s.xact_to::text as xact_to, coalesce(s.from_seq, 0)::text as from_seq, coalesce(s.to_seq, 0)::text as to_seq, s.event_count, s.first_seq::text as first_seq, s.last_seq::text as last_seq,
   ${UTC_MICROS('s.first_at')} as first_at, ${UTC_MICROS('s.last_at')} as last_at, s.prev_head, s.head,
   s.key_id, to_char(s.sealed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as sealed_at, s.mac`;
 
@@ -312,6 +319,8 @@ export interface SealRow {
   seal_no: number;
   xact_from: string;
   xact_to: string;
+  from_seq: string;
+  to_seq: string;
   event_count: number;
   first_seq: string;
   last_seq: string;
@@ -331,6 +340,8 @@ export function sealFieldsOf(row: SealRow, manifest: Buffer): SealFields {
     sealNo: row.seal_no,
     xactFrom: row.xact_from,
     xactTo: row.xact_to,
+    fromSeq: row.from_seq,
+    toSeq: row.to_seq,
     eventCount: row.event_count,
     firstSeq: row.first_seq,
     lastSeq: row.last_seq,
@@ -344,7 +355,7 @@ export function sealFieldsOf(row: SealRow, manifest: Buffer): SealFields {
   };
 }
 
-export const CHECKPOINT_SELECT = `c.org_id::text as org_id, c.seal_no::int as seal_no, c.xact_to::text as xact_to, c.head,
+export const CHECKPOINT_SELECT = `c.org_id::text as org_id, c.seal_no::int as seal_no, c.xact_to::text as xact_to, coalesce(c.to_seq, 0)::text as to_seq, c.head,
   c.last_seq::text as last_seq, c.purged_events::text as purged_events,
   to_char(c.purged_before at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as purged_before,
   to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, c.key_id, c.mac`;
@@ -353,6 +364,7 @@ export interface CheckpointRow {
   org_id: string;
   seal_no: number;
   xact_to: string;
+  to_seq: string;
   head: Buffer;
   last_seq: string;
   purged_events: string;
@@ -367,6 +379,7 @@ export function checkpointFieldsOf(row: CheckpointRow): CheckpointFields {
     orgId: row.org_id,
     sealNo: row.seal_no,
     xactTo: row.xact_to,
+    toSeq: row.to_seq,
     head: row.head,
     lastSeq: row.last_seq,
     purgedEvents: row.purged_events,
@@ -390,6 +403,7 @@ export interface TipFields {
   orgId: string;
   sealNo: number;
   xactTo: string;
+  toSeq: string;
   head: Buffer;
   unsignedUptoSeq: string;
   keyId: string;
@@ -403,6 +417,7 @@ export function tipMac(key: SealingKey, t: TipFields): Buffer {
       t.orgId,
       String(t.sealNo),
       t.xactTo,
+      t.toSeq,
       t.head.toString('hex'),
       t.unsignedUptoSeq,
       t.keyId,
@@ -411,7 +426,7 @@ export function tipMac(key: SealingKey, t: TipFields): Buffer {
   );
 }
 
-export const TIP_SELECT = `t.org_id::text as org_id, t.seal_no::int as seal_no, t.xact_to::text as xact_to, t.head,
+export const TIP_SELECT = `t.org_id::text as org_id, t.seal_no::int as seal_no, t.xact_to::text as xact_to, t.to_seq::text as to_seq, t.head,
   t.unsigned_upto_seq::text as unsigned_upto_seq, t.key_id,
   to_char(t.written_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as written_at, t.mac`;
 
@@ -419,6 +434,7 @@ export interface TipRow {
   org_id: string;
   seal_no: number;
   xact_to: string;
+  to_seq: string;
   head: Buffer;
   unsigned_upto_seq: string;
   key_id: string;
@@ -431,6 +447,7 @@ export function tipFieldsOf(row: TipRow): TipFields {
     orgId: row.org_id,
     sealNo: row.seal_no,
     xactTo: row.xact_to,
+    toSeq: row.to_seq,
     head: row.head,
     unsignedUptoSeq: row.unsigned_upto_seq,
     keyId: row.key_id,

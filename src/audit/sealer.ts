@@ -53,7 +53,9 @@ const SEALER_LOCK = 0x6175_6469;
 
 export interface ChainTip {
   sealNo: number;
+  /** The end position (xact_to, to_seq), excluded: the next seal starts there. */
   xactTo: string;
+  toSeq: string;
   head: Buffer;
 }
 
@@ -87,14 +89,14 @@ export async function chainTip(
     if (!sameBytes(sealMac(key, sealFieldsOf(seal, seal.manifest!)), seal.mac)) {
       return answer(null, `seal ${seal.seal_no} fails its MAC (forged, or made with another key)`);
     }
-    found = { sealNo: seal.seal_no, xactTo: seal.xact_to, head: seal.head };
+    found = { sealNo: seal.seal_no, xactTo: seal.xact_to, toSeq: seal.to_seq, head: seal.head };
   } else if (checkpoint) {
     if (!sameBytes(checkpointMac(key, checkpointFieldsOf(checkpoint)), checkpoint.mac)) {
       return answer(null, `checkpoint ${checkpoint.seal_no} fails its MAC`);
     }
-    found = { sealNo: checkpoint.seal_no, xactTo: checkpoint.xact_to, head: checkpoint.head };
+    found = { sealNo: checkpoint.seal_no, xactTo: checkpoint.xact_to, toSeq: checkpoint.to_seq, head: checkpoint.head };
   } else {
-    found = { sealNo: 0, xactTo: '0', head: GENESIS };
+    found = { sealNo: 0, xactTo: '0', toSeq: '0', head: GENESIS };
   }
   if (recorded && found.sealNo < recorded.seal_no) {
     return answer(null, `the chain ends at seal ${found.sealNo}, but seal ${recorded.seal_no} was recorded (seals deleted)`);
@@ -190,7 +192,7 @@ export class AuditSealer {
       let seals = 0;
       let events = 0;
       while (BigInt(prev.xactTo) < horizon) {
-        const batch = await nextBatch(q, orgId, BigInt(prev.xactTo), horizon);
+        const batch = await nextBatch(q, orgId, { xact: prev.xactTo, seq: prev.toSeq }, horizon);
         if (!batch) {
           break; // nothing new below the horizon
         }
@@ -213,7 +215,9 @@ export class AuditSealer {
           orgId,
           sealNo: prev.sealNo + 1,
           xactFrom: prev.xactTo,
-          xactTo: batch.xactTo.toString(),
+          xactTo: batch.end.xact,
+          fromSeq: prev.toSeq,
+          toSeq: batch.end.seq,
           eventCount: authentic.length,
           firstSeq: minSeq(authentic),
           lastSeq: maxSeq(authentic),
@@ -227,8 +231,8 @@ export class AuditSealer {
         };
         await q(
           `insert into audit_seals (org_id, seal_no, xact_from, xact_to, event_count, first_seq, last_seq, first_at, last_at,
-             prev_head, head, manifest, key_id, sealed_at, mac)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+             prev_head, head, manifest, key_id, sealed_at, mac, from_seq, to_seq)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, nullif($16::bigint, 0), nullif($17::bigint, 0))`,
           [
             orgId,
             fields.sealNo,
@@ -245,6 +249,8 @@ export class AuditSealer {
             fields.keyId,
             fields.sealedAt,
             sealMac(key, fields),
+            fields.fromSeq,
+            fields.toSeq,
           ],
         );
         seals++;
@@ -256,7 +262,7 @@ export class AuditSealer {
           { orgId, sealNo: fields.sealNo, events: fields.eventCount, lastSeq: fields.lastSeq, head: chain.toString('hex') },
           'audit.sealed',
         );
-        prev = { sealNo: fields.sealNo, xactTo: fields.xactTo, head: chain };
+        prev = { sealNo: fields.sealNo, xactTo: fields.xactTo, toSeq: fields.toSeq, head: chain };
         if (!batch.full) break;
       }
       if (seals > 0 || !recorded) {
@@ -264,14 +270,15 @@ export class AuditSealer {
           orgId,
           sealNo: prev.sealNo,
           xactTo: prev.xactTo,
+          toSeq: prev.toSeq,
           head: prev.head,
           unsignedUptoSeq: unsignedUptoSeq.toString(),
           keyId: key.id,
           writtenAt: isoMillis(new Date()),
         };
         await q(
-          `insert into audit_seal_tips (org_id, seal_no, xact_to, head, unsigned_upto_seq, key_id, written_at, mac)
-           values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing`,
+          `insert into audit_seal_tips (org_id, seal_no, xact_to, head, unsigned_upto_seq, key_id, written_at, mac, to_seq)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing`,
           [
             orgId,
             tipFields.sealNo,
@@ -281,6 +288,7 @@ export class AuditSealer {
             tipFields.keyId,
             tipFields.writtenAt,
             tipMac(key, tipFields),
+            tipFields.toSeq,
           ],
         );
       }
@@ -294,33 +302,27 @@ export class AuditSealer {
 }
 
 /**
- * The next events to seal after `from`, below `horizon`, in (xact, seq) order: at most
- * SEAL_MAX_EVENTS, cut at a transaction boundary (a seal covers whole transactions), except that
- * one transaction with more events than that is sealed whole.
+ * The next events to seal from position `from` (xact, seq; seq 0 = the transaction's start), below
+ * `horizon`, in (xact, seq) order: at most SEAL_MAX_EVENTS. A seal may end inside a transaction
+ * (the end position is then that of the first event left out): every transaction below the horizon
+ * has ended, so no event can appear inside a sealed range, and no transaction is read whole.
  */
 async function nextBatch(
   q: Query,
   orgId: string,
-  from: bigint,
+  from: { xact: string; seq: string },
   horizon: bigint,
-): Promise<{ events: CanonicalEvent[]; xactTo: bigint; full: boolean } | null> {
+): Promise<{ events: CanonicalEvent[]; end: { xact: string; seq: string }; full: boolean } | null> {
   const { rows } = await q(
     `select ${CANONICAL_SELECT} from audit_events e
-     where e.org_id = $1 and e.xact >= $2 and e.xact < $3 order by e.xact, e.seq limit $4`,
-    [orgId, from.toString(), horizon.toString(), SEAL_MAX_EVENTS + 1],
+     where e.org_id = $1 and (e.xact, e.seq) >= ($2::bigint, $3::bigint) and e.xact < $4 order by e.xact, e.seq limit $5`,
+    [orgId, from.xact, from.seq, horizon.toString(), SEAL_MAX_EVENTS + 1],
   );
   const events = rows as CanonicalEvent[];
   if (events.length === 0) return null;
-  if (events.length <= SEAL_MAX_EVENTS) return { events, xactTo: horizon, full: false };
-  const cut = BigInt(events[SEAL_MAX_EVENTS]!.xact!);
-  const whole = events.filter((e) => BigInt(e.xact!) < cut);
-  if (whole.length > 0) return { events: whole, xactTo: cut, full: true };
-  // One transaction wrote more than a seal's worth: seal it whole.
-  const all = await q(`select ${CANONICAL_SELECT} from audit_events e where e.org_id = $1 and e.xact = $2 order by e.seq`, [
-    orgId,
-    cut.toString(),
-  ]);
-  return { events: all.rows as CanonicalEvent[], xactTo: cut + 1n, full: true };
+  if (events.length <= SEAL_MAX_EVENTS) return { events, end: { xact: horizon.toString(), seq: '0' }, full: false };
+  const next = events[SEAL_MAX_EVENTS]!;
+  return { events: events.slice(0, SEAL_MAX_EVENTS), end: { xact: next.xact!, seq: next.seq! }, full: true };
 }
 
 const minSeq = (events: CanonicalEvent[]) =>

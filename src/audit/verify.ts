@@ -160,9 +160,10 @@ export async function verifyOrganization(
     });
 
   // 1. Where the chain starts: the latest purge checkpoint with a valid MAC, else the beginning.
-  let prev: { sealNo: number; xactTo: string; head: Buffer; lastSeq: string | null; lastAt: string | null } = {
+  let prev: { sealNo: number; xactTo: string; toSeq: string; head: Buffer; lastSeq: string | null; lastAt: string | null } = {
     sealNo: 0,
     xactTo: '0',
+    toSeq: '0',
     head: GENESIS,
     lastSeq: null,
     lastAt: null,
@@ -172,7 +173,7 @@ export async function verifyOrganization(
   ).rows as CheckpointRow[];
   for (const c of checkpoints) {
     if (sameBytes(checkpointMac(key, checkpointFieldsOf(c)), c.mac)) {
-      prev = { sealNo: c.seal_no, xactTo: c.xact_to, head: c.head, lastSeq: c.last_seq, lastAt: null };
+      prev = { sealNo: c.seal_no, xactTo: c.xact_to, toSeq: c.to_seq, head: c.head, lastSeq: c.last_seq, lastAt: null };
       report.checkpoint = { sealNo: c.seal_no, purgedBefore: c.purged_before };
       break;
     }
@@ -192,8 +193,8 @@ export async function verifyOrganization(
   {
     const { rows } = await q(
       `select ${CANONICAL_SELECT}, count(*) over () as n from audit_events e
-       where e.org_id = $1 and e.xact < $2 order by e.xact, e.seq limit 1`,
-      [orgId, prev.xactTo],
+       where e.org_id = $1 and (e.xact, e.seq) < ($2::bigint, $3::bigint) order by e.xact, e.seq limit 1`,
+      [orgId, prev.xactTo, prev.toSeq],
     );
     const e = rows[0] as (CanonicalEvent & { n: string }) | undefined;
     if (e) {
@@ -231,14 +232,14 @@ export async function verifyOrganization(
           `seal(s) ${prev.sealNo + 1}–${s.seal_no - 1} are missing: the events between were not checked`,
           { fromSeq: prev.lastSeq, toSeq: s.first_seq, from: prev.lastAt, to: s.first_at },
         );
-      } else if (s.xact_from !== prev.xactTo || !sameBytes(s.prev_head, prev.head)) {
+      } else if (s.xact_from !== prev.xactTo || s.from_seq !== prev.toSeq || !sameBytes(s.prev_head, prev.head)) {
         sealFinding('SEAL_CHAIN_BROKEN', `seal ${s.seal_no} does not continue seal ${prev.sealNo}`);
       }
       const macValid = sameBytes(sealMac(key, sealFieldsOf(s, s.manifest!)), s.mac);
       if (!macValid) sealFinding('SEAL_FORGED', `seal ${s.seal_no} fails its MAC (changed, forged, or made with another key)`);
       const inRange = (!from || s.last_at >= from) && (!to || s.first_at < to);
       if (inRange) await checkSealEvents(q, key, orgId, s, found, report, authentic);
-      prev = { sealNo: s.seal_no, xactTo: s.xact_to, head: s.head, lastSeq: s.last_seq, lastAt: s.last_at };
+      prev = { sealNo: s.seal_no, xactTo: s.xact_to, toSeq: s.to_seq, head: s.head, lastSeq: s.last_seq, lastAt: s.last_at };
       report.lastSealedAt = s.sealed_at;
     }
     if (page.length < SEAL_PAGE) break;
@@ -258,13 +259,13 @@ export async function verifyOrganization(
   }
 
   // 5. What the sealer has not reached yet: counted, each event's MAC checked (page by page).
-  let after: { xact: string; seq: string } = { xact: (BigInt(prev.xactTo) - 1n).toString(), seq: '9223372036854775807' };
+  let position: { xact: string; seq: string } = { xact: prev.xactTo, seq: prev.toSeq };
   let oldest: string | null = null;
   for (;;) {
     const { rows } = await q(
       `select ${CANONICAL_SELECT} from audit_events e
-       where e.org_id = $1 and e.xact >= $2 and (e.xact, e.seq) > ($3::bigint, $4::bigint) order by e.xact, e.seq limit $5`,
-      [orgId, prev.xactTo, after.xact, after.seq, EVENT_PAGE],
+       where e.org_id = $1 and (e.xact, e.seq) >= ($2::bigint, $3::bigint) order by e.xact, e.seq limit $4`,
+      [orgId, position.xact, position.seq, EVENT_PAGE],
     );
     for (const e of rows as CanonicalEvent[]) {
       report.unsealedEvents++;
@@ -273,7 +274,7 @@ export async function verifyOrganization(
     }
     if (rows.length < EVENT_PAGE) break;
     const last = rows[rows.length - 1] as CanonicalEvent;
-    after = { xact: last.xact!, seq: last.seq! };
+    position = { xact: last.xact!, seq: (BigInt(last.seq!) + 1n).toString() };
   }
   report.oldestUnsealedAt = oldest;
 
@@ -311,8 +312,10 @@ async function checkSealEvents(
 ): Promise<void> {
   const events = (
     await q(
-      `select ${CANONICAL_SELECT} from audit_events e where e.org_id = $1 and e.xact >= $2 and e.xact < $3 order by e.xact, e.seq`,
-      [orgId, s.xact_from, s.xact_to],
+      `select ${CANONICAL_SELECT} from audit_events e
+       where e.org_id = $1 and (e.xact, e.seq) >= ($2::bigint, $3::bigint) and (e.xact, e.seq) < ($4::bigint, $5::bigint)
+       order by e.xact, e.seq`,
+      [orgId, s.xact_from, s.from_seq, s.xact_to, s.to_seq],
     )
   ).rows as CanonicalEvent[];
   const entries = decodeManifest(s.manifest!) ?? [];

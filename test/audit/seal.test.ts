@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertAuditRows } from '../../src/audit/audit-log.js';
 import { purgeAuditEvents } from '../../src/audit/retention.js';
-import { AuditSealer } from '../../src/audit/sealer.js';
+import { AuditSealer, SEAL_MAX_EVENTS } from '../../src/audit/sealer.js';
 import { CANONICAL_COLUMNS } from '../../src/audit/seal.js';
 import { verifyOrganization, type VerificationReport } from '../../src/audit/verify.js';
 import { asApp } from '../helpers/database.js';
@@ -437,6 +437,41 @@ describe('tampering as a superuser', () => {
     expect(later.intact).toBe(false);
     expect(later.firstBroken?.problem).toBe('SEALING_STALLED');
   });
+
+  it('one transaction with more events than a seal holds is sealed in bounded chunks (review S4b: the first round over a 015 trail)', async () => {
+    const org = await t.world.organization('Chunked', { customers: 1 });
+    await asApp(
+      t.world.pool,
+      { userId: org.members.owner.userId, orgId: org.id, role: 'staff', permissions: ['workflows.create'] },
+      (c) =>
+        insertAuditRows(
+          c,
+          { requestId: 'bulk', clientIp: null, userAgent: null },
+          { userId: org.members.owner.userId, name: 'Owner' },
+          Array.from({ length: 2 * SEAL_MAX_EVENTS + 7 }, (_, g) => ({
+            orgId: org.id,
+            action: 'workflow.create',
+            resourceType: 'workflow',
+            resourceId: `wf-${g}`,
+            outcome: 'success' as const,
+          })),
+          t.gateway.sealingKey,
+        ),
+      { commit: true },
+    );
+    await sealAll(org);
+    const { rows: seals } = await owner.query<{ event_count: number }>(
+      'select event_count from audit_seals where org_id = $1 order by seal_no',
+      [org.id],
+    );
+    expect(seals.map((r) => r.event_count)).toEqual([SEAL_MAX_EVENTS, SEAL_MAX_EVENTS, 7]);
+    expect(await verify(org)).toMatchObject({ intact: true, checkedSeals: 3, checkedEvents: 2 * SEAL_MAX_EVENTS + 7 });
+    const victim = (await trail(org))[SEAL_MAX_EVENTS + 3]!;
+    await superuser.query('delete from app_public.audit_events where id = $1', [victim.id]);
+    const report = await verify(org);
+    expect(report.firstBroken).toMatchObject({ problem: 'EVENT_DELETED', eventId: victim.id, sealNo: 2 });
+    expect(report.findingCount).toBe(1);
+  }, 120_000);
 
   it('a reorder (two events swap seq and time) is named at the first of them', async () => {
     const org = await sealedOrg('Reorder');

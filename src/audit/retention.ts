@@ -57,6 +57,9 @@ export async function purgeAuditEvents(
           [orgId, seal.xact_to, seal.to_seq],
         );
         await client.query('delete from app_public.audit_seals where org_id = $1 and seal_no <= $2', [orgId, sealNo]);
+        // Chain tips below the checkpoint say nothing the checkpoint does not (one is filed per
+        // sealing transaction: they would pile up).
+        await client.query('delete from app_public.audit_seal_tips where org_id = $1 and seal_no < $2', [orgId, sealNo]);
         const fields = {
           orgId,
           sealNo,

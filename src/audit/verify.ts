@@ -105,7 +105,7 @@ export async function verifyOrganization(
   key: SealingKey,
   orgId: string,
   range: { from?: Date | null; to?: Date | null } = {},
-  options: { staleAfterMs?: number; now?: Date } = {},
+  options: { staleAfterMs?: number; now?: Date; expectHead?: { sealNo: number; head: string } } = {},
 ): Promise<VerificationReport> {
   const from = range.from ? canonicalTime(range.from) : null;
   const to = range.to ? canonicalTime(range.to) : null;
@@ -256,6 +256,31 @@ export async function verifyOrganization(
       message: `the chain ends at seal ${prev.sealNo}, but it reached seal ${tip.seal_no}: the newest seals were deleted`,
       range: { fromSeq: prev.lastSeq, toSeq: null, from: prev.lastAt, to: null },
     });
+  }
+
+  // 4b. An outside record (the `audit.sealed` log line shipped elsewhere): the chain must still
+  //     hold that seal with that head, unless a purge checkpoint already covers it.
+  const expected = options.expectHead;
+  if (expected && !(report.checkpoint && expected.sealNo <= report.checkpoint.sealNo)) {
+    const { rows } = await q("select encode(head, 'hex') as head from audit_seals where org_id = $1 and seal_no = $2", [
+      orgId,
+      expected.sealNo,
+    ]);
+    const head = (rows[0] as { head: string } | undefined)?.head;
+    if (head !== expected.head.toLowerCase()) {
+      found({
+        problem: head === undefined ? 'CHAIN_TRUNCATED' : 'SEAL_FORGED',
+        sealNo: expected.sealNo,
+        eventId: null,
+        seq: null,
+        occurredAt: null,
+        message:
+          head === undefined
+            ? `seal ${expected.sealNo}, recorded outside the database, is gone: the trail was cut back`
+            : `seal ${expected.sealNo} does not have the head recorded outside the database`,
+        range: { fromSeq: null, toSeq: null, from: null, to: null },
+      });
+    }
   }
 
   // 5. What the sealer has not reached yet: counted, each event's MAC checked (page by page).

@@ -421,6 +421,32 @@ describe('tampering as a superuser', () => {
     expect(after.findings.map((f) => f.problem)).toContain('CHAIN_TRUNCATED');
   });
 
+  it('the newest seal deleted with its events and tip: consistent inside the database, caught by an expected head from the log (review S1/S12)', async () => {
+    const org = await sealedOrg('Tail cut', 1, 3);
+    await events(org, 1, 3);
+    await sealAll(org);
+    const { rows } = await owner.query<{ seal_no: number; head: Buffer; xact_from: string }>(
+      'select seal_no, head, xact_from::text from audit_seals where org_id = $1 order by seal_no desc limit 1',
+      [org.id],
+    );
+    const newest = rows[0]!;
+    const line = t.logs.find((l) => l.includes('audit.sealed') && l.includes(org.id) && l.includes(newest.head.toString('hex')));
+    expect(line).toBeTruthy(); // the outside record
+    await superuser.query('delete from app_public.audit_events where org_id = $1 and xact >= $2', [org.id, newest.xact_from]);
+    await superuser.query('delete from app_public.audit_seals where org_id = $1 and seal_no = $2', [org.id, newest.seal_no]);
+    await superuser.query('delete from app_public.audit_seal_tips where org_id = $1 and seal_no >= $2', [org.id, newest.seal_no]);
+    expect(await verify(org)).toMatchObject({ intact: true }); // the honest limit (README)
+    const withHead = await verifyOrganization(
+      (text, values) => owner.query(text, values),
+      t.gateway.sealingKey,
+      org.id,
+      {},
+      { expectHead: { sealNo: newest.seal_no, head: newest.head.toString('hex') } },
+    );
+    expect(withHead.intact).toBe(false);
+    expect(withHead.firstBroken?.problem).toBe('CHAIN_TRUNCATED');
+  });
+
   it('events left unsealed longer than max(60 s, 10 × interval) are SEALING_STALLED (review S6)', async () => {
     const org = await sealedOrg('Stalled', 1, 2);
     await events(org, 1, 2);

@@ -213,6 +213,20 @@ export async function verifyOrganization(
     }
   }
 
+  // 3a. In a range verification, also the seals holding an event whose *current* time is in the
+  //     range (review S9: an event moved into the range from another seal is checked too).
+  const holding = new Set<number>();
+  if (from || to) {
+    const { rows } = await q(
+      `select distinct s.seal_no::int as seal_no from audit_events e
+       join audit_seals s on s.org_id = e.org_id
+         and (e.xact, e.seq) >= (s.xact_from, coalesce(s.from_seq, 0)) and (e.xact, e.seq) < (s.xact_to, coalesce(s.to_seq, 0))
+       where e.org_id = $1 and ($2::timestamptz is null or e.occurred_at >= $2) and ($3::timestamptz is null or e.occurred_at < $3)`,
+      [orgId, range.from ?? null, range.to ?? null],
+    );
+    for (const r of rows as { seal_no: number }[]) holding.add(r.seal_no);
+  }
+
   // 3. The seals, in order, page by page.
   for (;;) {
     const page = (
@@ -237,7 +251,7 @@ export async function verifyOrganization(
       }
       const macValid = sameBytes(sealMac(key, sealFieldsOf(s, s.manifest!)), s.mac);
       if (!macValid) sealFinding('SEAL_FORGED', `seal ${s.seal_no} fails its MAC (changed, forged, or made with another key)`);
-      const inRange = (!from || s.last_at >= from) && (!to || s.first_at < to);
+      const inRange = ((!from || s.last_at >= from) && (!to || s.first_at < to)) || holding.has(s.seal_no);
       if (inRange) await checkSealEvents(q, key, orgId, s, found, report, authentic);
       prev = { sealNo: s.seal_no, xactTo: s.xact_to, toSeq: s.to_seq, head: s.head, lastSeq: s.last_seq, lastAt: s.last_at };
       report.lastSealedAt = s.sealed_at;

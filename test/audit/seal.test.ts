@@ -447,6 +447,26 @@ describe('tampering as a superuser', () => {
     expect(withHead.firstBroken?.problem).toBe('CHAIN_TRUNCATED');
   });
 
+  it('a range verification also checks the seal of an event moved into the range from another seal (review S9)', async () => {
+    const org = await sealedOrg('Moved in time', 1, 3);
+    await new Promise((r) => setTimeout(r, 50));
+    const mid = new Date();
+    await new Promise((r) => setTimeout(r, 50));
+    await events(org, 1, 3);
+    await sealAll(org);
+    const late = (await trail(org)).at(-1)!;
+    await superuser.query(`update app_public.audit_events set occurred_at = $2::timestamptz - interval '20 ms' where id = $1`, [
+      late.id,
+      mid,
+    ]);
+    const ranged = await verifyOrganization((text, values) => owner.query(text, values), t.gateway.sealingKey, org.id, {
+      from: new Date(0),
+      to: mid,
+    });
+    expect(ranged.intact).toBe(false);
+    expect(ranged.firstBroken).toMatchObject({ problem: 'EVENT_CHANGED', eventId: late.id });
+  });
+
   it('events left unsealed longer than max(60 s, 10 × interval) are SEALING_STALLED (review S6)', async () => {
     const org = await sealedOrg('Stalled', 1, 2);
     await events(org, 1, 2);

@@ -6,6 +6,7 @@
 import type { YogaInitialContext } from 'graphql-yoga';
 import type pg from 'pg';
 import { RequestAudit } from './audit/audit-log.js';
+import { sealingKey } from './audit/seal.js';
 import type { MemberActivity } from './auth/activity.js';
 import type { TokenRefresher } from './domain/connections.js';
 import type { CredentialCipher } from './integrations/credentials.js';
@@ -143,7 +144,12 @@ export function createContextFactory(services: GatewayServices) {
         : service
           ? { userId: service.userId, name: service.name, servicePrincipalId: service.servicePrincipalId }
           : null;
-    const audit = new RequestAudit({ requestId, clientIp, userAgent }, actor, logger);
+    const audit = new RequestAudit(
+      { requestId, clientIp, userAgent },
+      actor,
+      logger,
+      sealingKey(services.config.AUDIT_SIGNING_KEY),
+    );
     const metrics = services.metrics;
     if (metrics) audit.observer = (outcome, result, count) => metrics.auditEvents.inc({ outcome, result }, count);
     let afterCommit: (() => void) | undefined;

@@ -323,7 +323,7 @@ export async function startGateway(config: Config, logger: Logger, options: Star
 
     const refresher = new LocalTokenRefresher();
     if (config.TOKEN_REFRESH_INTERVAL > 0) {
-      const stopRefresh = scheduleTokenRefresh({ pool, cipher, refresher, logger }, config.TOKEN_REFRESH_INTERVAL);
+      const stopRefresh = scheduleTokenRefresh({ pool, cipher, refresher, logger, auditKey }, config.TOKEN_REFRESH_INTERVAL);
       cleanups.push(stopRefresh);
     }
 

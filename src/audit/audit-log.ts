@@ -6,7 +6,9 @@
  */
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
+import { randomUUID } from 'node:crypto';
 import { withBoundTransaction, type DatabaseBinding, type RequestDatabase } from '../db/request-database.js';
+import { eventMac, type SealingKey } from './seal.js';
 
 export type AuditOutcome = 'success' | 'failure' | 'denied';
 
@@ -42,25 +44,86 @@ interface Queryable {
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
+/**
+ * The gateway names each event's id and time itself, so its MAC (migration 019, seal.ts
+ * `eventMac`) covers every column it sets and travels in the same INSERT: no lock, no extra
+ * round trip. The time is UTC text with microseconds, strictly increasing within the process
+ * (events of one request keep their order, as clock_timestamp() kept it); the database keeps it
+ * unless it is implausibly far from its own clock (see migration 019).
+ */
+let lastMicros = 0n;
+export function auditTimestamp(): string {
+  let micros = BigInt(Date.now()) * 1000n;
+  if (micros <= lastMicros) micros = lastMicros + 1n;
+  lastMicros = micros;
+  const ms = micros / 1000n;
+  return new Date(Number(ms)).toISOString().replace(/Z$/, `${(micros % 1000n).toString().padStart(3, '0')}Z`);
+}
+
+interface PreparedEvent {
+  id: string;
+  occurredAt: string;
+  actorType: string;
+  actorUserId: string | null;
+  actorName: string;
+  principalId: string | null;
+  details: string;
+  mac: Buffer;
+}
+
+function prepare(key: SealingKey, meta: RequestMeta, actor: AuditActor | null, row: AuditRow): PreparedEvent {
+  const id = randomUUID();
+  const occurredAt = auditTimestamp();
+  const actorType = actor ? (actor.servicePrincipalId ? 'service' : 'user') : 'system';
+  const actorUserId = actor?.userId ?? null;
+  const actorName = actor?.name ?? 'system';
+  const principalId = actor?.servicePrincipalId ?? null;
+  const details = JSON.stringify(row.details ?? {});
+  const mac = eventMac(key, {
+    org_id: row.orgId,
+    id,
+    occurred_at: occurredAt,
+    actor_type: actorType,
+    actor_user_id: actorUserId,
+    actor_principal_id: principalId,
+    actor_name: actorName,
+    action: row.action,
+    resource_type: row.resourceType,
+    resource_id: row.resourceId ?? null,
+    outcome: row.outcome,
+    customer_id: row.customerId ?? null,
+    request_id: meta.requestId,
+    client_ip: meta.clientIp,
+    user_agent: meta.userAgent?.slice(0, 512) ?? null,
+    details,
+  });
+  return { id, occurredAt, actorType, actorUserId, actorName, principalId, details, mac };
+}
+
 export async function insertAuditRows(
   db: Queryable,
   meta: RequestMeta,
   actor: AuditActor | null,
   rows: AuditRow[],
+  key: SealingKey,
 ): Promise<void> {
   if (rows.length === 0) return;
+  const prepared = rows.map((r) => prepare(key, meta, actor, r));
+  const first = prepared[0]!;
   await db.query(
     `insert into app_public.audit_events
        (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome,
-        customer_id, request_id, client_ip, user_agent, details, actor_principal_id)
-     select org_id, $2, $3, $4, action, resource_type, resource_id, outcome, customer_id, $5, $6::inet, $7, details, $14::uuid
-     from unnest($1::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::jsonb[])
-       as e(org_id, action, resource_type, resource_id, outcome, customer_id, details)`,
+        customer_id, request_id, client_ip, user_agent, details, actor_principal_id, id, occurred_at, event_mac)
+     select org_id, $2, $3, $4, action, resource_type, resource_id, outcome, customer_id, $5, $6::inet, $7, details, $14::uuid,
+       id, occurred_at, decode(mac, 'hex')
+     from unnest($1::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::jsonb[], $15::uuid[],
+       $16::timestamptz[], $17::text[])
+       as e(org_id, action, resource_type, resource_id, outcome, customer_id, details, id, occurred_at, mac)`,
     [
       rows.map((r) => r.orgId),
-      actor ? (actor.servicePrincipalId ? 'service' : 'user') : 'system',
-      actor?.userId ?? null,
-      actor?.name ?? 'system',
+      first.actorType,
+      first.actorUserId,
+      first.actorName,
       meta.requestId,
       meta.clientIp,
       meta.userAgent?.slice(0, 512) ?? null,
@@ -69,24 +132,29 @@ export async function insertAuditRows(
       rows.map((r) => r.resourceId ?? null),
       rows.map((r) => r.outcome),
       rows.map((r) => r.customerId ?? null),
-      rows.map((r) => JSON.stringify(r.details ?? {})),
-      actor?.servicePrincipalId ?? null,
+      prepared.map((p) => p.details),
+      first.principalId,
+      prepared.map((p) => p.id),
+      prepared.map((p) => p.occurredAt),
+      prepared.map((p) => p.mac.toString('hex')),
     ],
   );
 }
 
 /** One event as a statement with literal values (it travels with the request's COMMIT). */
-function singleEventStatement(meta: RequestMeta, actor: AuditActor | null, row: AuditRow) {
+function singleEventStatement(key: SealingKey, meta: RequestMeta, actor: AuditActor | null, row: AuditRow) {
+  const p = prepare(key, meta, actor, row);
   return {
     text: `insert into app_public.audit_events
        (org_id, actor_type, actor_user_id, actor_name, action, resource_type, resource_id, outcome,
-        customer_id, request_id, client_ip, user_agent, details, actor_principal_id)
-     values ($1::uuid, $2, $3::uuid, $4, $5, $6, $7, $8, $9::uuid, $10, $11::inet, $12, $13::jsonb, $14::uuid)`,
+        customer_id, request_id, client_ip, user_agent, details, actor_principal_id, id, occurred_at, event_mac)
+     values ($1::uuid, $2, $3::uuid, $4, $5, $6, $7, $8, $9::uuid, $10, $11::inet, $12, $13::jsonb, $14::uuid, $15::uuid,
+       $16::timestamptz, decode($17, 'hex'))`,
     values: [
       row.orgId,
-      actor ? (actor.servicePrincipalId ? 'service' : 'user') : 'system',
-      actor?.userId ?? null,
-      actor?.name ?? 'system',
+      p.actorType,
+      p.actorUserId,
+      p.actorName,
       row.action,
       row.resourceType,
       row.resourceId ?? null,
@@ -95,8 +163,11 @@ function singleEventStatement(meta: RequestMeta, actor: AuditActor | null, row: 
       meta.requestId,
       meta.clientIp,
       meta.userAgent?.slice(0, 512) ?? null,
-      JSON.stringify(row.details ?? {}),
-      actor?.servicePrincipalId ?? null,
+      p.details,
+      p.principalId,
+      p.id,
+      p.occurredAt,
+      p.mac.toString('hex'),
     ],
   };
 }
@@ -114,6 +185,8 @@ export class RequestAudit {
     private readonly meta: RequestMeta,
     private readonly actor: AuditActor | null,
     private readonly logger: Logger,
+    /** Signs each event (AUDIT_SIGNING_KEY; seal.ts `eventMac`). */
+    private readonly key: SealingKey,
   ) {}
 
   /**
@@ -127,7 +200,7 @@ export class RequestAudit {
     // A customer-confined request records for its customer (the database insists).
     const customerId = entry.customerId === undefined ? db.currentBinding.tenantId : entry.customerId;
     const row: AuditRow = { ...entry, customerId, orgId, outcome: 'success' };
-    const { text, values } = singleEventStatement(this.meta, this.actor, row);
+    const { text, values } = singleEventStatement(this.key, this.meta, this.actor, row);
     db.deferUntilCommit(text, values);
     this.pendingSuccesses.push(row);
   }
@@ -228,7 +301,7 @@ export class RequestAudit {
           orgId === binding.orgId
             ? binding
             : { userId: binding.userId, orgId, access: null, tenantId: null, principal: binding.principal };
-        await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows));
+        await withBoundTransaction(pool, here, (client) => insertAuditRows(client, this.meta, this.actor, orgRows, this.key));
         for (const row of orgRows) this.observer(row.outcome, 'written', 1);
       } catch (error) {
         // The database is down (or refused): the events live on in the log, one line each with

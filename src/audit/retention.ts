@@ -10,7 +10,7 @@
  * Organizations with no seal (sealing off) are purged by time, as before.
  */
 import pg from 'pg';
-import { SEAL_SELECT, checkpointMac, isoMillis, sameBytes, sealFieldsOf, sealMac, sealingKey } from './seal.js';
+import { SEAL_SELECT, checkpointMac, isoMillis, sameBytes, sealFieldsOf, sealMac } from './seal.js';
 import type { SealingKey, SealRow } from './seal.js';
 
 export interface PurgeResult {
@@ -25,7 +25,8 @@ export interface PurgeResult {
 export async function purgeAuditEvents(
   ownerUrl: string,
   retentionDays: number,
-  key: SealingKey = sealingKey(undefined),
+  /** Required: a forgotten key must not default to the published development one (review S11). */
+  key: SealingKey,
 ): Promise<PurgeResult> {
   const client = new pg.Client({ connectionString: ownerUrl });
   client.on('error', () => {}); // a dying connection fails the query in flight, not the process
@@ -51,15 +52,19 @@ export async function purgeAuditEvents(
           await client.query('rollback');
           continue;
         }
-        const deleted = await client.query('delete from app_public.audit_events where org_id = $1 and xact < $2', [
-          orgId,
-          seal.xact_to,
-        ]);
+        const deleted = await client.query(
+          'delete from app_public.audit_events where org_id = $1 and (xact, seq) < ($2::bigint, $3::bigint)',
+          [orgId, seal.xact_to, seal.to_seq],
+        );
         await client.query('delete from app_public.audit_seals where org_id = $1 and seal_no <= $2', [orgId, sealNo]);
+        // Chain tips below the checkpoint say nothing the checkpoint does not (one is filed per
+        // sealing transaction: they would pile up).
+        await client.query('delete from app_public.audit_seal_tips where org_id = $1 and seal_no < $2', [orgId, sealNo]);
         const fields = {
           orgId,
           sealNo,
           xactTo: seal.xact_to,
+          toSeq: seal.to_seq,
           head: seal.head,
           lastSeq: seal.last_seq,
           purgedEvents: String(deleted.rowCount ?? 0),
@@ -69,7 +74,7 @@ export async function purgeAuditEvents(
         };
         await client.query(
           `insert into app_public.audit_checkpoints (org_id, seal_no, xact_to, head, last_seq, purged_events, purged_before,
-             created_at, key_id, mac) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+             created_at, key_id, mac, to_seq) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nullif($11::bigint, 0))`,
           [
             orgId,
             sealNo,
@@ -81,6 +86,7 @@ export async function purgeAuditEvents(
             fields.createdAt,
             fields.keyId,
             checkpointMac(key, fields),
+            fields.toSeq,
           ],
         );
         await client.query('commit');

@@ -13,6 +13,7 @@
  * the database; the sealer (src/audit/sealer.ts) runs in the background.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /** A key anyone can read: development and tests only (production refuses to start without one). */
 export const DEVELOPMENT_SIGNING_KEY = 'development-only-audit-signing-key-not-secret';
@@ -24,7 +25,17 @@ export interface SealingKey {
   mac(data: Buffer | string): Buffer;
 }
 
+const keys = new Map<string, SealingKey>();
+
 export function sealingKey(secret: string | undefined): SealingKey {
+  const known = keys.get(secret ?? '');
+  if (known) return known;
+  const made = deriveKey(secret);
+  keys.set(secret ?? '', made);
+  return made;
+}
+
+function deriveKey(secret: string | undefined): SealingKey {
   const development = !secret;
   // Derived, so the same secret used elsewhere never produces these MACs.
   const key = createHmac('sha256', secret ?? DEVELOPMENT_SIGNING_KEY)
@@ -64,20 +75,115 @@ export const CANONICAL_COLUMNS = [
   'client_ip',
   'user_agent',
   'details',
+  'event_mac',
 ] as const;
 
 export const UTC_MICROS = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 /** The select list that reads an event's canonical values (alias `e`). */
 export const CANONICAL_SELECT = CANONICAL_COLUMNS.map((c) =>
-  c === 'occurred_at' ? `${UTC_MICROS('e.occurred_at')} as occurred_at` : `e.${c}::text as ${c}`,
+  c === 'occurred_at'
+    ? `${UTC_MICROS('e.occurred_at')} as occurred_at`
+    : c === 'event_mac'
+      ? `encode(e.event_mac, 'hex') as event_mac`
+      : `e.${c}::text as ${c}`,
 ).join(', ');
 
 export type CanonicalEvent = Record<(typeof CANONICAL_COLUMNS)[number], string | null>;
 
 export function leafOf(event: CanonicalEvent): Buffer {
-  const encoded = JSON.stringify(['audit-event/v1', ...CANONICAL_COLUMNS.map((c) => event[c] ?? null)]);
+  // Events without a per-event MAC (written before migration 019) keep the v1 encoding, so seals
+  // made before it still verify; events with one chain their MAC too.
+  const encoded = event.event_mac
+    ? JSON.stringify(['audit-event/v2', ...CANONICAL_COLUMNS.map((c) => event[c] ?? null)])
+    : JSON.stringify(['audit-event/v1', ...CANONICAL_COLUMNS.filter((c) => c !== 'event_mac').map((c) => event[c] ?? null)]);
   return createHash('sha256').update(encoded).digest();
+}
+
+/**
+ * The per-event MAC (migration 019): written by the gateway in the INSERT itself, over every
+ * column the gateway sets (all but seq and xact, which the database assigns and the seal chain
+ * covers). Verification reads the row back and must get the same bytes, so each value is
+ * canonicalized the way it comes back: uuids lower case, the time as UTC text with microseconds
+ * (the gateway names it so, see audit-log.ts), the address as its bytes (inet prints `/32` and
+ * normalizes IPv6), details as JSON with sorted keys (jsonb reorders keys and drops whitespace),
+ * text as its UTF-8 round trip (what PostgreSQL stores).
+ */
+export const EVENT_MAC_COLUMNS = [
+  'org_id',
+  'id',
+  'occurred_at',
+  'actor_type',
+  'actor_user_id',
+  'actor_principal_id',
+  'actor_name',
+  'action',
+  'resource_type',
+  'resource_id',
+  'outcome',
+  'customer_id',
+  'request_id',
+  'client_ip',
+  'user_agent',
+  'details',
+] as const;
+
+export type EventMacInput = Record<(typeof EVENT_MAC_COLUMNS)[number], string | null>;
+export const EVENT_MAC_BYTES = 16;
+const UUID_COLUMNS = new Set(['org_id', 'id', 'actor_user_id', 'actor_principal_id', 'customer_id']);
+
+export function eventMac(key: SealingKey, event: EventMacInput): Buffer {
+  const values = EVENT_MAC_COLUMNS.map((c) => {
+    const v = event[c];
+    if (v === null || v === undefined) return null;
+    if (UUID_COLUMNS.has(c)) return v.toLowerCase();
+    if (c === 'client_ip') return canonicalIp(v);
+    if (c === 'details') return canonicalJson(JSON.parse(v));
+    return Buffer.from(v, 'utf8').toString('utf8');
+  });
+  return key.mac(JSON.stringify(['audit-event-mac/v1', ...values])).subarray(0, EVENT_MAC_BYTES);
+}
+
+/** True when the event carries a valid MAC; false when it has a wrong one or none. */
+export function eventMacValid(key: SealingKey, event: CanonicalEvent): boolean {
+  if (!event.event_mac) return false;
+  let expected: Buffer;
+  try {
+    expected = eventMac(key, event);
+  } catch {
+    return false; // details that are not JSON: not what the gateway wrote
+  }
+  return sameBytes(expected, Buffer.from(event.event_mac, 'hex'));
+}
+
+/** JSON with object keys sorted, recursively (what jsonb gives back, re-read, encodes the same). */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** An address as the hex of its bytes (v4: 4, v6: 16), whatever its spelling; a host mask dropped. */
+export function canonicalIp(text: string): string {
+  const bare = text.replace(/\/(32|128)$/, '');
+  if (isIPv4(bare)) return `4:${Buffer.from(bare.split('.').map(Number)).toString('hex')}`;
+  if (!isIPv6(bare)) return bare;
+  let body = bare.toLowerCase();
+  const v4 = body.match(/(\d+\.\d+\.\d+\.\d+)$/);
+  if (v4) {
+    const b = v4[1]!.split('.').map(Number);
+    body = body.slice(0, -v4[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const [head, tail] = body.includes('::') ? body.split('::') : [body, undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail === undefined ? [] : tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill('0'), ...right];
+  return `6:${groups.map((g) => g.padStart(4, '0')).join('')}`;
 }
 
 export function chainNext(key: SealingKey, previous: Buffer, event: CanonicalEvent): Buffer {
@@ -126,6 +232,9 @@ export interface SealFields {
   sealNo: number;
   xactFrom: string;
   xactTo: string;
+  /** Where inside xact_from / xact_to the seal starts / ends ('0': the transaction's start). */
+  fromSeq: string;
+  toSeq: string;
   eventCount: number;
   firstSeq: string;
   lastSeq: string;
@@ -141,9 +250,12 @@ export interface SealFields {
 }
 
 export function sealMac(key: SealingKey, s: SealFields): Buffer {
+  // A seal that cuts inside a transaction (migration 019) also covers where; one that does not
+  // keeps the 015 encoding, so older seals still verify.
+  const cut = s.fromSeq !== '0' || s.toSeq !== '0' ? ['audit-seal/v2', s.fromSeq, s.toSeq] : ['audit-seal/v1'];
   return key.mac(
     JSON.stringify([
-      'audit-seal/v1',
+      ...cut,
       s.orgId,
       String(s.sealNo),
       s.xactFrom,
@@ -166,6 +278,7 @@ export interface CheckpointFields {
   orgId: string;
   sealNo: number;
   xactTo: string;
+  toSeq: string;
   head: Buffer;
   lastSeq: string;
   purgedEvents: string;
@@ -177,7 +290,7 @@ export interface CheckpointFields {
 export function checkpointMac(key: SealingKey, c: CheckpointFields): Buffer {
   return key.mac(
     JSON.stringify([
-      'audit-checkpoint/v1',
+      ...(c.toSeq !== '0' ? ['audit-checkpoint/v2', c.toSeq] : ['audit-checkpoint/v1']),
       c.orgId,
       String(c.sealNo),
       c.xactTo,
@@ -197,7 +310,7 @@ export function sameBytes(a: Buffer, b: Buffer): boolean {
 
 /** Columns of a seal row as read back for verification and chaining (times as canonical text). */
 export const SEAL_SELECT = `s.org_id::text as org_id, s.seal_no::int as seal_no, s.xact_from::text as xact_from,
-  s.xact_to::text as xact_to, s.event_count, s.first_seq::text as first_seq, s.last_seq::text as last_seq,
+  s.xact_to::text as xact_to, coalesce(s.from_seq, 0)::text as from_seq, coalesce(s.to_seq, 0)::text as to_seq, s.event_count, s.first_seq::text as first_seq, s.last_seq::text as last_seq,
   ${UTC_MICROS('s.first_at')} as first_at, ${UTC_MICROS('s.last_at')} as last_at, s.prev_head, s.head,
   s.key_id, to_char(s.sealed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as sealed_at, s.mac`;
 
@@ -206,6 +319,8 @@ export interface SealRow {
   seal_no: number;
   xact_from: string;
   xact_to: string;
+  from_seq: string;
+  to_seq: string;
   event_count: number;
   first_seq: string;
   last_seq: string;
@@ -225,6 +340,8 @@ export function sealFieldsOf(row: SealRow, manifest: Buffer): SealFields {
     sealNo: row.seal_no,
     xactFrom: row.xact_from,
     xactTo: row.xact_to,
+    fromSeq: row.from_seq,
+    toSeq: row.to_seq,
     eventCount: row.event_count,
     firstSeq: row.first_seq,
     lastSeq: row.last_seq,
@@ -238,7 +355,7 @@ export function sealFieldsOf(row: SealRow, manifest: Buffer): SealFields {
   };
 }
 
-export const CHECKPOINT_SELECT = `c.org_id::text as org_id, c.seal_no::int as seal_no, c.xact_to::text as xact_to, c.head,
+export const CHECKPOINT_SELECT = `c.org_id::text as org_id, c.seal_no::int as seal_no, c.xact_to::text as xact_to, coalesce(c.to_seq, 0)::text as to_seq, c.head,
   c.last_seq::text as last_seq, c.purged_events::text as purged_events,
   to_char(c.purged_before at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as purged_before,
   to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, c.key_id, c.mac`;
@@ -247,6 +364,7 @@ export interface CheckpointRow {
   org_id: string;
   seal_no: number;
   xact_to: string;
+  to_seq: string;
   head: Buffer;
   last_seq: string;
   purged_events: string;
@@ -261,6 +379,7 @@ export function checkpointFieldsOf(row: CheckpointRow): CheckpointFields {
     orgId: row.org_id,
     sealNo: row.seal_no,
     xactTo: row.xact_to,
+    toSeq: row.to_seq,
     head: row.head,
     lastSeq: row.last_seq,
     purgedEvents: row.purged_events,
@@ -273,4 +392,88 @@ export function checkpointFieldsOf(row: CheckpointRow): CheckpointFields {
 /** ISO text with milliseconds, as timestamptz stores and to_char(…MS) gives back. */
 export function isoMillis(date: Date): string {
   return date.toISOString();
+}
+
+/**
+ * A chain tip (migration 019): "this organization's chain reached seal `sealNo`", filed with
+ * every sealing transaction. Sealers on every replica start from the newest valid one, never
+ * from memory, and verification reports seals missing above it (CHAIN_TRUNCATED).
+ */
+export interface TipFields {
+  orgId: string;
+  sealNo: number;
+  xactTo: string;
+  toSeq: string;
+  head: Buffer;
+  unsignedUptoSeq: string;
+  keyId: string;
+  writtenAt: string;
+}
+
+export function tipMac(key: SealingKey, t: TipFields): Buffer {
+  return key.mac(
+    JSON.stringify([
+      'audit-tip/v1',
+      t.orgId,
+      String(t.sealNo),
+      t.xactTo,
+      t.toSeq,
+      t.head.toString('hex'),
+      t.unsignedUptoSeq,
+      t.keyId,
+      t.writtenAt,
+    ]),
+  );
+}
+
+export const TIP_SELECT = `t.org_id::text as org_id, t.seal_no::int as seal_no, t.xact_to::text as xact_to, t.to_seq::text as to_seq, t.head,
+  t.unsigned_upto_seq::text as unsigned_upto_seq, t.key_id,
+  to_char(t.written_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as written_at, t.mac`;
+
+export interface TipRow {
+  org_id: string;
+  seal_no: number;
+  xact_to: string;
+  to_seq: string;
+  head: Buffer;
+  unsigned_upto_seq: string;
+  key_id: string;
+  written_at: string;
+  mac: Buffer;
+}
+
+export function tipFieldsOf(row: TipRow): TipFields {
+  return {
+    orgId: row.org_id,
+    sealNo: row.seal_no,
+    xactTo: row.xact_to,
+    toSeq: row.to_seq,
+    head: row.head,
+    unsignedUptoSeq: row.unsigned_upto_seq,
+    keyId: row.key_id,
+    writtenAt: row.written_at,
+  };
+}
+
+/** The newest tip with a valid MAC (and how many newer ones failed theirs). */
+export async function latestTip(
+  q: (text: string, values?: unknown[]) => Promise<{ rows: any[] }>,
+  key: SealingKey,
+  orgId: string,
+): Promise<{ tip: TipRow | null; forged: TipRow[] }> {
+  const { rows } = await q(`select ${TIP_SELECT} from audit_seal_tips t where t.org_id = $1 order by t.seal_no desc limit 20`, [
+    orgId,
+  ]);
+  const forged: TipRow[] = [];
+  for (const row of rows as TipRow[]) {
+    if (sameBytes(tipMac(key, tipFieldsOf(row)), row.mac)) return { tip: row, forged };
+    forged.push(row);
+  }
+  return { tip: null, forged };
+}
+
+/** Whether an event may stand: a valid MAC, or none at all when written before migration 019. */
+export function eventAuthentic(key: SealingKey, event: CanonicalEvent, unsignedUptoSeq: bigint): boolean {
+  if (!event.event_mac) return BigInt(event.seq!) <= unsignedUptoSeq;
+  return eventMacValid(key, event);
 }

@@ -5,12 +5,16 @@
  * broken (the line names the first broken event and the range affected), 2 for a usage or
  * configuration mistake, 1 when it could not run.
  *
- *   npm run audit:verify -- [--org <uuid>] [--from <ISO time>] [--to <ISO time>]
+ *   npm run audit:verify -- [--org <uuid>] [--from <ISO time>] [--to <ISO time>] [--expect-head <seal no>:<head hex>]
+ *
+ * --expect-head (with --org) takes the newest `audit.sealed` log line kept outside the database
+ * (its sealNo and head): the one tampering the database alone cannot show, the newest events
+ * deleted together with their seals and chain tips, then fails the check.
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { sealingKey } from '../audit/seal.js';
-import { organizationsToVerify, verifyOrganization } from '../audit/verify.js';
+import { organizationsToVerify, staleAfterMs, verifyOrganization } from '../audit/verify.js';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { ensureDataDir, prepareOwnerDatabase } from '../runtime.js';
@@ -19,7 +23,9 @@ import { UsageError, runCli } from './run.js';
 await runCli(async () => {
   let args;
   try {
-    args = parseArgs({ options: { org: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } } }).values;
+    args = parseArgs({
+      options: { org: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, 'expect-head': { type: 'string' } },
+    }).values;
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\nusage: audit:verify [--org <uuid>] [--from <ISO time>] [--to <ISO time>]`);
   }
@@ -31,6 +37,12 @@ await runCli(async () => {
     return date;
   };
   const range = { from: time('from'), to: time('to') };
+  let expectHead: { sealNo: number; head: string } | undefined;
+  if (args['expect-head'] !== undefined) {
+    const m = /^(\d+):([0-9a-f]{32})$/i.exec(args['expect-head']);
+    if (!m || args.org === undefined) throw new UsageError('--expect-head <seal no>:<32 hex digits> needs --org');
+    expectHead = { sealNo: Number(m[1]), head: m[2]! };
+  }
   if (args.org !== undefined && !/^[0-9a-f-]{36}$/i.test(args.org))
     throw new UsageError(`--org: not an organization id: ${args.org}`);
   const config = loadConfig();
@@ -48,7 +60,10 @@ await runCli(async () => {
     const orgs = args.org ? [args.org.toLowerCase()] : await organizationsToVerify(q);
     let broken = 0;
     for (const orgId of orgs) {
-      const report = await verifyOrganization(q, key, orgId, range);
+      const report = await verifyOrganization(q, key, orgId, range, {
+        staleAfterMs: staleAfterMs(config.AUDIT_SEAL_INTERVAL),
+        expectHead,
+      });
       if (!report.intact) broken++;
       const { findings, ...summary } = report;
       console.log(JSON.stringify({ ...summary, findings: findings.slice(0, 10) }));

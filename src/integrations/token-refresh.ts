@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { insertAuditRows } from '../audit/audit-log.js';
+import type { SealingKey } from '../audit/seal.js';
 import { withBoundTransaction } from '../db/request-database.js';
 import { refreshConnectionToken, requireConnection, type ConnectionRow, type TokenRefresher } from '../domain/connections.js';
 import type { Logger } from '../logger.js';
@@ -34,6 +35,8 @@ export interface RefreshJobDeps {
   cipher: CredentialCipher;
   refresher: TokenRefresher;
   logger: Logger;
+  /** Signs the audit events the refresher writes (AUDIT_SIGNING_KEY). */
+  auditKey: SealingKey;
 }
 
 const REFRESHER_PERMISSIONS = ['connections.update'] as const;
@@ -62,16 +65,22 @@ export async function refreshDueTokens(
         if (locked.rowCount === 0) return false;
         connection = await requireConnection(client, id);
         await refreshConnectionToken(client, deps.cipher, deps.refresher, connection);
-        await insertAuditRows(client, meta, null, [
-          {
-            orgId,
-            action: 'credential.token_refresh',
-            resourceType: 'connection',
-            resourceId: id,
-            customerId: connection.customer_id,
-            outcome: 'success',
-          },
-        ]);
+        await insertAuditRows(
+          client,
+          meta,
+          null,
+          [
+            {
+              orgId,
+              action: 'credential.token_refresh',
+              resourceType: 'connection',
+              resourceId: id,
+              customerId: connection.customer_id,
+              outcome: 'success',
+            },
+          ],
+          deps.auditKey,
+        );
         return true;
       });
       if (done) tally.refreshed++;
@@ -84,17 +93,23 @@ export async function refreshDueTokens(
           `update connections set status = 'error', last_error = 'Token refresh failed; reconnect the app.' where id = $1`,
           [id],
         );
-        await insertAuditRows(client, meta, null, [
-          {
-            orgId,
-            action: 'credential.token_refresh',
-            resourceType: 'connection',
-            resourceId: id,
-            customerId: connection?.customer_id ?? null,
-            outcome: 'failure',
-            details: { reason: (error as Error).message.slice(0, 200) },
-          },
-        ]);
+        await insertAuditRows(
+          client,
+          meta,
+          null,
+          [
+            {
+              orgId,
+              action: 'credential.token_refresh',
+              resourceType: 'connection',
+              resourceId: id,
+              customerId: connection?.customer_id ?? null,
+              outcome: 'failure',
+              details: { reason: (error as Error).message.slice(0, 200) },
+            },
+          ],
+          deps.auditKey,
+        );
       }).catch((inner) => deps.logger.error({ err: inner }, 'could not record a failed token refresh'));
     }
   }

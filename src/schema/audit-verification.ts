@@ -3,7 +3,13 @@
  * the gateway's AUDIT_SIGNING_KEY, inside the caller's RLS (its organization only).
  */
 import { sealingKey } from '../audit/seal.js';
-import { verifyOrganization, type AffectedRange, type TamperFinding, type VerificationReport } from '../audit/verify.js';
+import {
+  staleAfterMs,
+  verifyOrganization,
+  type AffectedRange,
+  type TamperFinding,
+  type VerificationReport,
+} from '../audit/verify.js';
 import { badUserInput } from '../errors.js';
 import { builder } from './builder.js';
 
@@ -18,8 +24,19 @@ const TamperProblemEnum = builder.enumType('AuditTamperProblem', {
     SEAL_MISSING: { description: 'Seals are missing from the chain.' },
     SEAL_CHAIN_BROKEN: { description: 'A seal does not continue the one before it.' },
     CHECKPOINT_FORGED: { description: 'A retention-purge checkpoint fails its MAC.' },
+    EVENT_FORGED: {
+      description: 'An event has no valid per-event MAC: inserted or edited outside the gateway (sealed or not).',
+    },
+    CHAIN_TRUNCATED: { description: 'The newest seals the sealer recorded are gone.' },
+    SEALING_STALLED: {
+      description:
+        'Events have stayed unsealed for longer than max(60 s, 10 × AUDIT_SEAL_INTERVAL): sealing stalled or seals were deleted.',
+    },
   } as const,
 });
+
+/** At most this many events re-checked per call (the CLI is unbounded). */
+export const MAX_EVENTS_PER_CALL = 200_000;
 
 const time = (text: string | null) => (text ? new Date(text) : null);
 
@@ -83,7 +100,8 @@ builder.queryFields((t) => ({
   auditLogVerification: t.field({
     type: VerificationRef,
     nullable: true,
-    description: 'Checks the trail (the seals overlapping from…to; the chain of seals always whole) against its seals.',
+    description:
+      'Checks the trail (the seals overlapping from…to; the chain of seals always whole) against its seals. A range holding more than 200,000 events is refused (BAD_USER_INPUT): narrow it, or run npm run audit:verify.',
     authScopes: { permission: 'audit_log.read' },
     args: {
       from: t.arg({ type: 'DateTime', description: 'Inclusive.' }),
@@ -91,11 +109,32 @@ builder.queryFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       if (args.from && args.to && args.from > args.to) throw badUserInput('from', 'must not be after to');
+      // Bounded work per call (review S8): a request re-reads and re-MACs the events of its range
+      // on the event loop, so a range holding more than MAX_EVENTS_PER_CALL is refused with a
+      // stable code; `npm run audit:verify` (the owner's CLI) checks any size.
+      const { rows } = await ctx.db.query(
+        `select count(*)::int as n from (select 1 from audit_events e where e.org_id = $1
+           and ($2::timestamptz is null or e.occurred_at >= $2) and ($3::timestamptz is null or e.occurred_at < $3)
+           limit ${MAX_EVENTS_PER_CALL + 1}) x`,
+        [ctx.principal!.orgId, args.from ?? null, args.to ?? null],
+      );
+      if ((rows[0] as { n: number }).n > MAX_EVENTS_PER_CALL) {
+        throw badUserInput(
+          args.from ? 'to' : 'from',
+          `the range holds more than ${MAX_EVENTS_PER_CALL} events: narrow from/to (npm run audit:verify checks everything)`,
+        );
+      }
       const key = sealingKey(ctx.services.config.AUDIT_SIGNING_KEY);
-      return verifyOrganization((text, values) => ctx.db.query(text, values), key, ctx.principal!.orgId, {
-        from: args.from,
-        to: args.to,
-      });
+      return verifyOrganization(
+        (text, values) => ctx.db.query(text, values),
+        key,
+        ctx.principal!.orgId,
+        {
+          from: args.from,
+          to: args.to,
+        },
+        { staleAfterMs: staleAfterMs(ctx.services.config.AUDIT_SEAL_INTERVAL) },
+      );
     },
   }),
 }));

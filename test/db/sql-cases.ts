@@ -837,6 +837,38 @@ export const SQL_CASES: Record<Permission | typeof OWNER_CAPABILITIES | typeof U
         },
         attempt: (c) => rows(c, `select 1 from audit_seals where key_id = 'k'`),
       },
+      {
+        // Chain tips (migration 019): filed by the sealer's binding only, like seals.
+        name: 'file a chain tip as the sealer',
+        table: 'audit_seal_tips',
+        command: 'insert',
+        attempt: async (c) => {
+          await c.query(
+            `select set_config('app.user_id', '', true), set_config('app.principal_kind', '', true), set_config('app.principal_id', '', true)`,
+          );
+          return rows(
+            c,
+            `insert into audit_seal_tips (org_id, seal_no, xact_to, head, unsigned_upto_seq, key_id, written_at, mac)
+             values (app_public.current_org_id(), 1000000 + (random() * 1000000)::int, 1, '\\x00', 0, 'k', now(), '\\x00')`,
+          );
+        },
+      },
+      {
+        name: 'read the chain tips',
+        table: 'audit_seal_tips',
+        command: 'select',
+        setup: async (c) => {
+          await c.query(
+            `select set_config('app.user_id', '', true), set_config('app.principal_kind', '', true), set_config('app.principal_id', '', true)`,
+          );
+          await c.query(
+            `insert into audit_seal_tips (org_id, seal_no, xact_to, head, unsigned_upto_seq, key_id, written_at, mac)
+             values (app_public.current_org_id(), 1, 1, '\\x00', 0, 'k', now(), '\\x00')`,
+          );
+          return {};
+        },
+        attempt: (c) => rows(c, `select 1 from audit_seal_tips where key_id = 'k'`),
+      },
     ],
   },
   'billing.manage': {

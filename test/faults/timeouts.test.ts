@@ -5,6 +5,7 @@
  * while every pooled client is stuck, and a statement timeout is a 503 naming statement_timeout.
  * Also point 8: audit events that cannot be written are logged, one line each.
  */
+import { sealingKey } from '../../src/audit/seal.js';
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { GraphQLError } from 'graphql';
@@ -139,6 +140,7 @@ describe('audit events that cannot be written', () => {
       { requestId: 'req-1', clientIp: '127.0.0.1', userAgent: 'test' },
       { userId, name: 'Dee' },
       logger,
+      sealingKey(undefined),
     );
     audit.defer('failure', orgId, {
       action: 'workflow.create',

@@ -127,6 +127,7 @@ describe('credentials are write-only', () => {
     );
     const tally = await refreshDueTokens({
       pool: t.world.pool,
+      auditKey: t.gateway.sealingKey,
       cipher: t.cipher,
       refresher: new LocalTokenRefresher(),
       logger: t.gatewayLogger,

@@ -304,6 +304,7 @@ describe('connections', () => {
     });
     const tally = await refreshDueTokens({
       pool: t.world.pool,
+      auditKey: t.gateway.sealingKey,
       cipher: t.cipher,
       refresher: new LocalTokenRefresher(),
       logger: silentLogger,
@@ -337,6 +338,7 @@ describe('connections', () => {
     expect(
       await refreshDueTokens({
         pool: t.world.pool,
+        auditKey: t.gateway.sealingKey,
         cipher: t.cipher,
         refresher: new LocalTokenRefresher(),
         logger: silentLogger,

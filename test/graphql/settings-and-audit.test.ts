@@ -313,7 +313,7 @@ describe('deleting the organization', () => {
       doomed.id,
     ]);
     await superuser.end();
-    const purged = await purgeAuditEvents(t.db.ownerUrl, 400);
+    const purged = await purgeAuditEvents(t.db.ownerUrl, 400, t.gateway.sealingKey);
     expect(purged.events).toBeGreaterThan(0);
     const left = await asApp(
       t.world.pool,

@@ -318,7 +318,21 @@ export async function startGateway(config: Config, logger: Logger, options: Star
         'AUDIT_SIGNING_KEY is unset: audit seals use the published development key and prove nothing (production requires the variable)',
       );
     }
-    const auditSealer = new AuditSealer({ pool, key: auditKey, logger });
+    // The sealer holds a client for a whole round (every organization with new events): one
+    // connection of its own, so a long round never takes a request's client (as exports don't).
+    const sealingPool = createBackgroundPool(
+      appUrl,
+      {
+        name: 'sealer',
+        max: 1,
+        statementTimeoutMs: config.DATABASE_STATEMENT_TIMEOUT,
+        lockTimeoutMs: config.DATABASE_LOCK_TIMEOUT,
+        clientClass: tracing?.clientClass,
+      },
+      logger,
+    );
+    cleanups.push(() => sealingPool.end());
+    const auditSealer = new AuditSealer({ pool: sealingPool, key: auditKey, logger });
     if (config.AUDIT_SEAL_INTERVAL > 0) cleanups.push(scheduleAuditSealing(auditSealer, logger, config.AUDIT_SEAL_INTERVAL));
 
     const refresher = new LocalTokenRefresher();

@@ -13,7 +13,7 @@ import { countMembersOfTeams, loadTeams, memberIdsOfTeams, teamIdsOfMembers, typ
 import { loadUsers, type UserRow } from '../domain/users.js';
 import { loadConnections, type ConnectionRow } from '../domain/connections.js';
 import { loadServicePrincipals, type ServicePrincipalRow } from '../domain/service-principals.js';
-import { countWorkspaceContents, type WorkspaceCounts } from '../domain/workspaces.js';
+import { countWorkspaceContents, loadWorkspaces, type WorkspaceCounts, type WorkspaceRow } from '../domain/workspaces.js';
 import {
   loadDefinitionDocuments,
   loadDefinitions,
@@ -196,6 +196,12 @@ export class RequestLoaders {
             rows.map((r) => r.team_id),
           ),
         ),
+    );
+  }
+  get workspace(): DataLoader<string, WorkspaceRow | null> {
+    return this.#lazy(
+      'workspace',
+      () => new DataLoader<string, WorkspaceRow | null>(async (ids) => byKey(ids, await loadWorkspaces(this.db, ids), (r) => r.id)),
     );
   }
   /** A workspace's counts (definitions by kind, project members), read only when selected. */

@@ -78,6 +78,11 @@ export async function countWorkspaceContents(db: RequestDatabase, ids: readonly 
   ).rows;
 }
 
+/** Workspaces by id, as this request may see them (a request loader batches them). */
+export async function loadWorkspaces(db: RequestDatabase, ids: readonly string[]): Promise<WorkspaceRow[]> {
+  return (await db.query<WorkspaceRow>(`${SELECT} where w.id = any($1::uuid[])`, [ids])).rows;
+}
+
 export async function requireWorkspace(db: RequestDatabase, id: string): Promise<WorkspaceRow> {
   const row = (await db.query<WorkspaceRow>(`${SELECT} where w.id = $1`, [id])).rows[0];
   if (!row) throw notFound('Workspace', id);

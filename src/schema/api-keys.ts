@@ -23,7 +23,6 @@ import { RoleRef } from './roles.js';
 import { selectsField } from './selection.js';
 import { UserRef } from './users.js';
 import { WorkspaceRef } from './workspaces.js';
-import { requireWorkspace } from '../domain/workspaces.js';
 import { PERMISSION_KEYS } from '../authz/permissions.js';
 import { permissionsForEnvironment } from '../auth/principal.js';
 
@@ -96,7 +95,7 @@ ApiKeyRef.implement({
       type: WorkspaceRef,
       nullable: true,
       description: 'The workspace the key is scoped to (see workspaceId).',
-      resolve: (k, _args, ctx) => (k.workspace_id ? requireWorkspace(ctx.db, k.workspace_id) : null),
+      resolve: (k, _args, ctx) => (k.workspace_id ? ctx.loaders.workspace.load(k.workspace_id) : null),
     }),
     status: t.field({ type: ApiKeyStatusEnum, resolve: (k) => k.status }),
     createdBy: t.field({

@@ -7,7 +7,7 @@
  *  - Requires `audit_log.read`; counted like a root field (`auditExport`) against the caller's and
  *    the organization's budgets. A refusal is audited as denied (`audit_log.export`), like every
  *    denied read; a finished export is audited as a success with its range and count, because it
- *    copies the organization's whole trail out of the gateway (DESIGN.md §6 audits denied reads;
+ *    copies the organization's whole trail out of the gateway (ARCHITECTURE.md §6: denied reads are audited;
  *    this bulk read is audited either way).
  *  - Constant memory: keyset batches of EXPORT_BATCH rows inside ONE read-only REPEATABLE READ
  *    transaction bound like the request (RLS: the caller's organization only, one snapshot for the

@@ -1,5 +1,5 @@
 /**
- * Audit as a resolver plugin (ARCHITECTURE.md §6, DESIGN.md §6). A mutation declares its audit
+ * Audit as a resolver plugin (ARCHITECTURE.md §6). A mutation declares its audit
  * action once, with the field option `audit`; this Pothos plugin wraps its resolver, so no
  * resolver can forget to audit and none calls anything by hand:
  *  - the work and its Success event commit together in the request's transaction (a savepoint

@@ -67,15 +67,21 @@ try {
       process.exit(1);
     }, 9_000);
     force.unref();
+    // pino writes asynchronously; exit only once the last line has reached stdout (a log
+    // shipper reading a pipe must see 'stopped', and process.exit's own flush can lose it).
+    const exitAfterFlush = (code: number) => {
+      process.exitCode = code;
+      logger.flush(() => process.exit(code));
+    };
     gateway
       .stop()
       .then(() => {
         logger.info('stopped');
-        process.exit(0);
+        exitAfterFlush(0);
       })
       .catch((error) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exitAfterFlush(1);
       });
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));

@@ -114,7 +114,6 @@ export function createGateway(
     plugins: [
       useRequestId(),
       ...(tracing ? tracing.plugins() : []),
-      ...(metrics ? [metrics.yogaPlugin()] : []),
       ...(metrics && observability.metricsOnApiPort ? [useMetricsEndpoint(metrics, config.METRICS_TOKEN)] : []),
       useRequestObservation(logger, metrics),
       // GET /audit/export: NDJSON for SIEMs, same authentication and budgets (src/http/audit-export.ts).

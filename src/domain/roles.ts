@@ -68,8 +68,8 @@ export async function pageRoles(db: RequestDatabase, page: PageArgs): Promise<Co
     page,
     parts: [
       {
-        columns: `r.id, r.system_key, r.name, r.description, s.customer_confined, r.created_at,
-          array(select srp.permission_key from system_role_permissions srp where srp.role_key = r.system_key) as permissions`,
+        // A system role's permissions are the matrix's (as roleOfPrincipal reads them), not a catalogue lookup per role.
+        columns: `r.id, r.system_key, r.name, r.description, s.customer_confined, r.created_at, '{}'::text[] as permissions`,
         from: 'roles r join system_roles s on s.key = r.system_key',
         condition: 'r.system_key is not null',
         sort: { expression: 's.position', type: 'int', direction: 'asc', id: 'r.id' },
@@ -83,7 +83,10 @@ export async function pageRoles(db: RequestDatabase, page: PageArgs): Promise<Co
       },
     ],
   });
-  for (const edge of connection.edges) Object.assign(edge.node, clean(edge.node));
+  for (const { node } of connection.edges) {
+    const permissions = node.system_key && isSystemRoleKey(node.system_key) ? systemRole(node.system_key).permissions : node.permissions;
+    node.permissions = [...permissions].filter(isPermission);
+  }
   return connection;
 }
 

@@ -84,7 +84,8 @@ export async function pageRoles(db: RequestDatabase, page: PageArgs): Promise<Co
     ],
   });
   for (const { node } of connection.edges) {
-    const permissions = node.system_key && isSystemRoleKey(node.system_key) ? systemRole(node.system_key).permissions : node.permissions;
+    const permissions =
+      node.system_key && isSystemRoleKey(node.system_key) ? systemRole(node.system_key).permissions : node.permissions;
     node.permissions = [...permissions].filter(isPermission);
   }
   return connection;

@@ -305,16 +305,34 @@ describe('projectRolesConnection and projectMembersConnection (issue 10: every r
       (expectData(await send(org.members.viewer, query, { ...args }, false)) as { projectRolesConnection: ConnectionData })
         .projectRolesConnection;
     // Pages of 3: the second crosses from the system roles (held in code) to the custom ones.
-    await expectWalk(fetch, 3, plain.map((r) => r.id));
-    await expectWalk(fetch, 1, plain.map((r) => r.id));
+    await expectWalk(
+      fetch,
+      3,
+      plain.map((r) => r.id),
+    );
+    await expectWalk(
+      fetch,
+      1,
+      plain.map((r) => r.id),
+    );
     const paged = expectData(
-      await send(org.members.viewer, '{ projectRolesConnection(first: 100) { edges { node { id key permissions } } } }', {}, false),
+      await send(
+        org.members.viewer,
+        '{ projectRolesConnection(first: 100) { edges { node { id key permissions } } } }',
+        {},
+        false,
+      ),
     ) as { projectRolesConnection: { edges: { node: unknown }[] } };
     expect(paged.projectRolesConnection.edges.map((e) => e.node)).toEqual(plain);
     // An End User sees the system ones only, as in the plain list.
     const endUser = org.members.end_user;
     const asEndUser = expectData(
-      await send(endUser, '{ projectRoles { id } projectRolesConnection(first: 10) { totalCount edges { node { id } } } }', {}, false),
+      await send(
+        endUser,
+        '{ projectRoles { id } projectRolesConnection(first: 10) { totalCount edges { node { id } } } }',
+        {},
+        false,
+      ),
     ) as { projectRoles: { id: string }[]; projectRolesConnection: { totalCount: number; edges: { node: { id: string } }[] } };
     expect(asEndUser.projectRolesConnection.edges.map((e) => e.node.id)).toEqual(asEndUser.projectRoles.map((r) => r.id));
     expect(asEndUser.projectRolesConnection.totalCount).toBe(4);
@@ -323,11 +341,20 @@ describe('projectRolesConnection and projectMembersConnection (issue 10: every r
   it('page a workspace’s project members (people first, then teams, as added); the same refusal; a foreign workspace like a missing one', async () => {
     const space = await t.world.workspace(org, `Paged space ${randomUUID().slice(0, 6)}`);
     const inSpace = async (member: SeededMember, query: string, variables: Record<string, unknown> = {}, ws = space) =>
-      t.client.request(query, variables, { token: await t.world.token(member), orgId: org.id, headers: { 'x-workspace-id': ws } });
+      t.client.request(query, variables, {
+        token: await t.world.token(member),
+        orgId: org.id,
+        headers: { 'x-workspace-id': ws },
+      });
     for (let i = 0; i < 5; i++) {
       if (i % 2 === 0) {
         const team = expectData(
-          await send(org.members.admin, 'mutation($n: String!) { createTeam(input: { name: $n }) { id } }', { n: `PM team ${i} ${randomUUID().slice(0, 4)}` }, false),
+          await send(
+            org.members.admin,
+            'mutation($n: String!) { createTeam(input: { name: $n }) { id } }',
+            { n: `PM team ${i} ${randomUUID().slice(0, 4)}` },
+            false,
+          ),
         ) as { createTeam: { id: string } };
         await t.world.projectMember(org, space, { teamId: team.createTeam.id }, 'editor');
       }
@@ -341,8 +368,16 @@ describe('projectRolesConnection and projectMembersConnection (issue 10: every r
     const fetch = async (args: PageArgs) =>
       (expectData(await inSpace(org.members.owner, query, { ...args })) as { projectMembersConnection: ConnectionData })
         .projectMembersConnection;
-    await expectWalk(fetch, 3, plain.map((m) => m.id));
-    await expectWalk(fetch, 5, plain.map((m) => m.id));
+    await expectWalk(
+      fetch,
+      3,
+      plain.map((m) => m.id),
+    );
+    await expectWalk(
+      fetch,
+      5,
+      plain.map((m) => m.id),
+    );
 
     // Whoever the plain list refuses, the connection refuses the same way.
     const viewer = org.members.viewer;

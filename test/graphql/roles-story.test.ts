@@ -91,8 +91,16 @@ it('rolesConnection (issue 10) pages every role in the order of roles: system on
   const query = connectionQuery('rolesConnection');
   // Pages of 4: the second page starts in the system roles and ends in the custom ones.
   const fetch = async (args: PageArgs) => expectData(await send(org.members.developer, query, { ...args })).rolesConnection;
-  await expectWalk(fetch, 4, plain.map((r) => r.id));
-  await expectWalk(fetch, 1, plain.map((r) => r.id));
+  await expectWalk(
+    fetch,
+    4,
+    plain.map((r) => r.id),
+  );
+  await expectWalk(
+    fetch,
+    1,
+    plain.map((r) => r.id),
+  );
   // The same rows as the plain list, permissions included (system ones from the matrix).
   const paged = expectData(
     await send(org.members.admin, '{ rolesConnection(first: 100) { edges { node { id key name permissionCount } } } }'),
@@ -112,7 +120,11 @@ it('rolesConnection (issue 10) pages every role in the order of roles: system on
   // A cursor of another list (or a forged part) is bad input, not an internal error.
   const teamCursor = Buffer.from(JSON.stringify(['x', '00000000-0000-4000-8000-000000000000'])).toString('base64url');
   const forged = Buffer.from(JSON.stringify(['7:x', '00000000-0000-4000-8000-000000000000'])).toString('base64url');
-  for (const cursor of [teamCursor, forged, Buffer.from(JSON.stringify(['0:abc', '00000000-0000-4000-8000-000000000000'])).toString('base64url')]) {
+  for (const cursor of [
+    teamCursor,
+    forged,
+    Buffer.from(JSON.stringify(['0:abc', '00000000-0000-4000-8000-000000000000'])).toString('base64url'),
+  ]) {
     expect(errorCodes(await send(org.members.admin, query, { first: 2, after: cursor }))).toEqual(['BAD_USER_INPUT']);
   }
 });

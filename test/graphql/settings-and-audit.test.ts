@@ -132,7 +132,11 @@ describe('joining by email domain', () => {
       const asker = await t.world.user(`paged asker ${i}`);
       const token = await t.world.issuer.mint({ sub: asker.subject, email: `paged${i}@${domain}`, name: `Paged ${i}` });
       expectData(
-        await t.client.request('mutation($o: ID!) { requestToJoin(input: { organizationId: $o }) { status } }', { o: org.id }, { token }),
+        await t.client.request(
+          'mutation($o: ID!) { requestToJoin(input: { organizationId: $o }) { status } }',
+          { o: org.id },
+          { token },
+        ),
       );
     }
     const pending = expectData(await send(org.members.admin, '{ joinRequests { id email } }')).joinRequests as Loose[];
@@ -145,8 +149,9 @@ describe('joining by email domain', () => {
     const query = connectionQuery('joinRequestsConnection', { declare: '$status: JoinRequestStatus!', pass: 'status: $status' });
     for (const status of ['PENDING', 'REJECTED', 'APPROVED']) {
       const plain = (
-        expectData(await send(org.members.admin, 'query($s: JoinRequestStatus!) { joinRequests(status: $s) { id } }', { s: status }))
-          .joinRequests as Loose[]
+        expectData(
+          await send(org.members.admin, 'query($s: JoinRequestStatus!) { joinRequests(status: $s) { id } }', { s: status }),
+        ).joinRequests as Loose[]
       ).map((r) => r.id);
       const fetch = async (args: PageArgs) =>
         expectData(await send(org.members.developer, query, { ...args, status })).joinRequestsConnection;
@@ -160,8 +165,9 @@ describe('joining by email domain', () => {
     // The default status is PENDING, as for the plain list.
     const defaulted = expectData(await send(org.members.admin, '{ joinRequestsConnection(first: 10) { totalCount } }'));
     expect(defaulted.joinRequestsConnection.totalCount).toBe(4);
-    expect(expectData(await send(org.members.admin, '{ joinRequestsConnection(status: APPROVED, first: 10) { totalCount } }')))
-      .toEqual({ joinRequestsConnection: { totalCount: 0 } });
+    expect(
+      expectData(await send(org.members.admin, '{ joinRequestsConnection(status: APPROVED, first: 10) { totalCount } }')),
+    ).toEqual({ joinRequestsConnection: { totalCount: 0 } });
 
     const viewer = org.members.viewer;
     const [plainDenied, pagedDenied] = [

@@ -144,7 +144,11 @@ describe('teamsConnection (issue 10: every team, page by page)', () => {
     }
     const plain = (expectData(await send(org.members.admin, '{ teams { id name } }')).teams as Loose[]).map((x) => x.id);
     const query = connectionQuery('teamsConnection');
-    await expectWalk(async (args: PageArgs) => expectData(await send(org.members.developer, query, { ...args })).teamsConnection, 2, plain);
+    await expectWalk(
+      async (args: PageArgs) => expectData(await send(org.members.developer, query, { ...args })).teamsConnection,
+      2,
+      plain,
+    );
     // Nested fields come through the same loaders as the plain list's.
     const nested = expectData(
       await send(org.members.admin, '{ teamsConnection(first: 100) { edges { node { name memberCount role { name } } } } }'),

@@ -188,8 +188,16 @@ describe('workspacesConnection (issue 10: every workspace, page by page)', () =>
       (expectData(await send(acme.members.viewer, query, { ...args })) as { workspacesConnection: ConnectionData })
         .workspacesConnection;
     // Pages of 2: the first holds the default workspace and the first by name.
-    await expectWalk(fetch, 2, plain.map((w) => w.id));
-    await expectWalk(fetch, 1, plain.map((w) => w.id));
+    await expectWalk(
+      fetch,
+      2,
+      plain.map((w) => w.id),
+    );
+    await expectWalk(
+      fetch,
+      1,
+      plain.map((w) => w.id),
+    );
     // Counts come through the plain list's loader; another organization's workspaces never show.
     const listed = expectData(
       await send(acme.members.viewer, '{ workspacesConnection(first: 100) { edges { node { id isDefault workflowCount } } } }'),

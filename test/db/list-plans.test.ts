@@ -348,6 +348,19 @@ const definitionFilters = (kind: DefinitionKind): Record<string, () => Lister> =
   };
 };
 
+/**
+ * A list made of parts (pagedParts), resumed from a cursor inside its first part: `first` reads
+ * the rest of that part and then the next, `last` what precedes it. `lead` rows are read first
+ * for the cursor (a page-sized statement of its own, checked too).
+ */
+const resumingInFirstPart =
+  (list: Lister, lead: number): (() => Lister) =>
+  () =>
+  async (rdb, page) => {
+    const cursor = (await list(rdb, { first: lead })).pageInfo.endCursor;
+    return list(rdb, page.last != null ? { last: page.last, before: cursor } : { first: page.first, after: cursor });
+  };
+
 const SUBSTRING_SEARCH = 'substring match (ILIKE), no index: reads until the page fills';
 
 const REGISTRY: ListCase[] = [
@@ -428,19 +441,25 @@ const REGISTRY: ListCase[] = [
     field: 'Query.rolesConnection',
     // Two parts: the system roles (a handful) by matrix position, then custom roles by name.
     orders: { 'system roles, then custom ones by name': (rdb, page) => pageRoles(rdb, page) },
-    filters: {},
+    filters: { 'resuming among the system roles': resumingInFirstPart((rdb, page) => pageRoles(rdb, page), 3) },
   },
   {
     field: 'Query.workspacesConnection',
     // Two parts of one index: the default workspace, then the others by name.
     orders: { 'default, then by name': (rdb, page) => pageWorkspaces(rdb, page, null) },
-    filters: { 'workspace-scoped key': () => (rdb, page) => pageWorkspaces(rdb, page, sample.workspaceId!) },
+    filters: {
+      'workspace-scoped key': () => (rdb, page) => pageWorkspaces(rdb, page, sample.workspaceId!),
+      'resuming after the default one': resumingInFirstPart((rdb, page) => pageWorkspaces(rdb, page, null), 1),
+    },
   },
   {
     field: 'Query.projectRolesConnection',
     // The four system project roles are held in code; custom ones by name.
     orders: { 'system ones, then custom ones by name': (rdb, page) => pageProjectRoles(rdb, true, page) },
-    filters: { 'not staff (system ones only)': () => (rdb, page) => pageProjectRoles(rdb, false, page) },
+    filters: {
+      'not staff (system ones only)': () => (rdb, page) => pageProjectRoles(rdb, false, page),
+      'resuming among the system ones': resumingInFirstPart((rdb, page) => pageProjectRoles(rdb, true, page), 2),
+    },
   },
   {
     field: 'Query.projectMembersConnection',
@@ -448,7 +467,15 @@ const REGISTRY: ListCase[] = [
     orders: {
       'people, then teams, as added': (rdb, page) => pageProjectMembers(rdb, sample.defaultWorkspaceId!, page),
     },
-    filters: {},
+    filters: {
+      // The people part holds 20,001 rows: a cursor near its end, so `first` crosses into the teams.
+      'resuming near the end of the people': () => async (rdb, page) => {
+        const list = (p: PageArgs) => pageProjectMembers(rdb, sample.defaultWorkspaceId!, p);
+        const teamsStart = (await list({ last: 100 })).edges[0]!.cursor; // the 100 teams
+        const cursor = (await list({ last: 20, before: teamsStart })).pageInfo.startCursor;
+        return list(page.last != null ? { last: page.last, before: cursor } : { first: page.first, after: cursor });
+      },
+    },
   },
   {
     field: 'Query.joinRequestsConnection',

@@ -19,10 +19,26 @@
  * machine (up to a few executions' worth); a stream of distinct documents is bounded by the
  * operation limits (armor) and the rate limits like any other request.
  *
+ * Not compiled (the default executor runs it, every time): a document that writes a literal for a
+ * scalar whose literal parser reads variables — JSON, where `{ steps: $steps }` is legal.
+ * graphql-jit parses such literals once, at compile time, with no variables, so `$steps` would
+ * silently become undefined (test/graphql/workflows.test.ts shows it).
+ *
  * Must come before any plugin that wraps the execute function (OpenTelemetry's sets the
  * operation span around it): those wrap whatever is current when they run.
  */
-import type { DocumentNode } from 'graphql';
+import {
+  GraphQLScalarType,
+  Kind,
+  TypeInfo,
+  getNamedType,
+  visit,
+  visitWithTypeInfo,
+  BREAK,
+  type ASTNode,
+  type DocumentNode,
+  type GraphQLSchema,
+} from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import type { Logger } from '../logger.js';
@@ -40,6 +56,10 @@ export function useCompiledExecution(logger: Logger): Plugin {
     const key = operationName ?? '';
     let compiled = operations.get(key);
     if (!compiled) {
+      if (writesVariableReadingLiteral(schema, document)) {
+        operations.set(key, 'not compilable');
+        return null;
+      }
       const result = compileQuery(schema, document, operationName ?? undefined);
       if (isCompiledQuery(result)) compiled = result;
       else {
@@ -62,4 +82,37 @@ export function useCompiledExecution(logger: Logger): Plugin {
       setExecuteFn((execution) => compiled.query(execution.rootValue, execution.contextValue, execution.variableValues ?? {}));
     },
   };
+}
+
+const VALUE_KINDS: ReadonlySet<string> = new Set([
+  Kind.OBJECT,
+  Kind.LIST,
+  Kind.STRING,
+  Kind.INT,
+  Kind.FLOAT,
+  Kind.BOOLEAN,
+  Kind.NULL,
+  Kind.ENUM,
+]);
+
+/** A literal (not a variable) written where a scalar that reads variables in literals (JSON) is expected. */
+function writesVariableReadingLiteral(schema: GraphQLSchema, document: DocumentNode): boolean {
+  const typeInfo = new TypeInfo(schema);
+  let found = false;
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      enter(node: ASTNode) {
+        if (!VALUE_KINDS.has(node.kind)) return undefined;
+        const type = typeInfo.getInputType();
+        const named = type ? getNamedType(type) : null;
+        if (named instanceof GraphQLScalarType && named.parseLiteral.length > 1) {
+          found = true;
+          return BREAK;
+        }
+        return undefined;
+      },
+    }),
+  );
+  return found;
 }

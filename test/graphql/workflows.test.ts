@@ -292,6 +292,19 @@ describe('mutations', () => {
     expect(events.map((e) => e.outcome)).toEqual(['success', 'failure']);
   });
 
+  it('a variable inside a JSON literal is the variable’s value (compiled execution must not drop it)', async () => {
+    const document = `mutation ($name: String!, $steps: JSON!) {
+      createWorkflow(input: { name: $name, definition: { steps: $steps, kind: "literal", nested: [{ at: $steps }] } }) { definition }
+    }`;
+    for (let run = 0; run < 3; run++) {
+      const steps = [{ run, do: 'send' }];
+      const created = expectData(
+        await t.client.request<{ createWorkflow: { definition: unknown } }>(document, { name: `json ${randomUUID()}`, steps }, dev),
+      ).createWorkflow;
+      expect(created.definition, `run ${run}`).toEqual({ steps, kind: 'literal', nested: [{ at: steps }] });
+    }
+  });
+
   it('executing queues a run for an active customer, and refuses a suspended one', async () => {
     const run = expectData(
       await t.client.request(

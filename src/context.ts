@@ -300,8 +300,7 @@ function bindingFor(
     // a revoked key's, requests are refused before they do anything; they bind nothing). In a
     // workspace whose project role adds permissions, the request is re-bound with them once
     // they are known.
-    permissions:
-      principal?.status === 'active' ? [...effectivePermissions(principal.permissions, confinedToCustomer !== null)] : [],
+    permissions: principal?.status === 'active' ? effectivePermissions(principal.permissions, confinedToCustomer !== null) : [],
     // A workspace-scoped key's access there is known up front (it holds no project role).
     ...(principal?.kind === 'service' && principal.workspaceId && !confinedToCustomer && principal.status === 'active'
       ? scopedKeyPermissions(principal)

@@ -20,6 +20,9 @@ interface RequestFacts {
   orgId?: string;
   customerId?: string;
   outcome?: string;
+  /** Seconds spent building the context (token, principal, opening the transaction) and executing. */
+  contextSeconds?: number;
+  executeSeconds?: number;
 }
 
 const QUIET_PATHS = new Set(['/health', '/ready', '/metrics']);
@@ -57,6 +60,14 @@ export function useRequestObservation(logger: Logger, metrics: GatewayMetrics | 
       const request = (context as { request?: Request }).request;
       if (request) noteDocument(request, params.documentAST, facts.get(request)?.operationName);
     },
+    onContextBuilding({ context }) {
+      const f = facts.get((context as { request: Request }).request);
+      if (!f) return;
+      const started = performance.now();
+      return () => {
+        f.contextSeconds = (performance.now() - started) / 1000;
+      };
+    },
     onExecute({ args }) {
       const ctx = args.contextValue as unknown as Context & { request: Request };
       const f = facts.get(ctx.request);
@@ -64,6 +75,12 @@ export function useRequestObservation(logger: Logger, metrics: GatewayMetrics | 
       if (ctx.caller?.kind === 'user') f.userId = ctx.caller.userId;
       if (ctx.principal) f.orgId = ctx.principal.orgId;
       if (ctx.confinedToCustomer) f.customerId = ctx.confinedToCustomer;
+      const started = performance.now();
+      return {
+        onExecuteDone() {
+          f.executeSeconds = (performance.now() - started) / 1000;
+        },
+      };
     },
     onResultProcess({ request, result }) {
       const f = facts.get(request);
@@ -83,6 +100,8 @@ export function useRequestObservation(logger: Logger, metrics: GatewayMetrics | 
           outcome: outcome!,
         });
         metrics.requestDuration.observe({ operation_type: operationType, outcome: outcome! }, seconds);
+        if (f.contextSeconds !== undefined) metrics.phaseDuration.observe({ phase: 'context', operation_type: operationType }, f.contextSeconds);
+        if (f.executeSeconds !== undefined) metrics.phaseDuration.observe({ phase: 'execute', operation_type: operationType }, f.executeSeconds);
         if (outcome === 'RATE_LIMITED') metrics.rateLimitRejections.inc({ operation_name: operationLabel(f.operationName) });
       }
       logger.info(

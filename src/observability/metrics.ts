@@ -1,14 +1,16 @@
 /**
  * Prometheus metrics, one registry per gateway (tests run several gateways in one process).
- * GraphQL request timing comes from Yoga's Prometheus plugin (`graphql_yoga_http_duration`,
- * `graphql_envelop_*`); the gateway adds what only it knows: the outcome code of every request,
- * the pool, rate-limit rejections, audit writes, JWKS fetches and the principal cache.
+ * GraphQL requests are counted and timed by the gateway's request observation
+ * (src/http/request-log.ts): by operation and outcome code, with the two phases that cost
+ * something (building the context — token, principal, the transaction's first round trip — and
+ * executing). Yoga's Prometheus plugin did the same and more (parse and validate, which Yoga
+ * caches, and a second request histogram) for ~8 % of the gateway's CPU per request under load
+ * (issue 10's profile), so it is not used. Besides: the pool, rate-limit rejections, audit
+ * writes, JWKS fetches and the principal cache.
  *
  * Label values are bounded: operation names are taken only when they look like GraphQL names
  * (≤ 64 characters), outcome codes come from a fixed vocabulary.
  */
-import { usePrometheus } from '@graphql-yoga/plugin-prometheus';
-import type { Plugin } from 'graphql-yoga';
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ExportMetrics } from '../http/audit-export.js';
@@ -17,6 +19,8 @@ export interface GatewayMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'operation_name' | 'operation_type' | 'outcome'>;
   readonly requestDuration: Histogram<'operation_type' | 'outcome'>;
+  /** `context` (token, principal, opening the transaction) and `execute` (resolvers and their SQL). */
+  readonly phaseDuration: Histogram<'phase' | 'operation_type'>;
   readonly rateLimitRejections: Counter<'operation_name'>;
   readonly auditEvents: Counter<'outcome' | 'result'>;
   readonly jwksFetches: Counter<'result'>;
@@ -27,8 +31,6 @@ export interface GatewayMetrics {
   watchPool(pool: pg.Pool): void;
   /** Report how rate limits are counted (redis, local fallback, memory) at every scrape. */
   watchRateLimitStore(mode: () => string): void;
-  /** Yoga/Envelop's own Prometheus plugin, on this registry (the route is served by the gateway). */
-  yogaPlugin(): Plugin;
   /** The text exposition, as Prometheus scrapes it. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -57,6 +59,13 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Gatew
     help: 'Time from receiving a GraphQL request to its response, by operation type and outcome.',
     labelNames: ['operation_type', 'outcome'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const phaseDuration = new Histogram({
+    name: 'gateway_graphql_phase_duration_seconds',
+    help: 'Time in each phase of a GraphQL request: context (token, principal, opening the transaction) and execute (resolvers and their SQL), by operation type.',
+    labelNames: ['phase', 'operation_type'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers,
   });
   const rateLimitRejections = new Counter({
@@ -145,6 +154,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Gatew
     registry,
     requests,
     requestDuration,
+    phaseDuration,
     rateLimitRejections,
     auditEvents,
     jwksFetches,
@@ -155,31 +165,6 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Gatew
     },
     watchRateLimitStore(mode) {
       rateLimitStoreMode = mode;
-    },
-    yogaPlugin() {
-      return usePrometheus({
-        registry,
-        endpoint: false,
-        skipIntrospection: false,
-        metrics: {
-          graphql_yoga_http_duration: true,
-          graphql_envelop_request: true,
-          graphql_envelop_request_duration: true,
-          graphql_envelop_phase_parse: true,
-          graphql_envelop_phase_validate: true,
-          graphql_envelop_phase_context: true,
-          graphql_envelop_phase_execute: true,
-          graphql_envelop_error_result: true,
-          // Off, for CPU per request (issue 10's profile): the deprecated-field counter walks every
-          // request's document with TypeInfo (the schema has no deprecated field, so it only ever
-          // counted zero), and the request-time summary keeps a t-digest per label set, the same
-          // figure graphql_envelop_request_duration already gives as a histogram.
-          graphql_envelop_deprecated_field: false,
-          graphql_envelop_request_time_summary: false,
-        },
-        // The URL adds nothing (one endpoint) and a raw query string is unbounded.
-        labels: { url: false },
-      });
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -120,6 +120,16 @@ describe('what an operation may arrive in (CSRF: no form content types)', () => 
     }
   });
 
+  it('runs the operation named in operationName, also when the same document was run for another (compiled per operation)', async () => {
+    const document = 'query First { first: __typename } query Second { second: __typename }';
+    for (const operationName of ['First', 'Second', 'First', 'Second']) {
+      const response = await post('application/json', JSON.stringify({ query: document, operationName }));
+      expect(await response.json(), operationName).toEqual({
+        data: operationName === 'First' ? { first: 'Query' } : { second: 'Query' },
+      });
+    }
+  });
+
   it('GET runs queries only', async () => {
     const query = await fetch(`${t.gateway.graphqlUrl}?query=${encodeURIComponent('{ __typename }')}`, {
       headers: { accept: 'application/json' },

@@ -76,8 +76,15 @@ describe('/metrics', () => {
     expect(
       sample(text, 'gateway_graphql_request_duration_seconds_bucket', { operation_type: 'query', outcome: 'OK', le: '+Inf' }),
     ).toBeGreaterThanOrEqual(2);
-    // Yoga's own plugin: HTTP latency by operation.
-    expect(sample(text, 'graphql_yoga_http_duration_count', { operationName: 'Viewer', statusCode: '200' })).toBe(2);
+    // The two phases that cost something, timed per request: every signed-in query here built its
+    // context (Viewer ×2, Burst ×4) and all but the rate-limited ones executed; the
+    // unauthenticated one stopped before either.
+    const phase = (name: string, type: string) =>
+      sample(text, 'gateway_graphql_phase_duration_seconds_count', { phase: name, operation_type: type });
+    expect(phase('context', 'query')).toBe(2 + 4);
+    expect(phase('execute', 'query')).toBe(2 + 4 - limited);
+    expect(phase('execute', 'mutation')).toBeGreaterThanOrEqual(2);
+    expect(text).not.toMatch(/^graphql_envelop_|^graphql_yoga_/m);
 
     for (const state of ['in_use', 'idle', 'waiting']) {
       expect(sample(text, 'gateway_db_pool_clients', { state }), state).toBeGreaterThanOrEqual(0);

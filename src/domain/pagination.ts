@@ -314,10 +314,10 @@ export async function pagedQuery<T extends { id: string }>(
          order by ${k.orderBy} limit ${SEARCH_WINDOW_PAGES * k.limit})
        select ${options.columns}, ${k.cursorKey} as cursor_key${extra}, (select count(*)::int from scan) as scanned
        from scan ${alias} where ${search} order by ${k.orderBy} limit ${k.limit}`;
-    const windowed = await db.query<T & { cursor_key: string; total_count?: number; scanned?: number }>(
-      decorated(pageSql),
-      [...params, ...k.params],
-    );
+    const windowed = await db.query<T & { cursor_key: string; total_count?: number; scanned?: number }>(decorated(pageSql), [
+      ...params,
+      ...k.params,
+    ]);
     let rows = windowed.rows;
     const complete = rows.length >= k.limit || (rows.length > 0 && rows[0]!.scanned! < SEARCH_WINDOW_PAGES * k.limit);
     if (!complete) {
@@ -325,7 +325,8 @@ export async function pagedQuery<T extends { id: string }>(
       pageSql = `with found as materialized (select ${alias}.* from ${from} where ${where} and ${k.condition})
          select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
          from found ${alias} order by ${k.orderBy} limit ${k.limit}`;
-      rows = (await db.query<T & { cursor_key: string; total_count?: number }>(decorated(pageSql), [...params, ...k.params])).rows;
+      rows = (await db.query<T & { cursor_key: string; total_count?: number }>(decorated(pageSql), [...params, ...k.params]))
+        .rows;
     }
     for (const row of rows) delete row.scanned;
     return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);

@@ -44,6 +44,9 @@ describe('parseTimestamptz', () => {
       '2026-11-26 12:33:35.166306+00 BC',
       '1890-01-01 00:00:00+00:53:28',
       '2026-11-26 12:33:35+05:30',
+      '2026-11-26 12:33:35.1x6306+00',
+      '2026-11-26T12:33:35.5+00',
+      '2026-1a-26 12:33:35+00',
     ]) {
       expect(asComparable(parseTimestamptz(text)), text).toEqual(asComparable(postgresDate(text)));
     }

@@ -48,13 +48,25 @@ interface Figures {
 }
 
 async function round(kind: 'raw' | 'yoga', figures: Figures): Promise<void> {
-  const child = spawn(process.execPath, ['-e', SERVER, kind], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], cwd: process.cwd() });
+  const child = spawn(process.execPath, ['-e', SERVER, kind], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    cwd: process.cwd(),
+  });
   try {
     const { port } = JSON.parse(await new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d)))));
     const url = `http://127.0.0.1:${port}/graphql`;
-    const options = { url, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body: '{"query":"{ viewer { id name } }"}' };
+    const options = {
+      url,
+      method: 'POST' as const,
+      headers: { 'content-type': 'application/json' },
+      body: '{"query":"{ viewer { id name } }"}',
+    };
     await autocannon({ ...options, connections: 4, duration: 1 }); // warm-up
-    const cpu = () => new Promise<number>((resolve) => { child.once('message', (m) => resolve(Number(m))); child.send('cpu'); });
+    const cpu = () =>
+      new Promise<number>((resolve) => {
+        child.once('message', (m) => resolve(Number(m)));
+        child.send('cpu');
+      });
     const before = await cpu();
     const result = await autocannon({ ...options, connections, duration });
     const used = (await cpu()) - before;
@@ -74,7 +86,10 @@ for (let i = 0; i < rounds; i++) {
 }
 console.log(
   `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${os.cpus().length} × ${os.cpus()[0]?.model} · Node ${process.version} · ` +
-    `${connections} connections · ${rounds} interleaved rounds × ${duration} s, medians · load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `${connections} connections · ${rounds} interleaved rounds × ${duration} s, medians · load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
 );
 console.log('\n| server | req/s | server CPU/req ms |\n|---|---:|---:|');
 console.log(`| raw node:http | ${Math.round(median(raw.reqs))} | ${median(raw.cpuMs).toFixed(3)} |`);

@@ -40,10 +40,11 @@ export function encodeCursor(key: string, id: string): string {
  * An edge whose cursor is encoded when read: most pages select `node` only, and encoding a
  * cursor per row (JSON + base64) showed in issue 10's profile.
  */
-class Edge<T extends { cursor_key: string; id: string }> {
+class Edge<T extends { cursor_key: string; id: string; cursor_id?: string }> {
   constructor(readonly node: T) {}
   get cursor(): string {
-    return encodeCursor(this.node.cursor_key, this.node.id);
+    // cursor_id: rows whose id is not a uuid (fixed rows held in code, see pagedParts).
+    return encodeCursor(this.node.cursor_key, this.node.cursor_id ?? this.node.id);
   }
 }
 
@@ -344,4 +345,101 @@ export async function pagedQuery<T extends { id: string }>(
   }
   const { rows } = await db.query<T & { cursor_key: string; total_count?: number }>(text, [...params, ...k.params]);
   return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lists made of parts shown one after the other (system roles, then custom ones; the default
+// workspace, then the others; people, then teams), each part in its own keyset order on its own
+// index. A row's cursor names its part (`<part>:<key>`), so a page resumes in the right part and
+// never reads the parts it has passed: the tuple (part, key, id) is the list's order.
+// ---------------------------------------------------------------------------------------------
+
+/** A part read from the database: its source, the condition that makes it this part, its order. */
+export interface QueryPart {
+  columns: string;
+  /** One table (or a join whose page is still cut on one ordered index). */
+  from: string;
+  /** What the total counts in, when `from` joins lookups the count does not need (default `from`). */
+  countFrom?: string;
+  /** Without placeholders, e.g. `r.system_key is null`, `w.is_default`. */
+  condition: string;
+  sort: Sort;
+}
+
+/** A part held in code (the four system project roles): rows in list order. */
+export interface FixedPart<T> {
+  rows: readonly T[];
+}
+
+export type ListPart<T> = QueryPart | FixedPart<T>;
+
+/** The cursor id of a fixed row (its key is its position in the part). */
+const FIXED_ROW_CURSOR_ID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * One page of a list whose parts follow one another. Each part still needed is cut to what the
+ * page lacks on its own index, in order (one statement per part, usually one or two); the parts
+ * before the cursor's are not read at all. `where` (shared by every query part, numbering its own
+ * placeholders) narrows every part alike. The total is counted only when asked for.
+ */
+export async function pagedParts<T extends { id: string }>(
+  db: { query<R extends import('pg').QueryResultRow>(text: string, values?: unknown[]): Promise<import('pg').QueryResult<R>> },
+  options: { parts: ListPart<T>[]; where: Conditions; page: PageArgs },
+): Promise<Connection<T & { cursor_key: string }>> {
+  const window = pageWindow(options.page);
+  const { parts } = options;
+  const field = window.backward ? 'before' : 'after';
+  let cursorPart = window.backward ? parts.length - 1 : 0;
+  let cursorKey: string | null = null;
+  if (window.cursor) {
+    const match = /^(\d{1,3}):(.*)$/s.exec(window.cursor.key);
+    if (!match || Number(match[1]) >= parts.length) throw badUserInput(field, 'is not a cursor returned by this list');
+    cursorPart = Number(match[1]);
+    cursorKey = match[2]!;
+  }
+  const order = parts.map((_, i) => i).filter((i) => (window.backward ? i <= cursorPart : i >= cursorPart));
+  if (window.backward) order.reverse();
+  const want = window.limit + 1;
+  const rows: (T & { cursor_key: string; cursor_id?: string })[] = [];
+  const params = options.where.params;
+  const where = options.where.toString();
+  for (const i of order) {
+    if (rows.length >= want) break;
+    const part = parts[i]!;
+    const resumes = window.cursor && i === cursorPart;
+    if ('rows' in part) {
+      let positions = part.rows.map((_, position) => position);
+      if (resumes) {
+        const from = /^\d{1,4}$/.test(cursorKey!) ? Number(cursorKey) : NaN;
+        if (!(from < part.rows.length)) throw badUserInput(field, 'is not a cursor returned by this list');
+        positions = positions.filter((p) => (window.backward ? p < from : p > from));
+      }
+      if (window.backward) positions.reverse();
+      for (const position of positions.slice(0, want - rows.length)) {
+        rows.push({ ...part.rows[position]!, cursor_key: `${i}:${position}`, cursor_id: FIXED_ROW_CURSOR_ID });
+      }
+      continue;
+    }
+    const partWindow: PageWindow = {
+      ...window,
+      limit: want - rows.length - 1,
+      cursor: resumes ? { key: cursorKey!, id: window.cursor!.id } : null,
+    };
+    const k = keyset(part.sort, partWindow, params.length + 1);
+    const { rows: cut } = await db.query<T & { cursor_key: string }>(
+      `select ${part.columns}, ${k.cursorKey} as cursor_key from ${part.from}
+       where ${where} and ${part.condition} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`,
+      [...params, ...k.params],
+    );
+    for (const row of cut) rows.push({ ...row, cursor_key: `${i}:${row.cursor_key}` });
+  }
+  const counts = parts.flatMap((part) =>
+    'rows' in part ? [] : [`(select count(*)::int from ${part.countFrom ?? part.from} where ${where} and ${part.condition})`],
+  );
+  const fixed = parts.reduce((n, part) => n + ('rows' in part ? part.rows.length : 0), 0);
+  return toConnection(rows, window, async () =>
+    counts.length === 0
+      ? fixed
+      : fixed + (await db.query<{ count: number }>(`select ${counts.join(' + ')} as count`, params)).rows[0]!.count,
+  );
 }

@@ -337,14 +337,36 @@ export interface JoinRequestRow {
   created_at: Date;
 }
 
+/** A plain (unpaged) list stays bounded: the newest JOIN_REQUEST_LIST_LIMIT (pageJoinRequests pages them all). */
+export const JOIN_REQUEST_LIST_LIMIT = 500;
+
+const JOIN_REQUEST_COLUMNS = 'j.id, j.user_id, j.email, j.name, j.status, j.decided_by, j.decided_at, j.created_at';
+
 export async function listJoinRequests(db: RequestDatabase, status: JoinRequestRow['status']): Promise<JoinRequestRow[]> {
   return (
     await db.query<JoinRequestRow>(
-      `select id, user_id, email, name, status, decided_by, decided_at, created_at from join_requests
-       where status = $1 order by created_at desc, id desc limit 500`,
+      `select ${JOIN_REQUEST_COLUMNS} from join_requests j
+       where j.status = $1 order by j.created_at desc, j.id desc limit ${JOIN_REQUEST_LIST_LIMIT}`,
       [status],
     )
   ).rows;
+}
+
+/** Join requests with a status, newest first, ties broken by id: one keyset page (index join_requests_recent). */
+export async function pageJoinRequests(
+  db: RequestDatabase,
+  status: JoinRequestRow['status'],
+  page: PageArgs,
+  withTotal: boolean,
+): Promise<Connection<JoinRequestRow & { cursor_key: string }>> {
+  return pagedQuery<JoinRequestRow>(db, {
+    columns: JOIN_REQUEST_COLUMNS,
+    from: 'join_requests j',
+    where: new Conditions().add((p) => `j.status = ${p}`, status),
+    sort: { expression: 'j.created_at', type: 'timestamptz', direction: 'desc', id: 'j.id' },
+    page,
+    withTotal,
+  });
 }
 
 async function requirePendingJoinRequest(db: RequestDatabase, id: string): Promise<JoinRequestRow> {

@@ -9,6 +9,7 @@ import type { ProjectPermission } from '../authz/permissions.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { Conditions, pagedParts, type Connection, type PageArgs } from './pagination.js';
 import { assertHoldsProject, requireProjectRole, type ProjectRoleRow } from './project-roles.js';
 
 export interface ProjectMemberRow {
@@ -37,14 +38,15 @@ const CONSTRAINTS: ConstraintMessages = {
 // The person or team of each row is looked up per row (a LATERAL subquery with LIMIT stays a
 // nested loop over the primary keys): joined plainly, the planner may hash the whole
 // organization's memberships for one page (memberships' policy is an OR the index cannot serve).
-const SELECT_FROM = (members: string) => `select pm.id, pm.workspace_id, pm.membership_id, pm.team_id, m.user_id,
-    coalesce(m.name, t.name) as name, m.email, coalesce(pm.system_role_key, pm.project_role_id::text) as role_id, pm.created_at
-  from ${members} pm
+const COLUMNS = `pm.id, pm.workspace_id, pm.membership_id, pm.team_id, m.user_id,
+    coalesce(m.name, t.name) as name, m.email, coalesce(pm.system_role_key, pm.project_role_id::text) as role_id, pm.created_at`;
+const LOOKUPS = `
   left join lateral (
     select m.user_id, u.name, u.email from memberships m join users u on u.id = m.user_id
     where m.org_id = pm.org_id and m.id = pm.membership_id limit 1
   ) m on true
   left join lateral (select t.name from teams t where t.org_id = pm.org_id and t.id = pm.team_id limit 1) t on true`;
+const SELECT_FROM = (members: string) => `select ${COLUMNS} from ${members} pm ${LOOKUPS}`;
 const SELECT = SELECT_FROM('project_members');
 
 /**
@@ -65,6 +67,30 @@ export async function listProjectMembers(db: RequestDatabase, workspaceId: strin
       [workspaceId],
     )
   ).rows;
+}
+
+/**
+ * A workspace's project members in listProjectMembers' order, one keyset page: people, then
+ * teams, each by when they were added — two parts of index project_members_listed (017), whose
+ * column `(team_id is not null)` each part fixes (`is false` / `is true`: written so, the planner
+ * matches the index column; `team_id is null` it would not). The page is cut on the index, then
+ * each row's person or team is looked up (SELECT_FROM's lateral lookups).
+ */
+export async function pageProjectMembers(
+  db: RequestDatabase,
+  workspaceId: string,
+  page: PageArgs,
+): Promise<Connection<ProjectMemberRow & { cursor_key: string }>> {
+  const sort = { expression: 'pm.created_at', type: 'timestamptz', direction: 'asc', id: 'pm.id' } as const;
+  const [columns, from] = [COLUMNS, `project_members pm ${LOOKUPS}`];
+  return pagedParts<ProjectMemberRow>(db, {
+    where: new Conditions().add((p) => `pm.workspace_id = ${p}::uuid`, workspaceId),
+    page,
+    parts: [
+      { columns, from, countFrom: 'project_members pm', condition: '(pm.team_id is not null) is false', sort },
+      { columns, from, countFrom: 'project_members pm', condition: '(pm.team_id is not null) is true', sort },
+    ],
+  });
 }
 
 export async function requireProjectMember(db: RequestDatabase, id: string): Promise<ProjectMemberRow> {

@@ -15,6 +15,7 @@ import {
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { Conditions, pagedParts, type Connection, type PageArgs } from './pagination.js';
 import { optionalText, requireText } from './validation.js';
 import { acrossWorkspaces } from './workspaces.js';
 
@@ -67,8 +68,41 @@ export const PROJECT_ROLE_LIST_LIMIT = 500;
 /** System project roles first (in matrix order), then custom ones by name. */
 export async function listProjectRoles(db: RequestDatabase, staff: boolean): Promise<ProjectRoleRow[]> {
   if (!staff) return systemRows();
-  const { rows } = await db.query<ProjectRoleRow>(`${SELECT} order by lower(r.name), r.id limit ${PROJECT_ROLE_LIST_LIMIT}`);
+  // name_key = lower(name), stored (migration 020): the order of index project_roles_name_key_order.
+  const { rows } = await db.query<ProjectRoleRow>(`${SELECT} order by r.name_key, r.id limit ${PROJECT_ROLE_LIST_LIMIT}`);
   return [...systemRows(), ...rows.map(inMatrixOrder)];
+}
+
+/**
+ * Project roles in listProjectRoles' order, one keyset page: the four system ones (held in code,
+ * in matrix order), then the custom ones by name (project_roles_name_key_order); a request that
+ * is not staff sees the system ones only, as in the plain list.
+ */
+export async function pageProjectRoles(
+  db: RequestDatabase,
+  staff: boolean,
+  page: PageArgs,
+): Promise<Connection<ProjectRoleRow & { cursor_key: string }>> {
+  const connection = await pagedParts<ProjectRoleRow>(db, {
+    where: new Conditions(),
+    page,
+    parts: [
+      { rows: systemRows() },
+      ...(staff
+        ? [
+            {
+              columns: `r.id, null as system_key, r.name, r.description, r.created_at,
+                array(select p.permission_key from project_role_permissions p where p.org_id = r.org_id and p.role_id = r.id) as permissions`,
+              from: 'project_roles r',
+              condition: 'true',
+              sort: { expression: 'r.name_key', type: 'text', direction: 'asc', id: 'r.id' } as const,
+            },
+          ]
+        : []),
+    ],
+  });
+  for (const edge of connection.edges) Object.assign(edge.node, inMatrixOrder(edge.node));
+  return connection;
 }
 
 /** A project role by id: a system key or a custom role's id; anything else is missing. */

@@ -10,6 +10,7 @@ import {
 import type { Principal } from '../auth/principal.js';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { Conditions, pagedParts, type Connection, type PageArgs } from './pagination.js';
 import { optionalText, requireText } from './validation.js';
 
 export interface RoleRow {
@@ -38,20 +39,56 @@ function clean(row: RoleRow): RoleRow {
   return { ...row, permissions: row.permissions.filter(isPermission) };
 }
 
-/** A plain (unpaged) list stays bounded: the system roles, then the first CUSTOM_ROLE_LIST_LIMIT custom ones. */
+/** A plain (unpaged) list stays bounded: the system roles, then the first CUSTOM_ROLE_LIST_LIMIT custom ones (pageRoles pages them all). */
 export const CUSTOM_ROLE_LIST_LIMIT = 500;
 
 export async function listRoles(db: RequestDatabase): Promise<RoleRow[]> {
-  // Two ordered reads (system roles are a handful; custom roles by roles_custom_name_order), so
-  // the list never sorts the organization's roles.
+  // Two ordered reads (system roles are a handful; custom roles by roles_custom_name_key_order,
+  // name_key = lower(name) stored, migration 020), so the list never sorts the organization's roles.
   const { rows } = await db.query<RoleRow>(
     `select * from (
        (${ROLE_SELECT} where r.system_key is not null order by s.position)
        union all
-       (${ROLE_SELECT} where r.system_key is null order by lower(r.name), r.id limit ${CUSTOM_ROLE_LIST_LIMIT})
+       (${ROLE_SELECT} where r.system_key is null order by r.name_key, r.id limit ${CUSTOM_ROLE_LIST_LIMIT})
      ) listed order by system_position nulls last, lower(name), id`,
   );
   return rows.map(clean);
+}
+
+/**
+ * Roles in listRoles' order, one keyset page: the list's order is the tuple (is custom, sort key,
+ * id), read as two parts — the system roles by their position in the matrix (a handful per
+ * organization, through their unique (org_id, system_key) key), then the custom roles by name
+ * (roles_custom_name_key_order). A cursor names its part, so a page of custom roles never reads
+ * the system ones again. Each part reads only what it needs: permissions per listed role.
+ */
+export async function pageRoles(db: RequestDatabase, page: PageArgs): Promise<Connection<RoleRow & { cursor_key: string }>> {
+  const connection = await pagedParts<RoleRow>(db, {
+    where: new Conditions(),
+    page,
+    parts: [
+      {
+        // A system role's permissions are the matrix's (as roleOfPrincipal reads them), not a catalogue lookup per role.
+        columns: `r.id, r.system_key, r.name, r.description, s.customer_confined, r.created_at, '{}'::text[] as permissions`,
+        from: 'roles r join system_roles s on s.key = r.system_key',
+        condition: 'r.system_key is not null',
+        sort: { expression: 's.position', type: 'int', direction: 'asc', id: 'r.id' },
+      },
+      {
+        columns: `r.id, r.system_key, r.name, r.description, false as customer_confined, r.created_at,
+          array(select rp.permission_key from role_permissions rp where rp.org_id = r.org_id and rp.role_id = r.id) as permissions`,
+        from: 'roles r',
+        condition: 'r.system_key is null',
+        sort: { expression: 'r.name_key', type: 'text', direction: 'asc', id: 'r.id' },
+      },
+    ],
+  });
+  for (const { node } of connection.edges) {
+    const permissions =
+      node.system_key && isSystemRoleKey(node.system_key) ? systemRole(node.system_key).permissions : node.permissions;
+    node.permissions = [...permissions].filter(isPermission);
+  }
+  return connection;
 }
 
 export async function loadRoles(db: RequestDatabase, ids: readonly string[]): Promise<RoleRow[]> {

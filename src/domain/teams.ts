@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { assertHolds, requireRole, type RoleRow } from './roles.js';
 import { optionalText, requireText } from './validation.js';
 
@@ -33,11 +34,28 @@ export async function countMembersOfTeams(db: RequestDatabase, teamIds: readonly
   return new Map(rows.map((r) => [r.team_id, r.n]));
 }
 
-/** A plain (unpaged) list stays bounded: the first TEAM_LIST_LIMIT teams by name. */
+/** A plain (unpaged) list stays bounded: the first TEAM_LIST_LIMIT teams by name (pageTeams pages them all). */
 export const TEAM_LIST_LIMIT = 500;
 
 export async function listTeams(db: RequestDatabase): Promise<TeamRow[]> {
-  return (await db.query<TeamRow>(`${SELECT} order by lower(t.name), t.id limit ${TEAM_LIST_LIMIT}`)).rows;
+  // name_key = lower(name), stored (migration 020): the order of index teams_name_key_order.
+  return (await db.query<TeamRow>(`${SELECT} order by t.name_key, t.id limit ${TEAM_LIST_LIMIT}`)).rows;
+}
+
+/** Teams by name, ties broken by id: one keyset page (the same order as listTeams). */
+export async function pageTeams(
+  db: RequestDatabase,
+  page: PageArgs,
+  withTotal: boolean,
+): Promise<Connection<TeamRow & { cursor_key: string }>> {
+  return pagedQuery<TeamRow>(db, {
+    columns: 't.id, t.name, t.description, t.role_id, t.created_at',
+    from: 'teams t',
+    where: new Conditions(),
+    sort: { expression: 't.name_key', type: 'text', direction: 'asc', id: 't.id' },
+    page,
+    withTotal,
+  });
 }
 
 export async function loadTeams(db: RequestDatabase, ids: readonly string[]): Promise<TeamRow[]> {

@@ -11,6 +11,7 @@ import type { RequestDatabase } from '../db/request-database.js';
 import { conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
 import { KIND_LABEL, requireDefinition, type DefinitionKind } from './definitions.js';
+import { Conditions, pagedParts, type Connection, type PageArgs } from './pagination.js';
 import { requireText } from './validation.js';
 
 export interface WorkspaceRow {
@@ -48,8 +49,31 @@ const SELECT = `select w.id, w.name, w.is_default, w.created_at, w.updated_at fr
 export const WORKSPACE_LIST_LIMIT = 500;
 
 export async function listWorkspaces(db: RequestDatabase): Promise<WorkspaceRow[]> {
-  return (await db.query<WorkspaceRow>(`${SELECT} order by w.is_default desc, lower(w.name), w.id limit ${WORKSPACE_LIST_LIMIT}`))
+  // name_key = lower(name), stored (migration 020): the order of index workspaces_name_key_listed.
+  return (await db.query<WorkspaceRow>(`${SELECT} order by w.is_default desc, w.name_key, w.id limit ${WORKSPACE_LIST_LIMIT}`))
     .rows;
+}
+
+/**
+ * Workspaces in listWorkspaces' order, one keyset page: the default one, then the others by
+ * name — two parts of index workspaces_name_key_listed (`is_default` an equality in each), so a
+ * cursor resumes inside its part. `onlyId`: the one workspace a workspace-scoped key may see.
+ */
+export async function pageWorkspaces(
+  db: RequestDatabase,
+  page: PageArgs,
+  onlyId: string | null,
+): Promise<Connection<WorkspaceRow & { cursor_key: string }>> {
+  const columns = 'w.id, w.name, w.is_default, w.created_at, w.updated_at';
+  const sort = { expression: 'w.name_key', type: 'text', direction: 'asc', id: 'w.id' } as const;
+  return pagedParts<WorkspaceRow>(db, {
+    where: new Conditions().add((p) => `w.id = ${p}::uuid`, onlyId),
+    page,
+    parts: [
+      { columns, from: 'workspaces w', condition: 'w.is_default', sort },
+      { columns, from: 'workspaces w', condition: 'not w.is_default', sort },
+    ],
+  });
 }
 
 /**

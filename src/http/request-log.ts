@@ -100,8 +100,10 @@ export function useRequestObservation(logger: Logger, metrics: GatewayMetrics | 
           outcome: outcome!,
         });
         metrics.requestDuration.observe({ operation_type: operationType, outcome: outcome! }, seconds);
-        if (f.contextSeconds !== undefined) metrics.phaseDuration.observe({ phase: 'context', operation_type: operationType }, f.contextSeconds);
-        if (f.executeSeconds !== undefined) metrics.phaseDuration.observe({ phase: 'execute', operation_type: operationType }, f.executeSeconds);
+        if (f.contextSeconds !== undefined)
+          metrics.phaseDuration.observe({ phase: 'context', operation_type: operationType }, f.contextSeconds);
+        if (f.executeSeconds !== undefined)
+          metrics.phaseDuration.observe({ phase: 'execute', operation_type: operationType }, f.executeSeconds);
         if (outcome === 'RATE_LIMITED') metrics.rateLimitRejections.inc({ operation_name: operationLabel(f.operationName) });
       }
       logger.info(

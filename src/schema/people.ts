@@ -12,7 +12,9 @@ import {
   INVITATION_LIFETIME_DAYS,
   inviteMember,
   listJoinRequests,
+  JOIN_REQUEST_LIST_LIMIT,
   listPeople,
+  pageJoinRequests,
   rejectJoinRequest,
   requestToJoin,
   requireInvitation,
@@ -178,6 +180,9 @@ const JoinRequestRef = builder.objectRef<JoinRequestRow>('JoinRequest').implemen
   }),
 });
 
+/** Who may list join requests: the plain list and its connection share this one declaration. */
+const listJoinRequestsRule = { authScopes: { permission: 'people.read' } } as const;
+
 const PeopleFilter = builder.inputType('PeopleFilter', {
   fields: (t) => ({
     roleId: t.id(),
@@ -226,13 +231,26 @@ builder.queryFields((t) => ({
     resolve: (_root, args, ctx) => requireInvitation(ctx.db, requireId('id', args.id)),
   }),
   joinRequests: t.field({
+    ...listJoinRequestsRule,
     type: [JoinRequestRef],
     nullable: true,
-    description: 'Newest first (at most 500).',
-    authScopes: { permission: 'people.read' },
+    description: `Newest first. Returns at most ${JOIN_REQUEST_LIST_LIMIT} (the newest), without saying so: use joinRequestsConnection.`,
+    deprecationReason: `Returns at most ${JOIN_REQUEST_LIST_LIMIT} join requests; use joinRequestsConnection.`,
     args: { status: t.arg({ type: JoinRequestStatusEnum, defaultValue: 'pending', required: true }) },
     resolve: (_root, args, ctx) => listJoinRequests(ctx.db, args.status),
   }),
+  joinRequestsConnection: t.connection(
+    {
+      ...listJoinRequestsRule,
+      type: JoinRequestRef,
+      nullable: true,
+      description: 'Join requests with this status, newest first, ties broken by id: every one, page by page.',
+      args: { status: t.arg({ type: JoinRequestStatusEnum, defaultValue: 'pending', required: true }) },
+      resolve: (_root, args, ctx, info) => pageJoinRequests(ctx.db, args.status, args, selectsField(info, 'totalCount')),
+    },
+    connectionOptions('JoinRequest'),
+    edgeOptions('JoinRequest'),
+  ),
 }));
 
 const InviteMemberInput = builder.inputType('InviteMemberInput', {

@@ -8,6 +8,8 @@ import {
   addProjectMember,
   changeProjectMemberRole,
   listProjectMembers,
+  pageProjectMembers,
+  PROJECT_MEMBER_LIST_LIMIT,
   removeProjectMember,
   requireProjectMember,
   type ProjectMemberRow,
@@ -17,6 +19,7 @@ import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 import { ProjectRoleRef } from './project-roles.js';
 
 function workspaceOf(ctx: Context) {
@@ -43,16 +46,34 @@ export const ProjectMemberRef = builder.objectRef<ProjectMemberRow>('ProjectMemb
   }),
 });
 
-builder.queryField('projectMembers', (t) =>
-  t.field({
+/** Who may list project members (and the Denied event): the plain list and its connection share it. */
+const listProjectMembersRule = {
+  authScopes: { projectPermission: 'project.members.read' },
+  audit: auditAs('project_member.list'),
+} as const;
+
+builder.queryFields((t) => ({
+  projectMembers: t.field({
+    ...listProjectMembersRule,
     type: [ProjectMemberRef],
     nullable: true,
-    description: 'The project members of the workspace in use (X-Workspace-Id): people first, then teams.',
-    authScopes: { projectPermission: 'project.members.read' },
-    audit: auditAs('project_member.list'),
+    description: `The project members of the workspace in use (X-Workspace-Id): people first, then teams. Returns at most ${PROJECT_MEMBER_LIST_LIMIT}, without saying so: use projectMembersConnection.`,
+    deprecationReason: `Returns at most ${PROJECT_MEMBER_LIST_LIMIT} project members; use projectMembersConnection.`,
     resolve: (_root, _args, ctx) => listProjectMembers(ctx.db, workspaceOf(ctx).workspaceId),
   }),
-);
+  projectMembersConnection: t.connection(
+    {
+      ...listProjectMembersRule,
+      type: ProjectMemberRef,
+      nullable: true,
+      description:
+        'The order of `projectMembers` (workspace in use, X-Workspace-Id): people first, then teams, each in the order they were added, ties broken by id. Every project member, page by page.',
+      resolve: (_root, args, ctx) => pageProjectMembers(ctx.db, workspaceOf(ctx).workspaceId, args),
+    },
+    connectionOptions('ProjectMember'),
+    edgeOptions('ProjectMember'),
+  ),
+}));
 
 const AddProjectMemberInput = builder.inputType('AddProjectMemberInput', {
   fields: (t) => ({

@@ -19,6 +19,8 @@ import {
   deleteProjectRole,
   duplicateProjectRole,
   listProjectRoles,
+  pageProjectRoles,
+  PROJECT_ROLE_LIST_LIMIT,
   projectRoleUsage,
   requireProjectRole,
   updateProjectRole,
@@ -28,6 +30,7 @@ import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 
 type Table = ReturnType<typeof projectRoleTable>;
 type Group = (typeof PROJECT_PERMISSION_GROUPS)[number];
@@ -173,13 +176,29 @@ export const ProjectRoleRef = builder.objectRef<ProjectRoleRow>('ProjectRole').i
   }),
 });
 
+/** Who may list project roles: the plain list and its connection share this one declaration. */
+const listProjectRolesRule = { authScopes: { member: true } } as const;
+
 builder.queryFields((t) => ({
   projectRoles: t.field({
+    ...listProjectRolesRule,
     type: [ProjectRoleRef],
-    description: 'System project roles first (in matrix order), then the organization’s custom ones by name.',
-    authScopes: { member: true },
+    description: `System project roles first (in matrix order), then the organization’s custom ones by name. Returns at most ${PROJECT_ROLE_LIST_LIMIT} custom ones, without saying so: use projectRolesConnection.`,
+    deprecationReason: `Returns at most ${PROJECT_ROLE_LIST_LIMIT} custom project roles; use projectRolesConnection.`,
     resolve: (_root, _args, ctx) => listProjectRoles(ctx.db, !ctx.confinedToCustomer),
   }),
+  projectRolesConnection: t.connection(
+    {
+      ...listProjectRolesRule,
+      type: ProjectRoleRef,
+      nullable: true,
+      description:
+        'The order of `projectRoles`: the system project roles (in matrix order), then the organization’s custom ones by name, ties broken by id. Every project role, page by page.',
+      resolve: (_root, args, ctx) => pageProjectRoles(ctx.db, !ctx.confinedToCustomer, args),
+    },
+    connectionOptions('ProjectRole'),
+    edgeOptions('ProjectRole'),
+  ),
 }));
 
 function held(ctx: Context) {

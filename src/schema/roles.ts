@@ -5,6 +5,7 @@ import {
   duplicateRole,
   CUSTOM_ROLE_LIST_LIMIT,
   listRoles,
+  pageRoles,
   requireRole,
   roleUsage,
   updateRole,
@@ -15,6 +16,7 @@ import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { PermissionCategoryRef, PermissionRef } from './catalogue.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 
 type Coverage = ReturnType<typeof categoryCoverage>[number];
 
@@ -64,14 +66,30 @@ export const RoleRef = builder.objectRef<RoleRow>('Role').implement({
   }),
 });
 
+/** Who may list roles: the plain list and its connection share this one declaration. */
+const listRolesRule = { authScopes: { permission: 'people.read' } } as const;
+
 builder.queryFields((t) => ({
   roles: t.field({
-    description: `System roles first (in matrix order), then custom roles by name (at most ${CUSTOM_ROLE_LIST_LIMIT}).`,
+    ...listRolesRule,
+    description: `System roles first (in matrix order), then custom roles by name. Returns at most ${CUSTOM_ROLE_LIST_LIMIT} custom roles (the first by name), without saying so: use rolesConnection.`,
+    deprecationReason: `Returns at most ${CUSTOM_ROLE_LIST_LIMIT} custom roles; use rolesConnection.`,
     type: [RoleRef],
     nullable: true,
-    authScopes: { permission: 'people.read' },
     resolve: (_root, _args, ctx) => listRoles(ctx.db),
   }),
+  rolesConnection: t.connection(
+    {
+      ...listRolesRule,
+      type: RoleRef,
+      nullable: true,
+      description:
+        'The order of `roles`: system roles first (in matrix order), then custom roles by name, ties broken by id. Every role, page by page.',
+      resolve: (_root, args, ctx) => pageRoles(ctx.db, args),
+    },
+    connectionOptions('Role'),
+    edgeOptions('Role'),
+  ),
   role: t.field({
     type: RoleRef,
     nullable: true,

@@ -5,6 +5,7 @@ import {
   createTeam,
   deleteTeam,
   listTeams,
+  pageTeams,
   removeTeamMember,
   requireTeam,
   TEAM_LIST_LIMIT,
@@ -14,8 +15,10 @@ import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, principalOf } from './caller.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 import { MemberRef, TeamRef } from './refs.js';
 import { RoleRef } from './roles.js';
+import { selectsField } from './selection.js';
 
 TeamRef.implement({
   authScopes: { permission: 'people.read', $granted: 'mutationResult' },
@@ -38,14 +41,29 @@ TeamRef.implement({
   }),
 });
 
+/** Who may list teams: the plain list and its connection share this one declaration. */
+const listTeamsRule = { authScopes: { permission: 'people.read' } } as const;
+
 builder.queryFields((t) => ({
   teams: t.field({
+    ...listTeamsRule,
     type: [TeamRef],
     nullable: true,
-    description: `Teams by name (at most ${TEAM_LIST_LIMIT}).`,
-    authScopes: { permission: 'people.read' },
+    description: `Teams by name. Returns at most ${TEAM_LIST_LIMIT} (the first by name), without saying so: use teamsConnection.`,
+    deprecationReason: `Returns at most ${TEAM_LIST_LIMIT} teams; use teamsConnection.`,
     resolve: (_root, _args, ctx) => listTeams(ctx.db),
   }),
+  teamsConnection: t.connection(
+    {
+      ...listTeamsRule,
+      type: TeamRef,
+      nullable: true,
+      description: 'Teams by name, ties broken by id: every team, page by page.',
+      resolve: (_root, args, ctx, info) => pageTeams(ctx.db, args, selectsField(info, 'totalCount')),
+    },
+    connectionOptions('Team'),
+    edgeOptions('Team'),
+  ),
   team: t.field({
     type: TeamRef,
     nullable: true,

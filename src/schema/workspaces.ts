@@ -7,7 +7,9 @@ import {
   createWorkspace,
   deleteWorkspace,
   listWorkspaces,
+  pageWorkspaces,
   renameWorkspace,
+  WORKSPACE_LIST_LIMIT,
   requireWorkspace,
   type WorkspaceCounts,
   type WorkspaceRow,
@@ -18,6 +20,7 @@ import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
 import { auditAs, userIdOf } from './caller.js';
 import { notFound } from '../errors.js';
+import { connectionOptions, edgeOptions } from './paging.js';
 
 /** The workspace a workspace-scoped service principal is confined to, else null. */
 function scopedWorkspaceOf(ctx: Context): string | null {
@@ -49,11 +52,15 @@ export const WorkspaceRef = builder.objectRef<WorkspaceRow>('Workspace').impleme
   }),
 });
 
+/** Who may list workspaces: the plain list and its connection share this one declaration. */
+const listWorkspacesRule = { authScopes: { member: true } } as const;
+
 builder.queryFields((t) => ({
   workspaces: t.field({
+    ...listWorkspacesRule,
     type: [WorkspaceRef],
-    description: 'The organization’s workspaces, the default one first, then by name.',
-    authScopes: { member: true },
+    description: `The organization’s workspaces, the default one first, then by name. Returns at most ${WORKSPACE_LIST_LIMIT}, without saying so: use workspacesConnection.`,
+    deprecationReason: `Returns at most ${WORKSPACE_LIST_LIMIT} workspaces; use workspacesConnection.`,
     resolve: async (_root, _args, ctx) => {
       const rows = await listWorkspaces(ctx.db);
       // A workspace-scoped key knows its own workspace only; it can act in no other.
@@ -61,6 +68,18 @@ builder.queryFields((t) => ({
       return own ? rows.filter((w) => w.id === own) : rows;
     },
   }),
+  workspacesConnection: t.connection(
+    {
+      ...listWorkspacesRule,
+      type: WorkspaceRef,
+      nullable: true,
+      description:
+        'The order of `workspaces`: the default one first, then by name, ties broken by id. Every workspace, page by page (a workspace-scoped key sees its own only).',
+      resolve: (_root, args, ctx) => pageWorkspaces(ctx.db, args, scopedWorkspaceOf(ctx)),
+    },
+    connectionOptions('Workspace'),
+    edgeOptions('Workspace'),
+  ),
   workspace: t.field({
     type: WorkspaceRef,
     nullable: true,

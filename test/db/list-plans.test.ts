@@ -26,12 +26,12 @@ import { listCustomers } from '../../src/domain/customers.js';
 import { listDefinitions, type DefinitionKind, type DefinitionOrderField } from '../../src/domain/definitions.js';
 import { listExecutions } from '../../src/domain/executions.js';
 import { detectIndexedSearch, setIndexedSearch, type Connection, type PageArgs } from '../../src/domain/pagination.js';
-import { listJoinRequests, listPeople } from '../../src/domain/people.js';
-import { listRoles } from '../../src/domain/roles.js';
-import { listProjectMembers, PROJECT_MEMBER_LIST_LIMIT } from '../../src/domain/project-members.js';
-import { listProjectRoles, PROJECT_ROLE_LIST_LIMIT } from '../../src/domain/project-roles.js';
-import { listTeams, TEAM_LIST_LIMIT } from '../../src/domain/teams.js';
-import { listWorkspaces, WORKSPACE_LIST_LIMIT } from '../../src/domain/workspaces.js';
+import { JOIN_REQUEST_LIST_LIMIT, listJoinRequests, listPeople, pageJoinRequests } from '../../src/domain/people.js';
+import { CUSTOM_ROLE_LIST_LIMIT, listRoles, pageRoles } from '../../src/domain/roles.js';
+import { listProjectMembers, pageProjectMembers, PROJECT_MEMBER_LIST_LIMIT } from '../../src/domain/project-members.js';
+import { listProjectRoles, pageProjectRoles, PROJECT_ROLE_LIST_LIMIT } from '../../src/domain/project-roles.js';
+import { listTeams, pageTeams, TEAM_LIST_LIMIT } from '../../src/domain/teams.js';
+import { listWorkspaces, pageWorkspaces, WORKSPACE_LIST_LIMIT } from '../../src/domain/workspaces.js';
 import { schema } from '../../src/schema/index.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 
@@ -163,7 +163,11 @@ async function load(superuserUrl: string): Promise<void> {
          where w.org_id = $1 and w.is_default;
        insert into join_requests (org_id, user_id, email, status)
          select $1, u.id, u.email, case when n % 2 = 0 then 'pending' else 'rejected' end
-         from (select id, email, row_number() over (order by subject) n from users where subject like 'u%') u;`,
+         from (select id, email, row_number() over (order by subject) n from users where subject like 'u%') u;
+       -- ≥ 20,000 pending ones (what joinRequestsConnection lists by default): the runners' users ask too.
+       insert into join_requests (org_id, user_id, email, status, created_at)
+         select $1, md5('sp' || i)::uuid, 'sp' || i || '@big.test', 'pending', now() - i * interval '1 second'
+         from generate_series(1, ${ROWS}) i;`,
       [BIG, DENSE_CUSTOMER, OWNER_USER],
     );
     // A term only the other organization has: a search must neither return nor reveal it.
@@ -192,6 +196,9 @@ async function load(superuserUrl: string): Promise<void> {
     sample.viewerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'viewer'`);
     sample.teamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1`);
     sample.defaultWorkspaceId = await one(`select id as v from workspaces where org_id = $1 and is_default`);
+    sample.workspaceId = await one(
+      `select id as v from workspaces where org_id = $1 and not is_default order by name_key, id limit 1 offset 5000`,
+    );
   } finally {
     await raw.end();
   }
@@ -366,6 +373,19 @@ const RARE_DEFINITION = '8f14e45fce';
 const RARE_CONNECTION = 'Connection 8f14e45f';
 const RARE_CUSTOMER = '14e45fceea16';
 
+/**
+ * A list made of parts (pagedParts), resumed from a cursor inside its first part: `first` reads
+ * the rest of that part and then the next, `last` what precedes it. `lead` rows are read first
+ * for the cursor (a page-sized statement of its own, checked too).
+ */
+const resumingInFirstPart =
+  (list: Lister, lead: number): (() => Lister) =>
+  () =>
+  async (rdb, page) => {
+    const cursor = (await list(rdb, { first: lead })).pageInfo.endCursor;
+    return list(rdb, page.last != null ? { last: page.last, before: cursor } : { first: page.first, after: cursor });
+  };
+
 const REGISTRY: ListCase[] = [
   ...(['connector', 'workflow', 'agent', 'tool'] as const).map((kind) => ({
     field: `Query.${kind}s`,
@@ -428,13 +448,73 @@ const REGISTRY: ListCase[] = [
       search:
         "a member matches through their user's name or e-mail (users: not organization data, joined per member), " +
         'an invitation through its e-mail: plain ILIKE, no trigram index, reads until the page fills',
-      teamId: "hashes the team's members and invitations once: O(team size), not O(organization)",
+      // Measured (20,000 members and invitations): a team of half the organization reads ~10,000
+      // team rows once (hashed) and ~2 × page people; an empty or small team walks every member
+      // and invitation (20,001 + 20,000) looking for the page. O(page) would need the list's
+      // order on the team's rows — team_members carrying the member's sort_key, invitation_teams
+      // the invitation's email, kept in step by triggers, indexed (org_id, team_id, key, id):
+      // a schema change, left for its own issue (notes/paging.md).
+      teamId: "probes the team's members (hashed once, O(team)) while walking the page: a small team reads the organization",
     },
     orders: { 'by name': (rdb, page) => listPeople(rdb, {}, page, false) },
     filters: {
       roleId: () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId }, page, false),
       status: () => (rdb, page) => listPeople(rdb, { status: 'inactive' }, page, false),
       invited: () => (rdb, page) => listPeople(rdb, { status: 'invited' }, page, false),
+    },
+  },
+  // Issue 10: the connections beside the capped plain lists (migration 020 orders them).
+  {
+    field: 'Query.teamsConnection',
+    orders: { 'by name': (rdb, page) => pageTeams(rdb, page, false) },
+    filters: {},
+  },
+  {
+    field: 'Query.rolesConnection',
+    // Two parts: the system roles (a handful) by matrix position, then custom roles by name.
+    orders: { 'system roles, then custom ones by name': (rdb, page) => pageRoles(rdb, page) },
+    filters: { 'resuming among the system roles': resumingInFirstPart((rdb, page) => pageRoles(rdb, page), 3) },
+  },
+  {
+    field: 'Query.workspacesConnection',
+    // Two parts of one index: the default workspace, then the others by name.
+    orders: { 'default, then by name': (rdb, page) => pageWorkspaces(rdb, page, null) },
+    filters: {
+      'workspace-scoped key': () => (rdb, page) => pageWorkspaces(rdb, page, sample.workspaceId!),
+      'resuming after the default one': resumingInFirstPart((rdb, page) => pageWorkspaces(rdb, page, null), 1),
+    },
+  },
+  {
+    field: 'Query.projectRolesConnection',
+    // The four system project roles are held in code; custom ones by name.
+    orders: { 'system ones, then custom ones by name': (rdb, page) => pageProjectRoles(rdb, true, page) },
+    filters: {
+      'not staff (system ones only)': () => (rdb, page) => pageProjectRoles(rdb, false, page),
+      'resuming among the system ones': resumingInFirstPart((rdb, page) => pageProjectRoles(rdb, true, page), 2),
+    },
+  },
+  {
+    field: 'Query.projectMembersConnection',
+    // Two parts of index project_members_listed: people, then teams, each by when added.
+    orders: {
+      'people, then teams, as added': (rdb, page) => pageProjectMembers(rdb, sample.defaultWorkspaceId!, page),
+    },
+    filters: {
+      // The people part holds 20,001 rows: a cursor near its end, so `first` crosses into the teams.
+      'resuming near the end of the people': () => async (rdb, page) => {
+        const list = (p: PageArgs) => pageProjectMembers(rdb, sample.defaultWorkspaceId!, p);
+        const teamsStart = (await list({ last: 100 })).edges[0]!.cursor; // the 100 teams
+        const cursor = (await list({ last: 20, before: teamsStart })).pageInfo.startCursor;
+        return list(page.last != null ? { last: page.last, before: cursor } : { first: page.first, after: cursor });
+      },
+    },
+  },
+  {
+    field: 'Query.joinRequestsConnection',
+    orders: { 'newest first (pending)': (rdb, page) => pageJoinRequests(rdb, 'pending', page, false) },
+    filters: {
+      'status rejected': () => (rdb, page) => pageJoinRequests(rdb, 'rejected', page, false),
+      'status approved (none)': () => (rdb, page) => pageJoinRequests(rdb, 'approved', page, false),
     },
   },
   {
@@ -455,8 +535,8 @@ const REGISTRY: ListCase[] = [
 /** Plain (unpaged) lists on Query: bounded by a limit, read in index order. */
 const PLAIN_LISTS: Record<string, { pageSize: number; list: (rdb: RequestDatabase) => Promise<unknown> } | { exempt: string }> = {
   'Query.teams': { pageSize: TEAM_LIST_LIMIT, list: (rdb) => listTeams(rdb) },
-  'Query.roles': { pageSize: 500, list: (rdb) => listRoles(rdb) },
-  'Query.joinRequests': { pageSize: 500, list: (rdb) => listJoinRequests(rdb, 'pending') },
+  'Query.roles': { pageSize: CUSTOM_ROLE_LIST_LIMIT, list: (rdb) => listRoles(rdb) },
+  'Query.joinRequests': { pageSize: JOIN_REQUEST_LIST_LIMIT, list: (rdb) => listJoinRequests(rdb, 'pending') },
   'Query.permissionCatalogue': { exempt: 'the global permission catalogue: a fixed size, not organization data' },
   // Bounded first pages in index order (migration 017). A workspace's counts are read only when
   // selected, per listed workspace (countWorkspaceContents, like a totalCount).

@@ -609,6 +609,15 @@ describe('a workspace-scoped key (createApiKey with workspaceId)', () => {
       await a.client.request<{ workspaces: { id: string }[] }>('{ workspaces { id } }', {}, { token: key.secret }),
     );
     expect(spaces.workspaces.map((w) => w.id)).toEqual([space]);
+    const paged = expectData(
+      await a.client.request<{ workspacesConnection: { totalCount: number; edges: { node: { id: string } }[] } }>(
+        '{ workspacesConnection(first: 10) { totalCount edges { node { id } } } }',
+        {},
+        { token: key.secret },
+      ),
+    ).workspacesConnection;
+    expect(paged.edges.map((e) => e.node.id)).toEqual([space]);
+    expect(paged.totalCount).toBe(1);
   });
 
   it('cannot escape: another workspace (its organization’s default, another organization’s, an unknown one) answers alike', async () => {

@@ -195,6 +195,7 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
   execution: { run: (c) => c.send('query($id: ID!) { execution(id: $id) { id } }', { id: executionId }) },
   // Roles
   roles: { run: (c) => c.send('{ roles { id } }') },
+  rolesConnection: { run: (c) => c.send('{ rolesConnection(first: 5) { totalCount edges { node { id } } } }') },
   role: { run: (c) => c.send('query($id: ID!) { role(id: $id) { id } }', { id: grantable.a }) },
   createRole: {
     run: (c) =>
@@ -221,6 +222,7 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
   },
   // Teams
   teams: { run: (c) => c.send('{ teams { id } }') },
+  teamsConnection: { run: (c) => c.send('{ teamsConnection(first: 5) { totalCount edges { node { id } } } }') },
   team: { run: async (c) => c.send('query($id: ID!) { team(id: $id) { id } }', { id: await fx.team() }) },
   createTeam: { run: (c) => c.send('mutation($n: String!) { createTeam(input: { name: $n }) { id } }', { n: `Team ${uid()}` }) },
   updateTeam: {
@@ -257,6 +259,7 @@ const CASES: Record<string, { fresh?: boolean; run(c: CaseContext): Promise<Grap
   member: { run: (c) => c.send('query($id: ID!) { member(id: $id) { id } }', { id: c.org.members.viewer.membershipId }) },
   invitation: { run: async (c) => c.send('query($id: ID!) { invitation(id: $id) { id } }', { id: await fx.invitation() }) },
   joinRequests: { run: (c) => c.send('{ joinRequests { id } }') },
+  joinRequestsConnection: { run: (c) => c.send('{ joinRequestsConnection(first: 5) { totalCount edges { node { id } } } }') },
   inviteMember: {
     run: (c) =>
       c.send('mutation($e: String!, $r: ID!) { inviteMember(input: { email: $e, roleId: $r }) { id } }', {

@@ -128,6 +128,8 @@ const CASES: Record<string, (send: Send) => Promise<GraphQLResponse>> = {
   refreshConnectionToken: async (send) =>
     send('mutation($id: ID!) { refreshConnectionToken(input: { id: $id }) { tokenExpiresAt } }', { id: await fx.connection() }),
   projectMembers: (send) => send('{ projectMembers { id role { id } } }'),
+  projectMembersConnection: (send) =>
+    send('{ projectMembersConnection(first: 5) { totalCount edges { node { id role { id } } } } }'),
   addProjectMember: async (send) =>
     send('mutation($m: ID!) { addProjectMember(input: { memberId: $m, roleId: "viewer" }) { id } }', {
       m: (await t.world.member(org, 'viewer', 'added')).membershipId,

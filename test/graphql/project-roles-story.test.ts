@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionQuery, expectWalk, type ConnectionData, type PageArgs } from '../helpers/paging.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
 
 let t: TestGateway;
@@ -280,5 +281,121 @@ describe('custom project roles (Platform Admin → Security → Project Roles)',
       'project_member.remove',
       'project_role.delete',
     ]);
+  });
+});
+
+describe('projectRolesConnection and projectMembersConnection (issue 10: every row, page by page)', () => {
+  it('page project roles in the order of projectRoles: the four system ones, then custom ones by name', async () => {
+    for (const name of ['paged zulu', 'Paged alpha', 'paged Mike']) {
+      expectData(
+        await send(
+          org.members.admin,
+          'mutation($n: String!) { createProjectRole(input: { name: $n, permissions: ["project.flows.read"] }) { id } }',
+          { n: name },
+          false,
+        ),
+      );
+    }
+    type Roles = { projectRoles: { id: string; key: string | null; permissions: string[] }[] };
+    const plain = (expectData(await send(org.members.viewer, '{ projectRoles { id key permissions } }', {}, false)) as Roles)
+      .projectRoles;
+    expect(plain.slice(0, 4).map((r) => r.key)).toEqual(['admin', 'editor', 'operator', 'viewer']);
+    const query = connectionQuery('projectRolesConnection');
+    const fetch = async (args: PageArgs) =>
+      (expectData(await send(org.members.viewer, query, { ...args }, false)) as { projectRolesConnection: ConnectionData })
+        .projectRolesConnection;
+    // Pages of 3: the second crosses from the system roles (held in code) to the custom ones.
+    await expectWalk(
+      fetch,
+      3,
+      plain.map((r) => r.id),
+    );
+    await expectWalk(
+      fetch,
+      1,
+      plain.map((r) => r.id),
+    );
+    const paged = expectData(
+      await send(
+        org.members.viewer,
+        '{ projectRolesConnection(first: 100) { edges { node { id key permissions } } } }',
+        {},
+        false,
+      ),
+    ) as { projectRolesConnection: { edges: { node: unknown }[] } };
+    expect(paged.projectRolesConnection.edges.map((e) => e.node)).toEqual(plain);
+    // An End User sees the system ones only, as in the plain list.
+    const endUser = org.members.end_user;
+    const asEndUser = expectData(
+      await send(
+        endUser,
+        '{ projectRoles { id } projectRolesConnection(first: 10) { totalCount edges { node { id } } } }',
+        {},
+        false,
+      ),
+    ) as { projectRoles: { id: string }[]; projectRolesConnection: { totalCount: number; edges: { node: { id: string } }[] } };
+    expect(asEndUser.projectRolesConnection.edges.map((e) => e.node.id)).toEqual(asEndUser.projectRoles.map((r) => r.id));
+    expect(asEndUser.projectRolesConnection.totalCount).toBe(4);
+  });
+
+  it('page a workspace’s project members (people first, then teams, as added); the same refusal; a foreign workspace like a missing one', async () => {
+    const space = await t.world.workspace(org, `Paged space ${randomUUID().slice(0, 6)}`);
+    const inSpace = async (member: SeededMember, query: string, variables: Record<string, unknown> = {}, ws = space) =>
+      t.client.request(query, variables, {
+        token: await t.world.token(member),
+        orgId: org.id,
+        headers: { 'x-workspace-id': ws },
+      });
+    for (let i = 0; i < 5; i++) {
+      if (i % 2 === 0) {
+        const team = expectData(
+          await send(
+            org.members.admin,
+            'mutation($n: String!) { createTeam(input: { name: $n }) { id } }',
+            { n: `PM team ${i} ${randomUUID().slice(0, 4)}` },
+            false,
+          ),
+        ) as { createTeam: { id: string } };
+        await t.world.projectMember(org, space, { teamId: team.createTeam.id }, 'editor');
+      }
+      const person = await t.world.member(org, 'viewer', `paged member ${i}`);
+      await t.world.projectMember(org, space, { membershipId: person.membershipId }, 'viewer');
+    }
+    type Members = { projectMembers: { id: string; kind: string }[] };
+    const plain = (expectData(await inSpace(org.members.owner, '{ projectMembers { id kind } }')) as Members).projectMembers;
+    expect(plain.map((m) => m.kind)).toEqual(['MEMBER', 'MEMBER', 'MEMBER', 'MEMBER', 'MEMBER', 'TEAM', 'TEAM', 'TEAM']);
+    const query = connectionQuery('projectMembersConnection');
+    const fetch = async (args: PageArgs) =>
+      (expectData(await inSpace(org.members.owner, query, { ...args })) as { projectMembersConnection: ConnectionData })
+        .projectMembersConnection;
+    await expectWalk(
+      fetch,
+      3,
+      plain.map((m) => m.id),
+    );
+    await expectWalk(
+      fetch,
+      5,
+      plain.map((m) => m.id),
+    );
+
+    // Whoever the plain list refuses, the connection refuses the same way.
+    const viewer = org.members.viewer;
+    const [plainDenied, pagedDenied] = [
+      await inSpace(viewer, '{ projectMembers { id } }'),
+      await inSpace(viewer, '{ projectMembersConnection(first: 5) { edges { node { id } } } }'),
+    ];
+    expect(plainDenied.body.data).toEqual({ projectMembers: null });
+    expect(pagedDenied.body.data).toEqual({ projectMembersConnection: null });
+    expect(errorCodes(pagedDenied)).toEqual(errorCodes(plainDenied));
+    expect(errorCodes(pagedDenied)).toEqual(['FORBIDDEN']);
+
+    // Another organization's workspace answers exactly like one that does not exist.
+    const elsewhere = await t.world.organization('Elsewhere');
+    const paging = '{ projectMembersConnection(first: 5) { edges { node { id } } } }';
+    const foreign = await inSpace(org.members.owner, paging, {}, await t.world.defaultWorkspace(elsewhere));
+    const unknown = await inSpace(org.members.owner, paging, {}, randomUUID());
+    expect([foreign.status, unknown.status]).toEqual([403, 403]);
+    expect(foreign.body).toEqual(unknown.body);
   });
 });

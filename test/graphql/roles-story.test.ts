@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionQuery, expectWalk, type PageArgs } from '../helpers/paging.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -81,4 +82,49 @@ it('duplicate → edit → assign → takes effect → delete when free, all in 
     .auditLog.edges.map((e: Loose) => `${e.node.action} ${e.node.outcome}`)
     .reverse();
   expect(log).toEqual(['role.duplicate SUCCESS', 'role.update SUCCESS', 'role.delete FAILURE', 'role.delete SUCCESS']);
+});
+
+it('rolesConnection (issue 10) pages every role in the order of roles: system ones, then custom ones by name', async () => {
+  for (const name of ['zeta paged', 'Alpha paged', 'mu paged']) await t.world.customRole(org, name, ['workflows.read']);
+  const plain = expectData(await send(org.members.admin, '{ roles { id key name permissionCount } }')).roles as Loose[];
+  expect(plain.slice(0, 6).every((r) => r.key !== null)).toBe(true);
+  const query = connectionQuery('rolesConnection');
+  // Pages of 4: the second page starts in the system roles and ends in the custom ones.
+  const fetch = async (args: PageArgs) => expectData(await send(org.members.developer, query, { ...args })).rolesConnection;
+  await expectWalk(
+    fetch,
+    4,
+    plain.map((r) => r.id),
+  );
+  await expectWalk(
+    fetch,
+    1,
+    plain.map((r) => r.id),
+  );
+  // The same rows as the plain list, permissions included (system ones from the matrix).
+  const paged = expectData(
+    await send(org.members.admin, '{ rolesConnection(first: 100) { edges { node { id key name permissionCount } } } }'),
+  ).rolesConnection.edges.map((e: Loose) => e.node);
+  expect(paged).toEqual(plain);
+
+  // The same refusal as the plain list for a role without people.read.
+  const endUser = org.members.end_user;
+  const [plainDenied, pagedDenied] = [
+    await send(endUser, '{ roles { id } }'),
+    await send(endUser, '{ rolesConnection(first: 5) { edges { node { id } } } }'),
+  ];
+  expect(plainDenied.body.data).toEqual({ roles: null });
+  expect(pagedDenied.body.data).toEqual({ rolesConnection: null });
+  expect(errorCodes(pagedDenied)).toEqual(errorCodes(plainDenied));
+  expect(errorCodes(pagedDenied)).toEqual(['FORBIDDEN']);
+  // A cursor of another list (or a forged part) is bad input, not an internal error.
+  const teamCursor = Buffer.from(JSON.stringify(['x', '00000000-0000-4000-8000-000000000000'])).toString('base64url');
+  const forged = Buffer.from(JSON.stringify(['7:x', '00000000-0000-4000-8000-000000000000'])).toString('base64url');
+  for (const cursor of [
+    teamCursor,
+    forged,
+    Buffer.from(JSON.stringify(['0:abc', '00000000-0000-4000-8000-000000000000'])).toString('base64url'),
+  ]) {
+    expect(errorCodes(await send(org.members.admin, query, { first: 2, after: cursor }))).toEqual(['BAD_USER_INPUT']);
+  }
 });

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { purgeAuditEvents } from '../../src/audit/retention.js';
 import { asApp } from '../helpers/database.js';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionQuery, expectWalk, type PageArgs } from '../helpers/paging.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -116,6 +117,67 @@ describe('joining by email domain', () => {
     expect(approved.approveJoinRequest).toEqual({ role: { key: 'developer' }, user: { email: 'newcomer@settled.example' } });
     const viewer = expectData(await t.client.request<Loose>('{ viewer { role { key } organization { id } } }', {}, { token }));
     expect(viewer.viewer).toEqual({ role: { key: 'developer' }, organization: { id: org.id } });
+  });
+
+  it('joinRequestsConnection (issue 10) pages every request with a status, newest first, both ways; the same refusal', async () => {
+    // An organization of its own: the audit log of this file's organization is checked below.
+    const org = await t.world.organization('Paged joins');
+    const domain = `paged-${Math.random().toString(36).slice(2, 8)}.example`;
+    expectData(
+      await send(org.members.admin, 'mutation($d: String!) { updateOrganizationSettings(input: { emailDomain: $d }) { id } }', {
+        d: domain,
+      }),
+    );
+    for (let i = 0; i < 5; i++) {
+      const asker = await t.world.user(`paged asker ${i}`);
+      const token = await t.world.issuer.mint({ sub: asker.subject, email: `paged${i}@${domain}`, name: `Paged ${i}` });
+      expectData(
+        await t.client.request(
+          'mutation($o: ID!) { requestToJoin(input: { organizationId: $o }) { status } }',
+          { o: org.id },
+          { token },
+        ),
+      );
+    }
+    const pending = expectData(await send(org.members.admin, '{ joinRequests { id email } }')).joinRequests as Loose[];
+    expect(pending.map((r) => r.email)).toEqual([4, 3, 2, 1, 0].map((i) => `paged${i}@${domain}`));
+    expectData(
+      await send(org.members.admin, 'mutation($id: ID!) { rejectJoinRequest(input: { id: $id }) { status } }', {
+        id: pending[2]!.id,
+      }),
+    );
+    const query = connectionQuery('joinRequestsConnection', { declare: '$status: JoinRequestStatus!', pass: 'status: $status' });
+    for (const status of ['PENDING', 'REJECTED', 'APPROVED']) {
+      const plain = (
+        expectData(
+          await send(org.members.admin, 'query($s: JoinRequestStatus!) { joinRequests(status: $s) { id } }', { s: status }),
+        ).joinRequests as Loose[]
+      ).map((r) => r.id);
+      const fetch = async (args: PageArgs) =>
+        expectData(await send(org.members.developer, query, { ...args, status })).joinRequestsConnection;
+      if (plain.length > 2) await expectWalk(fetch, 2, plain);
+      else {
+        const page = await fetch({ first: 10 });
+        expect(page.edges.map((e: Loose) => e.node.id)).toEqual(plain);
+        expect(page.totalCount).toBe(plain.length);
+      }
+    }
+    // The default status is PENDING, as for the plain list.
+    const defaulted = expectData(await send(org.members.admin, '{ joinRequestsConnection(first: 10) { totalCount } }'));
+    expect(defaulted.joinRequestsConnection.totalCount).toBe(4);
+    expect(
+      expectData(await send(org.members.admin, '{ joinRequestsConnection(status: APPROVED, first: 10) { totalCount } }')),
+    ).toEqual({ joinRequestsConnection: { totalCount: 0 } });
+
+    const viewer = org.members.viewer;
+    const [plainDenied, pagedDenied] = [
+      await send(viewer, '{ joinRequests { id } }'),
+      await send(viewer, '{ joinRequestsConnection(first: 5) { edges { node { id } } } }'),
+    ];
+    expect(plainDenied.body.data).toEqual({ joinRequests: null });
+    expect(pagedDenied.body.data).toEqual({ joinRequestsConnection: null });
+    expect(errorCodes(pagedDenied)).toEqual(errorCodes(plainDenied));
+    expect(errorCodes(pagedDenied)).toEqual(['FORBIDDEN']);
   });
 
   it('with auto-approve: joins at once with the configured role; other domains may not', async () => {

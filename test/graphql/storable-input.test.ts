@@ -131,7 +131,9 @@ function variablesFor(position: Position, bad: unknown): Record<string, unknown>
   const variables: Record<string, unknown> = {};
   for (const arg of position.field.args) {
     if (arg.name === position.arg) variables[arg.name] = withBadValue(arg.type, position.steps, bad);
-    else if (isNonNullType(arg.type) && arg.defaultValue === undefined) variables[arg.name] = minimal(arg.type);
+    // A required argument with a default (joinRequestsConnection's status) is still a required
+    // variable in the probe's document: give it a value too.
+    else if (isNonNullType(arg.type)) variables[arg.name] = minimal(arg.type);
   }
   return variables;
 }

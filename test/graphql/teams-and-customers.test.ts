@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PERMISSION_KEYS } from '../../src/authz/permissions.js';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionQuery, expectWalk, type PageArgs } from '../helpers/paging.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -133,6 +134,43 @@ describe('teams', () => {
       },
     );
     expect(errorCodes(endUser)).toEqual(['BAD_USER_INPUT']);
+  });
+});
+
+describe('teamsConnection (issue 10: every team, page by page)', () => {
+  it('pages every team in the order of teams, forwards and backwards, with totalCount', async () => {
+    for (const name of ['Paged b', 'paged A', 'Paged c', 'Paged D', 'Paged e']) {
+      expectData(await send(org.members.admin, 'mutation($n: String!) { createTeam(input: { name: $n }) { id } }', { n: name }));
+    }
+    const plain = (expectData(await send(org.members.admin, '{ teams { id name } }')).teams as Loose[]).map((x) => x.id);
+    const query = connectionQuery('teamsConnection');
+    await expectWalk(
+      async (args: PageArgs) => expectData(await send(org.members.developer, query, { ...args })).teamsConnection,
+      2,
+      plain,
+    );
+    // Nested fields come through the same loaders as the plain list's.
+    const nested = expectData(
+      await send(org.members.admin, '{ teamsConnection(first: 100) { edges { node { name memberCount role { name } } } } }'),
+    ).teamsConnection.edges.find((e: Loose) => e.node.name === 'Release crew').node;
+    expect(nested).toMatchObject({ memberCount: 0, role: { name: 'Deployers' } });
+  });
+
+  it('refuses whoever the plain list refuses, the same way; bad paging arguments are BAD_USER_INPUT', async () => {
+    const endUser = org.members.end_user;
+    const plain = await send(endUser, '{ teams { id } }');
+    const paged = await send(endUser, '{ teamsConnection(first: 5) { edges { node { id } } } }');
+    expect(plain.body.data).toEqual({ teams: null });
+    expect(paged.body.data).toEqual({ teamsConnection: null });
+    expect(errorCodes(paged)).toEqual(errorCodes(plain));
+    expect(errorCodes(paged)).toEqual(['FORBIDDEN']);
+    expect(paged.body.errors![0]!.extensions!.permission).toEqual(plain.body.errors![0]!.extensions!.permission);
+    const admin = org.members.admin;
+    for (const args of ['first: 101', 'first: -1', 'first: 2, last: 2', 'after: "bm90IGEgY3Vyc29y"', 'last: 2, after: "x"']) {
+      expect(errorCodes(await send(admin, `{ teamsConnection(${args}) { edges { node { id } } } }`)), args).toEqual([
+        'BAD_USER_INPUT',
+      ]);
+    }
   });
 });
 

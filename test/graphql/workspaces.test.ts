@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCodes, expectData, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectionQuery, expectWalk, type ConnectionData, type PageArgs } from '../helpers/paging.js';
 import type { SeededMember, SeededOrg } from '../helpers/world.js';
 
 let t: TestGateway;
@@ -167,6 +168,53 @@ describe('moving definitions', () => {
       moveWorkflow: { workspaceId: string };
     };
     expect(allowed.moveWorkflow.workspaceId).toBe(target);
+  });
+});
+
+describe('workspacesConnection (issue 10: every workspace, page by page)', () => {
+  it('pages every workspace in the order of workspaces (the default one first, then by name), both ways', async () => {
+    for (const name of ['paged Zulu', 'Paged alpha', 'paged Mike', 'PAGED bravo']) {
+      expectData(
+        await send(acme.members.admin, 'mutation($n: String!) { createWorkspace(input: { name: $n }) { id } }', {
+          n: `${name} ${randomUUID().slice(0, 4)}`,
+        }),
+      );
+    }
+    const plain = (expectData(await send(acme.members.viewer, '{ workspaces { id } }')) as { workspaces: { id: string }[] })
+      .workspaces;
+    expect(plain[0]!.id).toBe(await t.world.defaultWorkspace(acme));
+    const query = connectionQuery('workspacesConnection');
+    const fetch = async (args: PageArgs) =>
+      (expectData(await send(acme.members.viewer, query, { ...args })) as { workspacesConnection: ConnectionData })
+        .workspacesConnection;
+    // Pages of 2: the first holds the default workspace and the first by name.
+    await expectWalk(
+      fetch,
+      2,
+      plain.map((w) => w.id),
+    );
+    await expectWalk(
+      fetch,
+      1,
+      plain.map((w) => w.id),
+    );
+    // Counts come through the plain list's loader; another organization's workspaces never show.
+    const listed = expectData(
+      await send(acme.members.viewer, '{ workspacesConnection(first: 100) { edges { node { id isDefault workflowCount } } } }'),
+    ) as { workspacesConnection: { edges: { node: { id: string; isDefault: boolean; workflowCount: number } }[] } };
+    expect(listed.workspacesConnection.edges[0]!.node).toMatchObject({ isDefault: true });
+    expect(listed.workspacesConnection.edges.map((e) => e.node.id)).not.toContain(await t.world.defaultWorkspace(other));
+  });
+
+  it('answers another organization’s workspace (X-Workspace-Id) exactly like a missing one', async () => {
+    const query = '{ workspacesConnection(first: 5) { edges { node { id } } } }';
+    const foreign = await send(acme.members.owner, query, {}, await t.world.defaultWorkspace(other));
+    const unknown = await send(acme.members.owner, query, {}, randomUUID());
+    expect([foreign.status, unknown.status]).toEqual([403, 403]);
+    expect(foreign.body).toEqual(unknown.body);
+    const plain = await send(acme.members.owner, '{ workspaces { id } }', {}, await t.world.defaultWorkspace(other));
+    expect(plain.status).toBe(403);
+    expect(plain.body).toEqual(unknown.body);
   });
 });
 

@@ -25,6 +25,7 @@ import { seedDemo } from './db/demo-seed.js';
 import { attachToRunningPostgres, startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.js';
 import { scheduleIdempotencyPurge } from './db/idempotency.js';
 import { migrate, verifyMigrated } from './db/migrate.js';
+import { detectIndexedSearch, setIndexedSearch } from './domain/pagination.js';
 import { assertUnprivilegedRole, createBackgroundPool, createPool, createReadinessProbe } from './db/pool.js';
 import { acquireLocalStateLock, currentHolder, type LocalStateLock } from './local-lock.js';
 import type { Logger } from './logger.js';
@@ -233,6 +234,14 @@ export async function startGateway(config: Config, logger: Logger, options: Star
     cleanups.push(() => readiness.end());
     await assertUnprivilegedRole(pool);
     if (!ownerUrl) await verifyMigrated(pool);
+    const indexedSearch = await detectIndexedSearch(pool);
+    setIndexedSearch(indexedSearch);
+    if (indexedSearch) logger.info('search: indexed (leakproof search operator and pg_trgm indexes)');
+    else {
+      logger.warn(
+        'search: not indexed (run db:bootstrap as a PostgreSQL superuser, then restart): substring search reads until a page fills',
+      );
+    }
 
     let devIssuer: DevIssuer | undefined;
     if (!config.OIDC_ISSUER) {

@@ -4,10 +4,12 @@
  *   DATABASE_ADMIN_URL=postgres://postgres@db.example.com/postgres \
  *   GATEWAY_DATABASE=gateway GATEWAY_OWNER_PASSWORD=… GATEWAY_APP_PASSWORD=… npm run db:bootstrap
  *
- * Creates the roles gateway_owner and gateway_app if missing and the database if missing, and
- * grants the gateway role CONNECT on it. Idempotent. An existing role keeps its password unless
- * `--reset-passwords` is given: roles are shared by every database on the server, so
- * bootstrapping a second database must not lock out the first one's gateway.
+ * Creates the roles gateway_owner and gateway_app if missing and the database if missing, grants
+ * the gateway role CONNECT on it, and enables indexed substring search in it (a leakproof search
+ * operator and its pg_trgm index class: src/db/search-bootstrap.ts). Idempotent. An existing
+ * role keeps its password unless `--reset-passwords` is given: roles are shared by every
+ * database on the server, so bootstrapping a second database must not lock out the first one's
+ * gateway.
  */
 import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, withDatabase } from '../db/bootstrap.js';
 import { UsageError, runCli } from './run.js';
@@ -39,6 +41,11 @@ await runCli(async () => {
   }
   console.log(
     `database ${database}: ${report.databaseCreated ? 'created' : 'exists'}, owner ${OWNER_ROLE}, CONNECT granted to ${APP_ROLE}`,
+  );
+  console.log(
+    report.search.indexed
+      ? `search: indexed (leakproof search operator and pg_trgm index class in ${database}${report.search.indexesBuilt ? `; ${report.search.indexesBuilt} search indexes built` : ''})`
+      : `search: NOT indexed (${report.search.reason}); substring search still works, reading until a page fills`,
   );
   const at = (user: string) => withDatabase(adminUrl, database, { user, password: 'PASSWORD' }).replace('PASSWORD', '…');
   console.log(

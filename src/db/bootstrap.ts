@@ -1,9 +1,12 @@
 /**
- * The one step that needs a superuser: create the two roles and the database. Embedded mode and
+ * The one step that needs a superuser: create the two roles and the database, and in it the
+ * leakproof search operator that lets substring search use an index under RLS
+ * (src/db/search-bootstrap.ts). Embedded mode and
  * the test suite run it themselves; on a managed server a DBA runs `npm run db:bootstrap` once
  * (or the equivalent SQL in the README) and the gateway never holds superuser credentials.
  */
 import pg from 'pg';
+import { enableIndexedSearch, type SearchBootstrapReport } from './search-bootstrap.js';
 
 export const OWNER_ROLE = 'gateway_owner';
 export const APP_ROLE = 'gateway_app';
@@ -27,6 +30,8 @@ export interface BootstrapReport {
   /** Per role: created, password reset, or kept as it was (attributes enforced, password untouched). */
   roles: Record<string, 'created' | 'password reset' | 'kept'>;
   databaseCreated: boolean;
+  /** Indexed substring search (pg_trgm under RLS): enabled, or why not. */
+  search: SearchBootstrapReport;
 }
 
 /** Idempotent: run it again and nothing changes (unless `resetPasswords`). */
@@ -43,7 +48,20 @@ export async function bootstrapDatabase(options: BootstrapOptions): Promise<Boot
     }
     // The app role may connect, nothing more; the migrations grant what it needs inside.
     await client.query(`grant connect on database ${client.escapeIdentifier(options.database)} to ${APP_ROLE}`);
-    return { roles, databaseCreated: exists.rowCount === 0 };
+    const search = await inDatabase(options.superuserUrl, options.database, enableIndexedSearch);
+    return { roles, databaseCreated: exists.rowCount === 0, search };
+  } finally {
+    await client.end();
+  }
+}
+
+/** Catalogue changes (functions, extensions) belong to one database: connect to that one. */
+async function inDatabase<T>(superuserUrl: string, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: withDatabase(superuserUrl, database) });
+  client.on('error', () => {}); // a dying connection fails the query in flight, not the process
+  await client.connect();
+  try {
+    return await fn(client);
   } finally {
     await client.end();
   }

@@ -166,6 +166,54 @@ export function containsPattern(text: string | null | undefined): string | null 
 }
 
 /**
+ * Substring search, and how a page of it is read (issue 10). The match is
+ * `column OPERATOR(gateway_search.~~~*) '%term%'`: ILIKE, under a name `db:bootstrap` (a
+ * superuser) can make leakproof and give a pg_trgm GIN index class (src/db/search-bootstrap.ts,
+ * migration 021). Where it has not, the name stands for plain ILIKE and nothing else changes.
+ *
+ * With the indexes, a search page is read in two bounded steps instead of one unbounded scan:
+ *  1. a window: the list's own ordered index, at most SEARCH_WINDOW_PAGES pages' worth of rows
+ *     from the cursor, matched as they come. A common term fills its page here (O(page)), and
+ *     so does any list shorter than the window.
+ *  2. only if the window ran out before the page filled (the term is rare here): the GIN index
+ *     (org_id first) finds every match from the cursor on, which are then sorted and cut:
+ *     O(matches). The matches are gathered in a MATERIALIZED CTE on purpose: given the order and
+ *     a LIMIT, a planner unsure of the term's frequency (a generic plan) might pick the ordered
+ *     scan again, which for a rare term reads the organization.
+ * Why not leave the choice to the planner in one statement: statements are prepared, and a
+ * generic plan cannot know the term (checked: it took the trigram index for a term matching
+ * every row). Why not only a window (stop after N rows, return a short page with a cursor): it
+ * would change what a page holds; this reads the same rows, in the same order, as before.
+ * A term without three consecutive letters or digits has no trigram for the index: it reads as
+ * before (until the page fills).
+ */
+export const SEARCH_WINDOW_PAGES = 5;
+const SEARCH_OPERATOR = 'operator(gateway_search.~~~*)';
+let indexedSearch = false;
+
+/** Set at start from `detectIndexedSearch` (the gateway) or by a test. */
+export function setIndexedSearch(on: boolean): void {
+  indexedSearch = on;
+}
+
+/** The leakproof operator and the GIN indexes exist (`db:bootstrap` then migration 021, or the reverse). */
+export async function detectIndexedSearch(db: {
+  query<R extends import('pg').QueryResultRow>(text: string): Promise<import('pg').QueryResult<R>>;
+}): Promise<boolean> {
+  const { rows } = await db.query<{ indexed: boolean }>(
+    `select coalesce((select proleakproof from pg_catalog.pg_proc where oid = to_regprocedure('gateway_search.contains_ci(text,text)')), false)
+       and to_regclass('app_public.definitions_search') is not null and to_regclass('app_public.connections_search') is not null
+       and to_regclass('app_public.customers_search') is not null as indexed`,
+  );
+  return rows[0]?.indexed === true;
+}
+
+/** pg_trgm extracts trigrams from runs of letters and digits: a shorter term gives the index nothing. */
+function hasTrigram(term: string): boolean {
+  return /[\p{L}\p{N}]{3}/u.test(term);
+}
+
+/**
  * A WHERE clause built from optional filters, numbering its own placeholders.
  *   const where = new Conditions();
  *   where.add((p) => `e.status = ${p}`, filter.status);   // skipped when the value is null/undefined
@@ -173,6 +221,9 @@ export function containsPattern(text: string | null | undefined): string | null 
 export class Conditions {
   readonly params: unknown[] = [];
   private readonly parts: string[] = [];
+  /** The substring search among `parts`, and its term (see SEARCH_WINDOW_PAGES). */
+  searchPart: string | undefined;
+  searchTerm: string | undefined;
 
   add(sql: (placeholder: string) => string, value: unknown): this {
     if (value === null || value === undefined || value === '') return this;
@@ -183,7 +234,19 @@ export class Conditions {
 
   /** Case-insensitive substring match on any of `columns` (LIKE wildcards in `text` are literal). */
   search(columns: string[], text: string | null | undefined): this {
-    return this.add((p) => `(${columns.map((c) => `${c} ilike ${p}`).join(' or ')})`, containsPattern(text));
+    const before = this.parts.length;
+    this.add((p) => `(${columns.map((c) => `${c} ${SEARCH_OPERATOR} ${p}`).join(' or ')})`, containsPattern(text));
+    if (this.parts.length > before) {
+      this.searchPart = this.parts.at(-1);
+      this.searchTerm = text!.trim();
+    }
+    return this;
+  }
+
+  /** The conditions other than the substring search. */
+  withoutSearch(): string {
+    const rest = this.parts.filter((p) => p !== this.searchPart);
+    return rest.length ? rest.join(' and ') : 'true';
   }
 
   raw(sql: string): this {
@@ -233,8 +296,42 @@ export async function pagedQuery<T extends { id: string }>(
     `select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
      from ${from} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`;
   const sortValue = `, ${options.sort.expression} as sort_value`;
+  /** The cut page with what it shows joined after the cut (a one-source list). */
+  const decorated = (pageSql: string) =>
+    options.decorate
+      ? `select page.*, ${options.decorate.columns}${total} from (${pageSql}) page ${options.decorate.joins}
+       order by page.sort_value ${k.direction}, page.id ${k.direction}`
+      : pageSql;
   const byValue = `order by sort_value ${k.direction}, id ${k.direction}`;
   let pageSql: string;
+  const search = options.where.searchPart;
+  const searchSteps = search !== undefined && sources.length === 1 && indexedSearch && hasTrigram(options.where.searchTerm!);
+  if (searchSteps) {
+    // Step 1 of a search page (see SEARCH_WINDOW_PAGES): the window, in the list's order.
+    const from = sources[0]!;
+    const alias = /\s([a-z_][a-z0-9_]*)\s*$/i.exec(from)![1]!;
+    const extra = options.decorate ? sortValue : total;
+    pageSql = `with scan as (select ${alias}.* from ${from} where ${options.where.withoutSearch()} and ${k.condition}
+         order by ${k.orderBy} limit ${SEARCH_WINDOW_PAGES * k.limit})
+       select ${options.columns}, ${k.cursorKey} as cursor_key${extra}, (select count(*)::int from scan) as scanned
+       from scan ${alias} where ${search} order by ${k.orderBy} limit ${k.limit}`;
+    const windowed = await db.query<T & { cursor_key: string; total_count?: number; scanned?: number }>(decorated(pageSql), [
+      ...params,
+      ...k.params,
+    ]);
+    let rows = windowed.rows;
+    const complete = rows.length >= k.limit || (rows.length > 0 && rows[0]!.scanned! < SEARCH_WINDOW_PAGES * k.limit);
+    if (!complete) {
+      // Step 2: the term is rare here; every match from the cursor on, through the GIN index.
+      pageSql = `with found as materialized (select ${alias}.* from ${from} where ${where} and ${k.condition})
+         select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
+         from found ${alias} order by ${k.orderBy} limit ${k.limit}`;
+      rows = (await db.query<T & { cursor_key: string; total_count?: number }>(decorated(pageSql), [...params, ...k.params]))
+        .rows;
+    }
+    for (const row of rows) delete row.scanned;
+    return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  }
   if (sources.length === 1) pageSql = cut(sources[0]!, options.decorate ? sortValue : total);
   else {
     const merged = sources.map((from) => `(${cut(from, sortValue)})`).join(' union all ');
@@ -242,8 +339,7 @@ export async function pagedQuery<T extends { id: string }>(
   }
   let text = pageSql;
   if (options.decorate) {
-    text = `select page.*, ${options.decorate.columns}${total} from (${pageSql}) page ${options.decorate.joins}
-       order by page.sort_value ${k.direction}, page.id ${k.direction}`;
+    text = decorated(pageSql);
   } else if (sources.length > 1) {
     text = `select merged.*${total} from (${pageSql}) merged ${byValue}`;
   }

@@ -10,9 +10,10 @@
  * here: a new list without one fails the suite.
  *
  * Data: filters with an index of their own are tested with sparse values (that is what the
- * index is for); filters without one (low-cardinality columns, substring search) with values that
- * match a good share of rows, where an ordered scan fills the page after a bounded number of
- * rows. A filter matching almost nothing reads until the page fills: documented, not hidden.
+ * index is for); filters without one (low-cardinality columns) with values that match a good
+ * share of rows, where an ordered scan fills the page after a bounded number of rows. A filter
+ * matching almost nothing reads until the page fills: documented, not hidden. Substring search
+ * is tested with a rare term (one row: the trigram index) and a common one (the ordered window).
  */
 import { listServicePrincipals } from '../../src/domain/service-principals.js';
 import { GraphQLList, GraphQLNonNull, GraphQLObjectType, type GraphQLOutputType } from 'graphql';
@@ -24,7 +25,7 @@ import { listConnections } from '../../src/domain/connections.js';
 import { listCustomers } from '../../src/domain/customers.js';
 import { listDefinitions, type DefinitionKind, type DefinitionOrderField } from '../../src/domain/definitions.js';
 import { listExecutions } from '../../src/domain/executions.js';
-import type { Connection, PageArgs } from '../../src/domain/pagination.js';
+import { detectIndexedSearch, setIndexedSearch, type Connection, type PageArgs } from '../../src/domain/pagination.js';
 import { JOIN_REQUEST_LIST_LIMIT, listJoinRequests, listPeople, pageJoinRequests } from '../../src/domain/people.js';
 import { CUSTOM_ROLE_LIST_LIMIT, listRoles, pageRoles } from '../../src/domain/roles.js';
 import { listProjectMembers, pageProjectMembers, PROJECT_MEMBER_LIST_LIMIT } from '../../src/domain/project-members.js';
@@ -168,6 +169,20 @@ async function load(superuserUrl: string): Promise<void> {
          select $1, md5('sp' || i)::uuid, 'sp' || i || '@big.test', 'pending', now() - i * interval '1 second'
          from generate_series(1, ${ROWS}) i;`,
       [BIG, DENSE_CUSTOMER, OWNER_USER],
+    );
+    // A term only the other organization has: a search must neither return nor reveal it.
+    await client.query(
+      `insert into definitions (org_id, kind, name, description, auth_kind, workspace_id)
+         select $2, k, 'Acquisition of Initech ' || k, 'Initech merger', case when k = 'connector' then 'oauth2' end,
+                (select id from workspaces where org_id = $2 and is_default)
+         from unnest(array['connector','workflow','agent','tool']) k;
+       insert into customers (org_id, name, name_key, slug, region, status)
+         values ($2, 'Initech Holdings', 'initech holdings', 'initech', 'US', 'active');
+       insert into connections (org_id, customer_id, connector_id, name, scope, status, sync_status)
+         select $2, c.id, d.id, 'Initech ledger', 'shared', 'active', 'never'
+         from customers c, definitions d where c.org_id = $2 and c.slug = 'initech' and d.org_id = $2 and d.kind = 'connector'
+           and d.name = 'Acquisition of Initech connector';`,
+      [BIG, OTHER],
     );
     await client.query('commit; reset session_replication_role; analyze');
     const one = async (sql: string) => String((await raw.query(sql, [BIG])).rows[0].v);
@@ -313,11 +328,7 @@ interface ListCase {
   orders: Record<string, Lister>;
   /** Filters, each alone, under the default order. */
   filters: Record<string, () => Lister>;
-  /**
-   * Filters that cannot be O(page), each with the reason. A substring search (ILIKE '%…%') has no
-   * index here and cannot be an index condition under RLS (not leakproof): it reads rows until the
-   * page fills, which for a rare match is the whole organization. A trigram index would change that.
-   */
+  /** Filters that cannot be O(page), each with the reason. */
   unbounded?: Record<string, string>;
   /** Bindings other than staff that read this list (customer-confined requests). */
   confined?: boolean;
@@ -345,8 +356,22 @@ const definitionFilters = (kind: DefinitionKind): Record<string, () => Lister> =
     'with creator names': () => (rdb, page) =>
       listDefinitions(rdb, kind, {}, { field: 'CREATED_AT', direction: 'desc' }, page, { withCreator: true }),
     ...(kind === 'connector' || kind === 'workflow' ? { deployedTo: () => list({ deployedTo: 'production' }) } : {}),
+    // One row of each kind in the organization (the other one has it too: the index leads with org_id).
+    'search, a rare term': () => list({ search: RARE_DEFINITION }),
+    // A quarter of the rows ("about billing"): the ordered window fills the page.
+    'search, a common term': () => list({ search: 'BILLING' }),
   };
 };
+
+/**
+ * Substring search (src/domain/pagination.ts, SEARCH_WINDOW_PAGES): a window of the ordered scan,
+ * then the org-leading trigram index (migration 021) for what the window did not find. Rare
+ * terms are substrings of one row's name (md5 of 7, as spelled by the load); common ones match
+ * every row, or a quarter of them.
+ */
+const RARE_DEFINITION = '8f14e45fce';
+const RARE_CONNECTION = 'Connection 8f14e45f';
+const RARE_CUSTOMER = '14e45fceea16';
 
 /**
  * A list made of parts (pagedParts), resumed from a cursor inside its first part: `first` reads
@@ -361,14 +386,11 @@ const resumingInFirstPart =
     return list(rdb, page.last != null ? { last: page.last, before: cursor } : { first: page.first, after: cursor });
   };
 
-const SUBSTRING_SEARCH = 'substring match (ILIKE), no index: reads until the page fills';
-
 const REGISTRY: ListCase[] = [
   ...(['connector', 'workflow', 'agent', 'tool'] as const).map((kind) => ({
     field: `Query.${kind}s`,
     orders: definitionOrders(kind),
     filters: definitionFilters(kind),
-    unbounded: { search: SUBSTRING_SEARCH },
   })),
   {
     field: 'Query.executions',
@@ -385,10 +407,11 @@ const REGISTRY: ListCase[] = [
   },
   {
     field: 'Query.connections',
-    unbounded: { search: SUBSTRING_SEARCH },
     confined: true,
     orders: { 'newest first': (rdb, page) => listConnections(rdb, {}, page, false) },
     filters: {
+      'search, a rare term': () => (rdb, page) => listConnections(rdb, { search: RARE_CONNECTION }, page, false),
+      'search, a common term': () => (rdb, page) => listConnections(rdb, { search: 'connection' }, page, false),
       customerId: () => (rdb, page) => listConnections(rdb, { customerId: sample.customerId }, page, false),
       connectorId: () => (rdb, page) => listConnections(rdb, { connectorId: sample.connectorId }, page, false),
       status: () => (rdb, page) => listConnections(rdb, { status: 'error' }, page, false),
@@ -410,10 +433,11 @@ const REGISTRY: ListCase[] = [
   },
   {
     field: 'Query.customers',
-    unbounded: { search: SUBSTRING_SEARCH },
     confined: true,
     orders: { 'by name': (rdb, page) => listCustomers(rdb, {}, page, false) },
     filters: {
+      'search, a rare term': () => (rdb, page) => listCustomers(rdb, { search: RARE_CUSTOMER }, page, false),
+      'search, a common term': () => (rdb, page) => listCustomers(rdb, { search: 'Customer' }, page, false),
       status: () => (rdb, page) => listCustomers(rdb, { status: 'suspended' }, page, false),
       region: () => (rdb, page) => listCustomers(rdb, { region: 'EU' }, page, false),
     },
@@ -421,7 +445,9 @@ const REGISTRY: ListCase[] = [
   {
     field: 'Query.people',
     unbounded: {
-      search: SUBSTRING_SEARCH,
+      search:
+        "a member matches through their user's name or e-mail (users: not organization data, joined per member), " +
+        'an invitation through its e-mail: plain ILIKE, no trigram index, reads until the page fills',
       // Measured (20,000 members and invitations): a team of half the organization reads ~10,000
       // team rows once (hashed) and ~2 × page people; an empty or small team walks every member
       // and invitation (20,001 + 20,000) looking for the page. O(page) would need the list's
@@ -531,7 +557,12 @@ beforeAll(async () => {
   db = await createTestDatabase();
   pool = db.appPool(2);
   await load(db.superuserUrl);
+  // The test cluster is bootstrapped by a superuser: the leakproof search operator and migration
+  // 021's indexes exist, and the search cases below hold the indexed path to O(page).
+  setIndexedSearch(await detectIndexedSearch(pool));
 }, 180_000);
+
+afterAll(() => setIndexedSearch(false));
 
 afterAll(async () => {
   await db?.drop();
@@ -619,6 +650,129 @@ describe(`with ${ROWS.toLocaleString('en')} rows in every listed table, a page r
     );
     expect(await counted.result.totalCount()).toBe(ROWS);
     await counted.rdb.abandon();
+  });
+});
+
+describe('substring search keeps tenants apart (indexed: the leakproof operator ahead of the policies)', () => {
+  /** Staff of the other organization, with every permission (its owner is not a member there). */
+  const otherStaff: DatabaseBinding = {
+    userId: OWNER_USER,
+    orgId: OTHER,
+    access: 'staff',
+    tenantId: null,
+    permissions: ['agents.read', 'connections.read', 'connectors.read', 'customers.read', 'tools.read', 'workflows.read'],
+  };
+  const searches: Record<string, (rdb: RequestDatabase, search: string) => Promise<Connection<unknown>>> = {
+    connectors: (rdb: RequestDatabase, search: string) =>
+      listDefinitions(
+        rdb,
+        'connector',
+        { search },
+        { field: 'CREATED_AT', direction: 'desc' },
+        { first: PAGE },
+        { withTotal: true },
+      ),
+    workflows: (rdb: RequestDatabase, search: string) =>
+      listDefinitions(
+        rdb,
+        'workflow',
+        { search },
+        { field: 'NAME', direction: 'asc' },
+        { first: PAGE },
+        { withTotal: true, withCreator: true },
+      ),
+    agents: (rdb: RequestDatabase, search: string) =>
+      listDefinitions(rdb, 'agent', { search }, { field: 'UPDATED_AT', direction: 'desc' }, { last: PAGE }, { withTotal: true }),
+    tools: (rdb: RequestDatabase, search: string) =>
+      listDefinitions(rdb, 'tool', { search }, { field: 'CREATED_AT', direction: 'asc' }, { first: PAGE }, { withTotal: true }),
+    connections: (rdb: RequestDatabase, search: string) => listConnections(rdb, { search }, { first: PAGE }, true),
+    customers: (rdb: RequestDatabase, search: string) => listCustomers(rdb, { search }, { first: PAGE }, true),
+  };
+
+  it('the test database has indexed search (bootstrapped by a superuser), and ILIKE itself stays not leakproof', async () => {
+    expect(await detectIndexedSearch(pool)).toBe(true);
+    const { rows } = await pool.query(
+      `select p.oid::regprocedure::text as fn, p.proleakproof, r.rolsuper from pg_proc p join pg_roles r on r.oid = p.proowner
+       where p.oid in ('pg_catalog.texticlike(text,text)'::regprocedure, 'gateway_search.contains_ci(text,text)'::regprocedure)
+       order by 1`,
+    );
+    expect(rows).toEqual([
+      { fn: 'gateway_search.contains_ci(text,text)', proleakproof: true, rolsuper: true },
+      { fn: 'texticlike(text,text)', proleakproof: false, rolsuper: true },
+    ]);
+  });
+
+  it('a term only another organization has: no row, no count, whether the window or the index answers', async () => {
+    for (const [list, search] of Object.entries(searches)) {
+      for (const term of ['Initech', 'initech', 'INITECH', 'Acquisition of Initech']) {
+        const { result, rdb } = await capture(staff, async (rdb) => {
+          const connection = await search(rdb, term);
+          return { edges: connection.edges, total: await connection.totalCount() };
+        });
+        await rdb.abandon();
+        expect(result.edges, `${list} "${term}"`).toEqual([]);
+        expect(result.total, `${list} "${term}"`).toBe(0);
+      }
+      // The other organization finds its own rows with the same searches.
+      const { result, rdb } = await capture(otherStaff, (rdb) => search(rdb, 'initech'));
+      await rdb.abandon();
+      expect(result.edges.length, `${list} in the other organization`).toBe(1);
+    }
+  });
+
+  it('the same rows as plain ILIKE, in the same order, for rare, common and escaped terms, across pages', async () => {
+    for (const term of [RARE_DEFINITION, 'BILLING', 'workflow 8f1', '%', '_', 'ab\\', 'e4', 'x_y%z']) {
+      const ilike = await capture(staff, async (rdb) => {
+        const { rows } = await rdb.query<{ id: string }>(
+          `select id from definitions where kind = 'workflow' and (name ilike $1 or description ilike $1)
+           order by created_at desc, id desc limit 120`,
+          [`%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`],
+        );
+        return rows.map((r) => r.id);
+      });
+      await ilike.rdb.abandon();
+      const paged = await capture(staff, async (rdb) => {
+        const ids: string[] = [];
+        let after: string | null = null;
+        for (let i = 0; i < 3; i++) {
+          // With the creators' names joined after the cut (the decorated form of the page).
+          const page = await listDefinitions(
+            rdb,
+            'workflow',
+            { search: term },
+            { field: 'CREATED_AT', direction: 'desc' },
+            { first: 40, after },
+            { withCreator: i === 1 },
+          );
+          ids.push(...page.edges.map((e) => e.node.id));
+          if (!page.pageInfo.hasNextPage) break;
+          after = page.pageInfo.endCursor;
+        }
+        return ids;
+      });
+      await paged.rdb.abandon();
+      expect(paged.result, `"${term}"`).toEqual(ilike.result);
+    }
+  });
+
+  it("the operator never raises: a malformed pattern is no oracle on other tenants' rows", async () => {
+    // As ILIKE, this pattern raises "LIKE pattern must not end with escape character" exactly
+    // when some row contains "Acquisition of " followed by more text (the other organization's);
+    // the leakproof operator, evaluated ahead of the policies, answers NULL for any row.
+    const { result, rdb } = await capture(staff, async (rdb) => {
+      const explained = await rdb.query<{ 'QUERY PLAN': string }>(
+        `explain (costs off) select count(*) from definitions d where d.name operator(gateway_search.~~~*) $1`,
+        ['%Acquisition of \\'],
+      );
+      const counted = await rdb.query<{ n: number }>(
+        `select count(*)::int as n from definitions d where d.name operator(gateway_search.~~~*) $1`,
+        ['%Acquisition of \\'],
+      );
+      return { plan: explained.rows.map((r) => r['QUERY PLAN']).join('\n'), n: counted.rows[0]!.n };
+    });
+    await rdb.abandon();
+    expect(result.n).toBe(0);
+    expect(result.plan).toMatch(/Index Cond: .*~~~\*/); // evaluated in the index, before the policy
   });
 });
 

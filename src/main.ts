@@ -66,7 +66,8 @@ try {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
     }, 9_000);
-    force.unref();
+    // Not unref'd: it also keeps the process alive until stop() settles (a step awaiting an
+    // unref'd timer or socket must not let the process end silently, without its last line).
     // pino writes asynchronously; exit only once the last line has reached stdout (a log
     // shipper reading a pipe must see 'stopped', and process.exit's own flush can lose it).
     const exitAfterFlush = (code: number) => {

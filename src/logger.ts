@@ -31,6 +31,30 @@ export function createLogger(level: string, base: Record<string, unknown> = {}, 
 }
 
 /**
+ * Ends the log: resolves once every line written so far has reached its destination (at most
+ * `timeoutMs` later). pino writes through SonicBoom asynchronously; its flush(cb) calls back at
+ * once when nothing is buffered *ahead* of a write in flight, and process.exit() does not wait
+ * for that write — so a process's last line ("stopped") could be lost on a busy pipe. Ending the
+ * stream waits for it. Logging after this writes nothing.
+ */
+export function endLog(logger: Logger, timeoutMs = 2_000): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | { end?: () => void; once?: (event: string, listener: () => void) => void; destroyed?: boolean }
+    | undefined;
+  if (!stream?.end || !stream.once || stream.destroyed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    stream.once!('close', done);
+    stream.once!('error', done);
+    stream.end!();
+  });
+}
+
+/**
  * Errors as a few flat fields. pino's default serializer copies every enumerable property, and
  * some libraries hang whole objects on their errors (a pg connection error carried its client,
  * socket and all, into the shutdown log). Known scalar fields only; the stack stays for the

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { DEMO_MEMBERS } from './db/demo-seed.js';
 import { isAlive, LocalStateInUseError } from './local-lock.js';
-import { createLogger } from './logger.js';
+import { createLogger, endLog } from './logger.js';
 import { ensureDataDir, startGateway } from './runtime.js';
 
 let config: Config;
@@ -68,11 +68,11 @@ try {
     }, 9_000);
     // Not unref'd: it also keeps the process alive until stop() settles (a step awaiting an
     // unref'd timer or socket must not let the process end silently, without its last line).
-    // pino writes asynchronously; exit only once the last line has reached stdout (a log
-    // shipper reading a pipe must see 'stopped', and process.exit's own flush can lose it).
+    // pino writes asynchronously: exit only once the last line has reached stdout (a log
+    // shipper reading a pipe must see 'stopped'; process.exit() would drop a write in flight).
     const exitAfterFlush = (code: number) => {
       process.exitCode = code;
-      logger.flush(() => process.exit(code));
+      void endLog(logger).then(() => process.exit(code));
     };
     gateway
       .stop()

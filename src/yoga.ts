@@ -23,7 +23,6 @@ import { graphiqlOptions, renderOfflineGraphiQL, useOfflineGraphiQLAssets } from
 import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
 import { useMetricsEndpoint } from './http/metrics-endpoint.js';
-import { useCompiledExecution } from './http/compiled-execution.js';
 import { ExportSlots, useAuditExport } from './http/audit-export.js';
 import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
@@ -114,8 +113,6 @@ export function createGateway(
     context: createContext,
     plugins: [
       useRequestId(),
-      // Before tracing: OpenTelemetry wraps the execute function that is current when it runs.
-      useCompiledExecution(logger),
       ...(tracing ? tracing.plugins() : []),
       ...(metrics && observability.metricsOnApiPort ? [useMetricsEndpoint(metrics, config.METRICS_TOKEN)] : []),
       useRequestObservation(logger, metrics),

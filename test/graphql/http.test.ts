@@ -120,7 +120,7 @@ describe('what an operation may arrive in (CSRF: no form content types)', () => 
     }
   });
 
-  it('runs the operation named in operationName, also when the same document was run for another (compiled per operation)', async () => {
+  it('runs the operation named in operationName, also when the same document was run for another', async () => {
     const document = 'query First { first: __typename } query Second { second: __typename }';
     for (const operationName of ['First', 'Second', 'First', 'Second']) {
       const response = await post('application/json', JSON.stringify({ query: document, operationName }));

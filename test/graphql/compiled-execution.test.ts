@@ -89,6 +89,21 @@ describe('variables are coerced as graphql-js coerces them', () => {
   });
 });
 
+describe('input objects', () => {
+  it('F7: a list is not an input object: the mutation does not run (nor audit a Success)', async () => {
+    const response = await t.client.request(
+      'mutation F7($input: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $input) { name } }',
+      { input: [] },
+      await owner(),
+    );
+    expect(response.status).toBe(400);
+    expect(response.body.errors!.map((e) => e.message)).toEqual([
+      'Variable "$input" got invalid value []; Expected type "UpdateOrganizationSettingsInput" to be an object.',
+    ]);
+    expect(await eventsOf(response.headers.get('x-request-id'))).toEqual([]);
+  });
+});
+
 describe('unexpected errors are masked and logged (maskedErrors)', () => {
   /** Replaces Workflow.description's resolver for one test (before the document is first compiled). */
   async function withDescription(resolve: GraphQLFieldResolver<unknown, unknown>, run: () => Promise<void>) {

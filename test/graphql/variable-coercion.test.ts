@@ -1,8 +1,8 @@
 /**
- * Compiled execution (src/http/compiled-execution.ts, graphql-jit) must answer exactly as the default
- * executor (graphql-js) does. Each case below is what graphql-js answers; every one of them fails
- * while graphql-jit runs the operation (review of the graphql-jit change, /work/notes/review-jit.md).
- * Every document is unique to its case (the compiled query is cached per document).
+ * Variables, defaults and errors answer as the GraphQL spec (and graphql-js) define them. These
+ * cases came from a differential review of graphql-jit (docs/reviews/graphql-jit-2026-11-26.md):
+ * each one failed while graphql-jit executed operations, which is why it is not used. They stay
+ * as the contract any executor, cache or compiler put in front of the schema must keep.
  */
 import { GraphQLObjectType, type GraphQLFieldResolver } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -9,7 +9,12 @@
 --    index (search then reads until a page fills, as before).
 --  * app_private.ensure_search_indexes() builds the GIN indexes when the operator class exists;
 --    called here and by `db:bootstrap` (a database migrated before the superuser step).
---    Indexes lead with org_id (btree_gin): a search reads its own organization's entries only.
+--    Indexes lead with org_id (btree_gin): a search reads its own organization's entries only;
+--    the connections index with (org_id, customer_id): a customer-confined search reads its own
+--    customer's. db:bootstrap builds the same indexes from its own text (src/db/search-bootstrap.ts
+--    SEARCH_INDEXES: it never calls this function, which gateway_owner owns, as a superuser).
+--  * The operator's estimators are constant (contsel): ILIKE's would evaluate the leakproof
+--    function on other tenants' planner statistics (src/db/search-bootstrap.ts, review F3).
 --    fastupdate off: no pending list that every search would scan after a burst of writes.
 
 do $$
@@ -23,11 +28,11 @@ begin
   if to_regprocedure('gateway_search.contains_ci(text,text)') is null then
     -- The stand-in: plain ILIKE (inlined, not leakproof: no index condition under RLS).
     create function gateway_search.contains_ci(haystack text, pattern text) returns boolean
-      language sql immutable strict parallel safe as 'select haystack ilike pattern';
+      language sql immutable strict parallel safe as 'select haystack operator(pg_catalog.~~*) pattern';
   end if;
   if to_regoperator('gateway_search.~~~*(text,text)') is null then
     create operator gateway_search.~~~* (leftarg = text, rightarg = text, function = gateway_search.contains_ci,
-      restrict = iclikesel, join = iclikejoinsel);
+      restrict = pg_catalog.contsel, join = pg_catalog.contjoinsel);
   end if;
 end $$;
 
@@ -37,7 +42,7 @@ declare
   built int := 0;
   wanted text[][] := array[
     ['definitions_search', 'app_public.definitions (org_id, kind, name gateway_search.gin_contains_ops, description gateway_search.gin_contains_ops)'],
-    ['connections_search', 'app_public.connections (org_id, name gateway_search.gin_contains_ops)'],
+    ['connections_search', 'app_public.connections (org_id, customer_id, name gateway_search.gin_contains_ops)'],
     ['customers_search', 'app_public.customers (org_id, name gateway_search.gin_contains_ops, slug gateway_search.gin_contains_ops)']
   ];
   i int;

@@ -6,7 +6,7 @@
  * (or the equivalent SQL in the README) and the gateway never holds superuser credentials.
  */
 import pg from 'pg';
-import { enableIndexedSearch, type SearchBootstrapReport } from './search-bootstrap.js';
+import { enableIndexedSearch, PINNED_SEARCH_PATH_OPTION, type SearchBootstrapReport } from './search-bootstrap.js';
 
 export const OWNER_ROLE = 'gateway_owner';
 export const APP_ROLE = 'gateway_app';
@@ -36,7 +36,9 @@ export interface BootstrapReport {
 
 /** Idempotent: run it again and nothing changes (unless `resetPasswords`). */
 export async function bootstrapDatabase(options: BootstrapOptions): Promise<BootstrapReport> {
-  const client = new pg.Client({ connectionString: options.superuserUrl });
+  // A superuser connection: nothing it calls may resolve through a search_path someone else
+  // set or can create in (src/db/search-bootstrap.ts, "Why the pinned search_path").
+  const client = new pg.Client({ connectionString: options.superuserUrl, options: PINNED_SEARCH_PATH_OPTION });
   client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {
@@ -57,7 +59,7 @@ export async function bootstrapDatabase(options: BootstrapOptions): Promise<Boot
 
 /** Catalogue changes (functions, extensions) belong to one database: connect to that one. */
 async function inDatabase<T>(superuserUrl: string, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: withDatabase(superuserUrl, database) });
+  const client = new pg.Client({ connectionString: withDatabase(superuserUrl, database), options: PINNED_SEARCH_PATH_OPTION });
   client.on('error', () => {}); // a dying connection fails the query in flight, not the process
   await client.connect();
   try {

@@ -25,13 +25,40 @@
  *    its arguments only, and it writes nothing: leakproof in fact, not by decree. PL/pgSQL on
  *    purpose: a SQL-language body would be inlined into the query and judged by its `~~*`,
  *    which is not leakproof (checked: the planner then ignores the index again).
- *  - the operator `~~~*` over it, estimated like ILIKE, and `gin_contains_ops`: pg_trgm's GIN
- *    support functions with that operator as the ILIKE strategy (4), so pg_trgm extracts the
- *    trigrams of `%term%` exactly as for ILIKE and rechecks with the leakproof function.
- *  - pg_trgm and btree_gin (the index leads with `org_id`: a search reads one organization's
- *    entries of the index, never another tenant's).
+ *  - the operator `~~~*` over it, with constant estimators (`contsel`/`contjoinsel`), and
+ *    `gin_contains_ops`: pg_trgm's GIN support functions with that operator as the ILIKE
+ *    strategy (4), so pg_trgm extracts the trigrams of `%term%` exactly as for ILIKE and rechecks
+ *    with the leakproof function.
+ *  - pg_trgm and btree_gin (the indexes lead with `org_id`, and the connections index with
+ *    `org_id, customer_id`: a search reads its own organization's — for a customer-confined
+ *    caller its own customer's — entries of the index, never another tenant's).
  * Migration 021 builds the indexes when the operator class is there (and defines a plain ILIKE
  * stand-in for the operator when it is not, so the same SQL runs either way).
+ *
+ * Why constant estimators (review F3). ILIKE's `iclikesel` evaluates the operator's function on
+ * the column's planner statistics (most common values, histogram: `pg_statistic`, sampled from
+ * every organization). PostgreSQL skips that under RLS for a function that is not leakproof; for
+ * a leakproof one it does it, so row estimates (EXPLAIN, and through the plan chosen even the
+ * order of a caller's own tied rows) would answer "does some tenant's value contain this
+ * substring". `matchingsel` does the same. `contsel` never looks at the data. The two-step page
+ * (src/domain/pagination.ts) does not depend on the estimate; the customer_id in the connections
+ * index keeps a confined search off other customers' entries without the statistics' help.
+ *
+ * Why the pinned search_path and no owner-written code (review F1, F2, F5). This runs as a
+ * superuser inside a database gateway_owner owns (it owns schema `public`, may set the
+ * database's default search_path, owns everything the migrations create). Any unqualified name
+ * here could resolve to a function gateway_owner planted, and any owner-owned function called
+ * here (e.g. `app_private.ensure_search_indexes()`) would run as the superuser; `SET ROLE` is no
+ * barrier (the called code can `RESET ROLE`: checked). So: the connection starts with
+ * `search_path = pg_catalog, pg_temp` (the startup option overrides database and role defaults,
+ * and pg_temp is never searched for functions or operators then), every name below is
+ * schema-qualified as well, the search indexes are built from DDL text in this file (CREATE
+ * INDEX runs no code of the table owner's; index expressions would run as the owner under a
+ * security-restricted operation), and the superuser takes schema `gateway_search`, the function
+ * and the operator (a migrate-first order leaves them with gateway_owner, who could otherwise
+ * drop or re-estimate them), refusing to go on while anything else in that schema belongs to a
+ * role that is not a superuser. The leakproof function's own body is schema-qualified too: the
+ * planner runs it ahead of RLS, under the caller's search_path.
  */
 import pg from 'pg';
 import { APP_ROLE, OWNER_ROLE } from './bootstrap.js';
@@ -43,28 +70,80 @@ const FUNCTION_SQL = `
 create or replace function ${SEARCH_SCHEMA}.contains_ci(haystack text, pattern text) returns boolean
 language plpgsql immutable strict leakproof parallel safe as $$
 begin
-  if octet_length(pattern) > 67108864 or octet_length(haystack) > 67108864
+  if pg_catalog.octet_length(pattern) operator(pg_catalog.>) 67108864
+     or pg_catalog.octet_length(haystack) operator(pg_catalog.>) 67108864
      or pattern operator(pg_catalog.!~) '^%([^\\\\%_]|\\\\.)*%$' then
     return null;
   end if;
   return haystack operator(pg_catalog.~~*) pattern;
 end $$`;
 
+/**
+ * The operator, owned by the superuser, with constant estimators. One defined earlier (migration
+ * 021's stand-in, or an earlier bootstrap with `iclikesel`) is taken over and re-estimated; one
+ * that is not exactly ours (another function, a commutator or negator) is dropped and redefined.
+ */
 const OPERATOR_SQL = `
-do $$ begin
-  if to_regoperator('${SEARCH_SCHEMA}.~~~*(text,text)') is null then
+do $$
+declare op pg_catalog.oid := pg_catalog.to_regoperator('${SEARCH_SCHEMA}.~~~*(text,text)');
+begin
+  if op is not null and not exists (
+      select from pg_catalog.pg_operator o
+      where o.oid operator(pg_catalog.=) op and o.oprcom operator(pg_catalog.=) 0 and o.oprnegate operator(pg_catalog.=) 0
+        and o.oprcode operator(pg_catalog.=) pg_catalog.to_regproc('${SEARCH_SCHEMA}.contains_ci')) then
+    drop operator ${SEARCH_SCHEMA}.~~~* (text, text) cascade;
+    op := null;
+  end if;
+  if op is null then
     create operator ${SEARCH_SCHEMA}.~~~* (leftarg = text, rightarg = text, function = ${SEARCH_SCHEMA}.contains_ci,
-      restrict = iclikesel, join = iclikejoinsel);
+      restrict = pg_catalog.contsel, join = pg_catalog.contjoinsel);
+  else
+    alter operator ${SEARCH_SCHEMA}.~~~* (text, text) owner to current_user;
+    alter operator ${SEARCH_SCHEMA}.~~~* (text, text) set (restrict = pg_catalog.contsel, join = pg_catalog.contjoinsel);
   end if;
 end $$`;
 
+/** Objects in the schema that a role other than a superuser owns (extension members excepted). */
+const FOREIGN_OBJECTS_SQL = `
+select pg_catalog.string_agg(x.what, ', ' order by x.what) as what from (
+  select 'function ' operator(pg_catalog.||) p.oid::pg_catalog.regprocedure::pg_catalog.text as what, p.proowner as owner, 'pg_catalog.pg_proc'::pg_catalog.regclass as cls, p.oid
+    from pg_catalog.pg_proc p where p.pronamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'operator ' operator(pg_catalog.||) o.oid::pg_catalog.regoperator::pg_catalog.text, o.oprowner, 'pg_catalog.pg_operator'::pg_catalog.regclass, o.oid
+    from pg_catalog.pg_operator o where o.oprnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'relation ' operator(pg_catalog.||) c.relname::pg_catalog.text, c.relowner, 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid
+    from pg_catalog.pg_class c where c.relnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'type ' operator(pg_catalog.||) t.typname::pg_catalog.text, t.typowner, 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid
+    from pg_catalog.pg_type t where t.typnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'collation ' operator(pg_catalog.||) c.collname::pg_catalog.text, c.collowner, 'pg_catalog.pg_collation'::pg_catalog.regclass, c.oid
+    from pg_catalog.pg_collation c where c.collnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'conversion ' operator(pg_catalog.||) c.conname::pg_catalog.text, c.conowner, 'pg_catalog.pg_conversion'::pg_catalog.regclass, c.oid
+    from pg_catalog.pg_conversion c where c.connamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'text search configuration ' operator(pg_catalog.||) c.cfgname::pg_catalog.text, c.cfgowner, 'pg_catalog.pg_ts_config'::pg_catalog.regclass, c.oid
+    from pg_catalog.pg_ts_config c where c.cfgnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'text search dictionary ' operator(pg_catalog.||) d.dictname::pg_catalog.text, d.dictowner, 'pg_catalog.pg_ts_dict'::pg_catalog.regclass, d.oid
+    from pg_catalog.pg_ts_dict d where d.dictnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+  union all select 'statistics ' operator(pg_catalog.||) s.stxname::pg_catalog.text, s.stxowner, 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, s.oid
+    from pg_catalog.pg_statistic_ext s where s.stxnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
+) x
+where not (select r.rolsuper from pg_catalog.pg_roles r where r.oid operator(pg_catalog.=) x.owner)
+  and not exists (select from pg_catalog.pg_depend d where d.classid operator(pg_catalog.=) x.cls
+                  and d.objid operator(pg_catalog.=) x.oid and d.deptype operator(pg_catalog.=) 'e')`;
+
+/**
+ * The operator class. Its family is tested (and a family left behind by a dropped class is
+ * dropped) on its own: `drop operator class` leaves the implicit family and its operator entry.
+ */
 const OPCLASS_SQL = `
 do $$
-declare trgm name := (select n.nspname from pg_extension e join pg_namespace n on n.oid = e.extnamespace where e.extname = 'pg_trgm');
+declare trgm pg_catalog.name := (select n.nspname from pg_catalog.pg_extension e join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) e.extnamespace
+                                 where e.extname operator(pg_catalog.=) 'pg_trgm');
 begin
-  if not exists (select 1 from pg_opclass c join pg_namespace n on n.oid = c.opcnamespace join pg_am a on a.oid = c.opcmethod
-                 where n.nspname = '${SEARCH_SCHEMA}' and c.opcname = 'gin_contains_ops' and a.amname = 'gin') then
-    execute format($f$
+  if not exists (select from pg_catalog.pg_opclass c join pg_catalog.pg_namespace n on n.oid operator(pg_catalog.=) c.opcnamespace
+                   join pg_catalog.pg_am a on a.oid operator(pg_catalog.=) c.opcmethod
+                 where n.nspname operator(pg_catalog.=) '${SEARCH_SCHEMA}' and c.opcname operator(pg_catalog.=) 'gin_contains_ops'
+                   and a.amname operator(pg_catalog.=) 'gin') then
+    drop operator family if exists ${SEARCH_SCHEMA}.gin_contains_ops using gin;
+    execute pg_catalog.format($f$
       create operator class ${SEARCH_SCHEMA}.gin_contains_ops for type text using gin as
         operator 4 ${SEARCH_SCHEMA}.~~~* (text, text),
         function 1 pg_catalog.btint4cmp(int4, int4),
@@ -76,6 +155,20 @@ begin
   end if;
 end $$`;
 
+/**
+ * The search indexes, as migration 021's `app_private.ensure_search_indexes()` builds them (keep
+ * the two in step; test/db/search-security.test.ts compares them). Here from this text, run by
+ * the superuser: that function belongs to gateway_owner and must not run as a superuser.
+ */
+export const SEARCH_INDEXES: ReadonlyArray<readonly [name: string, definition: string]> = [
+  ['definitions_search', `app_public.definitions using gin (org_id, kind, name ${SEARCH_SCHEMA}.gin_contains_ops, description ${SEARCH_SCHEMA}.gin_contains_ops)`],
+  ['connections_search', `app_public.connections using gin (org_id, customer_id, name ${SEARCH_SCHEMA}.gin_contains_ops)`],
+  ['customers_search', `app_public.customers using gin (org_id, name ${SEARCH_SCHEMA}.gin_contains_ops, slug ${SEARCH_SCHEMA}.gin_contains_ops)`],
+];
+
+/** Every name qualified, and this too: the startup packet's option outranks database and role defaults. */
+export const PINNED_SEARCH_PATH_OPTION = '-c search_path=pg_catalog,pg_temp';
+
 export interface SearchBootstrapReport {
   /** The leakproof operator and its index operator class exist in the database. */
   indexed: boolean;
@@ -85,45 +178,77 @@ export interface SearchBootstrapReport {
   indexesBuilt: number;
 }
 
-/**
- * Idempotent. Runs as a superuser connected to the gateway's database (an ALTER or CREATE here
- * changes that database's catalogue only; a database cloned from it as a template inherits it).
- */
-export async function enableIndexedSearch(client: pg.Client): Promise<SearchBootstrapReport> {
-  // 1. The function and its operator need nothing but a superuser.
+async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
   await client.query('begin');
   try {
-    await client.query(`create schema if not exists ${SEARCH_SCHEMA}`);
-    await client.query(`grant usage on schema ${SEARCH_SCHEMA} to ${OWNER_ROLE}, ${APP_ROLE}`);
-    await client.query(FUNCTION_SQL);
-    // Migration 021 may have created a plain stand-in owned by the schema owner: the leakproof
-    // function belongs to the superuser, so no one else can replace its body.
-    await client.query(`alter function ${SEARCH_SCHEMA}.contains_ci(text, text) owner to current_user`);
-    await client.query(OPERATOR_SQL);
+    await fn();
     await client.query('commit');
   } catch (error) {
     await client.query('rollback').catch(() => {});
     throw error;
   }
-  // 2. The index operator class needs pg_trgm (and the org-leading index btree_gin): contrib
-  // modules a server may lack. Without them search works as before, unindexed.
-  await client.query('begin');
+}
+
+/**
+ * Idempotent. Runs as a superuser connected to the gateway's database (an ALTER or CREATE here
+ * changes that database's catalogue only; a database cloned from it as a template inherits it),
+ * on a connection opened with PINNED_SEARCH_PATH_OPTION (set again here, for any other caller).
+ * Never throws for the search part: without a superuser (a managed server), or when a step
+ * fails, it reports `indexed: false` and why, and search works unindexed.
+ */
+export async function enableIndexedSearch(client: pg.Client): Promise<SearchBootstrapReport> {
+  await client.query('set search_path = pg_catalog, pg_temp');
+  const su = await client.query(
+    'select r.rolsuper as superuser from pg_catalog.pg_roles r where r.rolname operator(pg_catalog.=) current_user',
+  );
+  if (su.rows[0]?.superuser !== true) {
+    return { indexed: false, reason: 'not a superuser: only a superuser can define the leakproof search operator', indexesBuilt: 0 };
+  }
   try {
-    for (const extension of ['pg_trgm', 'btree_gin']) {
-      const found = await client.query('select 1 from pg_extension where extname = $1', [extension]);
-      if (found.rowCount === 0) await client.query(`create extension ${extension} schema ${SEARCH_SCHEMA}`);
+    // 1. The schema, function and operator need nothing but a superuser. All three become the
+    // superuser's: no one else may drop, replace or re-estimate them, or create in the schema.
+    await inTransaction(client, async () => {
+      await client.query(`create schema if not exists ${SEARCH_SCHEMA}`);
+      await client.query(`alter schema ${SEARCH_SCHEMA} owner to current_user`);
+      await client.query(`revoke all on schema ${SEARCH_SCHEMA} from public, ${OWNER_ROLE}, ${APP_ROLE}`);
+      await client.query(`grant usage on schema ${SEARCH_SCHEMA} to ${OWNER_ROLE}, ${APP_ROLE}`);
+    });
+    await inTransaction(client, async () => {
+      // Migration 021 may have created a plain stand-in owned by gateway_owner: replaced (which
+      // also drops any SET or SECURITY DEFINER it was given), then ours.
+      await client.query(FUNCTION_SQL);
+      await client.query(`alter function ${SEARCH_SCHEMA}.contains_ci(text, text) owner to current_user`);
+      await client.query(OPERATOR_SQL);
+    });
+    // What gateway_owner created in the schema while it owned it stays its own: an extension
+    // script run in that schema could resolve a name to it. Refuse until it is gone.
+    const foreign = await client.query(FOREIGN_OBJECTS_SQL, [SEARCH_SCHEMA]);
+    if (foreign.rows[0].what) {
+      throw new Error(`schema ${SEARCH_SCHEMA} holds objects a non-superuser owns (${foreign.rows[0].what}): drop them, then run this again`);
     }
-    await client.query(OPCLASS_SQL);
-    await client.query('commit');
+    // 2. The index operator class needs pg_trgm (and the org-leading index btree_gin): contrib
+    // modules a server may lack. Without them search works as before, unindexed.
+    await inTransaction(client, async () => {
+      for (const extension of ['pg_trgm', 'btree_gin']) {
+        const found = await client.query('select from pg_catalog.pg_extension where extname operator(pg_catalog.=) $1', [extension]);
+        if (found.rowCount === 0) await client.query(`create extension ${extension} schema ${SEARCH_SCHEMA}`);
+      }
+      await client.query(OPCLASS_SQL);
+    });
   } catch (error) {
-    await client.query('rollback').catch(() => {});
     return { indexed: false, reason: (error as Error).message, indexesBuilt: 0 };
   }
-  // 3. A database migrated before this step: build the indexes migration 021 could not.
+  // 3. A database migrated before this step: build the indexes migration 021 could not (plain
+  // CREATE INDEX: writes to the table wait for the build; README, "Indexed search").
   let indexesBuilt = 0;
-  const ensure = await client.query(`select to_regprocedure('app_private.ensure_search_indexes()') is not null as defined`);
-  if (ensure.rows[0].defined) {
-    indexesBuilt = (await client.query('select app_private.ensure_search_indexes() as n')).rows[0].n;
+  const migrated = await client.query(`select pg_catalog.to_regclass('app_public.definitions') is not null as migrated`);
+  if (migrated.rows[0].migrated) {
+    for (const [name, definition] of SEARCH_INDEXES) {
+      const exists = await client.query('select pg_catalog.to_regclass($1) is not null as exists', [`app_public.${name}`]);
+      if (exists.rows[0].exists) continue;
+      await client.query(`create index ${name} on ${definition} with (fastupdate = off)`);
+      indexesBuilt += 1;
+    }
   }
   return { indexed: true, indexesBuilt };
 }

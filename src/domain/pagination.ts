@@ -169,7 +169,7 @@ export function containsPattern(text: string | null | undefined): string | null 
  * Substring search, and how a page of it is read (issue 10). The match is
  * `column OPERATOR(gateway_search.~~~*) '%term%'`: ILIKE, under a name `db:bootstrap` (a
  * superuser) can make leakproof and give a pg_trgm GIN index class (src/db/search-bootstrap.ts,
- * migration 021). Where it has not, the name stands for plain ILIKE and nothing else changes.
+ * migration 021). Where it has not (`detectIndexedSearch` false), the gateway sends plain ILIKE.
  *
  * With the indexes, a search page is read in two bounded steps instead of one unbounded scan:
  *  1. a window: the list's own ordered index, at most SEARCH_WINDOW_PAGES pages' worth of rows
@@ -190,6 +190,12 @@ export function containsPattern(text: string | null | undefined): string | null 
 export const SEARCH_WINDOW_PAGES = 5;
 const SEARCH_OPERATOR = 'operator(gateway_search.~~~*)';
 let indexedSearch = false;
+/**
+ * Without the indexes the gateway sends plain ILIKE (what the stand-in stands for), so an
+ * unindexed database never depends on gateway_search: a dump restored where no superuser could
+ * recreate the operator still searches (review F4).
+ */
+const searchOperator = () => (indexedSearch ? SEARCH_OPERATOR : 'operator(pg_catalog.~~*)');
 
 /** Set at start from `detectIndexedSearch` (the gateway) or by a test. */
 export function setIndexedSearch(on: boolean): void {
@@ -235,7 +241,7 @@ export class Conditions {
   /** Case-insensitive substring match on any of `columns` (LIKE wildcards in `text` are literal). */
   search(columns: string[], text: string | null | undefined): this {
     const before = this.parts.length;
-    this.add((p) => `(${columns.map((c) => `${c} ${SEARCH_OPERATOR} ${p}`).join(' or ')})`, containsPattern(text));
+    this.add((p) => `(${columns.map((c) => `${c} ${searchOperator()} ${p}`).join(' or ')})`, containsPattern(text));
     if (this.parts.length > before) {
       this.searchPart = this.parts.at(-1);
       this.searchTerm = text!.trim();

@@ -1,7 +1,7 @@
 /**
  * Reviewer's repros for branch `search` (see /work/notes/review-search.md). Each `it` asserts the
  * SAFE behaviour, so each fails on f2fef7f and should pass once the finding is fixed.
- *   TEST_DATABASE_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres npx vitest run test/review/search-review.test.ts
+ *   TEST_DATABASE_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres npx vitest run test/db/search-security.test.ts
  */
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, inject } from 'vitest';

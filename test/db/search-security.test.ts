@@ -3,10 +3,17 @@
  * SAFE behaviour, so each fails on f2fef7f and should pass once the finding is fixed.
  *   TEST_DATABASE_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres npx vitest run test/db/search-security.test.ts
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, inject } from 'vitest';
 import { bootstrapDatabase } from '../../src/db/bootstrap.js';
-import { asApp, asSuperuser, createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { MIGRATIONS_DIR } from '../../src/db/migrate.js';
+import { RequestDatabase } from '../../src/db/request-database.js';
+import { enableIndexedSearch, SEARCH_INDEXES } from '../../src/db/search-bootstrap.js';
+import { listDefinitions } from '../../src/domain/definitions.js';
+import { detectIndexedSearch, setIndexedSearch } from '../../src/domain/pagination.js';
+import { asApp, asSuperuser, createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
 
 const A = '0b160000-0000-4000-8000-00000000000a';
 const B = '0b160000-0000-4000-8000-00000000000b';
@@ -84,4 +91,149 @@ it('F1: db:bootstrap does not run code gateway_owner wrote as the superuser', as
   );
   // f2fef7f: 'postgres' (the superuser running db:bootstrap)
   expect(who === null || who === 'gateway_owner').toBe(true);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Added with the fixes (branch search-fix): the other routes of F1, and F3–F7.
+// ---------------------------------------------------------------------------------------------
+
+const bootstrap = () => {
+  const pgInfo = inject('postgres');
+  return bootstrapDatabase({ superuserUrl: pgInfo.superuserUrl, database: db.name, ownerPassword: pgInfo.ownerPassword, appPassword: pgInfo.appPassword });
+};
+
+async function searchState() {
+  return asSuperuser(db, async (c) => {
+    const { rows } = await c.query(`select
+        (select r.rolsuper from pg_namespace n join pg_roles r on r.oid = n.nspowner where n.nspname = 'gateway_search') as schema_superuser,
+        (select r.rolsuper from pg_operator o join pg_roles r on r.oid = o.oprowner where o.oid = to_regoperator('gateway_search.~~~*(text,text)')) as operator_superuser,
+        (select r.rolsuper from pg_proc p join pg_roles r on r.oid = p.proowner where p.oid = to_regprocedure('gateway_search.contains_ci(text,text)')) as function_superuser,
+        (select oprrest::text || '/' || oprjoin::text from pg_operator where oid = to_regoperator('gateway_search.~~~*(text,text)')) as estimators,
+        (select count(*)::int from pg_class where relname in ('definitions_search', 'connections_search', 'customers_search')) as indexes`);
+    return rows[0];
+  });
+}
+
+it('F1: none of the three routes runs as the superuser (planted ensure_search_indexes with RESET ROLE, public.format, database search_path + public.to_regoperator), and a dropped operator class is rebuilt (F7)', async () => {
+  await asOwner(async (c) => {
+    await c.query(`create table app_public.ran_as_superuser (via text, who text)`);
+    await c.query(`grant insert on app_public.ran_as_superuser to public`);
+    await c.query(`create or replace function app_private.ensure_search_indexes() returns int language plpgsql as $$
+      begin reset role; insert into app_public.ran_as_superuser select 'ensure', current_user where current_setting('is_superuser') = 'on'; return 0; end $$`);
+    for (const [fn, args, body] of [
+      ['format', 'f text, a name', `pg_catalog.format(f, a)`],
+      ['to_regoperator', 't text', `pg_catalog.to_regoperator(t)`],
+      ['to_regclass', 't text', `pg_catalog.to_regclass(t)`],
+      ['to_regproc', 't text', `pg_catalog.to_regproc(t)`],
+    ] as const) {
+      const returns = { format: 'text', to_regoperator: 'regoperator', to_regclass: 'regclass', to_regproc: 'regproc' }[fn];
+      await c.query(`create function public.${fn}(${args}) returns ${returns} language plpgsql as $$
+        begin insert into app_public.ran_as_superuser select '${fn}', current_user where current_setting('is_superuser') = 'on'; return ${body}; end $$`);
+    }
+    await c.query(`alter database ${c.escapeIdentifier(db.name)} set search_path = public, pg_catalog`);
+  });
+  // The next run must define the operator class again (and build the indexes): F1's second route,
+  // and F7 (the family a dropped class leaves behind).
+  await asSuperuser(db, (c) => c.query('drop operator class gateway_search.gin_contains_ops using gin cascade'));
+  try {
+    const report = await bootstrap();
+    expect(report.search).toEqual({ indexed: true, indexesBuilt: 3 });
+    const ran = await asSuperuser(db, async (c) => (await c.query('select via, who from app_public.ran_as_superuser')).rows);
+    expect(ran).toEqual([]);
+    expect(await searchState()).toMatchObject({ indexes: 3, estimators: 'contsel/contjoinsel' });
+  } finally {
+    await asOwner(async (c) => {
+      await c.query(`alter database ${c.escapeIdentifier(db.name)} reset search_path`);
+      await c.query(`drop function public.format(text, name), public.to_regoperator(text), public.to_regclass(text), public.to_regproc(text)`);
+      await c.query('drop table app_public.ran_as_superuser');
+    });
+  }
+});
+
+it('F5/F3: after a migrate-first order (gateway_owner owned schema and operator, ILIKE estimators), db:bootstrap takes them over and re-estimates; gateway_owner can no longer drop or create in gateway_search', async () => {
+  await asSuperuser(db, (c) =>
+    c.query(`alter schema gateway_search owner to gateway_owner;
+      alter operator gateway_search.~~~*(text, text) owner to gateway_owner;
+      alter operator gateway_search.~~~*(text, text) set (restrict = iclikesel, join = iclikejoinsel)`),
+  );
+  expect(await searchState()).toMatchObject({ schema_superuser: false, operator_superuser: false, estimators: 'iclikesel/iclikejoinsel' });
+  expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: 0 });
+  expect(await searchState()).toEqual({
+    schema_superuser: true,
+    operator_superuser: true,
+    function_superuser: true,
+    estimators: 'contsel/contjoinsel',
+    indexes: 3,
+  });
+  await asOwner(async (c) => {
+    await expect(c.query('drop operator gateway_search.~~~*(text, text)')).rejects.toThrow(/must be owner/);
+    await expect(c.query('drop function gateway_search.contains_ci(text, text)')).rejects.toThrow(/must be owner/);
+    await expect(c.query(`alter operator gateway_search.~~~*(text, text) set (restrict = iclikesel)`)).rejects.toThrow(/must be owner/);
+    await expect(c.query('create function gateway_search.x() returns int language sql as $$select 1$$')).rejects.toThrow(/permission denied/);
+  });
+});
+
+it('F5: an object gateway_owner left in gateway_search stops the extension/opclass step (reported, not thrown)', async () => {
+  await asSuperuser(db, (c) =>
+    c.query(`create function gateway_search.planted() returns int language sql as 'select 1';
+      alter function gateway_search.planted() owner to gateway_owner`),
+  );
+  try {
+    const report = await bootstrap();
+    expect(report.search.indexed).toBe(false);
+    expect(report.search.reason).toMatch(/non-superuser owns \(function gateway_search\.planted\(\)\)/);
+  } finally {
+    await asSuperuser(db, (c) => c.query('drop function gateway_search.planted()'));
+  }
+  expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: 0 });
+});
+
+it('F3: the connections index leads with (org_id, customer_id); db:bootstrap builds exactly the indexes migration 021 builds', async () => {
+  const definitions = () =>
+    asSuperuser(db, async (c) =>
+      (await c.query(`select relname::text, pg_get_indexdef(oid) as def from pg_class
+        where relname in ('definitions_search', 'connections_search', 'customers_search') order by relname`)).rows,
+    );
+  const dropAll = () => asSuperuser(db, (c) => c.query('drop index app_public.definitions_search, app_public.connections_search, app_public.customers_search'));
+  await dropAll();
+  // The function as migration 021 defines it (the F1 tests above planted their own).
+  const migration = fs.readFileSync(path.join(MIGRATIONS_DIR, '021_indexed_search.sql'), 'utf8');
+  const ensure = /create function app_private\.ensure_search_indexes\(\)[\s\S]*?\nend \$\$;/.exec(migration)![0];
+  await asOwner((c) => c.query(ensure.replace('create function', 'create or replace function')));
+  expect(await asOwner(async (c) => (await c.query('select app_private.ensure_search_indexes() as n')).rows[0].n)).toBe(3);
+  const byMigration = await definitions();
+  await dropAll();
+  expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: SEARCH_INDEXES.length });
+  expect(await definitions()).toEqual(byMigration);
+  expect(byMigration.find((r) => r.relname === 'connections_search')?.def).toMatch(/USING gin \(org_id, customer_id, name gateway_search\.gin_contains_ops\)/);
+});
+
+it('F6: without a superuser the search step reports NOT indexed (and why) instead of throwing', async () => {
+  const report = await asOwner((c) => enableIndexedSearch(c));
+  expect(report).toEqual({ indexed: false, reason: expect.stringMatching(/not a superuser/), indexesBuilt: 0 });
+});
+
+it('F4: with the operator gone (a restore without a superuser), the gateway detects no index and searches with plain ILIKE', async () => {
+  const binding = { userId: null, orgId: A, access: 'staff' as const, tenantId: null, permissions: ['workflows.read'] };
+  const search = async () => {
+    const rdb = new RequestDatabase(pool, binding, silentLogger);
+    try {
+      const page = await listDefinitions(rdb, 'workflow', { search: 'workflow 1' }, { field: 'CREATED_AT', direction: 'desc' }, { first: 5 });
+      return { edges: page.edges.length, total: await page.totalCount() };
+    } finally {
+      await rdb.abandon();
+    }
+  };
+  try {
+    setIndexedSearch(await detectIndexedSearch(pool));
+    const indexed = await search();
+    expect(indexed).toEqual({ edges: 5, total: 111 }); // workflow 1, 10–19, 100–199
+    await asSuperuser(db, (c) => c.query('drop schema gateway_search cascade'));
+    expect(await detectIndexedSearch(pool)).toBe(false);
+    setIndexedSearch(false);
+    expect(await search()).toEqual(indexed);
+  } finally {
+    setIndexedSearch(false);
+    await bootstrap();
+  }
 });

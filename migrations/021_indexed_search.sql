@@ -5,17 +5,17 @@
 --    superuser can declare one: `db:bootstrap` defines the leakproof operator and its pg_trgm
 --    GIN operator class (src/db/search-bootstrap.ts says why ILIKE itself is not leakproof and
 --    why that one is). Where that step has not run, this migration defines a plain ILIKE
---    stand-in under the same name, so the gateway sends the same SQL either way, and builds no
---    index (search then reads until a page fills, as before).
+--    stand-in under the same name, and builds no index (search then reads until a page fills,
+--    as before; the gateway, seeing no index, sends plain ILIKE and needs neither).
 --  * app_private.ensure_search_indexes() builds the GIN indexes when the operator class exists;
---    called here and by `db:bootstrap` (a database migrated before the superuser step).
---    Indexes lead with org_id (btree_gin): a search reads its own organization's entries only;
---    the connections index with (org_id, customer_id): a customer-confined search reads its own
---    customer's. db:bootstrap builds the same indexes from its own text (src/db/search-bootstrap.ts
---    SEARCH_INDEXES: it never calls this function, which gateway_owner owns, as a superuser).
+--    called here, as the owner. Indexes lead with org_id (btree_gin): a search reads its own
+--    organization's entries only; the connections index with (org_id, customer_id): a
+--    customer-confined search reads its own customer's. fastupdate off: no pending list that
+--    every search would scan after a burst of writes. db:bootstrap (a database migrated before
+--    it) builds the same indexes from its own text (src/db/search-bootstrap.ts SEARCH_INDEXES):
+--    it never calls this function, which gateway_owner owns, as a superuser.
 --  * The operator's estimators are constant (contsel): ILIKE's would evaluate the leakproof
 --    function on other tenants' planner statistics (src/db/search-bootstrap.ts, review F3).
---    fastupdate off: no pending list that every search would scan after a burst of writes.
 
 do $$
 begin

@@ -237,3 +237,30 @@ it('F4: with the operator gone (a restore without a superuser), the gateway dete
     await bootstrap();
   }
 });
+
+it('F3 addendum: a customer-confined search for a term another customer has thousands of reads its own customer only (index on org_id, customer_id, name)', async () => {
+  const c1 = '0b160000-0000-4000-8000-0000000000c1';
+  const c2 = '0b160000-0000-4000-8000-0000000000c2';
+  await asSuperuser(db, (c) =>
+    c.query(`set session_replication_role = replica;
+      insert into app_public.customers (org_id, id, name, slug) values ('${A}', '${c1}', 'one', 'one'), ('${A}', '${c2}', 'two', 'two');
+      insert into app_public.connections (org_id, customer_id, connector_id, name)
+        select '${A}'::uuid, '${c1}'::uuid, gen_random_uuid(), 'own connection ' || i from generate_series(1, 50) i
+        union all select '${A}'::uuid, '${c2}'::uuid, gen_random_uuid(), 'needle connection ' || i from generate_series(1, 5000) i;
+      reset session_replication_role; analyze app_public.connections;`),
+  );
+  const confined = { orgId: A, role: 'customer', tenantId: c1, permissions: ['connections.read'] };
+  const plan = await asApp(pool, confined, async (c) => {
+    const { rows } = await c.query(`explain (analyze, format json) select count(*) from app_public.connections c
+      where c.customer_id = (select app_public.current_tenant_id()) and c.name operator(gateway_search.~~~*) '%needle%'`);
+    return rows[0]['QUERY PLAN'][0].Plan;
+  });
+  // Every row any node read (returned or thrown away): the other customer's 5,000 must not be among them.
+  const read = (node: Record<string, unknown>): number =>
+    ((node['Actual Rows'] as number) ?? 0) +
+    ((node['Rows Removed by Filter'] as number) ?? 0) +
+    ((node['Rows Removed by Index Recheck'] as number) ?? 0) +
+    ((node.Plans as Record<string, unknown>[] | undefined) ?? []).reduce((sum, child) => sum + read(child), 0);
+  expect(read(plan)).toBeLessThan(200);
+  expect(JSON.stringify(plan)).toMatch(/customer_id/);
+});

@@ -161,9 +161,15 @@ end $$`;
  * the superuser: that function belongs to gateway_owner and must not run as a superuser.
  */
 export const SEARCH_INDEXES: ReadonlyArray<readonly [name: string, definition: string]> = [
-  ['definitions_search', `app_public.definitions using gin (org_id, kind, name ${SEARCH_SCHEMA}.gin_contains_ops, description ${SEARCH_SCHEMA}.gin_contains_ops)`],
+  [
+    'definitions_search',
+    `app_public.definitions using gin (org_id, kind, name ${SEARCH_SCHEMA}.gin_contains_ops, description ${SEARCH_SCHEMA}.gin_contains_ops)`,
+  ],
   ['connections_search', `app_public.connections using gin (org_id, customer_id, name ${SEARCH_SCHEMA}.gin_contains_ops)`],
-  ['customers_search', `app_public.customers using gin (org_id, name ${SEARCH_SCHEMA}.gin_contains_ops, slug ${SEARCH_SCHEMA}.gin_contains_ops)`],
+  [
+    'customers_search',
+    `app_public.customers using gin (org_id, name ${SEARCH_SCHEMA}.gin_contains_ops, slug ${SEARCH_SCHEMA}.gin_contains_ops)`,
+  ],
 ];
 
 /** Every name qualified, and this too: the startup packet's option outranks database and role defaults. */
@@ -202,7 +208,11 @@ export async function enableIndexedSearch(client: pg.Client): Promise<SearchBoot
     'select r.rolsuper as superuser from pg_catalog.pg_roles r where r.rolname operator(pg_catalog.=) current_user',
   );
   if (su.rows[0]?.superuser !== true) {
-    return { indexed: false, reason: 'not a superuser: only a superuser can define the leakproof search operator', indexesBuilt: 0 };
+    return {
+      indexed: false,
+      reason: 'not a superuser: only a superuser can define the leakproof search operator',
+      indexesBuilt: 0,
+    };
   }
   try {
     // 1. The schema, function and operator need nothing but a superuser. All three become the
@@ -224,13 +234,17 @@ export async function enableIndexedSearch(client: pg.Client): Promise<SearchBoot
     // script run in that schema could resolve a name to it. Refuse until it is gone.
     const foreign = await client.query(FOREIGN_OBJECTS_SQL, [SEARCH_SCHEMA]);
     if (foreign.rows[0].what) {
-      throw new Error(`schema ${SEARCH_SCHEMA} holds objects a non-superuser owns (${foreign.rows[0].what}): drop them, then run this again`);
+      throw new Error(
+        `schema ${SEARCH_SCHEMA} holds objects a non-superuser owns (${foreign.rows[0].what}): drop them, then run this again`,
+      );
     }
     // 2. The index operator class needs pg_trgm (and the org-leading index btree_gin): contrib
     // modules a server may lack. Without them search works as before, unindexed.
     await inTransaction(client, async () => {
       for (const extension of ['pg_trgm', 'btree_gin']) {
-        const found = await client.query('select from pg_catalog.pg_extension where extname operator(pg_catalog.=) $1', [extension]);
+        const found = await client.query('select from pg_catalog.pg_extension where extname operator(pg_catalog.=) $1', [
+          extension,
+        ]);
         if (found.rowCount === 0) await client.query(`create extension ${extension} schema ${SEARCH_SCHEMA}`);
       }
       await client.query(OPCLASS_SQL);

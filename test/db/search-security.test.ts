@@ -51,7 +51,7 @@ afterAll(async () => {
 
 const staffA = { orgId: A, role: 'staff', permissions: ['workflows.read'] };
 
-it('F3: row estimates of the search operator do not depend on another organization\'s rows', async () => {
+it("F3: row estimates of the search operator do not depend on another organization's rows", async () => {
   const estimate = async (term: string) =>
     asApp(pool, staffA, async (c) => {
       const { rows } = await c.query(`explain (format json) select 1 from app_public.definitions d
@@ -62,7 +62,7 @@ it('F3: row estimates of the search operator do not depend on another organizati
   expect(await estimate('initech')).toBe(await estimate('qwxyzk'));
 });
 
-it('F2: the leakproof function is not hijacked by the caller\'s search_path', async () => {
+it("F2: the leakproof function is not hijacked by the caller's search_path", async () => {
   await asOwner((c) =>
     c.query(`create function public.octet_length(t text) returns int language plpgsql immutable as $$
       begin if t like 'Secret%' then raise exception 'LEAK: %', t; end if; return pg_catalog.octet_length(t); end $$`),
@@ -85,9 +85,16 @@ it('F1: db:bootstrap does not run code gateway_owner wrote as the superuser', as
       begin create table app_public.ran_as as select current_user::text who; return 0; end $$`),
   );
   const pgInfo = inject('postgres');
-  await bootstrapDatabase({ superuserUrl: pgInfo.superuserUrl, database: db.name, ownerPassword: pgInfo.ownerPassword, appPassword: pgInfo.appPassword }).catch(() => {});
-  const who = await asSuperuser(db, async (c) =>
-    (await c.query(`select (select who from app_public.ran_as) as who`).catch(() => ({ rows: [{ who: null }] }))).rows[0].who,
+  await bootstrapDatabase({
+    superuserUrl: pgInfo.superuserUrl,
+    database: db.name,
+    ownerPassword: pgInfo.ownerPassword,
+    appPassword: pgInfo.appPassword,
+  }).catch(() => {});
+  const who = await asSuperuser(
+    db,
+    async (c) =>
+      (await c.query(`select (select who from app_public.ran_as) as who`).catch(() => ({ rows: [{ who: null }] }))).rows[0].who,
   );
   // f2fef7f: 'postgres' (the superuser running db:bootstrap)
   expect(who === null || who === 'gateway_owner').toBe(true);
@@ -99,7 +106,12 @@ it('F1: db:bootstrap does not run code gateway_owner wrote as the superuser', as
 
 const bootstrap = () => {
   const pgInfo = inject('postgres');
-  return bootstrapDatabase({ superuserUrl: pgInfo.superuserUrl, database: db.name, ownerPassword: pgInfo.ownerPassword, appPassword: pgInfo.appPassword });
+  return bootstrapDatabase({
+    superuserUrl: pgInfo.superuserUrl,
+    database: db.name,
+    ownerPassword: pgInfo.ownerPassword,
+    appPassword: pgInfo.appPassword,
+  });
 };
 
 async function searchState() {
@@ -144,7 +156,9 @@ it('F1: none of the three routes runs as the superuser (planted ensure_search_in
   } finally {
     await asOwner(async (c) => {
       await c.query(`alter database ${c.escapeIdentifier(db.name)} reset search_path`);
-      await c.query(`drop function public.format(text, name), public.to_regoperator(text), public.to_regclass(text), public.to_regproc(text)`);
+      await c.query(
+        `drop function public.format(text, name), public.to_regoperator(text), public.to_regclass(text), public.to_regproc(text)`,
+      );
       await c.query('drop table app_public.ran_as_superuser');
     });
   }
@@ -156,7 +170,11 @@ it('F5/F3: after a migrate-first order (gateway_owner owned schema and operator,
       alter operator gateway_search.~~~*(text, text) owner to gateway_owner;
       alter operator gateway_search.~~~*(text, text) set (restrict = iclikesel, join = iclikejoinsel)`),
   );
-  expect(await searchState()).toMatchObject({ schema_superuser: false, operator_superuser: false, estimators: 'iclikesel/iclikejoinsel' });
+  expect(await searchState()).toMatchObject({
+    schema_superuser: false,
+    operator_superuser: false,
+    estimators: 'iclikesel/iclikejoinsel',
+  });
   expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: 0 });
   expect(await searchState()).toEqual({
     schema_superuser: true,
@@ -168,8 +186,12 @@ it('F5/F3: after a migrate-first order (gateway_owner owned schema and operator,
   await asOwner(async (c) => {
     await expect(c.query('drop operator gateway_search.~~~*(text, text)')).rejects.toThrow(/must be owner/);
     await expect(c.query('drop function gateway_search.contains_ci(text, text)')).rejects.toThrow(/must be owner/);
-    await expect(c.query(`alter operator gateway_search.~~~*(text, text) set (restrict = iclikesel)`)).rejects.toThrow(/must be owner/);
-    await expect(c.query('create function gateway_search.x() returns int language sql as $$select 1$$')).rejects.toThrow(/permission denied/);
+    await expect(c.query(`alter operator gateway_search.~~~*(text, text) set (restrict = iclikesel)`)).rejects.toThrow(
+      /must be owner/,
+    );
+    await expect(c.query('create function gateway_search.x() returns int language sql as $$select 1$$')).rejects.toThrow(
+      /permission denied/,
+    );
   });
 });
 
@@ -190,11 +212,18 @@ it('F5: an object gateway_owner left in gateway_search stops the extension/opcla
 
 it('F3: the connections index leads with (org_id, customer_id); db:bootstrap builds exactly the indexes migration 021 builds', async () => {
   const definitions = () =>
-    asSuperuser(db, async (c) =>
-      (await c.query(`select relname::text, pg_get_indexdef(oid) as def from pg_class
-        where relname in ('definitions_search', 'connections_search', 'customers_search') order by relname`)).rows,
+    asSuperuser(
+      db,
+      async (c) =>
+        (
+          await c.query(`select relname::text, pg_get_indexdef(oid) as def from pg_class
+        where relname in ('definitions_search', 'connections_search', 'customers_search') order by relname`)
+        ).rows,
     );
-  const dropAll = () => asSuperuser(db, (c) => c.query('drop index app_public.definitions_search, app_public.connections_search, app_public.customers_search'));
+  const dropAll = () =>
+    asSuperuser(db, (c) =>
+      c.query('drop index app_public.definitions_search, app_public.connections_search, app_public.customers_search'),
+    );
   await dropAll();
   // The function as migration 021 defines it (the F1 tests above planted their own).
   const migration = fs.readFileSync(path.join(MIGRATIONS_DIR, '021_indexed_search.sql'), 'utf8');
@@ -205,7 +234,9 @@ it('F3: the connections index leads with (org_id, customer_id); db:bootstrap bui
   await dropAll();
   expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: SEARCH_INDEXES.length });
   expect(await definitions()).toEqual(byMigration);
-  expect(byMigration.find((r) => r.relname === 'connections_search')?.def).toMatch(/USING gin \(org_id, customer_id, name gateway_search\.gin_contains_ops\)/);
+  expect(byMigration.find((r) => r.relname === 'connections_search')?.def).toMatch(
+    /USING gin \(org_id, customer_id, name gateway_search\.gin_contains_ops\)/,
+  );
 });
 
 it('F6: without a superuser the search step reports NOT indexed (and why) instead of throwing', async () => {
@@ -218,7 +249,13 @@ it('F4: with the operator gone (a restore without a superuser), the gateway dete
   const search = async () => {
     const rdb = new RequestDatabase(pool, binding, silentLogger);
     try {
-      const page = await listDefinitions(rdb, 'workflow', { search: 'workflow 1' }, { field: 'CREATED_AT', direction: 'desc' }, { first: 5 });
+      const page = await listDefinitions(
+        rdb,
+        'workflow',
+        { search: 'workflow 1' },
+        { field: 'CREATED_AT', direction: 'desc' },
+        { first: 5 },
+      );
       return { edges: page.edges.length, total: await page.totalCount() };
     } finally {
       await rdb.abandon();

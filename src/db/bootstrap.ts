@@ -81,17 +81,28 @@ async function ensureRoles(client: pg.Client, options: BootstrapOptions): Promis
       [OWNER_ROLE, options.ownerPassword, 'GATEWAY_OWNER_PASSWORD', 'login nosuperuser nobypassrls nocreaterole nocreatedb'],
       [APP_ROLE, options.appPassword, 'GATEWAY_APP_PASSWORD', 'login nosuperuser nobypassrls nocreaterole nocreatedb noinherit'],
     ] as const) {
-      const found = await client.query('select 1 from pg_roles where rolname = $1', [role]);
+      const found = await client.query<{ attributes_hold: boolean }>(
+        `select rolcanlogin and not rolsuper and not rolbypassrls and not rolcreaterole and not rolcreatedb
+                and (rolname <> $2 or not rolinherit) as attributes_hold
+         from pg_roles where rolname = $1`,
+        [role, APP_ROLE],
+      );
       const exists = found.rowCount !== 0;
-      if (!exists || options.resetPasswords) {
-        if (!password) throw new BootstrapError(`${variable}: is required to ${exists ? 'reset' : 'create'} role ${role}`);
-        await client.query(
-          `${exists ? 'alter' : 'create'} role ${role} with ${attributes} password ${client.escapeLiteral(password)}`,
-        );
-        report[role] = exists ? 'password reset' : 'created';
+      if (!exists) {
+        if (!password) throw new BootstrapError(`${variable}: is required to create role ${role}`);
+        await client.query(`create role ${role} with ${attributes} password ${client.escapeLiteral(password)}`);
+        report[role] = 'created';
+        continue;
+      }
+      // The attributes are the security model (no superuser, no BYPASSRLS): always enforced. Altered
+      // only when they differ: naming SUPERUSER/NOSUPERUSER at all needs a superuser, and a
+      // server without one (a managed admin with CREATEROLE) must still get through this step.
+      if (!found.rows[0]!.attributes_hold) await client.query(`alter role ${role} with ${attributes}`);
+      if (options.resetPasswords) {
+        if (!password) throw new BootstrapError(`${variable}: is required to reset role ${role}`);
+        await client.query(`alter role ${role} with password ${client.escapeLiteral(password)}`);
+        report[role] = 'password reset';
       } else {
-        // The attributes are the security model (no superuser, no BYPASSRLS): always enforced.
-        await client.query(`alter role ${role} with ${attributes}`);
         report[role] = 'kept';
       }
     }

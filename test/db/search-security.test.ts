@@ -301,3 +301,28 @@ it('F3 addendum: a customer-confined search for a term another customer has thou
   expect(read(plan)).toBeLessThan(200);
   expect(JSON.stringify(plan)).toMatch(/customer_id/);
 });
+
+it('F6: db:bootstrap by an admin without superuser (CREATEROLE, CREATEDB, member of gateway_owner, as on a managed server) sets up the database and reports search NOT indexed', async () => {
+  const pgInfo = inject('postgres');
+  const admin = `sf_admin_${db.name.slice(-8)}`;
+  const database = `${db.name}_managed`;
+  await asSuperuser(db, (c) =>
+    c.query(`create role ${admin} login createrole createdb password 'admin-pw'; grant gateway_owner to ${admin}`),
+  );
+  try {
+    const u = new URL(pgInfo.superuserUrl);
+    u.username = admin;
+    u.password = 'admin-pw';
+    const report = await bootstrapDatabase({ superuserUrl: u.toString(), database });
+    expect(report).toMatchObject({
+      roles: { gateway_owner: 'kept', gateway_app: 'kept' },
+      databaseCreated: true,
+      search: { indexed: false, reason: expect.stringMatching(/not a superuser/), indexesBuilt: 0 },
+    });
+  } finally {
+    await asSuperuser(db, async (c) => {
+      await c.query(`drop database if exists ${database} with (force)`);
+      await c.query(`drop role ${admin}`);
+    });
+  }
+});

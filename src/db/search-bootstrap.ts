@@ -33,7 +33,8 @@
  *    `org_id, customer_id`: a search reads its own organization's — for a customer-confined
  *    caller its own customer's — entries of the index, never another tenant's).
  * Migration 021 builds the indexes when the operator class is there (and defines a plain ILIKE
- * stand-in for the operator when it is not, so the same SQL runs either way).
+ * stand-in for the operator when it is not). A gateway that finds no index sends plain ILIKE and
+ * needs nothing in `gateway_search` (a dump restored without a superuser keeps searching).
  *
  * Why constant estimators (review F3). ILIKE's `iclikesel` evaluates the operator's function on
  * the column's planner statistics (most common values, histogram: `pg_statistic`, sampled from

@@ -82,13 +82,19 @@ async function trail(org: SeededOrg) {
  * running transaction: other test files' transactions (same cluster) can hold it back for a
  * while, exactly as a long transaction would in production (a delay, never a wrong seal).
  */
+/**
+ * Seals until nothing is left. Only transactions below the cluster's snapshot horizon can be
+ * sealed, and transaction ids are cluster-wide: a long transaction in another test file's
+ * database (a paused export, a held lock) holds sealing back until it ends — by design — so
+ * this waits up to ~90 s rather than the few rounds a quiet cluster needs.
+ */
 async function sealAll(org: SeededOrg): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
+  for (let attempt = 0; attempt < 900; attempt++) {
     await t.gateway.auditSealer.round();
     if ((await verify(org)).unsealedEvents === 0) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${org.name}: events still unsealed after 300 rounds`);
+  throw new Error(`${org.name}: events still unsealed after 900 rounds`);
 }
 
 async function sealedOrg(name: string, transactions = 3, n = 10): Promise<SeededOrg> {
@@ -109,7 +115,7 @@ const VERIFY_QUERY = `query ($from: DateTime, $to: DateTime) {
   }
 }`;
 
-describe('sealing', () => {
+describe('sealing', { timeout: 180_000 }, () => {
   it('the canonical encoding covers every column of audit_events (a new column must be added to it)', async () => {
     const { rows } = await superuser.query<{ column_name: string }>(
       `select column_name from information_schema.columns where table_schema = 'app_public' and table_name = 'audit_events'`,
@@ -206,7 +212,7 @@ describe('sealing', () => {
   }, 120_000);
 });
 
-describe('tampering as a superuser', () => {
+describe('tampering as a superuser', { timeout: 180_000 }, () => {
   it('an edited event (any column: details) is named', async () => {
     const org = await sealedOrg('Edit');
     const victim = (await trail(org))[14]!;
@@ -645,7 +651,7 @@ async function purgeAfter(org: SeededOrg, sealNo: number): Promise<VerificationR
   return verify(org);
 }
 
-describe('npm run audit:verify', () => {
+describe('npm run audit:verify', { timeout: 180_000 }, () => {
   const run = (orgId: string) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', path.join('src', 'cli', 'audit-verify.ts'), '--org', orgId], {

@@ -30,8 +30,11 @@
  *    strategy (4), so pg_trgm extracts the trigrams of `%term%` exactly as for ILIKE and rechecks
  *    with the leakproof function.
  *  - pg_trgm and btree_gin (the indexes lead with `org_id`, and the connections index with
- *    `org_id, customer_id`: a search reads its own organization's — for a customer-confined
- *    caller its own customer's — entries of the index, never another tenant's).
+ *    `org_id, customer_id`: a search's matches come from its own organization's — for a
+ *    customer-confined caller its own customer's — entries). A trigram's posting list still holds
+ *    every organization's rows; `org_id` narrows the scan without partitioning it, so how common a
+ *    term is elsewhere changes the blocks an empty search reads: a coarse frequency signal, never
+ *    content (second review, G3; README says so).
  * Migration 021 builds the indexes when the operator class is there (and defines a plain ILIKE
  * stand-in for the operator when it is not). A gateway that finds no index sends plain ILIKE and
  * needs nothing in `gateway_search` (a dump restored without a superuser keeps searching).
@@ -73,10 +76,13 @@ language plpgsql immutable strict leakproof parallel safe as $$
 begin
   if pg_catalog.octet_length(pattern) operator(pg_catalog.>) 67108864
      or pg_catalog.octet_length(haystack) operator(pg_catalog.>) 67108864
-     or pattern operator(pg_catalog.!~) '^%([^\\\\%_]|\\\\.)*%$' then
+     or (pattern collate pg_catalog."C") operator(pg_catalog.!~) '^%([^\\\\%_]|\\\\.)*%$' then
     return null;
   end if;
-  return haystack operator(pg_catalog.~~*) pattern;
+  -- The database's own collation, whatever the caller's expression carries: a collation the
+  -- caller created (e.g. a nondeterministic one in its temp schema, which ILIKE refuses) must not
+  -- make this raise, for any row (review G4).
+  return (haystack collate pg_catalog."default") operator(pg_catalog.~~*) pattern;
 end $$`;
 
 /**
@@ -127,8 +133,32 @@ select pg_catalog.string_agg(x.what, ', ' order by x.what) as what from (
     from pg_catalog.pg_statistic_ext s where s.stxnamespace operator(pg_catalog.=) $1::pg_catalog.regnamespace
 ) x
 where not (select r.rolsuper from pg_catalog.pg_roles r where r.oid operator(pg_catalog.=) x.owner)
-  and not exists (select from pg_catalog.pg_depend d where d.classid operator(pg_catalog.=) x.cls
-                  and d.objid operator(pg_catalog.=) x.oid and d.deptype operator(pg_catalog.=) 'e')`;
+  and not exists (select from pg_catalog.pg_depend d
+                  join pg_catalog.pg_extension e on e.oid operator(pg_catalog.=) d.refobjid
+                  join pg_catalog.pg_roles er on er.oid operator(pg_catalog.=) e.extowner
+                  where d.classid operator(pg_catalog.=) x.cls and d.objid operator(pg_catalog.=) x.oid
+                    and d.refclassid operator(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                    and d.deptype operator(pg_catalog.=) 'e' and er.rolsuper)`;
+
+/**
+ * pg_trgm and btree_gin are trusted extensions: gateway_owner may install them itself before a
+ * superuser ever bootstraps, and would then own them (able to drop them with the operator class
+ * and the indexes, or add its own members). The step goes on only with superuser-owned ones
+ * (review G1); an extension's schema does not matter (the class names its functions by oid).
+ */
+const EXTENSION_OWNERS_SQL = `
+select e.extname::pg_catalog.text as name, r.rolsuper as superuser
+  from pg_catalog.pg_extension e join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) e.extowner
+ where e.extname operator(pg_catalog.=) any($1::pg_catalog.text[])`;
+
+/** Every grantee on the schema other than its owner (public as 0): their rights, grant options included, go. */
+const SCHEMA_GRANTEES_SQL = `
+select distinct case when a.grantee operator(pg_catalog.=) 0 then 'public'
+                     else pg_catalog.quote_ident(r.rolname::pg_catalog.text) end as grantee
+  from pg_catalog.pg_namespace n
+  cross join lateral pg_catalog.aclexplode(n.nspacl) a
+  left join pg_catalog.pg_roles r on r.oid operator(pg_catalog.=) a.grantee
+ where n.nspname operator(pg_catalog.=) $1 and a.grantee operator(pg_catalog.<>) n.nspowner`;
 
 /**
  * The operator class. Its family is tested (and a family left behind by a dropped class is
@@ -221,7 +251,13 @@ export async function enableIndexedSearch(client: pg.Client): Promise<SearchBoot
     await inTransaction(client, async () => {
       await client.query(`create schema if not exists ${SEARCH_SCHEMA}`);
       await client.query(`alter schema ${SEARCH_SCHEMA} owner to current_user`);
-      await client.query(`revoke all on schema ${SEARCH_SCHEMA} from public, ${OWNER_ROLE}, ${APP_ROLE}`);
+      // Every earlier grant goes, with what was granted on from it (a grant option handed to
+      // pg_database_owner, which the database's owner is a member of: review G2).
+      const grantees = await client.query(SCHEMA_GRANTEES_SQL, [SEARCH_SCHEMA]);
+      for (const { grantee } of grantees.rows) {
+        await client.query(`revoke all on schema ${SEARCH_SCHEMA} from ${grantee} cascade`);
+      }
+      await client.query(`revoke all on schema ${SEARCH_SCHEMA} from public, ${OWNER_ROLE}, ${APP_ROLE} cascade`);
       await client.query(`grant usage on schema ${SEARCH_SCHEMA} to ${OWNER_ROLE}, ${APP_ROLE}`);
     });
     await inTransaction(client, async () => {
@@ -247,6 +283,13 @@ export async function enableIndexedSearch(client: pg.Client): Promise<SearchBoot
           extension,
         ]);
         if (found.rowCount === 0) await client.query(`create extension ${extension} schema ${SEARCH_SCHEMA}`);
+      }
+      const owners = await client.query<{ name: string; superuser: boolean }>(EXTENSION_OWNERS_SQL, [['pg_trgm', 'btree_gin']]);
+      const foreignExtensions = owners.rows.filter((e) => !e.superuser).map((e) => e.name);
+      if (foreignExtensions.length > 0) {
+        throw new Error(
+          `extension ${foreignExtensions.join(', ')} is owned by a non-superuser: drop it as a superuser (drop extension … cascade), then run this again`,
+        );
       }
       await client.query(OPCLASS_SQL);
     });

@@ -326,3 +326,44 @@ it('F6: db:bootstrap by an admin without superuser (CREATEROLE, CREATEDB, member
     });
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// Second review (docs/reviews/indexed-search-2026-11-26.md): G1, G2, G4.
+// ---------------------------------------------------------------------------------------------
+
+it('G4: a collation the caller makes cannot make the leakproof function raise', async () => {
+  await asApp(pool, staffA, async (c) => {
+    await c.query(`create collation pg_temp.nd (provider = icu, locale = 'und-u-ks-level2', deterministic = false)`);
+    const { rows } = await c.query(`select count(*)::int n from app_public.definitions d
+      where (d.name collate pg_temp.nd) operator(gateway_search.~~~*) '%workflow 1%'`);
+    expect(rows[0].n).toBeGreaterThan(0); // before: ERROR nondeterministic collations are not supported for ILIKE
+  });
+});
+
+it('G2: grants handed out on gateway_search before the takeover (a grant option to pg_database_owner) are gone after db:bootstrap', async () => {
+  await asSuperuser(db, (c) => c.query(`grant create on schema gateway_search to pg_database_owner with grant option`));
+  await bootstrap();
+  const acl = await asSuperuser(db, async (c) => {
+    const { rows } = await c.query(`select has_schema_privilege('gateway_owner', 'gateway_search', 'create') as owner_create,
+      coalesce((select bool_or(a.grantee = 'pg_database_owner'::regrole) from pg_namespace n, aclexplode(n.nspacl) a
+                 where n.nspname = 'gateway_search'), false) as listed`);
+    return rows[0];
+  });
+  expect(acl).toEqual({ owner_create: false, listed: false });
+});
+
+it('G1: extensions gateway_owner installed itself (trusted extensions) stop the search step until a superuser replaces them', async () => {
+  // The owner installs pg_trgm before any superuser step (here: after dropping the superuser's).
+  await asSuperuser(db, (c) => c.query(`drop extension pg_trgm cascade`));
+  await asOwner((c) => c.query(`create extension pg_trgm schema public`));
+  try {
+    const report = await bootstrap();
+    expect(report.search.indexed).toBe(false);
+    expect(report.search.reason).toMatch(/extension pg_trgm is owned by a non-superuser/);
+  } finally {
+    await asSuperuser(db, (c) => c.query(`drop extension if exists pg_trgm cascade`));
+  }
+  const again = await bootstrap();
+  expect(again.search.indexed).toBe(true);
+  expect(await searchState()).toMatchObject({ indexes: 3 });
+});

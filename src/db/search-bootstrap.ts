@@ -13,7 +13,7 @@
  * it marked leakproof, a request of organization A that can send SQL (a resolver bug, an
  * injection) probes organization B's names through that error (`name ILIKE '%Acquisition of \'`
  * errors iff some row of any tenant contains "Acquisition of " followed by more text: checked on
- * PostgreSQL 15 with pg_trgm, see notes/search.md). That trades RLS for speed, database-wide.
+ * PostgreSQL 15 with pg_trgm, see docs/reviews/indexed-search-2026-11-26.md). That trades RLS for speed, database-wide.
  *
  * What this does instead, in schema `gateway_search`:
  *  - `contains_ci(haystack, pattern)`: ILIKE restricted to the patterns the gateway sends

@@ -1,6 +1,7 @@
 /**
- * Reviewer's repros for branch `search` (see /work/notes/review-search.md). Each `it` asserts the
- * SAFE behaviour, so each fails on f2fef7f and should pass once the finding is fixed.
+ * The security of indexed search, from two independent reviews' repros
+ * (docs/reviews/indexed-search-2026-11-26.md): each `it` asserts the safe behaviour and failed
+ * before its fix (F1–F7, G1, G2, G4).
  *   TEST_DATABASE_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres npx vitest run test/db/search-security.test.ts
  */
 import fs from 'node:fs';

@@ -28,7 +28,7 @@ import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { ExecutionRef } from './executions.js';
 import { OrderDirection } from './scalars.js';
-import { selectsField, selectsPath } from './selection.js';
+import { selectedFieldsAt, selectsField, selectsPath } from './selection.js';
 import { UserRef } from './users.js';
 
 export const EnvironmentEnum = builder.enumType('Environment', {
@@ -87,6 +87,13 @@ interface KindSpec {
 }
 
 const lowerFirst = (s: string) => s[0]!.toLowerCase() + s.slice(1);
+
+/**
+ * Fields a list page answers from the light columns (listDefinitions' `light`: id, org_id, kind,
+ * name, created_by). A selection with any other field of the node reads whole rows. A field added
+ * here must read nothing else from the row (test/graphql/workflows.test.ts compares both reads).
+ */
+const LIGHT_DEFINITION_FIELDS: ReadonlySet<string> = new Set(['__typename', 'id', 'name', 'createdBy']);
 
 function defineKind(spec: KindSpec) {
   const { kind, type, plural, permissions } = spec;
@@ -165,6 +172,7 @@ function defineKind(spec: KindSpec) {
             | null
             | undefined;
           const withCreator = selectsPath(info, ['edges', 'node', 'createdBy']);
+          const light = [...selectedFieldsAt(info, ['edges', 'node'])].every((f) => LIGHT_DEFINITION_FIELDS.has(f));
           const page = await listDefinitions(
             ctx.db,
             kind,
@@ -176,7 +184,7 @@ function defineKind(spec: KindSpec) {
             },
             { field: args.orderBy?.field ?? 'CREATED_AT', direction: args.orderBy?.direction ?? 'desc' },
             args,
-            { withTotal: selectsField(info, 'totalCount'), withCreator },
+            { withTotal: selectsField(info, 'totalCount'), withCreator, light },
           );
           // The page brought its creators along: createdBy answers from the loader, no query.
           if (withCreator) {

@@ -355,6 +355,9 @@ const definitionFilters = (kind: DefinitionKind): Record<string, () => Lister> =
     // Not a filter: the page with its creators' names joined after the cut (`createdBy { name }`).
     'with creator names': () => (rdb, page) =>
       listDefinitions(rdb, kind, {}, { field: 'CREATED_AT', direction: 'desc' }, page, { withCreator: true }),
+    // The usual list page (id, name, createdBy only): the light columns.
+    'light, with creator names': () => (rdb, page) =>
+      listDefinitions(rdb, kind, {}, { field: 'NAME', direction: 'asc' }, page, { withCreator: true, light: true }),
     ...(kind === 'connector' || kind === 'workflow' ? { deployedTo: () => list({ deployedTo: 'production' }) } : {}),
     // One row of each kind in the organization (the other one has it too: the index leads with org_id).
     'search, a rare term': () => list({ search: RARE_DEFINITION }),

@@ -299,7 +299,11 @@ describe('mutations', () => {
     for (let run = 0; run < 3; run++) {
       const steps = [{ run, do: 'send' }];
       const created = expectData(
-        await t.client.request<{ createWorkflow: { definition: unknown } }>(document, { name: `json ${randomUUID()}`, steps }, dev),
+        await t.client.request<{ createWorkflow: { definition: unknown } }>(
+          document,
+          { name: `json ${randomUUID()}`, steps },
+          dev,
+        ),
       ).createWorkflow;
       expect(created.definition, `run ${run}`).toEqual({ steps, kind: 'literal', nested: [{ at: steps }] });
     }
@@ -346,6 +350,27 @@ describe('listing', () => {
 
   const listPage = async (after: string | null) =>
     expectData(await t.client.request(WorkflowsQuery, { first: 10, after }, viewer)).workflows!;
+
+  it('a page showing only id, name and createdBy (read from fewer columns) answers what a full read answers', async () => {
+    type Node = { id: string; name: string; createdBy: { id: string; name: string | null } | null; description?: string };
+    const read = async (nodeSelection: string) =>
+      expectData(
+        await t.client.request<{ workflows: { edges: { cursor: string; node: Node }[] } }>(
+          `query { workflows(first: 25, orderBy: {field: NAME, direction: ASC}) { edges { cursor node { ${nodeSelection} } } } }`,
+          {},
+          viewer,
+        ),
+      ).workflows.edges;
+    const light = await read('__typename id name createdBy { id name }');
+    const full = await read('id name createdBy { id name } description version createdAt');
+    const viaFragment = await read('id name createdBy { id name } ... on Workflow { updatedAt }');
+    expect(light).toHaveLength(25);
+    const strip = (edges: { cursor: string; node: Node }[]) =>
+      edges.map(({ cursor, node }) => ({ cursor, id: node.id, name: node.name, createdBy: node.createdBy }));
+    expect(strip(light)).toEqual(strip(full));
+    expect(strip(viaFragment)).toEqual(strip(full));
+    expect(light.every((e) => e.node.name && e.node.createdBy?.id)).toBe(true);
+  });
 
   it('pages forward through every workflow once, newest first, stable across pages', async () => {
     const seen: string[] = [];

@@ -63,9 +63,18 @@ export const builder = new SchemaBuilder<GatewaySchemaTypes>({
     cursorType: 'String',
     nodeQueryOptions: false,
     nodesQueryOptions: false,
-    edgesFieldOptions: { nullable: false },
-    nodeFieldOptions: { nullable: false },
-    // Connection wrappers carry what their parent field and node type already authorized.
+    // Connection wrappers carry what their parent field and node type already authorized: their
+    // rule is `public`, which always passes. Their fields skip evaluating it (skipTypeScopes), so
+    // scope-auth puts no wrapper around each edge's `node` and `cursor` — the same answers, less
+    // work per row (issue 10's list profile); the node's own type rule still runs on its fields.
+    edgesFieldOptions: { nullable: false, skipTypeScopes: true },
+    nodeFieldOptions: { nullable: false, skipTypeScopes: true },
+    cursorFieldOptions: { skipTypeScopes: true },
+    pageInfoFieldOptions: { skipTypeScopes: true },
+    hasNextPageFieldOptions: { skipTypeScopes: true },
+    hasPreviousPageFieldOptions: { skipTypeScopes: true },
+    startCursorFieldOptions: { skipTypeScopes: true },
+    endCursorFieldOptions: { skipTypeScopes: true },
     pageInfoTypeOptions: { authScopes: { public: true } },
     defaultConnectionTypeOptions: { authScopes: { public: true } },
     defaultEdgeTypeOptions: { authScopes: { public: true } },

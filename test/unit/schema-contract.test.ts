@@ -69,6 +69,22 @@ describe('authorization rules', () => {
     expect(missing).toEqual([]);
   });
 
+  it('a field skips its type’s rule only where that rule is public (connection wrappers), and then has none of its own', () => {
+    const skipping: string[] = [];
+    for (const type of objectTypes) {
+      for (const field of Object.values(type.getFields())) {
+        const options = field.extensions?.pothosOptions as { skipTypeScopes?: boolean } | undefined;
+        if (!options?.skipTypeScopes) continue;
+        skipping.push(`${type.name}.${field.name}`);
+        expect(describeRule(scopesOf(type)), `${type.name}.${field.name} skips a rule that is not public`).toBe('public');
+      }
+    }
+    // The relay wrappers' fields do (edges, node, cursor, pageInfo and its four).
+    expect(skipping).toContain('WorkflowConnection.edges');
+    expect(skipping).toContain('WorkflowEdge.node');
+    expect(skipping).toContain('PageInfo.hasNextPage');
+  });
+
   it('public is used only where meant', () => {
     const publicRoots = Object.values(schema.getQueryType()!.getFields())
       .filter((f) => describeRule(scopesOf(f)) === 'public')

@@ -132,37 +132,43 @@ function message(bucket: Bucket, seconds: number): string {
   return `Rate limit exceeded: ${what} allows ${bucket.max} calls per ${seconds} s per ${bucket.per}. Retry after ${seconds} s.`;
 }
 
+/**
+ * Per person, per key (each service principal has a budget of its own, apart from its
+ * creator's), or per client IP.
+ */
+function callerBucket(options: RateLimitOptions, ctx: Context, field: string): Bucket {
+  return ctx.caller.kind !== 'anonymous'
+    ? {
+        identity: {
+          contextIdentity: ctx.caller.kind === 'service' ? `key:${ctx.caller.servicePrincipalId}` : `user:${ctx.caller.userId}`,
+          fieldIdentity: field,
+        },
+        max: options.userMax,
+        per: 'user',
+        field,
+      }
+    : {
+        identity: { contextIdentity: `ip:${ctx.clientIp ?? 'unknown'}`, fieldIdentity: ANONYMOUS_FIELD },
+        max: options.ipMax,
+        per: 'client IP',
+        field,
+      };
+}
+
+/** The organization's budget for a field; none outside an organization. */
+function organizationBucket(options: RateLimitOptions, ctx: Context, field: string): Bucket | null {
+  return ctx.principal
+    ? {
+        identity: { contextIdentity: `org:${ctx.principal.orgId}`, fieldIdentity: field },
+        max: options.orgMax,
+        per: 'organization',
+        field,
+      }
+    : null;
+}
+
 export function useRateLimits(options: RateLimitOptions): Plugin {
   const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
-  // Per person, per key (each service principal has a budget of its own, apart from its
-  // creator's), or per client IP.
-  const callerBucket = (ctx: Context, field: string): Bucket =>
-    ctx.caller.kind !== 'anonymous'
-      ? {
-          identity: {
-            contextIdentity: ctx.caller.kind === 'service' ? `key:${ctx.caller.servicePrincipalId}` : `user:${ctx.caller.userId}`,
-            fieldIdentity: field,
-          },
-          max: options.userMax,
-          per: 'user',
-          field,
-        }
-      : {
-          identity: { contextIdentity: `ip:${ctx.clientIp ?? 'unknown'}`, fieldIdentity: ANONYMOUS_FIELD },
-          max: options.ipMax,
-          per: 'client IP',
-          field,
-        };
-  const organizationBucket = (ctx: Context, field: string): Bucket | null =>
-    ctx.principal
-      ? {
-          identity: { contextIdentity: `org:${ctx.principal.orgId}`, fieldIdentity: field },
-          max: options.orgMax,
-          per: 'organization',
-          field,
-        }
-      : null;
-
   return {
     async onExecute({ args }) {
       const ctx = args.contextValue as unknown as Context;
@@ -170,13 +176,13 @@ export function useRateLimits(options: RateLimitOptions): Plugin {
       for (const field of rootFieldCalls(args.schema, args.document, args.operationName)) {
         // Permissions first: a denied call spends its caller's budget, not the organization's.
         const permitted = passes(declaredScopes(field), ctx);
-        const caller = callerBucket(ctx, field.name);
+        const caller = callerBucket(options, ctx, field.name);
         const counted = countCall(options.store, caller.identity, options.windowMs, caller.max);
         if (isPromise(counted) ? await counted : counted) {
           refused ??= caller;
           continue; // refused at the caller's limit: the organization's budget is not spent
         }
-        const organization = permitted ? organizationBucket(ctx, field.name) : null;
+        const organization = permitted ? organizationBucket(options, ctx, field.name) : null;
         if (!organization) continue;
         const orgCounted = countCall(options.store, organization.identity, options.windowMs, organization.max);
         if (isPromise(orgCounted) ? await orgCounted : orgCounted) refused ??= organization;
@@ -221,32 +227,11 @@ export function limitRefusedRequests<C>(
  */
 export async function limitRouteCall(options: RateLimitOptions, ctx: Context, field: string, permitted: boolean): Promise<void> {
   const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
-  const caller: Bucket =
-    ctx.caller.kind !== 'anonymous'
-      ? {
-          identity: {
-            contextIdentity: ctx.caller.kind === 'service' ? `key:${ctx.caller.servicePrincipalId}` : `user:${ctx.caller.userId}`,
-            fieldIdentity: field,
-          },
-          max: options.userMax,
-          per: 'user',
-          field,
-        }
-      : {
-          identity: { contextIdentity: `ip:${ctx.clientIp ?? 'unknown'}`, fieldIdentity: ANONYMOUS_FIELD },
-          max: options.ipMax,
-          per: 'client IP',
-          field,
-        };
+  const caller = callerBucket(options, ctx, field);
   if (await countCall(options.store, caller.identity, options.windowMs, caller.max))
     throw rateLimited(message(caller, seconds), seconds);
-  if (!permitted || !ctx.principal) return;
-  const organization: Bucket = {
-    identity: { contextIdentity: `org:${ctx.principal.orgId}`, fieldIdentity: field },
-    max: options.orgMax,
-    per: 'organization',
-    field,
-  };
+  const organization = permitted ? organizationBucket(options, ctx, field) : null;
+  if (!organization) return;
   if (await countCall(options.store, organization.identity, options.windowMs, organization.max)) {
     throw rateLimited(message(organization, seconds), seconds);
   }

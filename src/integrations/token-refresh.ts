@@ -43,6 +43,25 @@ const REFRESHER_PERMISSIONS = ['connections.update'] as const;
 
 const SYSTEM_META = () => ({ requestId: `token-refresh:${randomUUID()}`, clientIp: null, userAgent: 'gateway token refresher' });
 
+/** The refresher's audit event for one connection: how it ended, and why when it failed. */
+function refreshEvent(
+  orgId: string,
+  connectionId: string,
+  customerId: string | null,
+  outcome: 'success' | 'failure',
+  details?: Record<string, unknown>,
+) {
+  return {
+    orgId,
+    action: 'credential.token_refresh',
+    resourceType: 'connection',
+    resourceId: connectionId,
+    customerId,
+    outcome,
+    ...(details ? { details } : {}),
+  };
+}
+
 export async function refreshDueTokens(
   deps: RefreshJobDeps,
   limit = 50,
@@ -65,22 +84,7 @@ export async function refreshDueTokens(
         if (locked.rowCount === 0) return false;
         connection = await requireConnection(client, id);
         await refreshConnectionToken(client, deps.cipher, deps.refresher, connection);
-        await insertAuditRows(
-          client,
-          meta,
-          null,
-          [
-            {
-              orgId,
-              action: 'credential.token_refresh',
-              resourceType: 'connection',
-              resourceId: id,
-              customerId: connection.customer_id,
-              outcome: 'success',
-            },
-          ],
-          deps.auditKey,
-        );
+        await insertAuditRows(client, meta, null, [refreshEvent(orgId, id, connection.customer_id, 'success')], deps.auditKey);
         return true;
       });
       if (done) tally.refreshed++;
@@ -98,15 +102,9 @@ export async function refreshDueTokens(
           meta,
           null,
           [
-            {
-              orgId,
-              action: 'credential.token_refresh',
-              resourceType: 'connection',
-              resourceId: id,
-              customerId: connection?.customer_id ?? null,
-              outcome: 'failure',
-              details: { reason: (error as Error).message.slice(0, 200) },
-            },
+            refreshEvent(orgId, id, connection?.customer_id ?? null, 'failure', {
+              reason: (error as Error).message.slice(0, 200),
+            }),
           ],
           deps.auditKey,
         );

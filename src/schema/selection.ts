@@ -14,20 +14,23 @@ export function selectsField(info: GraphQLResolveInfo, name: string): boolean {
   return selectsPath(info, [name]);
 }
 
-/** Does the field being resolved select this path, e.g. `['edges', 'node', 'createdBy']`? */
-export function selectsPath(info: GraphQLResolveInfo, path: readonly string[]): boolean {
+/** The field nodes at this path below the field being resolved (through fragments too). */
+function fieldsAt(info: GraphQLResolveInfo, path: readonly string[]): readonly FieldNode[] {
   let level: readonly FieldNode[] = info.fieldNodes;
   for (const name of path) {
     level = level.flatMap((node) => fieldsNamed(info, node.selectionSet, name));
-    if (level.length === 0) return false;
+    if (level.length === 0) break;
   }
-  return true;
+  return level;
+}
+
+/** Does the field being resolved select this path, e.g. `['edges', 'node', 'createdBy']`? */
+export function selectsPath(info: GraphQLResolveInfo, path: readonly string[]): boolean {
+  return fieldsAt(info, path).length > 0;
 }
 
 /** The names of the fields selected at this path (through fragments too), e.g. `['edges', 'node']`. */
 export function selectedFieldsAt(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
-  let level: readonly FieldNode[] = info.fieldNodes;
-  for (const name of path) level = level.flatMap((node) => fieldsNamed(info, node.selectionSet, name));
   const names = new Set<string>();
   const collect = (set: SelectionSetNode | undefined) => {
     for (const selection of set?.selections ?? []) {
@@ -36,6 +39,6 @@ export function selectedFieldsAt(info: GraphQLResolveInfo, path: readonly string
       else collect(info.fragments[selection.name.value]?.selectionSet);
     }
   };
-  for (const node of level) collect(node.selectionSet);
+  for (const node of fieldsAt(info, path)) collect(node.selectionSet);
   return names;
 }

@@ -456,7 +456,7 @@ const REGISTRY: ListCase[] = [
       // and invitation (20,001 + 20,000) looking for the page. O(page) would need the list's
       // order on the team's rows — team_members carrying the member's sort_key, invitation_teams
       // the invitation's email, kept in step by triggers, indexed (org_id, team_id, key, id):
-      // a schema change, left for its own issue (notes/paging.md).
+      // a schema change, left for its own issue.
       teamId: "probes the team's members (hashed once, O(team)) while walking the page: a small team reads the organization",
     },
     orders: { 'by name': (rdb, page) => listPeople(rdb, {}, page, false) },

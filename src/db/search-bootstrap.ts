@@ -201,7 +201,19 @@ export const SEARCH_INDEXES: ReadonlyArray<readonly [name: string, definition: s
     'customers_search',
     `app_public.customers using gin (org_id, name ${SEARCH_SCHEMA}.gin_contains_ops, slug ${SEARCH_SCHEMA}.gin_contains_ops)`,
   ],
+  // People (migration 022): members by their user's name and email (copies on the membership).
+  [
+    'memberships_search',
+    `app_public.memberships using gin (org_id, user_name ${SEARCH_SCHEMA}.gin_contains_ops, user_email ${SEARCH_SCHEMA}.gin_contains_ops)`,
+  ],
+  ['invitations_search', `app_public.invitations using gin (org_id, email ${SEARCH_SCHEMA}.gin_contains_ops)`],
 ];
+
+/** The table and the columns an index definition of SEARCH_INDEXES names. */
+function indexedColumns(definition: string): { table: string; columns: string[] } {
+  const [, table, list] = /^(\S+) using gin \((.*)\)$/.exec(definition)!;
+  return { table: table!, columns: list!.split(',').map((c) => c.trim().split(' ')[0]!) };
+}
 
 /** Every name qualified, and this too: the startup packet's option outranks database and role defaults. */
 export const PINNED_SEARCH_PATH_OPTION = '-c search_path=pg_catalog,pg_temp';
@@ -304,6 +316,16 @@ export async function enableIndexedSearch(client: pg.Client): Promise<SearchBoot
     for (const [name, definition] of SEARCH_INDEXES) {
       const exists = await client.query('select pg_catalog.to_regclass($1) is not null as exists', [`app_public.${name}`]);
       if (exists.rows[0].exists) continue;
+      // A database migrated to before the migration that adds an index's columns (022 for People's):
+      // that migration builds it (ensure_search_indexes) when it runs.
+      const { table, columns } = indexedColumns(definition);
+      const present = await client.query(
+        `select pg_catalog.count(*)::pg_catalog.int4 as n from pg_catalog.pg_attribute
+          where attrelid operator(pg_catalog.=) pg_catalog.to_regclass($1) and attname operator(pg_catalog.=) any($2::pg_catalog.name[])
+            and not attisdropped`,
+        [table, columns],
+      );
+      if (present.rows[0].n !== columns.length) continue;
       await client.query(`create index ${name} on ${definition} with (fastupdate = off)`);
       indexesBuilt += 1;
     }

@@ -202,14 +202,15 @@ export function setIndexedSearch(on: boolean): void {
   indexedSearch = on;
 }
 
-/** The leakproof operator and the GIN indexes exist (`db:bootstrap` then migration 021, or the reverse). */
+/** The leakproof operator and the GIN indexes exist (`db:bootstrap` then migrations 021 and 022, or the reverse). */
 export async function detectIndexedSearch(db: {
   query<R extends import('pg').QueryResultRow>(text: string): Promise<import('pg').QueryResult<R>>;
 }): Promise<boolean> {
   const { rows } = await db.query<{ indexed: boolean }>(
     `select coalesce((select proleakproof from pg_catalog.pg_proc where oid = to_regprocedure('gateway_search.contains_ci(text,text)')), false)
        and to_regclass('app_public.definitions_search') is not null and to_regclass('app_public.connections_search') is not null
-       and to_regclass('app_public.customers_search') is not null as indexed`,
+       and to_regclass('app_public.customers_search') is not null and to_regclass('app_public.memberships_search') is not null
+       and to_regclass('app_public.invitations_search') is not null as indexed`,
   );
   return rows[0]?.indexed === true;
 }
@@ -230,6 +231,8 @@ export class Conditions {
   /** The substring search among `parts`, and its term (see SEARCH_WINDOW_PAGES). */
   searchPart: string | undefined;
   searchTerm: string | undefined;
+  /** The search as each source of a several-source list matches it (`search` with columns per source). */
+  private searchBySource: string[] | undefined;
 
   add(sql: (placeholder: string) => string, value: unknown): this {
     if (value === null || value === undefined || value === '') return this;
@@ -238,15 +241,29 @@ export class Conditions {
     return this;
   }
 
-  /** Case-insensitive substring match on any of `columns` (LIKE wildcards in `text` are literal). */
-  search(columns: string[], text: string | null | undefined): this {
+  /**
+   * Case-insensitive substring match on any of `columns` (LIKE wildcards in `text` are literal).
+   * A list of several sources (pagedQuery) may name columns per source, in the order of its
+   * sources: each source then matches on its own columns (one bitmap per indexed column, no
+   * column that is NULL by construction in the OR, which would keep the index out).
+   */
+  search(columns: readonly string[] | readonly (readonly string[])[], text: string | null | undefined): this {
+    const perSource = (typeof columns[0] === 'string' ? [columns] : columns) as readonly (readonly string[])[];
+    const match = (cols: readonly string[], p: string) => `(${cols.map((c) => `${c} ${searchOperator()} ${p}`).join(' or ')})`;
     const before = this.parts.length;
-    this.add((p) => `(${columns.map((c) => `${c} ${searchOperator()} ${p}`).join(' or ')})`, containsPattern(text));
+    let placeholder = '';
+    this.add((p) => match(perSource[0]!, (placeholder = p)), containsPattern(text));
     if (this.parts.length > before) {
       this.searchPart = this.parts.at(-1);
       this.searchTerm = text!.trim();
+      this.searchBySource = perSource.map((cols) => match(cols, placeholder));
     }
     return this;
+  }
+
+  /** The search condition as source `source` of a several-source list matches it. */
+  searchFor(source: number): string | undefined {
+    return this.searchBySource?.[source] ?? this.searchPart;
   }
 
   /** The conditions other than the substring search. */
@@ -260,8 +277,11 @@ export class Conditions {
     return this;
   }
 
-  toString(): string {
-    return this.parts.length ? this.parts.join(' and ') : 'true';
+  /** Every condition; with `source`, the search as that source of a several-source list matches it. */
+  toString(source?: number): string {
+    const parts =
+      source === undefined ? this.parts : this.parts.map((p) => (p === this.searchPart ? this.searchFor(source)! : p));
+    return parts.length ? parts.join(' and ') : 'true';
   }
 }
 
@@ -293,12 +313,13 @@ export async function pagedQuery<T extends { id: string }>(
 ): Promise<Connection<T & { cursor_key: string }>> {
   const window = pageWindow(options.page);
   const { params } = options.where;
-  const where = options.where.toString();
   const k = keyset(options.sort, window, params.length + 1);
   const sources = Array.isArray(options.from) ? options.from : [options.from];
-  const countSql = `select ${sources.map((from) => `(select count(*)::int from ${from} where ${where})`).join(' + ')} as count`;
+  /** A several-source list may search each source on its own columns (Conditions.search). */
+  const whereOf = (i: number) => (sources.length === 1 ? options.where.toString() : options.where.toString(i));
+  const countSql = `select ${sources.map((from, i) => `(select count(*)::int from ${from} where ${whereOf(i)})`).join(' + ')} as count`;
   const total = options.withTotal ? `, (${countSql}) as total_count` : '';
-  const cut = (from: string, extra: string) =>
+  const cut = (from: string, where: string, extra: string) =>
     `select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
      from ${from} where ${where} and ${k.condition} order by ${k.orderBy} limit ${k.limit}`;
   const sortValue = `, ${options.sort.expression} as sort_value`;
@@ -309,16 +330,24 @@ export async function pagedQuery<T extends { id: string }>(
        order by page.sort_value ${k.direction}, page.id ${k.direction}`
       : pageSql;
   const byValue = `order by sort_value ${k.direction}, id ${k.direction}`;
+  /** Cut pages of several sources, merged and cut again; with what the page shows, or the total. */
+  const merge = (cuts: string[], ctes = '') => {
+    const pageSql = `${ctes}select * from (${cuts.map((c) => `(${c})`).join(' union all ')}) merged ${byValue} limit ${k.limit}`;
+    return options.decorate ? decorated(pageSql) : `select merged.*${total} from (${pageSql}) merged ${byValue}`;
+  };
+  const counted = async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count;
   let pageSql: string;
   const search = options.where.searchPart;
-  const searchSteps = search !== undefined && sources.length === 1 && indexedSearch && hasTrigram(options.where.searchTerm!);
-  if (searchSteps) {
+  const searchSteps = search !== undefined && indexedSearch && hasTrigram(options.where.searchTerm!);
+  const aliasOf = (from: string) => /\s([a-z_][a-z0-9_]*)\s*$/i.exec(from)![1]!;
+  const windowRows = SEARCH_WINDOW_PAGES * k.limit;
+  if (searchSteps && sources.length === 1) {
     // Step 1 of a search page (see SEARCH_WINDOW_PAGES): the window, in the list's order.
     const from = sources[0]!;
-    const alias = /\s([a-z_][a-z0-9_]*)\s*$/i.exec(from)![1]!;
+    const alias = aliasOf(from);
     const extra = options.decorate ? sortValue : total;
     pageSql = `with scan as (select ${alias}.* from ${from} where ${options.where.withoutSearch()} and ${k.condition}
-         order by ${k.orderBy} limit ${SEARCH_WINDOW_PAGES * k.limit})
+         order by ${k.orderBy} limit ${windowRows})
        select ${options.columns}, ${k.cursorKey} as cursor_key${extra}, (select count(*)::int from scan) as scanned
        from scan ${alias} where ${search} order by ${k.orderBy} limit ${k.limit}`;
     const windowed = await db.query<T & { cursor_key: string; total_count?: number; scanned?: number }>(decorated(pageSql), [
@@ -326,31 +355,61 @@ export async function pagedQuery<T extends { id: string }>(
       ...k.params,
     ]);
     let rows = windowed.rows;
-    const complete = rows.length >= k.limit || (rows.length > 0 && rows[0]!.scanned! < SEARCH_WINDOW_PAGES * k.limit);
+    const complete = rows.length >= k.limit || (rows.length > 0 && rows[0]!.scanned! < windowRows);
     if (!complete) {
       // Step 2: the term is rare here; every match from the cursor on, through the GIN index.
-      pageSql = `with found as materialized (select ${alias}.* from ${from} where ${where} and ${k.condition})
+      pageSql = `with found as materialized (select ${alias}.* from ${from} where ${options.where} and ${k.condition})
          select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
          from found ${alias} order by ${k.orderBy} limit ${k.limit}`;
       rows = (await db.query<T & { cursor_key: string; total_count?: number }>(decorated(pageSql), [...params, ...k.params]))
         .rows;
     }
     for (const row of rows) delete row.scanned;
-    return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+    return toConnection(rows, window, counted);
   }
-  if (sources.length === 1) pageSql = cut(sources[0]!, options.decorate ? sortValue : total);
-  else {
-    const merged = sources.map((from) => `(${cut(from, sortValue)})`).join(' union all ');
-    pageSql = `select * from (${merged}) merged ${byValue} limit ${k.limit}`;
+  if (searchSteps) {
+    // A search over several sources (members and invitations): the two steps per source. Step 1
+    // reads every source's window and says, per source, whether its window decided its share of
+    // the page (a page's worth of matches, or the source ended inside the window); step 2 reads
+    // the GIN index for the sources whose window did not, and the windows again for the others.
+    const windowCte = (from: string, i: number) =>
+      `scan${i} as (select ${aliasOf(from)}.* from ${from} where ${options.where.withoutSearch()} and ${k.condition}
+         order by ${k.orderBy} limit ${windowRows})`;
+    const windowCut = (from: string, i: number) =>
+      `select ${options.columns}, ${k.cursorKey} as cursor_key${sortValue}
+       from scan${i} ${aliasOf(from)} where ${options.where.searchFor(i)} order by ${k.orderBy} limit ${k.limit}`;
+    const foundCte = (from: string, i: number) =>
+      `found${i} as materialized (select ${aliasOf(from)}.* from ${from} where ${whereOf(i)} and ${k.condition})`;
+    const foundCut = (from: string, i: number) =>
+      `select ${options.columns}, ${k.cursorKey} as cursor_key${sortValue}
+       from found${i} ${aliasOf(from)} order by ${k.orderBy} limit ${k.limit}`;
+    type Row = T & { cursor_key: string; total_count?: number; stats?: number[] };
+    const stats = sources.map((_, i) => `(select count(*)::int from scan${i}), (select count(*)::int from cut${i})`).join(', ');
+    const firstSql = merge(
+      sources.map((_, i) => `select cut${i}.*, json_build_array(${stats}) as stats from cut${i}`),
+      `with ${sources.map(windowCte).join(', ')}, ${sources.map((from, i) => `cut${i} as (${windowCut(from, i)})`).join(', ')} `,
+    );
+    let rows = (await db.query<Row>(firstSql, [...params, ...k.params])).rows;
+    // Per source: [rows scanned, matches] (any row carries them); no row at all: no window decided.
+    const figures = rows[0]?.stats ?? null;
+    const decided = sources.map((_, i) => (figures ? figures[2 * i + 1]! >= k.limit || figures[2 * i]! < windowRows : false));
+    if (decided.some((d) => !d)) {
+      const ctes = sources.map((from, i) => (decided[i] ? windowCte(from, i) : foundCte(from, i)));
+      const cuts = sources.map((from, i) => (decided[i] ? windowCut(from, i) : foundCut(from, i)));
+      rows = (await db.query<Row>(merge(cuts, `with ${ctes.join(', ')} `), [...params, ...k.params])).rows;
+    }
+    for (const row of rows) delete row.stats;
+    return toConnection(rows, window, counted);
   }
-  let text = pageSql;
-  if (options.decorate) {
-    text = decorated(pageSql);
-  } else if (sources.length > 1) {
-    text = `select merged.*${total} from (${pageSql}) merged ${byValue}`;
+  if (sources.length === 1) {
+    pageSql = cut(sources[0]!, whereOf(0), options.decorate ? sortValue : total);
+    const text = decorated(pageSql);
+    const { rows } = await db.query<T & { cursor_key: string; total_count?: number }>(text, [...params, ...k.params]);
+    return toConnection(rows, window, counted);
   }
+  const text = merge(sources.map((from, i) => cut(from, whereOf(i), sortValue)));
   const { rows } = await db.query<T & { cursor_key: string; total_count?: number }>(text, [...params, ...k.params]);
-  return toConnection(rows, window, async () => (await db.query<{ count: number }>(countSql, params)).rows[0]!.count);
+  return toConnection(rows, window, counted);
 }
 
 // ---------------------------------------------------------------------------------------------

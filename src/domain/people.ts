@@ -6,7 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import type { RequestDatabase } from '../db/request-database.js';
 import { badUserInput, conflict, forbidden, notFound } from '../errors.js';
 import { withDatabaseErrors, type ConstraintMessages } from './database-errors.js';
-import { Conditions, containsPattern, pagedQuery, type Connection, type PageArgs } from './pagination.js';
+import { Conditions, pagedQuery, type Connection, type PageArgs } from './pagination.js';
 import { assertHolds, requireRole, type RoleRow } from './roles.js';
 import { permissionSources, requireTeam } from './teams.js';
 import { isPermission } from '../authz/permissions.js';
@@ -43,20 +43,43 @@ export interface PeopleFilter {
  * (memberships_people_order, invitations_people_order), then merged: a member sorts by its
  * `sort_key` (its user's lower-cased name, else email, kept in step by triggers, see migration
  * 007), an invitation by its email (stored lower-case).
+ *
+ * A team's people are cut on the team's rows instead (migration 022): team_members and
+ * invitation_teams carry the same sort keys (kept in step by triggers) in the same order, so a
+ * team's page reads the team's rows in order and joins each member or invitation by primary key,
+ * with the cursors of the unfiltered list.
+ *
+ * Search matches a member on its user's name or email (copies on the membership, 022: the
+ * indexed search of the other lists), an invitation on its email.
  */
-const MEMBERS = `select m.id, 'member'::text as kind, m.user_id, null::text as invited_email, m.role_id, m.status,
-    m.customer_id, m.last_active_at, m.created_at, null::timestamptz as expires_at, m.sort_key
+const MEMBER_COLUMNS = `'member'::text as kind, m.user_id, null::text as invited_email, m.role_id, m.status,
+    m.customer_id, m.last_active_at, m.created_at, null::timestamptz as expires_at, m.user_name, m.user_email`;
+const INVITATION_COLUMNS = `'invitation'::text as kind, null::uuid as user_id, i.email as invited_email, i.role_id,
+    'invited'::text as status, i.customer_id, null::timestamptz as last_active_at, i.created_at, i.expires_at`;
+const MEMBERS = `select m.id, ${MEMBER_COLUMNS}, m.sort_key
   from memberships m
   -- The policy also shows callers their own memberships elsewhere (the org switcher): not people here.
   where m.org_id = (select app_public.current_org_id())`;
-const INVITATIONS = `select i.id, 'invitation'::text as kind, null::uuid as user_id, i.email as invited_email, i.role_id,
-    'invited'::text as status, i.customer_id, null::timestamptz as last_active_at, i.created_at, i.expires_at, i.email as sort_key
-  from invitations i where i.status = 'pending'`;
+const INVITATIONS = `select i.id, ${INVITATION_COLUMNS}, i.email as sort_key from invitations i where i.status = 'pending'`;
+/** A team's members, in the list's order on the team's rows (team_members_people_order). */
+const TEAM_MEMBERS = `select tm.membership_id as id, ${MEMBER_COLUMNS}, tm.sort_key, tm.team_id
+  from team_members tm join memberships m on m.org_id = tm.org_id and m.id = tm.membership_id
+  where tm.org_id = (select app_public.current_org_id())`;
+/** A team's pending invitations (invitation_teams_people_order holds the pending ones only). */
+const TEAM_INVITATIONS = `select it.invitation_id as id, ${INVITATION_COLUMNS}, it.sort_key, it.team_id
+  from invitation_teams it join invitations i on i.org_id = it.org_id and i.id = it.invitation_id
+  where it.pending and i.status = 'pending'`;
+
+interface PeopleSource {
+  from: string;
+  /** What a search matches in this source. */
+  search: string[];
+}
 
 /** Only the branch a status can match: a branch that matches nothing would be read to its end. */
-function peopleSources(status: PersonStatus | null | undefined): string[] {
-  const members = `(${MEMBERS}) p`;
-  const invitations = `(${INVITATIONS}) p`;
+function peopleSources(status: PersonStatus | null | undefined, inTeam: boolean): PeopleSource[] {
+  const members = { from: `(${inTeam ? TEAM_MEMBERS : MEMBERS}) p`, search: ['p.user_name', 'p.user_email'] };
+  const invitations = { from: `(${inTeam ? TEAM_INVITATIONS : INVITATIONS}) p`, search: ['p.invited_email'] };
   if (status === 'invited') return [invitations];
   if (status) return [members];
   return [members, invitations];
@@ -69,23 +92,19 @@ export async function listPeople(
   page: PageArgs,
   withTotal: boolean,
 ): Promise<Connection<PersonRow>> {
+  const sources = peopleSources(filter.status, Boolean(filter.teamId));
   const where = new Conditions()
     .add((p) => `p.role_id = ${p}::uuid`, filter.roleId)
     .add((p) => `p.status = ${p}`, filter.status)
-    .add(
-      (p) => `(exists (select 1 from team_members tm where tm.membership_id = p.id and tm.team_id = ${p}::uuid)
-        or exists (select 1 from invitation_teams it where it.invitation_id = p.id and it.team_id = ${p}::uuid))`,
-      filter.teamId,
-    )
-    .add(
-      (p) => `(p.invited_email ilike ${p}
-        or exists (select 1 from users u where u.id = p.user_id and (u.name ilike ${p} or u.email ilike ${p})))`,
-      containsPattern(filter.search),
+    .add((p) => `p.team_id = ${p}::uuid`, filter.teamId)
+    .search(
+      sources.map((s) => s.search),
+      filter.search,
     );
   return pagedQuery<PersonRow>(db, {
     columns:
       'p.id, p.kind, p.user_id, p.invited_email, p.role_id, p.status, p.customer_id, p.last_active_at, p.created_at, p.expires_at',
-    from: peopleSources(filter.status),
+    from: sources.map((s) => s.from),
     where,
     sort: { expression: 'p.sort_key', type: 'text', direction: 'asc', id: 'p.id' },
     page,

@@ -82,23 +82,37 @@ async function load(superuserUrl: string): Promise<void> {
       [BIG, OTHER, OWNER_USER],
     );
     await client.query(
-      `insert into memberships (org_id, user_id, role_id, status, sort_key)
-         select $1, $2, id, 'active', 'owner' from roles where org_id = $1 and system_key = 'owner';
-       insert into memberships (org_id, user_id, role_id, status, sort_key)
-         select $1, u.id, r.id, case when n % 4 = 0 then 'inactive' else 'active' end, lower(coalesce(u.name, u.email, ''))
+      `insert into memberships (org_id, user_id, role_id, status, sort_key, user_name, user_email)
+         select $1, $2, id, 'active', 'owner', 'Owner', 'owner@big.test' from roles where org_id = $1 and system_key = 'owner';
+       insert into memberships (org_id, user_id, role_id, status, sort_key, user_name, user_email)
+         select $1, u.id, r.id, case when n % 4 = 0 then 'inactive' else 'active' end, lower(coalesce(u.name, u.email, '')),
+                u.name, u.email
          from (select id, name, email, row_number() over (order by subject) n from users where subject like 'u%') u
          join roles r on r.org_id = $1 and r.system_key = case when u.n % 3 = 0 then 'developer' else 'viewer' end;
        insert into invitations (org_id, email, role_id, expires_at)
          select $1, 'invitee' || i || '@big.test', r.id, now() + interval '7 days'
          from generate_series(1, ${ROWS}) i, roles r where r.org_id = $1 and r.system_key = 'viewer';
        insert into teams (org_id, name) select $1, 'Team ' || md5(i::text) from generate_series(1, ${ROWS}) i;
-       insert into team_members (org_id, team_id, membership_id)
-         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1), m.id
+       -- A team holding half of everyone, invitations included (team rows carry the list's sort key, 022).
+       insert into team_members (org_id, team_id, membership_id, sort_key)
+         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1), m.id, m.sort_key
          from memberships m where m.org_id = $1 and ('x' || substr(md5(m.id::text), 1, 2))::bit(8)::int % 2 = 0;
-       -- A team holding half of everyone, invitations included: the team filter has no index.
-       insert into invitation_teams (org_id, invitation_id, team_id)
-         select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1)
+       insert into invitation_teams (org_id, invitation_id, team_id, sort_key)
+         select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1), i.email
          from invitations i where i.org_id = $1 and ('x' || substr(md5(i.id::text), 1, 2))::bit(8)::int % 2 = 0;
+       -- A small team: 5 members and 3 pending invitations spread over the order, and 5,000 accepted
+       -- invitations (history: their team rows stay, and a page must not walk them).
+       insert into team_members (org_id, team_id, membership_id, sort_key)
+         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1 offset 1), m.id, m.sort_key
+         from (select id, sort_key, row_number() over (order by id) n from memberships where org_id = $1) m where m.n % 4000 = 1;
+       insert into invitations (org_id, email, role_id, expires_at, status, accepted_at)
+         select $1, 'former' || i || '@big.test', r.id, now(), 'accepted', now()
+         from generate_series(1, 5000) i, roles r where r.org_id = $1 and r.system_key = 'viewer';
+       insert into invitation_teams (org_id, invitation_id, team_id, sort_key, pending)
+         select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1 offset 1), i.email,
+                i.status = 'pending'
+         from invitations i where i.org_id = $1 and (i.email in ('invitee7@big.test', 'invitee7007@big.test', 'invitee17007@big.test')
+                                                      or i.status = 'accepted');
        insert into customers (id, org_id, name, name_key, slug, region, status)
          values ($3, $1, 'Dense customer', 'dense customer', 'dense', 'US', 'active');
        insert into customers (org_id, name, name_key, slug, region, status)
@@ -195,6 +209,7 @@ async function load(superuserUrl: string): Promise<void> {
     sample.customerId = await one(`select id as v from customers where org_id = $1 and slug = 'c-7'`);
     sample.viewerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'viewer'`);
     sample.teamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1`);
+    sample.smallTeamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1 offset 1`);
     sample.defaultWorkspaceId = await one(`select id as v from workspaces where org_id = $1 and is_default`);
     sample.workspaceId = await one(
       `select id as v from workspaces where org_id = $1 and not is_default order by name_key, id limit 1 offset 5000`,
@@ -375,6 +390,7 @@ const definitionFilters = (kind: DefinitionKind): Record<string, () => Lister> =
 const RARE_DEFINITION = '8f14e45fce';
 const RARE_CONNECTION = 'Connection 8f14e45f';
 const RARE_CUSTOMER = '14e45fceea16';
+const RARE_PERSON = 'c51ce410c1';
 
 /**
  * A list made of parts (pagedParts), resumed from a cursor inside its first part: `first` reads
@@ -447,23 +463,25 @@ const REGISTRY: ListCase[] = [
   },
   {
     field: 'Query.people',
-    unbounded: {
-      search:
-        "a member matches through their user's name or e-mail (users: not organization data, joined per member), " +
-        'an invitation through its e-mail: plain ILIKE, no trigram index, reads until the page fills',
-      // Measured (20,000 members and invitations): a team of half the organization reads ~10,000
-      // team rows once (hashed) and ~2 × page people; an empty or small team walks every member
-      // and invitation (20,001 + 20,000) looking for the page. O(page) would need the list's
-      // order on the team's rows — team_members carrying the member's sort_key, invitation_teams
-      // the invitation's email, kept in step by triggers, indexed (org_id, team_id, key, id):
-      // a schema change, left for its own issue.
-      teamId: "probes the team's members (hashed once, O(team)) while walking the page: a small team reads the organization",
-    },
     orders: { 'by name': (rdb, page) => listPeople(rdb, {}, page, false) },
     filters: {
       roleId: () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId }, page, false),
       status: () => (rdb, page) => listPeople(rdb, { status: 'inactive' }, page, false),
       invited: () => (rdb, page) => listPeople(rdb, { status: 'invited' }, page, false),
+      // The team's rows in the list's order (migration 022): 5 members, 3 pending invitations and
+      // 5,000 accepted ones (not in the index); half of everyone.
+      'teamId, a small team': () => (rdb, page) => listPeople(rdb, { teamId: sample.smallTeamId }, page, false),
+      'teamId, a large team': () => (rdb, page) => listPeople(rdb, { teamId: sample.teamId }, page, false),
+      'teamId, a large team, from a cursor': resumingInFirstPart(
+        (rdb, page) => listPeople(rdb, { teamId: sample.teamId }, page, false),
+        100,
+      ),
+      // One member's name (md5 of 13), one invitation's email; every e-mail (members and invitations).
+      'search, a rare term': () => (rdb, page) => listPeople(rdb, { search: RARE_PERSON }, page, false),
+      'search, a rare invitation email': () => (rdb, page) => listPeople(rdb, { search: 'invitee13@' }, page, false),
+      'search, a common term': () => (rdb, page) => listPeople(rdb, { search: 'BIG.TEST' }, page, false),
+      'search, a common term, members only': () => (rdb, page) =>
+        listPeople(rdb, { search: 'BIG.TEST', status: 'active' }, page, false),
     },
   },
   // Issue 10: the connections beside the capped plain lists (migration 020 orders them).

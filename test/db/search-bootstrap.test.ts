@@ -38,7 +38,8 @@ async function operatorState() {
   return superuser(async (c) => {
     const { rows } = await c.query(
       `select l.lanname as language, p.proleakproof as leakproof, r.rolsuper as superuser_owned,
-              (select count(*)::int from pg_class where relname in ('definitions_search', 'connections_search', 'customers_search')) as indexes
+              (select count(*)::int from pg_class where relname in ('definitions_search', 'connections_search', 'customers_search',
+                                                                     'memberships_search', 'invitations_search')) as indexes
        from pg_proc p join pg_language l on l.oid = p.prolang join pg_roles r on r.oid = p.proowner
        where p.oid = to_regprocedure('gateway_search.contains_ci(text,text)')`,
     );
@@ -72,8 +73,8 @@ it('without the superuser step, migration 021 defines a plain ILIKE stand-in and
 
 it('db:bootstrap afterwards makes the operator leakproof (the superuser owns it) and builds the indexes; again, nothing changes', async () => {
   const first = await bootstrap();
-  expect(first.search).toEqual({ indexed: true, indexesBuilt: 3 });
-  expect(await operatorState()).toEqual({ language: 'plpgsql', leakproof: true, superuser_owned: true, indexes: 3 });
+  expect(first.search).toEqual({ indexed: true, indexesBuilt: 5 });
+  expect(await operatorState()).toEqual({ language: 'plpgsql', leakproof: true, superuser_owned: true, indexes: 5 });
   await app(async (c) => expect(await detectIndexedSearch(c)).toBe(true));
   const again = await bootstrap();
   expect(again.search).toEqual({ indexed: true, indexesBuilt: 0 });

@@ -18,6 +18,7 @@ import { asApp, asSuperuser, createTestDatabase, silentLogger, type TestDatabase
 
 const A = '0b160000-0000-4000-8000-00000000000a';
 const B = '0b160000-0000-4000-8000-00000000000b';
+const SEARCH_INDEX_NAMES = SEARCH_INDEXES.map(([name]) => name);
 let db: TestDatabase;
 let pool: pg.Pool;
 
@@ -117,12 +118,15 @@ const bootstrap = () => {
 
 async function searchState() {
   return asSuperuser(db, async (c) => {
-    const { rows } = await c.query(`select
+    const { rows } = await c.query(
+      `select
         (select r.rolsuper from pg_namespace n join pg_roles r on r.oid = n.nspowner where n.nspname = 'gateway_search') as schema_superuser,
         (select r.rolsuper from pg_operator o join pg_roles r on r.oid = o.oprowner where o.oid = to_regoperator('gateway_search.~~~*(text,text)')) as operator_superuser,
         (select r.rolsuper from pg_proc p join pg_roles r on r.oid = p.proowner where p.oid = to_regprocedure('gateway_search.contains_ci(text,text)')) as function_superuser,
         (select oprrest::text || '/' || oprjoin::text from pg_operator where oid = to_regoperator('gateway_search.~~~*(text,text)')) as estimators,
-        (select count(*)::int from pg_class where relname in ('definitions_search', 'connections_search', 'customers_search')) as indexes`);
+        (select count(*)::int from pg_class where relname = any($1::text[])) as indexes`,
+      [SEARCH_INDEX_NAMES],
+    );
     return rows[0];
   });
 }
@@ -150,10 +154,10 @@ it('F1: none of the three routes runs as the superuser (planted ensure_search_in
   await asSuperuser(db, (c) => c.query('drop operator class gateway_search.gin_contains_ops using gin cascade'));
   try {
     const report = await bootstrap();
-    expect(report.search).toEqual({ indexed: true, indexesBuilt: 3 });
+    expect(report.search).toEqual({ indexed: true, indexesBuilt: SEARCH_INDEXES.length });
     const ran = await asSuperuser(db, async (c) => (await c.query('select via, who from app_public.ran_as_superuser')).rows);
     expect(ran).toEqual([]);
-    expect(await searchState()).toMatchObject({ indexes: 3, estimators: 'contsel/contjoinsel' });
+    expect(await searchState()).toMatchObject({ indexes: SEARCH_INDEXES.length, estimators: 'contsel/contjoinsel' });
   } finally {
     await asOwner(async (c) => {
       await c.query(`alter database ${c.escapeIdentifier(db.name)} reset search_path`);
@@ -182,7 +186,7 @@ it('F5/F3: after a migrate-first order (gateway_owner owned schema and operator,
     operator_superuser: true,
     function_superuser: true,
     estimators: 'contsel/contjoinsel',
-    indexes: 3,
+    indexes: SEARCH_INDEXES.length,
   });
   await asOwner(async (c) => {
     await expect(c.query('drop operator gateway_search.~~~*(text, text)')).rejects.toThrow(/must be owner/);
@@ -211,26 +215,29 @@ it('F5: an object gateway_owner left in gateway_search stops the extension/opcla
   expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: 0 });
 });
 
-it('F3: the connections index leads with (org_id, customer_id); db:bootstrap builds exactly the indexes migration 021 builds', async () => {
+it('F3: the connections index leads with (org_id, customer_id); db:bootstrap builds exactly the indexes the migrations build (021, and 022 for People)', async () => {
   const definitions = () =>
     asSuperuser(
       db,
       async (c) =>
         (
-          await c.query(`select relname::text, pg_get_indexdef(oid) as def from pg_class
-        where relname in ('definitions_search', 'connections_search', 'customers_search') order by relname`)
+          await c.query(
+            `select relname::text, pg_get_indexdef(oid) as def from pg_class
+        where relname = any($1::text[]) order by relname`,
+            [SEARCH_INDEX_NAMES],
+          )
         ).rows,
     );
   const dropAll = () =>
-    asSuperuser(db, (c) =>
-      c.query('drop index app_public.definitions_search, app_public.connections_search, app_public.customers_search'),
-    );
+    asSuperuser(db, (c) => c.query(`drop index ${SEARCH_INDEX_NAMES.map((n) => `app_public.${n}`).join(', ')}`));
   await dropAll();
-  // The function as migration 021 defines it (the F1 tests above planted their own).
-  const migration = fs.readFileSync(path.join(MIGRATIONS_DIR, '021_indexed_search.sql'), 'utf8');
-  const ensure = /create function app_private\.ensure_search_indexes\(\)[\s\S]*?\nend \$\$;/.exec(migration)![0];
-  await asOwner((c) => c.query(ensure.replace('create function', 'create or replace function')));
-  expect(await asOwner(async (c) => (await c.query('select app_private.ensure_search_indexes() as n')).rows[0].n)).toBe(3);
+  // The function as the last migration defining it does (022; the F1 tests above planted their own).
+  const migration = fs.readFileSync(path.join(MIGRATIONS_DIR, '022_people_team_and_search_order.sql'), 'utf8');
+  const ensure = /create (or replace )?function app_private\.ensure_search_indexes\(\)[\s\S]*?\nend \$\$;/.exec(migration)![0];
+  await asOwner((c) => c.query(ensure.replace(/^create (or replace )?function/, 'create or replace function')));
+  expect(await asOwner(async (c) => (await c.query('select app_private.ensure_search_indexes() as n')).rows[0].n)).toBe(
+    SEARCH_INDEXES.length,
+  );
   const byMigration = await definitions();
   await dropAll();
   expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: SEARCH_INDEXES.length });
@@ -366,5 +373,5 @@ it('G1: extensions gateway_owner installed itself (trusted extensions) stop the 
   }
   const again = await bootstrap();
   expect(again.search.indexed).toBe(true);
-  expect(await searchState()).toMatchObject({ indexes: 3 });
+  expect(await searchState()).toMatchObject({ indexes: SEARCH_INDEXES.length });
 });

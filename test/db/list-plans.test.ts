@@ -480,8 +480,9 @@ const REGISTRY: ListCase[] = [
       'search, a rare term': () => (rdb, page) => listPeople(rdb, { search: RARE_PERSON }, page, false),
       'search, a rare invitation email': () => (rdb, page) => listPeople(rdb, { search: 'invitee13@' }, page, false),
       'search, a common term': () => (rdb, page) => listPeople(rdb, { search: 'BIG.TEST' }, page, false),
-      'search, a common term, members only': () => (rdb, page) =>
-        listPeople(rdb, { search: 'BIG.TEST', status: 'active' }, page, false),
+      // One source (pagedQuery's one-source search steps).
+      'search, a common term, invitations only': () => (rdb, page) =>
+        listPeople(rdb, { search: 'BIG.TEST', status: 'invited' }, page, false),
     },
   },
   // Issue 10: the connections beside the capped plain lists (migration 020 orders them).

@@ -375,3 +375,27 @@ it('G1: extensions gateway_owner installed itself (trusted extensions) stop the 
   expect(again.search.indexed).toBe(true);
   expect(await searchState()).toMatchObject({ indexes: SEARCH_INDEXES.length });
 });
+
+it("a database migrated before 022 (no People copies yet): db:bootstrap builds the other indexes and skips People's instead of failing", async () => {
+  // As before 022: memberships without the name copy, nor its index (the column renamed away: its
+  // triggers name it).
+  await asSuperuser(db, (c) =>
+    c.query(`drop index app_public.memberships_search;
+      alter table app_public.memberships rename column user_name to before_022`),
+  );
+  try {
+    const report = await bootstrap();
+    expect(report.search).toEqual({ indexed: true, indexesBuilt: 0 });
+    const present = await asSuperuser(db, async (c) =>
+      (
+        await c.query(`select relname::text from pg_class where relname = any($1::text[]) order by relname`, [SEARCH_INDEX_NAMES])
+      ).rows.map((r) => r.relname),
+    );
+    expect(present).toEqual(SEARCH_INDEX_NAMES.filter((n) => n !== 'memberships_search').sort());
+  } finally {
+    // 022 adds the column back; the next superuser step builds its index.
+    await asSuperuser(db, (c) => c.query('alter table app_public.memberships rename column before_022 to user_name'));
+  }
+  expect((await bootstrap()).search).toEqual({ indexed: true, indexesBuilt: 1 });
+  expect(await searchState()).toMatchObject({ indexes: SEARCH_INDEXES.length });
+});

@@ -179,6 +179,11 @@ const variables = z.object({
     ),
   /** Take the client IP from X-Forwarded-For (only behind a proxy you trust). */
   TRUST_PROXY: boolean.default(false),
+  /**
+   * How far (percent) V8 lets the old generation grow past what survived the last full collection
+   * before collecting again (src/heap-growth.ts). 0 leaves it to V8.
+   */
+  HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(300).default(50),
   /** Cap on a request's body, in bytes (counted as it is read, chunked or not). */
   MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   /** off: any document runs; allowed: manifest ids and documents; required: manifest ids only. */
@@ -214,7 +219,11 @@ const schema = variables
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'is required in production' });
     }
     if (env.NODE_ENV === 'production' && !env.AUDIT_SIGNING_KEY) {
-      ctx.addIssue({ code: 'custom', path: ['AUDIT_SIGNING_KEY'], message: 'is required in production (it seals the audit trail)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AUDIT_SIGNING_KEY'],
+        message: 'is required in production (it seals the audit trail)',
+      });
     }
     if (env.CREDENTIALS_ENCRYPTION_KEY && Buffer.from(env.CREDENTIALS_ENCRYPTION_KEY, 'base64').length !== 32) {
       ctx.addIssue({ code: 'custom', path: ['CREDENTIALS_ENCRYPTION_KEY'], message: 'must be 32 bytes, base64-encoded' });

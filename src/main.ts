@@ -9,6 +9,7 @@ import { DEMO_MEMBERS } from './db/demo-seed.js';
 import { isAlive, LocalStateInUseError } from './local-lock.js';
 import { createLogger, endLog } from './logger.js';
 import { ensureDataDir, startGateway } from './runtime.js';
+import { applyHeapGrowth } from './heap-growth.js';
 
 let config: Config;
 try {
@@ -18,6 +19,7 @@ try {
   process.exit(2);
 }
 
+applyHeapGrowth(config.HEAP_GROWTH_PERCENT);
 const logger = createLogger(config.LOG_LEVEL);
 ensureDataDir(config);
 

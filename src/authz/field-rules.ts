@@ -12,7 +12,10 @@ export type ScopeMap = Record<string, unknown>;
 export type DeclaredScopes = ScopeMap | ((...args: unknown[]) => unknown) | undefined;
 
 export function declaredScopes(thing: GraphQLField<unknown, unknown> | GraphQLObjectType): DeclaredScopes {
-  return (thing.extensions?.pothosOptions as { authScopes?: DeclaredScopes } | undefined)?.authScopes;
+  const scopes = (thing.extensions?.pothosOptions as { authScopes?: DeclaredScopes } | undefined)?.authScopes;
+  // A rule evaluated per object but declared as a map (readOrMutationResult in scopes.ts) reads as that map.
+  if (typeof scopes === 'function' && 'declaredScopes' in scopes) return scopes.declaredScopes as ScopeMap;
+  return scopes;
 }
 
 /** The permission a field requires, when its rule is one (or the project permission, in a workspace). */

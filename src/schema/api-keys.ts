@@ -16,6 +16,7 @@ import {
 import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { CustomerRef } from './customers.js';
 import { connectionOptions, edgeOptions } from './paging.js';
@@ -53,7 +54,7 @@ export const ApiKeyRef = builder.objectRef<ServicePrincipalRow>('ApiKey');
 
 ApiKeyRef.implement({
   description: 'A service principal of the organization: an API key, a runner key or a registered OIDC client.',
-  authScopes: { permission: 'settings.manage', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'settings.manage' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),
@@ -123,7 +124,7 @@ ApiKeyRef.implement({
 
 const ApiKeySecretRef = builder.objectRef<{ apiKey: ServicePrincipalRow; secret: string | null }>('ApiKeyWithSecret').implement({
   description: 'The answer to creating or rotating a key: the only time its secret is shown.',
-  authScopes: { permission: 'settings.manage', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'settings.manage' }),
   fields: (t) => ({
     apiKey: t.field({ type: ApiKeyRef, resolve: (r) => r.apiKey }),
     secret: t.exposeString('secret', {

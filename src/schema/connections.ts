@@ -22,6 +22,7 @@ import { conflict, notFound } from '../errors.js';
 import type { Context } from '../context.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { CustomerRef } from './customers.js';
 import { AuthKindEnum } from './definitions.js';
@@ -61,7 +62,7 @@ const SyncStatusEnum = builder.enumType('SyncStatus', {
 
 export const ConnectionRef = builder.objectRef<ConnectionRow>('Connection').implement({
   description: 'A customer’s authenticated account in an app. Its credentials are write-only.',
-  authScopes: { permission: 'connections.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'connections.read' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),

@@ -13,6 +13,7 @@ import { requireId } from '../domain/validation.js';
 import { notFound } from '../errors.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { InvitationRef } from './refs.js';
@@ -25,7 +26,7 @@ export const CustomerStatus = builder.enumType('CustomerStatus', {
 
 export const CustomerRef = builder.objectRef<CustomerRow>('Customer').implement({
   description: "One of the organization's customers (a tenant). End Users see only their own.",
-  authScopes: { permission: 'customers.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'customers.read' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),

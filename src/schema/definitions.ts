@@ -24,6 +24,7 @@ import { requireId } from '../domain/validation.js';
 import { acrossWorkspaces, moveDefinition } from '../domain/workspaces.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { ExecutionRef } from './executions.js';
@@ -100,7 +101,7 @@ function defineKind(spec: KindSpec) {
   const deployable = Boolean(permissions.deployTest);
   const ref = builder.objectRef<DefinitionRow>(type).implement({
     description: spec.description,
-    authScopes: { permission: permissions.read, $granted: 'mutationResult' },
+    authScopes: readOrMutationResult({ permission: permissions.read }),
     fields: (t) => ({
       id: t.exposeID('id'),
       name: t.exposeString('name'),

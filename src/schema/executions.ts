@@ -3,6 +3,7 @@ import { listExecutions, requireExecution, retryExecution, type ExecutionRow } f
 import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { CustomerRef } from './customers.js';
@@ -32,7 +33,7 @@ export const ExecutionRef = builder.objectRef<ExecutionRow>('Execution');
 
 ExecutionRef.implement({
   description: 'A run of a workflow, agent or tool, or an action on a connection, for one customer.',
-  authScopes: { permission: 'executions.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'executions.read' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     status: t.field({ type: ExecutionStatusEnum, resolve: (e) => e.status }),

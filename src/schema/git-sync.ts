@@ -18,6 +18,7 @@ import { optionalText } from '../domain/validation.js';
 import { notFound } from '../errors.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, userIdOf } from './caller.js';
 
 function workspaceOf(ctx: Context) {
@@ -27,7 +28,7 @@ function workspaceOf(ctx: Context) {
 
 const GitRepositoryRef = builder.objectRef<GitRepositoryRow>('GitRepository').implement({
   description: 'The git repository a workspace syncs with. Its credentials are write-only: no field returns them.',
-  authScopes: { projectPermission: 'project.git.configure', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ projectPermission: 'project.git.configure' }),
   fields: (t) => ({
     url: t.exposeString('url'),
     branch: t.exposeString('branch'),
@@ -43,7 +44,7 @@ const GitRepositoryRef = builder.objectRef<GitRepositoryRow>('GitRepository').im
 });
 
 const PushResultRef = builder.objectRef<PushResult>('GitPushResult').implement({
-  authScopes: { projectPermission: 'project.git.push', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ projectPermission: 'project.git.push' }),
   fields: (t) => ({
     commit: t.exposeString('commit', {
       nullable: true,
@@ -69,7 +70,7 @@ const DefinitionKindEnum = builder.enumType('DefinitionKind', {
 });
 
 const PulledDefinitionRef = builder.objectRef<PulledDefinition>('GitPulledDefinition').implement({
-  authScopes: { projectPermission: 'project.git.pull', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ projectPermission: 'project.git.pull' }),
   fields: (t) => ({
     path: t.exposeString('path'),
     kind: t.field({ type: DefinitionKindEnum, resolve: (d) => d.kind }),
@@ -82,7 +83,7 @@ const PulledDefinitionRef = builder.objectRef<PulledDefinition>('GitPulledDefini
 const PullResultRef = builder.objectRef<PullResult>('GitPullResult').implement({
   description:
     'What a pull did. A pull with a bad file changes nothing: it fails with BAD_USER_INPUT and `extensions.refused` ([{ path, reason }]).',
-  authScopes: { projectPermission: 'project.git.pull', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ projectPermission: 'project.git.pull' }),
   fields: (t) => ({
     commit: t.exposeString('commit'),
     added: t.field({ type: [PulledDefinitionRef], resolve: (r) => r.added }),

@@ -32,6 +32,7 @@ import { conflict, forbidden, notFound } from '../errors.js';
 import type { Context } from '../context.js';
 import { auditOutcome, needsSavepoint } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, principalOf, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { CustomerRef } from './customers.js';
@@ -56,7 +57,7 @@ const InvitationStatusEnum = builder.enumType('InvitationStatus', {
 
 MemberRef.implement({
   description: 'A person’s membership in the organization.',
-  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'people.read' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     user: t.field({
@@ -91,7 +92,7 @@ function invitationStatus(i: InvitationRow): 'PENDING' | 'ACCEPTED' | 'REVOKED' 
 
 InvitationRef.implement({
   description: 'An invitation to join with a role (and teams). Accepted by a sign-in whose verified email matches.',
-  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'people.read' }),
   fields: (t) => ({
     id: t.exposeID('id', { description: 'What the invitee passes to acceptInvitation.' }),
     email: t.exposeString('email'),
@@ -164,7 +165,7 @@ const JoinRequestStatusEnum = builder.enumType('JoinRequestStatus', {
 
 const JoinRequestRef = builder.objectRef<JoinRequestRow>('JoinRequest').implement({
   description: 'Someone whose verified email is in the organization’s domain asked to join.',
-  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'people.read' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     email: t.exposeString('email'),

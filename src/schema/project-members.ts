@@ -18,6 +18,7 @@ import { requireProjectRole } from '../domain/project-roles.js';
 import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, userIdOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { ProjectRoleRef } from './project-roles.js';
@@ -31,7 +32,7 @@ const ProjectMemberKind = builder.enumType('ProjectMemberKind', { values: ['MEMB
 
 export const ProjectMemberRef = builder.objectRef<ProjectMemberRow>('ProjectMember').implement({
   description: 'A member of the organization, or a team, holding a project role in a workspace.',
-  authScopes: { projectPermission: 'project.members.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ projectPermission: 'project.members.read' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     kind: t.field({ type: ProjectMemberKind, resolve: (m) => (m.team_id ? 'TEAM' : 'MEMBER') }),

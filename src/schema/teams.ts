@@ -14,6 +14,7 @@ import {
 import { requireId } from '../domain/validation.js';
 import { auditOutcome } from './audit-plugin.js';
 import { builder } from './builder.js';
+import { readOrMutationResult } from '../authz/scopes.js';
 import { auditAs, principalOf } from './caller.js';
 import { connectionOptions, edgeOptions } from './paging.js';
 import { MemberRef, TeamRef } from './refs.js';
@@ -21,7 +22,7 @@ import { RoleRef } from './roles.js';
 import { selectsField } from './selection.js';
 
 TeamRef.implement({
-  authScopes: { permission: 'people.read', $granted: 'mutationResult' },
+  authScopes: readOrMutationResult({ permission: 'people.read' }),
   fields: (t) => ({
     id: t.exposeID('id'),
     name: t.exposeString('name'),

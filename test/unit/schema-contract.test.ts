@@ -5,14 +5,16 @@
 import fs from 'node:fs';
 import { isObjectType, Kind, parse, print, type GraphQLField, type GraphQLObjectType } from 'graphql';
 import { describe, expect, it } from 'vitest';
+import { declaredScopes } from '../../src/authz/field-rules.js';
 import { isPermission, isProjectPermission } from '../../src/authz/permissions.js';
 import { schema } from '../../src/schema/index.js';
 import { printedSchema, SCHEMA_FILE } from '../../scripts/print-schema.js';
 
 type Scopes = Record<string, unknown> | ((...args: unknown[]) => unknown) | undefined;
 
+// As declared: a rule evaluated per object reads as the map it declares (readOrMutationResult).
 function scopesOf(thing: GraphQLField<unknown, unknown> | GraphQLObjectType): Scopes {
-  return (thing.extensions?.pothosOptions as { authScopes?: Scopes } | undefined)?.authScopes;
+  return declaredScopes(thing);
 }
 
 const KNOWN_SCOPES = new Set([

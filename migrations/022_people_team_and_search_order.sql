@@ -88,7 +88,9 @@ declare
   v_name text;
   v_email text;
 begin
-  select u.name, u.email into v_name, v_email from app_public.users u where u.id = new.user_id;
+  -- FOR SHARE: a rename of this user in flight (resort_memberships_of_user) commits first and is
+  -- read here, or waits for this row; unlocked, each missed the other and the copies stayed stale.
+  select u.name, u.email into v_name, v_email from app_public.users u where u.id = new.user_id for share;
   new.sort_key := lower(coalesce(v_name, v_email, ''));
   new.user_name := v_name;
   new.user_email := v_email;
@@ -159,8 +161,12 @@ language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
   v_invitation record;
 begin
+  -- Bound to the request's organization explicitly: as the owner, a plain read of invitations
+  -- sees every organization (owner_lookup). FOR SHARE: a revoke or accept in flight is read
+  -- after it commits, not missed.
   select i.email, i.status into v_invitation from app_public.invitations i
-  where i.org_id = new.org_id and i.id = new.invitation_id for share;
+  where i.org_id = new.org_id and i.org_id = (select app_public.current_staff_org_id())
+    and i.id = new.invitation_id for share;
   new.sort_key := coalesce(v_invitation.email, '');
   new.pending := coalesce(v_invitation.status = 'pending', false);
   return new;

@@ -14,7 +14,7 @@
 import { EnvelopArmor } from '@escape.tech/graphql-armor';
 import type { Store } from '@envelop/rate-limiter';
 import type { GraphQLError, ValidationContext } from 'graphql';
-import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { createContextFactory, type Context, type GatewayServices, type ServerContext } from './context.js';
 import { useIdempotencyKeys } from './db/idempotency.js';
 import { useRequestTransaction } from './db/request-transaction-plugin.js';
@@ -24,6 +24,7 @@ import { useIntrospectionPolicy } from './http/introspection.js';
 import { maskUnexpectedError, useStableErrorCodes, useUnexpectedErrorLogging } from './http/error-codes.js';
 import { useMetricsEndpoint } from './http/metrics-endpoint.js';
 import { ExportSlots, useAuditExport } from './http/audit-export.js';
+import { useReadinessEndpoint } from './http/readiness.js';
 import { useRequestBodyPolicy } from './http/request-body.js';
 import { useRequestId } from './http/request-id.js';
 import { useRequestObservation } from './http/request-log.js';
@@ -130,21 +131,7 @@ export function createGateway(
       useRequestBodyPolicy(config.MAX_REQUEST_BYTES),
       ...(config.GRAPHIQL ? [useOfflineGraphiQLAssets()] : []),
       useIntrospectionPolicy(config.INTROSPECTION),
-      useReadinessCheck({
-        endpoint: '/ready',
-        check: async () => {
-          if (!readiness) {
-            await pool.query('select 1');
-            return;
-          }
-          // The body says what is up and how rate limits are counted (shared or local).
-          const { ok, body } = await readiness.ready();
-          return new Response(JSON.stringify(body), {
-            status: ok ? 200 : 503,
-            headers: { 'content-type': 'application/json', ...(ok ? {} : { 'retry-after': '1' }) },
-          });
-        },
-      }),
+      useReadinessEndpoint(pool, readiness),
       ...useTrustedDocuments(config.TRUSTED_DOCUMENTS, config.TRUSTED_DOCUMENTS_MANIFEST),
       ...(armor.protect().plugins as Plugin[]),
       useStableErrorCodes(),

@@ -22,6 +22,7 @@ interface PrincipalCommon {
   roleName: string;
   /** End Users (and customer-scoped keys) belong to one customer; staff to none. */
   customerId: string | null;
+  /** Built once per principal and never changed: sets derived from it are memoized per set (scopes.ts, request-database.ts). */
   permissions: ReadonlySet<Permission>;
   /** The organization's authorization version this was resolved at. */
   authzVersion: number;

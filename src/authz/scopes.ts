@@ -71,6 +71,11 @@ export type ReadOrMutationResult<S extends ReadScope> = S & { $granted: 'mutatio
  * a string each time (28 % of the bytes a 50-row list page allocated), whereas a map without it is
  * decided once per request. Both maps pass exactly when the caller holds `scope`; a caller
  * without it gets the declared map, evaluated as before.
+ *
+ * For a type's `authScopes` only (a field's rule function gets the arguments, not the context).
+ * The non-holder path relies on scope-auth ≥ 4.2.1 checking `$granted` per response path for a
+ * type's rule function (earlier versions cached it per parent object);
+ * test/unit/read-or-mutation-result.test.ts compares it with the plain map, caller by caller.
  */
 export function readOrMutationResult<S extends ReadScope>(scope: S) {
   const declared = { ...scope, $granted: 'mutationResult' } as ReadOrMutationResult<S>;
@@ -78,8 +83,8 @@ export function readOrMutationResult<S extends ReadScope>(scope: S) {
     'permission' in scope
       ? (ctx: Context) => heldPermissions(ctx).has(scope.permission)
       : (ctx: Context) => holdsProjectPermission(ctx, scope.projectPermission);
-  const perObject = (_parent: unknown, ctx: Context): S | ReadOrMutationResult<S> => (holds(ctx) ? scope : declared);
-  return Object.assign(perObject, { declaredScopes: declared });
+  const typeRule = (_parent: unknown, ctx: Context): S | ReadOrMutationResult<S> => (holds(ctx) ? scope : declared);
+  return Object.assign(typeRule, { declaredScopes: declared });
 }
 
 /** Resource type of a permission's category, as audit events name it. */

@@ -315,8 +315,8 @@ export async function pagedQuery<T extends { id: string }>(
   const { params } = options.where;
   const k = keyset(options.sort, window, params.length + 1);
   const sources = Array.isArray(options.from) ? options.from : [options.from];
-  /** A several-source list may search each source on its own columns (Conditions.search). */
-  const whereOf = (i: number) => (sources.length === 1 ? options.where.toString() : options.where.toString(i));
+  /** Source i's conditions: a several-source list may search each source on its own columns (Conditions.search). */
+  const whereOf = (i: number) => options.where.toString(i);
   const countSql = `select ${sources.map((from, i) => `(select count(*)::int from ${from} where ${whereOf(i)})`).join(' + ')} as count`;
   const total = options.withTotal ? `, (${countSql}) as total_count` : '';
   const cut = (from: string, where: string, extra: string) =>
@@ -341,37 +341,12 @@ export async function pagedQuery<T extends { id: string }>(
   const searchSteps = search !== undefined && indexedSearch && hasTrigram(options.where.searchTerm!);
   const aliasOf = (from: string) => /\s([a-z_][a-z0-9_]*)\s*$/i.exec(from)![1]!;
   const windowRows = SEARCH_WINDOW_PAGES * k.limit;
-  if (searchSteps && sources.length === 1) {
-    // Step 1 of a search page (see SEARCH_WINDOW_PAGES): the window, in the list's order.
-    const from = sources[0]!;
-    const alias = aliasOf(from);
-    const extra = options.decorate ? sortValue : total;
-    pageSql = `with scan as (select ${alias}.* from ${from} where ${options.where.withoutSearch()} and ${k.condition}
-         order by ${k.orderBy} limit ${windowRows})
-       select ${options.columns}, ${k.cursorKey} as cursor_key${extra}, (select count(*)::int from scan) as scanned
-       from scan ${alias} where ${search} order by ${k.orderBy} limit ${k.limit}`;
-    const windowed = await db.query<T & { cursor_key: string; total_count?: number; scanned?: number }>(decorated(pageSql), [
-      ...params,
-      ...k.params,
-    ]);
-    let rows = windowed.rows;
-    const complete = rows.length >= k.limit || (rows.length > 0 && rows[0]!.scanned! < windowRows);
-    if (!complete) {
-      // Step 2: the term is rare here; every match from the cursor on, through the GIN index.
-      pageSql = `with found as materialized (select ${alias}.* from ${from} where ${options.where} and ${k.condition})
-         select ${options.columns}, ${k.cursorKey} as cursor_key${extra}
-         from found ${alias} order by ${k.orderBy} limit ${k.limit}`;
-      rows = (await db.query<T & { cursor_key: string; total_count?: number }>(decorated(pageSql), [...params, ...k.params]))
-        .rows;
-    }
-    for (const row of rows) delete row.scanned;
-    return toConnection(rows, window, counted);
-  }
   if (searchSteps) {
-    // A search over several sources (members and invitations): the two steps per source. Step 1
-    // reads every source's window and says, per source, whether its window decided its share of
-    // the page (a page's worth of matches, or the source ended inside the window); step 2 reads
-    // the GIN index for the sources whose window did not, and the windows again for the others.
+    // A search page (see SEARCH_WINDOW_PAGES), per source (members and invitations are two). Step 1
+    // reads every source's window, in the list's order, and says, per source, whether its window
+    // decided its share of the page (a page's worth of matches, or the source ended inside the
+    // window); step 2, for a term rare somewhere, reads the GIN index for the sources whose window
+    // did not, and the windows again for the others.
     const windowCte = (from: string, i: number) =>
       `scan${i} as (select ${aliasOf(from)}.* from ${from} where ${options.where.withoutSearch()} and ${k.condition}
          order by ${k.orderBy} limit ${windowRows})`;

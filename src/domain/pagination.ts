@@ -3,6 +3,7 @@
  * the row id, so the next page starts right after the last row seen even when rows are inserted
  * meanwhile, and ties on the sort key are broken by id: a stable order.
  */
+import { SEARCH_INDEXES } from '../db/search-bootstrap.js';
 import { badUserInput } from '../errors.js';
 
 export interface PageArgs {
@@ -206,11 +207,12 @@ export function setIndexedSearch(on: boolean): void {
 export async function detectIndexedSearch(db: {
   query<R extends import('pg').QueryResultRow>(text: string): Promise<import('pg').QueryResult<R>>;
 }): Promise<boolean> {
+  // Every index SEARCH_INDEXES names (each searchable list's), not just one: a list without its
+  // index would read its organization through the leakproof operator.
+  const indexes = SEARCH_INDEXES.map(([name]) => `and to_regclass('app_public.${name}') is not null`).join(' ');
   const { rows } = await db.query<{ indexed: boolean }>(
     `select coalesce((select proleakproof from pg_catalog.pg_proc where oid = to_regprocedure('gateway_search.contains_ci(text,text)')), false)
-       and to_regclass('app_public.definitions_search') is not null and to_regclass('app_public.connections_search') is not null
-       and to_regclass('app_public.customers_search') is not null and to_regclass('app_public.memberships_search') is not null
-       and to_regclass('app_public.invitations_search') is not null as indexed`,
+       ${indexes} as indexed`,
   );
   return rows[0]?.indexed === true;
 }

@@ -120,6 +120,8 @@ export function clientIpOf(request: Request, trustProxy: boolean, socketIp: stri
 
 export interface ServerContext {
   req?: { socket?: { remoteAddress?: string } };
+  /** The operation is a query (set once it is parsed, src/db/request-transaction-plugin.ts). */
+  readOnlyOperation?: boolean;
 }
 
 export function createContextFactory(services: GatewayServices) {
@@ -137,7 +139,15 @@ export function createContextFactory(services: GatewayServices) {
 
     let confinedToCustomer = principal ? customerScope(request, principal) : null;
     const workspaceId = principal ? workspaceScope(request, principal) : null;
-    const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer, workspaceId), logger);
+    // A query runs in a READ ONLY transaction unless this request has activity to record (a
+    // sign-in, a last-active touch): PostgreSQL then refuses any write in it, and its end costs no
+    // round trip of its own (src/db/parked-transactions.ts).
+    const readOnly =
+      initial.readOnlyOperation === true &&
+      !(principal && caller.kind !== 'anonymous' && wouldRecordActivity(services.activity, principal, caller));
+    const db = new RequestDatabase(services.pool, bindingFor(caller, principal, confinedToCustomer, workspaceId), logger, {
+      readOnly,
+    });
     const actor =
       caller.kind === 'user'
         ? { userId: caller.userId, name: caller.token.name ?? caller.token.email }
@@ -188,6 +198,12 @@ export function createContextFactory(services: GatewayServices) {
       afterCommit,
     };
   };
+}
+
+function wouldRecordActivity(activity: MemberActivity, principal: Principal, caller: Exclude<Caller, { kind: 'anonymous' }>) {
+  return principal.kind === 'member'
+    ? activity.wouldRecord(principal, caller.kind === 'user' ? caller.token.sessionKey : null)
+    : activity.wouldRecordService(principal);
 }
 
 /**

@@ -6,7 +6,8 @@
  *  - `last_active_at`, at most once every few minutes per member and replica (the database
  *    itself ignores touches less than a minute apart); a service principal's `last_used_at`
  *    the same way.
- * Both run inside the request's transaction, so a request that rolls back leaves neither.
+ * Both run inside the request's transaction, so a request that rolls back leaves neither. A
+ * request that has one to record runs read-write even when it is a query (src/context.ts).
  */
 import type { RequestAudit } from '../audit/audit-log.js';
 import type { RequestDatabase } from '../db/request-database.js';
@@ -32,7 +33,23 @@ export class MemberActivity {
   private readonly sessions = new Remembered();
   private readonly touches = new Remembered();
 
-  /** Called once the request's transaction is open and its principal validated. */
+  /** Whether record() would write for this principal now (asked before the transaction opens). */
+  wouldRecord(principal: MemberPrincipal, sessionKey: string | null): boolean {
+    return (
+      (sessionKey !== null && !this.sessions.has(`${principal.orgId}|${sessionKey}`)) ||
+      !this.touches.has(principal.membershipId, TOUCH_EVERY_MS)
+    );
+  }
+
+  wouldRecordService(principal: ServicePrincipal): boolean {
+    return !this.touches.has(`sp:${principal.servicePrincipalId}`, TOUCH_EVERY_MS);
+  }
+
+  /**
+   * Called once the request's transaction is open and its principal validated. In a read-only
+   * transaction (nothing was due when it opened, but the principal changed since) it records
+   * nothing: it is still due, and the next request records it.
+   */
   async record(
     db: RequestDatabase,
     audit: RequestAudit,
@@ -41,6 +58,7 @@ export class MemberActivity {
     sessionKey: string | null,
   ): Promise<() => void> {
     const marks: string[] = [];
+    if (db.readOnly) return () => {};
     if (sessionKey) {
       const key = `${principal.orgId}|${sessionKey}`;
       if (!this.sessions.has(key)) {
@@ -67,7 +85,7 @@ export class MemberActivity {
   /** A service principal's "last used": at most once every few minutes per principal and replica. */
   async recordService(db: RequestDatabase, principal: ServicePrincipal): Promise<() => void> {
     const key = `sp:${principal.servicePrincipalId}`;
-    if (this.touches.has(key, TOUCH_EVERY_MS)) return () => {};
+    if (db.readOnly || this.touches.has(key, TOUCH_EVERY_MS)) return () => {};
     await db.query('select app_private.touch_service_principal($1)', [principal.servicePrincipalId]);
     return () => this.touches.add(key);
   }

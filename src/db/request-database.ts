@@ -11,6 +11,7 @@ const { escapeLiteral } = pg;
 import { serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { asDatabaseFault, commitOutcomeUnknown, databaseFaultOf, databaseUnavailable, isConnectionFault } from './faults.js';
+import { parkedTransactionsOf, type ParkedTransactions } from './parked-transactions.js';
 
 /** What RLS sees. `access` is the database role of the request (see migrations/CONVENTIONS.md). */
 export interface DatabaseBinding {
@@ -125,6 +126,15 @@ function permissionsValue(binding: DatabaseBinding, access: string, uuidOrEmpty:
 
 type State = 'unopened' | 'open' | 'finished';
 
+export interface RequestDatabaseOptions {
+  /**
+   * Open the transaction READ ONLY (a query operation that has nothing to record): PostgreSQL
+   * then refuses any write in it, and its end travels with the next request's BEGIN
+   * (src/db/parked-transactions.ts).
+   */
+  readOnly?: boolean;
+}
+
 /**
  * Statements with parameters run as named prepared statements: PostgreSQL parses and plans each
  * text once per connection instead of on every request (plans stay O(page) as generic plans too:
@@ -175,11 +185,18 @@ export class RequestDatabase {
   /** The connection died under this request: its transaction is gone (the server rolled it back). */
   private lost = false;
 
+  readonly readOnly: boolean;
+  private readonly parked: ParkedTransactions;
+
   constructor(
     private readonly pool: pg.Pool,
     private binding: DatabaseBinding,
     private readonly logger: Logger,
-  ) {}
+    options: RequestDatabaseOptions = {},
+  ) {
+    this.readOnly = options.readOnly === true;
+    this.parked = parkedTransactionsOf(pool);
+  }
 
   private authzVersion: number | null = null;
 
@@ -193,11 +210,15 @@ export class RequestDatabase {
   };
 
   private release(client: pg.PoolClient, error?: Error): void {
-    client.removeListener('end', this.onConnectionEnd);
+    this.detach(client);
     // Keep an error listener: a destroyed client may still emit while its socket closes.
-    client.removeListener('error', this.onConnectionError);
     if (error) client.on('error', () => {});
     client.release(error);
+  }
+
+  private detach(client: pg.PoolClient): void {
+    client.removeListener('end', this.onConnectionEnd);
+    client.removeListener('error', this.onConnectionError);
   }
 
   /**
@@ -257,6 +278,8 @@ export class RequestDatabase {
    */
   deferUntilCommit(text: string, values: SqlLiteral[]): void {
     if (this.state === 'finished') throw new Error('the request transaction has already finished');
+    // In a read-only transaction these writes run in a transaction of their own, in the same
+    // message as its end (finish()): the request itself changed nothing they must commit with.
     this.deferred.push(`${bindingSql(this.binding)}; ${renderStatement(text, values)}`);
   }
 
@@ -339,7 +362,17 @@ export class RequestDatabase {
       // transaction ends rolled back (its COMMIT never ran): reported as a failed commit below.
       const writes = verb === 'commit' ? this.deferred.splice(0) : [];
       this.deferred.length = 0;
-      const answer = await client.query(writes.length ? `${writes.join('; ')}; commit` : verb);
+      if (this.readOnly && writes.length === 0 && this.parked.park(client)) {
+        // Nothing to commit: the next request's opening message ends it (parked-transactions.ts).
+        this.detach(client);
+        return 'committed';
+      }
+      const text = !writes.length
+        ? verb
+        : this.readOnly
+          ? `commit; begin; ${writes.join('; ')}; commit`
+          : `${writes.join('; ')}; commit`;
+      const answer = await client.query(text);
       const result = (Array.isArray(answer) ? answer.at(-1) : answer) as pg.QueryResult;
       this.release(client);
       // COMMIT of an aborted transaction answers ROLLBACK.
@@ -380,27 +413,52 @@ export class RequestDatabase {
   }
 
   private async connect(): Promise<pg.PoolClient> {
+    const carried = this.parked.take();
+    if (carried) {
+      try {
+        return await this.begin(carried, 'commit; ');
+      } catch (error) {
+        // Whatever broke the parked connection, it is gone (begin destroyed it); a fresh one
+        // serves the request. The parked transaction had nothing to lose.
+        this.logger.warn({ err: error }, 'a parked database connection failed; opening another');
+      }
+    }
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
-      // A checked-out client whose connection dies (a terminated backend, a restart) emits
-      // 'error'; unheard, that would crash the process. The next query on it fails anyway.
-      client.on('error', this.onConnectionError);
-      client.on('end', this.onConnectionEnd);
     } catch (error) {
       this.logger.error({ err: error }, 'no database connection for the request');
       throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
     }
     try {
-      // One round trip: open, bind, and read the organization's authorization version.
+      return await this.begin(client, '');
+    } catch (error) {
+      this.logger.error({ err: error }, 'could not open the request transaction');
+      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
+    }
+  }
+
+  /**
+   * One round trip: end the transaction a parked client carries (`carriedEnd`), open this
+   * request's, bind it, and read the organization's authorization version.
+   */
+  private async begin(client: pg.PoolClient, carriedEnd: string): Promise<pg.PoolClient> {
+    // A checked-out client whose connection dies (a terminated backend, a restart) emits
+    // 'error'; unheard, that would crash the process. The next query on it fails anyway.
+    client.on('error', this.onConnectionError);
+    client.on('end', this.onConnectionEnd);
+    try {
       const version = this.binding.orgId ? `; select app_private.authz_version('${this.binding.orgId}') as v` : '';
-      const results = (await client.query(`begin; ${bindingSql(this.binding)}${version}`)) as unknown as pg.QueryResult[];
+      const open = this.readOnly ? 'begin transaction read only' : 'begin';
+      const results = (await client.query(
+        `${carriedEnd}${open}; ${bindingSql(this.binding)}${version}`,
+      )) as unknown as pg.QueryResult[];
       this.authzVersion = this.binding.orgId ? Number(results.at(-1)!.rows[0].v) : null;
       return client;
     } catch (error) {
       this.release(client, error as Error);
-      this.logger.error({ err: error }, 'could not open the request transaction');
-      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
+      this.lost = false;
+      throw error;
     }
   }
 }

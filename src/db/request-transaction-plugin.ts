@@ -5,7 +5,7 @@
  * Failures. Deferred audit events (failures, denials) are written after, in their own
  * transaction. Streams (@defer, subscriptions) are not enabled, so results are single.
  */
-import { GraphQLError } from 'graphql';
+import { getOperationAST, GraphQLError } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type pg from 'pg';
 import type { Context } from '../context.js';
@@ -14,6 +14,16 @@ import { databaseUnavailable } from './faults.js';
 
 export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
   return {
+    // The context (and with it the transaction) is built after parsing: tell it whether the
+    // operation is a query, which runs read-only (src/context.ts).
+    onParse({ context: { params } }) {
+      return ({ result, extendContext }) => {
+        if (result && typeof result === 'object' && 'kind' in result && result.kind === 'Document') {
+          const operation = getOperationAST(result, params?.operationName ?? undefined);
+          extendContext({ readOnlyOperation: operation?.operation === 'query' } as Partial<Context>);
+        }
+      };
+    },
     onExecute() {
       return {
         async onExecuteDone({ result, setResult, args }) {

@@ -1,0 +1,208 @@
+/**
+ * Query operations run in READ ONLY transactions whose end travels with the next request's
+ * BEGIN (src/db/parked-transactions.ts). What must hold, checked as gateway_app:
+ *  - PostgreSQL refuses a write in a read-only request transaction;
+ *  - a parked transaction is ended by the next request's opening message, which binds only its
+ *    own settings and reads a fresh snapshot (it can write, when it is read-write);
+ *  - nobody taking it, the parked transaction ends by itself and the client is back in the pool;
+ *  - nothing parks while others wait for the pool;
+ *  - a parked connection that dies neither crashes the process nor fails the next request;
+ *  - writes deferred to commit (audit events of a query) still commit, in their own transaction;
+ *  - shutdown ends what is parked.
+ */
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parkedTransactionsOf, type ParkedTransactions } from '../../src/db/parked-transactions.js';
+import { RequestDatabase, type DatabaseBinding } from '../../src/db/request-database.js';
+import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
+import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
+import { World, type SeededOrg } from '../helpers/world.js';
+
+let db: TestDatabase;
+let issuer: DevIssuer;
+let org: SeededOrg;
+let superuser: pg.Client;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  issuer = await startDevIssuer({ port: 0 });
+  org = await new World(db.appPool(2), issuer).organization('Parked');
+  superuser = new pg.Client({ connectionString: db.superuserUrl });
+  await superuser.connect();
+});
+afterAll(async () => {
+  await superuser?.end();
+  await issuer?.stop();
+  await db?.drop();
+});
+
+const ownerBinding = (): DatabaseBinding => ({
+  userId: org.members.owner.userId,
+  orgId: org.id,
+  access: 'staff',
+  tenantId: null,
+});
+const viewerBinding = (): DatabaseBinding => ({
+  userId: org.members.viewer.userId,
+  orgId: org.id,
+  access: 'staff',
+  tenantId: null,
+});
+
+async function teamNamed(name: string): Promise<number> {
+  const { rows } = await superuser.query('select count(*)::int as n from app_public.teams where org_id = $1 and name = $2', [
+    org.id,
+    name,
+  ]);
+  return rows[0].n;
+}
+
+async function idleInTransaction(): Promise<number> {
+  const { rows } = await superuser.query(
+    `select count(*)::int as n from pg_stat_activity
+     where datname = current_database() and usename = 'gateway_app' and state like 'idle in transaction%'`,
+  );
+  return rows[0].n;
+}
+
+const parkings: ParkedTransactions[] = [];
+// Each test counts the cluster's idle transactions: none may be left parked by an earlier one.
+afterEach(async () => {
+  await Promise.all(parkings.splice(0).map((parked) => parked.close()));
+});
+
+/** A pool of its own with parked transactions held `parkMs` (long: the test decides when they end). */
+function poolParkingFor(parkMs: number, max = 1) {
+  const pool = db.appPool(max);
+  const parked = parkedTransactionsOf(pool, parkMs);
+  parkings.push(parked);
+  return { pool, parked };
+}
+
+describe('a read-only request transaction', () => {
+  it('refuses writes: PostgreSQL says the transaction is read-only, and nothing is written', async () => {
+    const { pool } = poolParkingFor(60_000);
+    const request = new RequestDatabase(pool, ownerBinding(), silentLogger, { readOnly: true });
+    await request.open();
+    expect((await request.query<{ v: string }>('select current_setting($1) as v', ['transaction_read_only'])).rows[0]!.v).toBe(
+      'on',
+    );
+    const write = request.query('insert into teams (org_id, name) values ($1, $2)', [org.id, 'written read-only']);
+    await expect(write).rejects.toMatchObject({ code: '25006' });
+    await request.finish();
+    expect(await teamNamed('written read-only')).toBe(0);
+  });
+
+  it('is ended by the next request’s opening message, which binds its own settings and sees a fresh snapshot', async () => {
+    const { pool, parked } = poolParkingFor(60_000);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    const first = (await reader.query<{ pid: number; at: Date }>('select pg_backend_pid() as pid, now() as at', [])).rows[0]!;
+    expect(await reader.finish()).toBe('committed');
+    expect(parked.size).toBe(1);
+    expect(await idleInTransaction()).toBe(1); // parked, not yet ended
+
+    // Committed by someone else after the reader's snapshot.
+    await superuser.query(`insert into app_public.teams (org_id, name) values ($1, 'after the reader')`, [org.id]);
+
+    const writer = new RequestDatabase(pool, ownerBinding(), silentLogger);
+    await writer.open();
+    expect(parked.size).toBe(0);
+    const { rows } = await writer.query<{ pid: number; at: Date; user_id: string; read_only: string; seen: number }>(
+      `select pg_backend_pid() as pid, now() as at, current_setting('app.user_id') as user_id,
+              current_setting('transaction_read_only') as read_only,
+              (select count(*)::int from teams where name = $1) as seen`,
+      ['after the reader'],
+    );
+    expect(rows[0]!.pid).toBe(first.pid); // the same connection, carried
+    expect(rows[0]!.at.getTime()).toBeGreaterThan(first.at.getTime()); // a transaction of its own
+    expect(rows[0]!.user_id).toBe(org.members.owner.userId);
+    expect(rows[0]!.read_only).toBe('off');
+    expect(rows[0]!.seen).toBe(1);
+    await writer.query('insert into teams (org_id, name) values ($1, $2)', [org.id, 'written after carrying']);
+    expect(await writer.finish()).toBe('committed');
+    expect(await teamNamed('written after carrying')).toBe(1);
+    expect(await idleInTransaction()).toBe(0);
+  });
+
+  it('ends by itself when no request takes it: the client is back in the pool, outside any transaction', async () => {
+    const { pool, parked } = poolParkingFor(5, 2);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    await reader.query('select count(*) from definitions', []);
+    await reader.finish();
+    await parked.drained();
+    expect(parked.size).toBe(0);
+    expect(pool.idleCount).toBe(pool.totalCount);
+    expect(await idleInTransaction()).toBe(0);
+    const client = await pool.connect();
+    try {
+      const { rows } = await client.query(
+        `select nullif(current_setting('app.user_id', true), '') as user_id, pg_current_xact_id_if_assigned() as xact,
+                now() = statement_timestamp() as fresh_transaction`,
+      );
+      expect(rows[0]).toEqual({ user_id: null, xact: null, fresh_transaction: true });
+    } finally {
+      client.release();
+    }
+  });
+
+  it('does not park while someone waits for the pool: the waiter gets the client', async () => {
+    const { pool, parked } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    const waiting = pool.connect();
+    while (pool.waitingCount === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    await reader.finish();
+    expect(parked.size).toBe(0);
+    const client = await waiting;
+    try {
+      expect((await client.query('select pg_current_xact_id_if_assigned() as xact')).rows[0].xact).toBeNull();
+    } finally {
+      client.release();
+    }
+  });
+
+  it('whose connection dies while parked leaves the process up and the next request served', async () => {
+    const { pool, parked } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    const { pid } = (await reader.query<{ pid: number }>('select pg_backend_pid() as pid', [])).rows[0]!;
+    await reader.finish();
+    expect(parked.size).toBe(1);
+    await superuser.query('select pg_terminate_backend($1)', [pid]);
+
+    const next = new RequestDatabase(pool, ownerBinding(), silentLogger);
+    expect(await next.open()).toEqual(expect.any(Number));
+    const served = (await next.query<{ pid: number }>('select pg_backend_pid() as pid', [])).rows[0]!;
+    expect(served.pid).not.toBe(pid);
+    expect(await next.finish()).toBe('committed');
+  });
+
+  it('still commits the writes it deferred (a query’s audit events), in a transaction of their own', async () => {
+    const { pool, parked } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, ownerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    reader.deferUntilCommit('insert into teams (org_id, name) values ($1, $2)', [org.id, 'deferred by a query']);
+    expect(await reader.finish()).toBe('committed');
+    expect(parked.size).toBe(0); // ended with its writes, not parked
+    expect(await teamNamed('deferred by a query')).toBe(1);
+    expect(pool.idleCount).toBe(pool.totalCount);
+  });
+
+  it('is ended at shutdown, after which nothing parks', async () => {
+    const { pool, parked } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    await reader.finish();
+    expect(parked.size).toBe(1);
+    await parked.close();
+    expect(parked.size).toBe(0);
+    expect(await idleInTransaction()).toBe(0);
+    const again = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await again.open();
+    await again.finish();
+    expect(parked.size).toBe(0);
+    await pool.end();
+  });
+});

@@ -8,12 +8,16 @@
  * the request parks its client here with the transaction still open, and the next request that
  * needs a client takes it and sends `commit; begin …` as one message.
  *
+ * Requests that find no idle client wait here as well as in the pool's queue, first come first
+ * served: a finishing read-only request hands its client straight to the first of them (the
+ * pool's client, when it comes, goes back). Under load, when every client is busy, that is how
+ * most read-only transactions end.
+ *
  * Bounds, so that parking is never observable as a held transaction:
  *  - A parked client not taken within PARK_MS ends its transaction by itself and goes back to
  *    the pool: no snapshot or lock outlives its request by more than that.
- *  - Nothing parks while others wait for the pool (they are not request transactions that
- *    could take a parked client: they would wait PARK_MS for nothing); the transaction then
- *    ends in its own round trip, as every transaction did before.
+ *  - Nothing parks while others (not request transactions, which could take a parked client)
+ *    wait for the pool: the transaction ends in its own round trip and the pool serves them.
  *  - Only request transactions take parked clients; the pool never hands one out.
  *  - A parked client whose connection fails is destroyed; shutdown ends every parked transaction
  *    before the pool closes.
@@ -31,9 +35,19 @@ interface Parked {
   onError: (error: Error) => void;
 }
 
+/** A client for a request transaction; `carried`: its open read-only transaction is to be ended first. */
+export interface Acquired {
+  client: pg.PoolClient;
+  carried: boolean;
+}
+
 export class ParkedTransactions {
   /** Most recently parked last: a warm connection is taken first. */
   private readonly parked: Parked[] = [];
+  /** Requests waiting for a client (also in the pool's queue), oldest first. */
+  private readonly waiters: ((client: pg.PoolClient) => void)[] = [];
+  /** Requests served by a hand-over whose place in the pool's queue is still taken. */
+  private servedWhileQueued = 0;
   private readonly ending = new Set<Promise<void>>();
   private closed = false;
 
@@ -51,7 +65,14 @@ export class ParkedTransactions {
    * (someone waits for the pool, or shutdown began): the caller ends the transaction itself.
    */
   park(client: pg.PoolClient): boolean {
-    if (this.closed || this.pool.waitingCount > 0) return false;
+    if (this.closed) return false;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter(client);
+      return true;
+    }
+    // Others: whoever waits for the pool besides requests (each of those is counted here).
+    if (this.pool.waitingCount - this.servedWhileQueued > 0) return false;
     const entry: Parked = {
       client,
       timer: setTimeout(() => this.end(entry), this.parkMs),
@@ -64,13 +85,49 @@ export class ParkedTransactions {
     return true;
   }
 
-  /** A parked client, its transaction still to be ended (`commit` first in its next message). */
-  take(): pg.PoolClient | undefined {
+  /**
+   * A client for a request transaction: a parked one at once; else whichever comes first, a
+   * parked one handed over or the pool's (then the other goes back to the pool). Rejects as
+   * pool.connect() does (timeout, unreachable database).
+   */
+  acquire(): Promise<Acquired> {
     const entry = this.parked.pop();
-    if (!entry) return undefined;
-    clearTimeout(entry.timer);
-    entry.client.removeListener('error', entry.onError);
-    return entry.client;
+    if (entry) {
+      clearTimeout(entry.timer);
+      entry.client.removeListener('error', entry.onError);
+      return Promise.resolve({ client: entry.client, carried: true });
+    }
+    return new Promise<Acquired>((resolve, reject) => {
+      let served = false;
+      const waiter = (client: pg.PoolClient) => {
+        served = true;
+        this.servedWhileQueued++;
+        resolve({ client, carried: true });
+      };
+      this.waiters.push(waiter);
+      const stopWaiting = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+      };
+      this.pool.connect().then(
+        (client) => {
+          if (served) {
+            this.servedWhileQueued--;
+            return client.release();
+          }
+          stopWaiting();
+          resolve({ client, carried: false });
+        },
+        (error: unknown) => {
+          if (served) {
+            this.servedWhileQueued--;
+            return;
+          }
+          stopWaiting();
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Resolves once nothing is parked or ending: every client this parked is back in the pool. */

@@ -11,7 +11,7 @@ const { escapeLiteral } = pg;
 import { serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { asDatabaseFault, commitOutcomeUnknown, databaseFaultOf, databaseUnavailable, isConnectionFault } from './faults.js';
-import { parkedTransactionsOf, type ParkedTransactions } from './parked-transactions.js';
+import { parkedTransactionsOf, type Acquired, type ParkedTransactions } from './parked-transactions.js';
 
 /** What RLS sees. `access` is the database role of the request (see migrations/CONVENTIONS.md). */
 export interface DatabaseBinding {
@@ -413,29 +413,37 @@ export class RequestDatabase {
   }
 
   private async connect(): Promise<pg.PoolClient> {
-    const carried = this.parked.take();
-    if (carried) {
+    let acquired: Acquired;
+    try {
+      acquired = await this.parked.acquire();
+    } catch (error) {
+      throw this.noConnection(error);
+    }
+    if (acquired.carried) {
       try {
-        return await this.begin(carried, 'commit; ');
+        return await this.begin(acquired.client, 'commit; ');
       } catch (error) {
         // Whatever broke the parked connection, it is gone (begin destroyed it); a fresh one
         // serves the request. The parked transaction had nothing to lose.
         this.logger.warn({ err: error }, 'a parked database connection failed; opening another');
       }
-    }
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      this.logger.error({ err: error }, 'no database connection for the request');
-      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
+      try {
+        acquired = { client: await this.pool.connect(), carried: false };
+      } catch (error) {
+        throw this.noConnection(error);
+      }
     }
     try {
-      return await this.begin(client, '');
+      return await this.begin(acquired.client, '');
     } catch (error) {
       this.logger.error({ err: error }, 'could not open the request transaction');
       throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
     }
+  }
+
+  private noConnection(error: unknown): Error {
+    this.logger.error({ err: error }, 'no database connection for the request');
+    return databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
   }
 
   /**

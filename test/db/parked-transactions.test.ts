@@ -163,6 +163,37 @@ describe('a read-only request transaction', () => {
     }
   });
 
+  it('is handed straight to a request waiting for a client, first come first served', async () => {
+    const { pool, parked } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    const { pid } = (await reader.query<{ pid: number }>('select pg_backend_pid() as pid', [])).rows[0]!;
+    const first = new RequestDatabase(pool, ownerBinding(), silentLogger);
+    const second = new RequestDatabase(pool, viewerBinding(), silentLogger);
+    const firstOpened = first.open();
+    const secondOpened = second.open();
+    while (pool.waitingCount < 2) await new Promise((resolve) => setTimeout(resolve, 1));
+    await reader.finish();
+    await firstOpened;
+    expect(parked.size).toBe(0);
+    const { rows } = await first.query<{ pid: number; user_id: string; read_only: string }>(
+      `select pg_backend_pid() as pid, current_setting('app.user_id') as user_id, current_setting('transaction_read_only') as read_only`,
+      [],
+    );
+    expect(rows[0]).toEqual({ pid, user_id: org.members.owner.userId, read_only: 'off' });
+    expect(await first.finish()).toBe('committed');
+    await secondOpened;
+    expect(
+      (await second.query<{ user_id: string }>(`select current_setting($1) as user_id`, ['app.user_id'])).rows[0]!.user_id,
+    ).toBe(org.members.viewer.userId);
+    expect(await second.finish()).toBe('committed');
+    // The places the two took in the pool's queue were given back: one idle client, nobody waiting.
+    while (pool.waitingCount > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(pool.totalCount).toBe(1);
+    expect(pool.idleCount).toBe(1);
+    expect(await idleInTransaction()).toBe(0);
+  });
+
   it('whose connection dies while parked leaves the process up and the next request served', async () => {
     const { pool, parked } = poolParkingFor(60_000, 1);
     const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { GraphQLError, Kind, print, type DocumentNode, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { OnExecuteHookResult } from '@envelop/core';
 import type pg from 'pg';
 import { ORGANIZATION_HEADER, type Context } from '../context.js';
 import { badUserInput, ErrorCode, gatewayError } from '../errors.js';
@@ -116,102 +117,114 @@ const OWN_KEY = `org_id = $2::uuid and user_id = app_public.current_user_id() an
 /** Requests whose answers were replays, for the response header. */
 const replayed = new WeakSet<Request>();
 
+type OnExecute = NonNullable<Plugin<Context>['onExecute']>;
+
 export function useIdempotencyKeys(ttlMs: number): Plugin<Context> {
   return {
-    async onExecute({ args, setResultAndStopExecution }) {
-      const ctx = args.contextValue as Context & { request?: Request };
-      const request = ctx.request;
-      const key = request?.headers.get(IDEMPOTENCY_KEY_HEADER);
-      if (key == null || !request) return;
-      const operation = operationOf(args.document, args.operationName);
-      // Queries are safe to repeat; the header means nothing there.
-      if (operation?.operation !== 'mutation') return;
-      if (!KEY_SHAPE.test(key)) {
-        setResultAndStopExecution({
-          errors: [badUserInput('Idempotency-Key', 'must be 1–255 visible ASCII characters (a UUID is a good choice)')],
-        });
-        return;
-      }
-      // Keys belong to a principal; an anonymous mutation fails on its own, with nothing to keep.
-      if (ctx.caller.kind !== 'user') return;
-      const fingerprint = requestFingerprint(
-        args.document,
-        args.operationName,
-        args.variableValues,
-        ctx.confinedToCustomer,
-        ctx.workspace?.workspaceId ?? null,
-      );
-      // Scoped by what the client sent, not by the default organization it acted in: creating an
-      // organization changes the default, and the retry must still find its key.
-      const scope = request.headers.get(ORGANIZATION_HEADER) && ctx.principal ? ctx.principal.orgId : NO_ORGANIZATION;
-
-      const claimed = await ctx.db.query<{ claimed: boolean }>(
-        `insert into idempotency_keys as k (org_id, user_id, idempotency_key, fingerprint, expires_at)
-         values ($4, app_public.current_user_id(), $1, $2, now() + make_interval(secs => $3::double precision / 1000))
-         on conflict (org_id, user_id, idempotency_key) do update
-           set fingerprint = excluded.fingerprint, result = null, created_at = clock_timestamp(), expires_at = excluded.expires_at
-           where k.expires_at <= now()
-         returning true as claimed`,
-        [key, fingerprint, ttlMs, scope],
-      );
-      if (claimed.rowCount) {
-        const claim = { key };
-        ctx.idempotency = claim;
-        return {
-          // Runs before the request transaction's commit (this plugin is listed before it).
-          async onExecuteDone({ result }) {
-            if (isAsyncIterable(result)) return;
-            // A rolled-back request takes its claim with it: the retry runs for real.
-            if (ctx.db.rolledBackOnPurpose || ctx.db.connectionLost) return;
-            try {
-              if (result.errors?.length && !ctx.audit.hasPendingChanges) {
-                // Nothing was changed (denied, invalid…), yet the transaction commits (a denial
-                // is not a rollback): free the key, so a retry runs for real, as documented.
-                await ctx.db.query(`delete from idempotency_keys where ${OWN_KEY}`, [key, scope]);
-              } else {
-                await ctx.db.query(`update idempotency_keys set result = $3 where ${OWN_KEY}`, [
-                  key,
-                  scope,
-                  JSON.stringify(toStored(result)),
-                ]);
-              }
-            } catch (error) {
-              // The transaction is doomed now; its commit fails and answers for it.
-              ctx.logger.warn({ err: error }, 'could not store the idempotent result');
-            }
-          },
-        };
-      }
-      // Someone committed this key first (we waited on its row if it was still running).
-      const { rows } = await ctx.db.query<{ fingerprint: string; result: StoredResult | null }>(
-        `select fingerprint, result from idempotency_keys where ${OWN_KEY}`,
-        [key, scope],
-      );
-      const stored = rows[0];
-      if (!stored || stored.fingerprint !== fingerprint) {
-        setResultAndStopExecution({ errors: [idempotencyKeyReused()] });
-        return;
-      }
-      if (!stored.result) {
-        setResultAndStopExecution({
-          errors: [
-            gatewayError(
-              ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
-              'A request with this Idempotency-Key is still running.',
-              {},
-              { status: 409 },
-            ),
-          ],
-        });
-        return;
-      }
-      if (request) replayed.add(request);
-      setResultAndStopExecution(fromStored(stored.result));
+    // Not async: a request without the header (nearly all) should not pay for a promise.
+    onExecute(hook) {
+      const ctx = hook.args.contextValue as Context & { request?: Request };
+      const key = ctx.request?.headers.get(IDEMPOTENCY_KEY_HEADER);
+      if (key == null || !ctx.request) return;
+      return claimOrReplay(hook, ctx.request, key, ttlMs);
     },
     onResponse({ request, response }) {
       if (replayed.has(request)) response.headers.set(REPLAYED_HEADER, 'true');
     },
   };
+}
+
+async function claimOrReplay(
+  { args, setResultAndStopExecution }: Parameters<OnExecute>[0],
+  request: Request,
+  key: string,
+  ttlMs: number,
+): Promise<OnExecuteHookResult<Context> | void> {
+  const ctx = args.contextValue as Context;
+  const operation = operationOf(args.document, args.operationName);
+  // Queries are safe to repeat; the header means nothing there.
+  if (operation?.operation !== 'mutation') return;
+  if (!KEY_SHAPE.test(key)) {
+    setResultAndStopExecution({
+      errors: [badUserInput('Idempotency-Key', 'must be 1–255 visible ASCII characters (a UUID is a good choice)')],
+    });
+    return;
+  }
+  // Keys belong to a principal; an anonymous mutation fails on its own, with nothing to keep.
+  if (ctx.caller.kind !== 'user') return;
+  const fingerprint = requestFingerprint(
+    args.document,
+    args.operationName,
+    args.variableValues,
+    ctx.confinedToCustomer,
+    ctx.workspace?.workspaceId ?? null,
+  );
+  // Scoped by what the client sent, not by the default organization it acted in: creating an
+  // organization changes the default, and the retry must still find its key.
+  const scope = request.headers.get(ORGANIZATION_HEADER) && ctx.principal ? ctx.principal.orgId : NO_ORGANIZATION;
+
+  const claimed = await ctx.db.query<{ claimed: boolean }>(
+    `insert into idempotency_keys as k (org_id, user_id, idempotency_key, fingerprint, expires_at)
+     values ($4, app_public.current_user_id(), $1, $2, now() + make_interval(secs => $3::double precision / 1000))
+     on conflict (org_id, user_id, idempotency_key) do update
+       set fingerprint = excluded.fingerprint, result = null, created_at = clock_timestamp(), expires_at = excluded.expires_at
+       where k.expires_at <= now()
+     returning true as claimed`,
+    [key, fingerprint, ttlMs, scope],
+  );
+  if (claimed.rowCount) {
+    const claim = { key };
+    ctx.idempotency = claim;
+    return {
+      // Runs before the request transaction's commit (this plugin is listed before it).
+      async onExecuteDone({ result }) {
+        if (isAsyncIterable(result)) return;
+        // A rolled-back request takes its claim with it: the retry runs for real.
+        if (ctx.db.rolledBackOnPurpose || ctx.db.connectionLost) return;
+        try {
+          if (result.errors?.length && !ctx.audit.hasPendingChanges) {
+            // Nothing was changed (denied, invalid…), yet the transaction commits (a denial
+            // is not a rollback): free the key, so a retry runs for real, as documented.
+            await ctx.db.query(`delete from idempotency_keys where ${OWN_KEY}`, [key, scope]);
+          } else {
+            await ctx.db.query(`update idempotency_keys set result = $3 where ${OWN_KEY}`, [
+              key,
+              scope,
+              JSON.stringify(toStored(result)),
+            ]);
+          }
+        } catch (error) {
+          // The transaction is doomed now; its commit fails and answers for it.
+          ctx.logger.warn({ err: error }, 'could not store the idempotent result');
+        }
+      },
+    };
+  }
+  // Someone committed this key first (we waited on its row if it was still running).
+  const { rows } = await ctx.db.query<{ fingerprint: string; result: StoredResult | null }>(
+    `select fingerprint, result from idempotency_keys where ${OWN_KEY}`,
+    [key, scope],
+  );
+  const stored = rows[0];
+  if (!stored || stored.fingerprint !== fingerprint) {
+    setResultAndStopExecution({ errors: [idempotencyKeyReused()] });
+    return;
+  }
+  if (!stored.result) {
+    setResultAndStopExecution({
+      errors: [
+        gatewayError(
+          ErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
+          'A request with this Idempotency-Key is still running.',
+          {},
+          { status: 409 },
+        ),
+      ],
+    });
+    return;
+  }
+  replayed.add(request);
+  setResultAndStopExecution(fromStored(stored.result));
 }
 
 /** Deletes expired keys every `everyMs` (any replica may; the function deletes only expired rows). */

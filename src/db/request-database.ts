@@ -230,6 +230,11 @@ export class RequestDatabase {
     return this.authzVersion;
   }
 
+  /** The transaction is open (not yet finished): abandon() has something to do. */
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
   /** A failed mutation doomed the transaction: its rollback is the plan, not a surprise. */
   get rolledBackOnPurpose(): boolean {
     return this.rollbackOnly && !this.lost;

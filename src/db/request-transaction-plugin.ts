@@ -57,9 +57,9 @@ export function useRequestTransaction(pool: pg.Pool): Plugin<Context> {
       };
     },
     // Belt and braces: a request that never reached onExecuteDone must not keep its client.
-    async onResponse({ serverContext }) {
+    onResponse({ serverContext }) {
       const ctx = serverContext as Partial<Context> | undefined;
-      if (ctx?.db) await ctx.db.abandon().catch(() => {});
+      if (ctx?.db?.isOpen) return ctx.db.abandon().catch(() => {});
     },
   };
 }

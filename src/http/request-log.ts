@@ -13,6 +13,7 @@ import { operationLabel, type GatewayMetrics } from '../observability/metrics.js
 
 interface RequestFacts {
   started: number;
+  path: string;
   graphql: boolean;
   operationName?: string | null;
   operationType?: string;
@@ -47,8 +48,8 @@ export function useRequestObservation(logger: Logger, metrics: GatewayMetrics | 
     f.operationName = operation?.name?.value ?? operationName ?? null;
   };
   return {
-    onRequest({ request }) {
-      facts.set(request, { started: performance.now(), graphql: false });
+    onRequest({ request, url }) {
+      facts.set(request, { started: performance.now(), path: url.pathname, graphql: false });
     },
     onParams({ request, params }) {
       const f = facts.get(request);
@@ -88,8 +89,8 @@ export function useRequestObservation(logger: Logger, metrics: GatewayMetrics | 
     },
     onResponse({ request, response }) {
       const f = facts.get(request);
-      const path = new URL(request.url).pathname;
-      if (!f || QUIET_PATHS.has(path)) return;
+      if (!f || QUIET_PATHS.has(f.path)) return;
+      const { path } = f;
       const seconds = (performance.now() - f.started) / 1000;
       const outcome = f.graphql ? (f.outcome ?? outcomeOf(undefined, response.status)) : undefined;
       if (f.graphql && metrics) {

@@ -169,27 +169,57 @@ function organizationBucket(options: RateLimitOptions, ctx: Context, field: stri
 
 export function useRateLimits(options: RateLimitOptions): Plugin {
   const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
+  const refuse = (refused: Bucket | null) => {
+    if (refused) throw rateLimited(message(refused, seconds), seconds);
+  };
   return {
-    async onExecute({ args }) {
+    // Synchronous while the store is (the memory store): no promise per request for nothing.
+    onExecute({ args }) {
       const ctx = args.contextValue as unknown as Context;
-      let refused: Bucket | null = null;
-      for (const field of rootFieldCalls(args.schema, args.document, args.operationName)) {
-        // Permissions first: a denied call spends its caller's budget, not the organization's.
-        const permitted = passes(declaredScopes(field), ctx);
-        const caller = callerBucket(options, ctx, field.name);
-        const counted = countCall(options.store, caller.identity, options.windowMs, caller.max);
-        if (isPromise(counted) ? await counted : counted) {
-          refused ??= caller;
-          continue; // refused at the caller's limit: the organization's budget is not spent
-        }
-        const organization = permitted ? organizationBucket(options, ctx, field.name) : null;
-        if (!organization) continue;
-        const orgCounted = countCall(options.store, organization.identity, options.windowMs, organization.max);
-        if (isPromise(orgCounted) ? await orgCounted : orgCounted) refused ??= organization;
-      }
-      if (refused) throw rateLimited(message(refused, seconds), seconds);
+      const refused = countFields(options, ctx, rootFieldCalls(args.schema, args.document, args.operationName), 0, null);
+      return isPromise(refused) ? refused.then(refuse) : refuse(refused);
     },
   };
+}
+
+/** Counts the calls from `from` on, one after the other; the first bucket that refused one, or null. */
+function countFields(
+  options: RateLimitOptions,
+  ctx: Context,
+  fields: readonly GraphQLField<unknown, unknown>[],
+  from: number,
+  refused: Bucket | null,
+): Bucket | null | Promise<Bucket | null> {
+  for (let i = from; i < fields.length; i++) {
+    const counted = countField(options, ctx, fields[i]!);
+    if (isPromise(counted)) return counted.then((bucket) => countFields(options, ctx, fields, i + 1, refused ?? bucket));
+    refused ??= counted;
+  }
+  return refused;
+}
+
+/** One root-field call against its budgets: the bucket that refused it, or null. */
+function countField(
+  options: RateLimitOptions,
+  ctx: Context,
+  field: GraphQLField<unknown, unknown>,
+): Bucket | null | Promise<Bucket | null> {
+  // Permissions first: a denied call spends its caller's budget, not the organization's.
+  const permitted = passes(declaredScopes(field), ctx);
+  const caller = callerBucket(options, ctx, field.name);
+  const afterCaller = (over: boolean): Bucket | null | Promise<Bucket | null> => {
+    if (over) return caller; // refused at the caller's limit: the organization's budget is not spent
+    const organization = permitted ? organizationBucket(options, ctx, field.name) : null;
+    if (!organization) return null;
+    const orgCounted = countCall(options.store, organization.identity, options.windowMs, organization.max);
+    return isPromise(orgCounted)
+      ? orgCounted.then((orgOver) => (orgOver ? organization : null))
+      : orgCounted
+        ? organization
+        : null;
+  };
+  const counted = countCall(options.store, caller.identity, options.windowMs, caller.max);
+  return isPromise(counted) ? counted.then(afterCaller) : afterCaller(counted);
 }
 
 /**
@@ -203,10 +233,9 @@ export function limitRefusedRequests<C>(
   options: RateLimitOptions & { trustProxy: boolean },
 ): (initial: YogaInitialContext & ServerContext) => Promise<C> {
   const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
-  return async (initial) => {
-    try {
-      return await createContext(initial);
-    } catch (error) {
+  // One promise per request, not an async wrapper around the context's own.
+  return (initial) =>
+    createContext(initial).catch(async (error: unknown) => {
       const code = errorCodeOf(error);
       if (code !== ErrorCode.UNAUTHENTICATED && code !== ErrorCode.FORBIDDEN) throw error;
       const ip = normalizeIp(clientIpOf(initial.request, options.trustProxy, initial.req?.socket?.remoteAddress ?? null));
@@ -216,8 +245,7 @@ export function limitRefusedRequests<C>(
         throw rateLimited(message({ identity, max: options.ipMax, per: 'client IP', field: ANONYMOUS_FIELD }, seconds), seconds);
       }
       throw error;
-    }
-  };
+    });
 }
 
 /**

@@ -34,7 +34,6 @@ import { createMetricsServer, metricsOnApiPort } from './http/metrics-endpoint.j
 import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { parkedTransactionsOf } from './db/parked-transactions.js';
 import { createGateway, type Gateway } from './yoga.js';
 import { sealingKey, type SealingKey } from './audit/seal.js';
 import { AuditSealer, scheduleAuditSealing } from './audit/sealer.js';
@@ -214,8 +213,6 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       logger,
     );
     cleanups.push(() => pool.end());
-    // Before the pool ends (cleanups run last first): end the transactions parked on it.
-    cleanups.push(() => parkedTransactionsOf(pool).close());
     metrics.watchPool(pool);
     // GET /audit/export holds a client for as long as its reader reads: its own small pool, so
     // paused exports never take the request pool's clients (the export caps its concurrency to

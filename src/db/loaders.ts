@@ -201,7 +201,8 @@ export class RequestLoaders {
   get workspace(): DataLoader<string, WorkspaceRow | null> {
     return this.#lazy(
       'workspace',
-      () => new DataLoader<string, WorkspaceRow | null>(async (ids) => byKey(ids, await loadWorkspaces(this.db, ids), (r) => r.id)),
+      () =>
+        new DataLoader<string, WorkspaceRow | null>(async (ids) => byKey(ids, await loadWorkspaces(this.db, ids), (r) => r.id)),
     );
   }
   /** A workspace's counts (definitions by kind, project members), read only when selected. */

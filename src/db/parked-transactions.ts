@@ -1,30 +1,28 @@
 /**
- * A read-only request transaction ends in the next request's opening round trip.
+ * A read-only request transaction ends in the next opening round trip on its connection.
  *
  * Query operations run in READ ONLY transactions (PostgreSQL refuses any write in them, see
  * RequestDatabase), so their COMMIT carries nothing: when exactly it happens cannot change what
  * anyone reads or writes. Instead of spending a round trip of its own on it (a socket write, a
- * read, a protocol message for PostgreSQL — about a quarter of the gateway's CPU for `viewer`),
- * the request parks its client here with the transaction still open, and the next request that
- * needs a client takes it and sends `commit; begin …` as one message.
+ * read, a protocol message for PostgreSQL: about a quarter of the gateway's CPU for `viewer`),
+ * the request gives its client back with the transaction still open ("carrying" it), and the
+ * next request transaction that gets the client sends `commit; begin …` as one message.
  *
- * Requests that find no idle client wait here as well as in the pool's queue, first come first
- * served: a finishing read-only request hands its client straight to the first of them (the
- * pool's client, when it comes, goes back). Under load, when every client is busy, that is how
- * most read-only transactions end.
- *
- * Bounds, so that parking is never observable as a held transaction:
- *  - A parked client not taken within PARK_MS ends its transaction by itself and goes back to
- *    the pool: no snapshot or lock outlives its request by more than that.
- *  - Nothing parks while others (not request transactions, which could take a parked client)
- *    wait for the pool: the transaction ends in its own round trip and the pool serves them.
- *  - Only request transactions take parked clients; the pool never hands one out.
- *  - A parked client whose connection fails is destroyed; shutdown ends every parked transaction
- *    before the pool closes.
+ * The pool's own first-come-first-served queue stays the only queue:
+ *  - Someone waiting (a request or anyone else): the carrying client goes to the first waiter at
+ *    once. A request transaction ends the carried transaction in its opening message; anyone
+ *    else gets the client only after a `commit` of its own (connect() below), so nothing but a
+ *    request transaction ever sees an open transaction on a pooled client.
+ *  - Nobody waiting: the client is parked, still checked out. The next connect() of any kind puts
+ *    it back into the pool first, so the pool serves its queue in order with it. Not wanted
+ *    within PARK_MS, it ends its transaction by itself and goes back to the pool: no snapshot or
+ *    lock outlives its request by more than that (or by the next request's start, under load).
+ *  - A parked client whose connection fails is destroyed; close() (shutdown, before the pool
+ *    ends) ends every parked transaction and stops carrying.
  * The request's settings are transaction-local (`set_config(…, true)`), so COMMIT clears them
  * before the next request's BEGIN binds its own, in the same message.
  */
-import type pg from 'pg';
+import pg from 'pg';
 
 /** Long enough for requests already read from their sockets to take the client, short enough to be invisible. */
 export const PARK_MS = 2;
@@ -35,49 +33,87 @@ interface Parked {
   onError: (error: Error) => void;
 }
 
-/** A client for a request transaction; `carried`: its open read-only transaction is to be ended first. */
+/** A client for a request transaction; `carried`: an open read-only transaction is to be ended first. */
 export interface Acquired {
   client: pg.PoolClient;
   carried: boolean;
 }
 
-export class ParkedTransactions {
-  /** Most recently parked last: a warm connection is taken first. */
+type ConnectCallback = (error: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
+
+export interface CarryingPoolConfig extends pg.PoolConfig {
+  /** How long a carrying client nobody wants stays parked (tests hold one on purpose). */
+  parkMs?: number;
+}
+
+export class CarryingPool extends pg.Pool {
+  private readonly carrying = new WeakSet<pg.PoolClient>();
+  /** Most recently parked last. */
   private readonly parked: Parked[] = [];
-  /** Requests waiting for a client (also in the pool's queue), oldest first. */
-  private readonly waiters: ((client: pg.PoolClient) => void)[] = [];
-  /** Requests served by a hand-over whose place in the pool's queue is still taken. */
-  private servedWhileQueued = 0;
-  private readonly ending = new Set<Promise<void>>();
+  /** Parked transactions being ended (`ending` is pg's own flag: end() was called). */
+  private readonly endingParked = new Set<Promise<void>>();
+  private readonly parkMs: number;
   private closed = false;
 
-  constructor(
-    private readonly pool: pg.Pool,
-    private readonly parkMs = PARK_MS,
-  ) {}
+  constructor(config: CarryingPoolConfig) {
+    const { parkMs, ...poolConfig } = config;
+    super(poolConfig);
+    this.parkMs = parkMs ?? PARK_MS;
+  }
 
-  get size(): number {
+  /** Clients parked now (checked out, their read-only transaction open). */
+  get parkedCount(): number {
     return this.parked.length;
   }
 
   /**
-   * Parks a client whose read-only transaction is open and idle. False when it should not park
-   * (someone waits for the pool, or shutdown began): the caller ends the transaction itself.
+   * Everyone but request transactions: a client carrying a read-only transaction is handed over
+   * only after it ended. (pg's `pool.query()` comes through here too.)
    */
-  park(client: pg.PoolClient): boolean {
-    if (this.closed) return false;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      waiter(client);
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: ConnectCallback): void;
+  override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
+    const connected = this.checkOut().then(({ client, carried }) => {
+      if (!carried) return client;
+      return client.query('commit').then(
+        () => client,
+        (error: Error) => {
+          client.release(error);
+          throw error;
+        },
+      );
+    });
+    if (!callback) return connected;
+    connected.then(
+      (client) => callback(undefined, client, (release) => client.release(release as Error | undefined)),
+      (error: Error) => callback(error, undefined, () => {}),
+    );
+  }
+
+  /** For request transactions: a client, and whether it carries a read-only transaction to end first. */
+  connectCarrying(): Promise<Acquired> {
+    return this.checkOut();
+  }
+
+  /**
+   * A read-only request transaction is done: its client goes to the first waiter, or is parked,
+   * with the transaction still open. False once closed: the caller ends it itself.
+   */
+  releaseCarrying(client: pg.PoolClient): boolean {
+    if (this.closed || this.ending) return false;
+    this.carrying.add(client);
+    if (this.waitingCount > 0) {
+      client.release();
       return true;
     }
-    // Others: whoever waits for the pool besides requests (each of those is counted here).
-    if (this.pool.waitingCount - this.servedWhileQueued > 0) return false;
     const entry: Parked = {
       client,
-      timer: setTimeout(() => this.end(entry), this.parkMs),
+      timer: setTimeout(() => this.endParked(entry), this.parkMs),
       onError: (error) => {
-        if (this.remove(entry)) client.release(error);
+        if (this.unpark(entry)) {
+          this.carrying.delete(client);
+          client.release(error);
+        }
       },
     };
     client.on('error', entry.onError);
@@ -85,67 +121,49 @@ export class ParkedTransactions {
     return true;
   }
 
-  /**
-   * A client for a request transaction: a parked one at once; else whichever comes first, a
-   * parked one handed over or the pool's (then the other goes back to the pool). Rejects as
-   * pool.connect() does (timeout, unreachable database).
-   */
-  acquire(): Promise<Acquired> {
-    const entry = this.parked.pop();
-    if (entry) {
-      clearTimeout(entry.timer);
-      entry.client.removeListener('error', entry.onError);
-      return Promise.resolve({ client: entry.client, carried: true });
-    }
-    return new Promise<Acquired>((resolve, reject) => {
-      let served = false;
-      const waiter = (client: pg.PoolClient) => {
-        served = true;
-        this.servedWhileQueued++;
-        resolve({ client, carried: true });
-      };
-      this.waiters.push(waiter);
-      const stopWaiting = () => {
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) this.waiters.splice(at, 1);
-      };
-      this.pool.connect().then(
-        (client) => {
-          if (served) {
-            this.servedWhileQueued--;
-            return client.release();
-          }
-          stopWaiting();
-          resolve({ client, carried: false });
-        },
-        (error: unknown) => {
-          if (served) {
-            this.servedWhileQueued--;
-            return;
-          }
-          stopWaiting();
-          reject(error);
-        },
-      );
-    });
-  }
-
-  /** Resolves once nothing is parked or ending: every client this parked is back in the pool. */
+  /** Resolves once nothing is parked or ending: every client carried here is back in the pool. */
   async drained(): Promise<void> {
-    while (this.parked.length > 0 || this.ending.size > 0) {
-      await Promise.all([...this.ending]);
+    while (this.parked.length > 0 || this.endingParked.size > 0) {
+      await Promise.all([...this.endingParked]);
       if (this.parked.length > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(this.parkMs, 20)));
     }
   }
 
-  /** Ends every parked transaction and stops parking (shutdown, before the pool ends). */
-  async close(): Promise<void> {
+  /** Ends every parked transaction and stops carrying (shutdown, before the pool ends). */
+  async closeCarrying(): Promise<void> {
     this.closed = true;
-    for (const entry of [...this.parked]) this.end(entry);
-    await Promise.all([...this.ending]);
+    for (const entry of [...this.parked]) this.endParked(entry);
+    await Promise.all([...this.endingParked]);
   }
 
-  private remove(entry: Parked): boolean {
+  override end(): Promise<void>;
+  override end(callback: () => void): void;
+  override end(callback?: () => void): Promise<void> | void {
+    const ended = this.closeCarrying().then(() => super.end());
+    if (!callback) return ended;
+    void ended.then(callback, callback);
+  }
+
+  /**
+   * Through the pool's queue, always: a parked client goes back into the pool first, so whoever
+   * waited longest gets it (or this caller, when nobody waits).
+   */
+  private checkOut(): Promise<Acquired> {
+    const entry = this.parked.pop();
+    if (entry) {
+      clearTimeout(entry.timer);
+      entry.client.removeListener('error', entry.onError);
+      entry.client.release();
+    }
+    return new Promise<Acquired>((resolve, reject) => {
+      super.connect((error, client) => {
+        if (error || !client) return reject(error ?? new Error('no client'));
+        resolve({ client, carried: this.carrying.delete(client) });
+      });
+    });
+  }
+
+  private unpark(entry: Parked): boolean {
     const at = this.parked.indexOf(entry);
     if (at < 0) return false;
     this.parked.splice(at, 1);
@@ -153,10 +171,11 @@ export class ParkedTransactions {
     return true;
   }
 
-  /** Nobody took it: end the transaction in a round trip of its own, then return the client. */
-  private end(entry: Parked): void {
-    if (!this.remove(entry)) return;
+  /** Nobody wanted it: end the transaction in a round trip of its own, then return the client. */
+  private endParked(entry: Parked): void {
+    if (!this.unpark(entry)) return;
     const { client } = entry;
+    this.carrying.delete(client);
     const ended = client.query('commit').then(
       () => {
         client.removeListener('error', entry.onError);
@@ -169,22 +188,7 @@ export class ParkedTransactions {
         client.release(error);
       },
     );
-    this.ending.add(ended);
-    void ended.finally(() => this.ending.delete(ended));
+    this.endingParked.add(ended);
+    void ended.finally(() => this.endingParked.delete(ended));
   }
-}
-
-const byPool = new WeakMap<pg.Pool, ParkedTransactions>();
-
-/**
- * The parked transactions of one pool (request transactions of every gateway on it share them).
- * `parkMs` applies when the first call creates them (tests hold a client parked on purpose).
- */
-export function parkedTransactionsOf(pool: pg.Pool, parkMs = PARK_MS): ParkedTransactions {
-  let parked = byPool.get(pool);
-  if (!parked) {
-    parked = new ParkedTransactions(pool, parkMs);
-    byPool.set(pool, parked);
-  }
-  return parked;
 }

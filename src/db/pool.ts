@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { CarryingPool } from './parked-transactions.js';
 import { useFastTimestamps } from './timestamps.js';
 
 export interface PoolOptions {
@@ -14,6 +15,8 @@ export interface PoolOptions {
   clientClass?: typeof pg.Client;
   /** The server ends a transaction left idle this long (default 30 s). */
   idleInTransactionTimeoutMs?: number;
+  /** A read-only request transaction nobody takes over ends after this long (parked-transactions.ts). */
+  parkMs?: number;
 }
 
 /**
@@ -36,10 +39,11 @@ export const ANSWER_GRACE_MS = 2_000;
  * answered: it fails as 'no answer' (a 503, or an unknown outcome for COMMIT) and the client is
  * destroyed.
  */
-export function createPool(connectionString: string, options: PoolOptions, logger: Logger): pg.Pool {
+export function createPool(connectionString: string, options: PoolOptions, logger: Logger): CarryingPool {
   useFastTimestamps();
   const lockTimeout = options.lockTimeoutMs ?? Math.min(2_000, Math.ceil(options.statementTimeoutMs / 5));
-  const pool = new pg.Pool({
+  const pool = new CarryingPool({
+    parkMs: options.parkMs,
     connectionString,
     max: options.max,
     idleTimeoutMillis: 60_000,

@@ -11,7 +11,7 @@ const { escapeLiteral } = pg;
 import { serviceUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { asDatabaseFault, commitOutcomeUnknown, databaseFaultOf, databaseUnavailable, isConnectionFault } from './faults.js';
-import { parkedTransactionsOf, type Acquired, type ParkedTransactions } from './parked-transactions.js';
+import { CarryingPool, type Acquired } from './parked-transactions.js';
 
 /** What RLS sees. `access` is the database role of the request (see migrations/CONVENTIONS.md). */
 export interface DatabaseBinding {
@@ -184,9 +184,10 @@ export class RequestDatabase {
   private readonly deferred: string[] = [];
   /** The connection died under this request: its transaction is gone (the server rolled it back). */
   private lost = false;
+  /** A statement failed: the transaction is aborted (a read-only one has no savepoints to undo that). */
+  private statementFailed = false;
 
   readonly readOnly: boolean;
-  private readonly parked: ParkedTransactions;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -195,7 +196,6 @@ export class RequestDatabase {
     options: RequestDatabaseOptions = {},
   ) {
     this.readOnly = options.readOnly === true;
-    this.parked = parkedTransactionsOf(pool);
   }
 
   private authzVersion: number | null = null;
@@ -214,6 +214,13 @@ export class RequestDatabase {
     // Keep an error listener: a destroyed client may still emit while its socket closes.
     if (error) client.on('error', () => {});
     client.release(error);
+  }
+
+  private attach(client: pg.PoolClient): void {
+    // A checked-out client whose connection dies (a terminated backend, a restart) emits
+    // 'error'; unheard, that would crash the process. The next query on it fails anyway.
+    client.on('error', this.onConnectionError);
+    client.on('end', this.onConnectionEnd);
   }
 
   private detach(client: pg.PoolClient): void {
@@ -267,6 +274,7 @@ export class RequestDatabase {
     try {
       return await run;
     } catch (error) {
+      this.statementFailed = true;
       // A lost connection, a restart, a lock or statement timeout, no answer: a retryable 503
       // saying which. The transaction is aborted either way; a lost one cannot even be rolled
       // back, and one that stopped answering is given up (destroyed, never pooled again).
@@ -361,16 +369,19 @@ export class RequestDatabase {
       this.release(client, new Error('connection lost during the request'));
       return 'rolled back';
     }
-    const verb = this.rollbackOnly ? 'rollback' : 'commit';
+    // An aborted read-only transaction rolls back, and with it what it deferred: its COMMIT would
+    // answer ROLLBACK, but the deferred writes below run in a transaction of their own.
+    const verb = this.rollbackOnly || (this.readOnly && this.statementFailed) ? 'rollback' : 'commit';
     try {
       // Deferred writes and COMMIT in one message: if a write fails, the rest is skipped and the
       // transaction ends rolled back (its COMMIT never ran): reported as a failed commit below.
       const writes = verb === 'commit' ? this.deferred.splice(0) : [];
       this.deferred.length = 0;
-      if (this.readOnly && writes.length === 0 && this.parked.park(client)) {
-        // Nothing to commit: the next request's opening message ends it (parked-transactions.ts).
+      if (this.readOnly && verb === 'commit' && writes.length === 0 && this.pool instanceof CarryingPool) {
+        // Nothing to commit: the next opening message on this connection ends it (parked-transactions.ts).
         this.detach(client);
-        return 'committed';
+        if (this.pool.releaseCarrying(client)) return 'committed';
+        this.attach(client);
       }
       const text = !writes.length
         ? verb
@@ -418,19 +429,35 @@ export class RequestDatabase {
   }
 
   private async connect(): Promise<pg.PoolClient> {
+    let opening: string;
+    try {
+      opening = this.openingSql();
+    } catch (error) {
+      // A binding that cannot be written (a malformed id) never reaches a connection.
+      this.logger.error({ err: error }, 'could not open the request transaction');
+      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
+    }
     let acquired: Acquired;
     try {
-      acquired = await this.parked.acquire();
+      acquired =
+        this.pool instanceof CarryingPool
+          ? await this.pool.connectCarrying()
+          : { client: await this.pool.connect(), carried: false };
     } catch (error) {
       throw this.noConnection(error);
     }
     if (acquired.carried) {
       try {
-        return await this.begin(acquired.client, 'commit; ');
+        return await this.begin(acquired.client, `commit; ${opening}`);
       } catch (error) {
-        // Whatever broke the parked connection, it is gone (begin destroyed it); a fresh one
-        // serves the request. The parked transaction had nothing to lose.
-        this.logger.warn({ err: error }, 'a parked database connection failed; opening another');
+        // The carried read-only transaction had nothing to lose, but the connection that held it
+        // is gone (begin destroyed it): a fresh one serves the request. Anything else is this
+        // request's own failure, as on any connection.
+        if (!isConnectionFault(databaseFaultOf(error))) throw this.notOpened(error);
+        this.logger.warn(
+          { err: error },
+          'a database connection failed while it held a finished read-only transaction; opening another',
+        );
       }
       try {
         acquired = { client: await this.pool.connect(), carried: false };
@@ -439,10 +466,9 @@ export class RequestDatabase {
       }
     }
     try {
-      return await this.begin(acquired.client, '');
+      return await this.begin(acquired.client, opening);
     } catch (error) {
-      this.logger.error({ err: error }, 'could not open the request transaction');
-      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
+      throw this.notOpened(error);
     }
   }
 
@@ -451,21 +477,22 @@ export class RequestDatabase {
     return databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
   }
 
-  /**
-   * One round trip: end the transaction a parked client carries (`carriedEnd`), open this
-   * request's, bind it, and read the organization's authorization version.
-   */
-  private async begin(client: pg.PoolClient, carriedEnd: string): Promise<pg.PoolClient> {
-    // A checked-out client whose connection dies (a terminated backend, a restart) emits
-    // 'error'; unheard, that would crash the process. The next query on it fails anyway.
-    client.on('error', this.onConnectionError);
-    client.on('end', this.onConnectionEnd);
+  private notOpened(error: unknown): Error {
+    this.logger.error({ err: error }, 'could not open the request transaction');
+    return databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
+  }
+
+  /** Open, bind, and read the organization's authorization version: one message. */
+  private openingSql(): string {
+    const version = this.binding.orgId ? `; select app_private.authz_version('${this.binding.orgId}') as v` : '';
+    return `${this.readOnly ? 'begin transaction read only' : 'begin'}; ${bindingSql(this.binding)}${version}`;
+  }
+
+  /** One round trip (`sql`: openingSql(), after the end of a carried transaction when there is one). */
+  private async begin(client: pg.PoolClient, sql: string): Promise<pg.PoolClient> {
+    this.attach(client);
     try {
-      const version = this.binding.orgId ? `; select app_private.authz_version('${this.binding.orgId}') as v` : '';
-      const open = this.readOnly ? 'begin transaction read only' : 'begin';
-      const results = (await client.query(
-        `${carriedEnd}${open}; ${bindingSql(this.binding)}${version}`,
-      )) as unknown as pg.QueryResult[];
+      const results = (await client.query(sql)) as unknown as pg.QueryResult[];
       this.authzVersion = this.binding.orgId ? Number(results.at(-1)!.rows[0].v) : null;
       return client;
     } catch (error) {

@@ -12,7 +12,8 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parkedTransactionsOf, type ParkedTransactions } from '../../src/db/parked-transactions.js';
+import type { CarryingPool } from '../../src/db/parked-transactions.js';
+import { createPool } from '../../src/db/pool.js';
 import { RequestDatabase, type DatabaseBinding } from '../../src/db/request-database.js';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { createTestDatabase, silentLogger, type TestDatabase } from '../helpers/database.js';
@@ -65,18 +66,21 @@ async function idleInTransaction(): Promise<number> {
   return rows[0].n;
 }
 
-const parkings: ParkedTransactions[] = [];
+const pools: CarryingPool[] = [];
 // Each test counts the cluster's idle transactions: none may be left parked by an earlier one.
 afterEach(async () => {
-  await Promise.all(parkings.splice(0).map((parked) => parked.close()));
+  await Promise.all(pools.splice(0).map((pool) => pool.end().catch(() => {})));
 });
 
-/** A pool of its own with parked transactions held `parkMs` (long: the test decides when they end). */
+/** A request pool of its own whose parked transactions wait `parkMs` (long: the test decides when they end). */
 function poolParkingFor(parkMs: number, max = 1) {
-  const pool = db.appPool(max);
-  const parked = parkedTransactionsOf(pool, parkMs);
-  parkings.push(parked);
-  return { pool, parked };
+  const pool = createPool(
+    db.appUrl,
+    { max, statementTimeoutMs: 10_000, applicationName: 'test', parkMs },
+    silentLogger,
+  ) as CarryingPool;
+  pools.push(pool);
+  return { pool, parked: pool };
 }
 
 describe('a read-only request transaction', () => {
@@ -99,7 +103,7 @@ describe('a read-only request transaction', () => {
     await reader.open();
     const first = (await reader.query<{ pid: number; at: Date }>('select pg_backend_pid() as pid, now() as at', [])).rows[0]!;
     expect(await reader.finish()).toBe('committed');
-    expect(parked.size).toBe(1);
+    expect(parked.parkedCount).toBe(1);
     expect(await idleInTransaction()).toBe(1); // parked, not yet ended
 
     // Committed by someone else after the reader's snapshot.
@@ -107,7 +111,7 @@ describe('a read-only request transaction', () => {
 
     const writer = new RequestDatabase(pool, ownerBinding(), silentLogger);
     await writer.open();
-    expect(parked.size).toBe(0);
+    expect(parked.parkedCount).toBe(0);
     const { rows } = await writer.query<{ pid: number; at: Date; user_id: string; read_only: string; seen: number }>(
       `select pg_backend_pid() as pid, now() as at, current_setting('app.user_id') as user_id,
               current_setting('transaction_read_only') as read_only,
@@ -132,7 +136,7 @@ describe('a read-only request transaction', () => {
     await reader.query('select count(*) from definitions', []);
     await reader.finish();
     await parked.drained();
-    expect(parked.size).toBe(0);
+    expect(parked.parkedCount).toBe(0);
     expect(pool.idleCount).toBe(pool.totalCount);
     expect(await idleInTransaction()).toBe(0);
     const client = await pool.connect();
@@ -154,7 +158,7 @@ describe('a read-only request transaction', () => {
     const waiting = pool.connect();
     while (pool.waitingCount === 0) await new Promise((resolve) => setTimeout(resolve, 1));
     await reader.finish();
-    expect(parked.size).toBe(0);
+    expect(parked.parkedCount).toBe(0);
     const client = await waiting;
     try {
       expect((await client.query('select pg_current_xact_id_if_assigned() as xact')).rows[0].xact).toBeNull();
@@ -175,7 +179,7 @@ describe('a read-only request transaction', () => {
     while (pool.waitingCount < 2) await new Promise((resolve) => setTimeout(resolve, 1));
     await reader.finish();
     await firstOpened;
-    expect(parked.size).toBe(0);
+    expect(parked.parkedCount).toBe(0);
     const { rows } = await first.query<{ pid: number; user_id: string; read_only: string }>(
       `select pg_backend_pid() as pid, current_setting('app.user_id') as user_id, current_setting('transaction_read_only') as read_only`,
       [],
@@ -200,7 +204,7 @@ describe('a read-only request transaction', () => {
     await reader.open();
     const { pid } = (await reader.query<{ pid: number }>('select pg_backend_pid() as pid', [])).rows[0]!;
     await reader.finish();
-    expect(parked.size).toBe(1);
+    expect(parked.parkedCount).toBe(1);
     await superuser.query('select pg_terminate_backend($1)', [pid]);
 
     const next = new RequestDatabase(pool, ownerBinding(), silentLogger);
@@ -216,7 +220,7 @@ describe('a read-only request transaction', () => {
     await reader.open();
     reader.deferUntilCommit('insert into teams (org_id, name) values ($1, $2)', [org.id, 'deferred by a query']);
     expect(await reader.finish()).toBe('committed');
-    expect(parked.size).toBe(0); // ended with its writes, not parked
+    expect(parked.parkedCount).toBe(0); // ended with its writes, not parked
     expect(await teamNamed('deferred by a query')).toBe(1);
     expect(pool.idleCount).toBe(pool.totalCount);
   });
@@ -226,14 +230,91 @@ describe('a read-only request transaction', () => {
     const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
     await reader.open();
     await reader.finish();
-    expect(parked.size).toBe(1);
-    await parked.close();
-    expect(parked.size).toBe(0);
+    expect(parked.parkedCount).toBe(1);
+    await parked.closeCarrying();
+    expect(parked.parkedCount).toBe(0);
     expect(await idleInTransaction()).toBe(0);
     const again = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
     await again.open();
     await again.finish();
-    expect(parked.size).toBe(0);
-    await pool.end();
+    expect(parked.parkedCount).toBe(0);
+  });
+});
+
+describe('the pool’s queue stays first come, first served', () => {
+  it('a pool.connect() queued before a request transaction is served first, its client outside any transaction', async () => {
+    const { pool } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    const order: string[] = [];
+    // A user of the pool that is not a request transaction (principal lookups, audit flush…) queues first.
+    const plain = pool.connect().then((client) => {
+      order.push('plain');
+      return client;
+    });
+    while (pool.waitingCount === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    const request = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    const opened = request.open().then(() => order.push('request'));
+    await reader.finish();
+    const client = await plain;
+    expect(order).toEqual(['plain']);
+    expect(
+      (await client.query('select pg_current_xact_id_if_assigned() as xact, now() = statement_timestamp() as fresh')).rows[0],
+    ).toEqual({
+      xact: null,
+      fresh: true,
+    });
+    client.release();
+    await opened;
+    expect(order).toEqual(['plain', 'request']);
+    await request.finish();
+  });
+
+  it('a plain pool.query() is not starved by a stream of read-only requests', async () => {
+    const { pool } = poolParkingFor(60_000, 1);
+    let current = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await current.open();
+    let plainServed = false;
+    const plain = pool.query('select 1').then(() => (plainServed = true));
+    let handedOver = 0;
+    // Each request arrives while the previous one still holds the only client.
+    while (!plainServed && handedOver < 50) {
+      const next = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+      const opened = next.open();
+      await current.query('select pg_sleep(0.002)', []);
+      await current.finish();
+      await opened;
+      handedOver++;
+      current = next;
+    }
+    await current.finish();
+    await plain;
+    expect(plainServed).toBe(true);
+    expect(handedOver).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('what finish() reports for a read-only transaction', () => {
+  it('rolled back, when it was told to roll back', async () => {
+    const { pool, parked } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, viewerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    await expect(
+      reader.mutation(false, async () => {
+        throw new Error('doomed');
+      }),
+    ).rejects.toThrow('doomed');
+    expect(await reader.finish()).toBe('rolled back');
+    expect(parked.parkedCount).toBe(0);
+  });
+
+  it('rolled back, without writing what it deferred, when a statement failed', async () => {
+    const { pool } = poolParkingFor(60_000, 1);
+    const reader = new RequestDatabase(pool, ownerBinding(), silentLogger, { readOnly: true });
+    await reader.open();
+    reader.deferUntilCommit('insert into teams (org_id, name) values ($1, $2)', [org.id, 'deferred by an aborted query']);
+    await expect(reader.query('select 1/0', [])).rejects.toBeTruthy();
+    expect(await reader.finish()).toBe('rolled back');
+    expect(await teamNamed('deferred by an aborted query')).toBe(0);
   });
 });

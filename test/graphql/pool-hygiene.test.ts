@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { parkedTransactionsOf } from '../../src/db/parked-transactions.js';
+import type { CarryingPool } from '../../src/db/parked-transactions.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import type { SeededOrg } from '../helpers/world.js';
 import { CreateWorkflow, ExecuteWorkflow, UpdateWorkflow, ViewerQuery, WorkflowQuery, WorkflowsQuery } from './operations.js';
@@ -54,7 +54,7 @@ it('returns every client clean after 120 concurrent mixed requests', async () =>
   expect(responses).toHaveLength(120);
 
   const pool = t.gateway.pool;
-  await parkedTransactionsOf(pool).drained();
+  await (pool as CarryingPool).drained();
   expect(pool.waitingCount).toBe(0);
   expect(pool.totalCount).toBeLessThanOrEqual(3);
   expect(pool.idleCount).toBe(pool.totalCount);
@@ -106,7 +106,7 @@ it('a permission change under load neither starves nor leaks the pool (principal
   expect(responses.map((r) => r.status)).toEqual(responses.map(() => 200));
   expect(Date.now() - started).toBeLessThan(4_000); // well under the 5 s connection timeout a deadlock would hit
   const pool = t.gateway.pool;
-  await parkedTransactionsOf(pool).drained();
+  await (pool as CarryingPool).drained();
   expect(pool.idleCount).toBe(pool.totalCount);
   expect(pool.waitingCount).toBe(0);
 });

@@ -75,10 +75,17 @@ export class CarryingPool extends pg.Pool {
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
     const connected = this.checkOut().then(({ client, carried }) => {
       if (!carried) return client;
+      // Nobody listens on a checked-out client until its caller does: a connection reset during
+      // this round trip would emit 'error' unheard and end the process (review-carry).
+      const onError = () => {};
+      client.on('error', onError);
       return client.query('commit').then(
-        () => client,
+        () => {
+          client.removeListener('error', onError);
+          return client;
+        },
         (error: Error) => {
-          client.release(error);
+          client.release(error); // keeps onError: a destroyed client may still emit
           throw error;
         },
       );
@@ -153,6 +160,17 @@ export class CarryingPool extends pg.Pool {
     if (entry) {
       clearTimeout(entry.timer);
       entry.client.removeListener('error', entry.onError);
+      if (this.waitingCount === 0) {
+        // Nobody is ahead of this caller: it takes the client as it is. Released into the pool
+        // instead, the client would wait there for the pool's nextTick pulse, and a client
+        // released meanwhile (pg-pool hands it to the queue head synchronously) would take its
+        // place: the carried transaction would then sit in the idle list, open, until someone
+        // happened to pick it (review-carry).
+        this.carrying.delete(entry.client);
+        return Promise.resolve({ client: entry.client, carried: true });
+      }
+      // Someone waits: pg-pool gives the client to the oldest waiter synchronously (_release ->
+      // _pulseQueue), so it never sits idle with its transaction open.
       entry.client.release();
     }
     return new Promise<Acquired>((resolve, reject) => {

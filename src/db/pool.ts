@@ -42,6 +42,9 @@ export const ANSWER_GRACE_MS = 2_000;
 export function createPool(connectionString: string, options: PoolOptions, logger: Logger): CarryingPool {
   useFastTimestamps();
   const lockTimeout = options.lockTimeoutMs ?? Math.min(2_000, Math.ceil(options.statementTimeoutMs / 5));
+  // A CarryingPool (parked-transactions.ts): a read-only request's client is handed on to the
+  // next request with its transaction to end. Such a take-over is not one of pg's pool uses, so
+  // `maxUses` (not configured) would undercount.
   const pool = new CarryingPool({
     parkMs: options.parkMs,
     connectionString,

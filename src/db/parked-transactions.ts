@@ -13,12 +13,15 @@
  *    once. A request transaction ends the carried transaction in its opening message; anyone
  *    else gets the client only after a `commit` of its own (connect() below), so nothing but a
  *    request transaction ever sees an open transaction on a pooled client.
- *  - Nobody waiting: the client is parked, still checked out. The next connect() of any kind puts
- *    it back into the pool first, so the pool serves its queue in order with it. Not wanted
- *    within PARK_MS, it ends its transaction by itself and goes back to the pool: no snapshot or
- *    lock outlives its request by more than that (or by the next request's start, under load).
- *  - A parked client whose connection fails is destroyed; close() (shutdown, before the pool
+ *  - Nobody waiting: the client is parked, still checked out. The next connect() of any kind
+ *    takes it: directly while nobody waits, else through the pool's queue (released into it, it
+ *    goes to the oldest waiter at once, so it never idles in the pool with its transaction open).
+ *    Not wanted within PARK_MS, it ends its transaction by itself and goes back to the pool: no
+ *    snapshot or lock outlives its request by more than that (or by the next request's start,
+ *    under load).
+ *  - A parked client whose connection fails is destroyed; closeCarrying() (end(), before the pool
  *    ends) ends every parked transaction and stops carrying.
+ * Reviewed twice: docs/reviews/read-only-transactions-2026-11-26.md.
  * The request's settings are transaction-local (`set_config(…, true)`), so COMMIT clears them
  * before the next request's BEGIN binds its own, in the same message.
  */
@@ -76,7 +79,7 @@ export class CarryingPool extends pg.Pool {
     const connected = this.checkOut().then(({ client, carried }) => {
       if (!carried) return client;
       // Nobody listens on a checked-out client until its caller does: a connection reset during
-      // this round trip would emit 'error' unheard and end the process (review-carry).
+      // this round trip would emit 'error' unheard and end the process (second review).
       const onError = () => {};
       client.on('error', onError);
       return client.query('commit').then(
@@ -165,7 +168,7 @@ export class CarryingPool extends pg.Pool {
         // instead, the client would wait there for the pool's nextTick pulse, and a client
         // released meanwhile (pg-pool hands it to the queue head synchronously) would take its
         // place: the carried transaction would then sit in the idle list, open, until someone
-        // happened to pick it (review-carry).
+        // happened to pick it (second review).
         this.carrying.delete(entry.client);
         return Promise.resolve({ client: entry.client, carried: true });
       }

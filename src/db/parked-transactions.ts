@@ -155,8 +155,8 @@ export class CarryingPool extends pg.Pool {
   }
 
   /**
-   * Through the pool's queue, always: a parked client goes back into the pool first, so whoever
-   * waited longest gets it (or this caller, when nobody waits).
+   * A parked client, taken directly while nobody waits; else, through the pool's queue, whoever
+   * waited longest gets it. `carried`: its read-only transaction is still to be ended.
    */
   private checkOut(): Promise<Acquired> {
     const entry = this.parked.pop();

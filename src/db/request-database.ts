@@ -434,8 +434,7 @@ export class RequestDatabase {
       opening = this.openingSql();
     } catch (error) {
       // A binding that cannot be written (a malformed id) never reaches a connection.
-      this.logger.error({ err: error }, 'could not open the request transaction');
-      throw databaseUnavailable(databaseFaultOf(error) ?? 'unreachable');
+      throw this.notOpened(error);
     }
     let acquired: Acquired;
     try {
@@ -497,6 +496,8 @@ export class RequestDatabase {
       return client;
     } catch (error) {
       this.release(client, error as Error);
+      // That client is gone (destroyed, no longer heard): whatever it reported does not describe
+      // the connection a retry opens.
       this.lost = false;
       throw error;
     }

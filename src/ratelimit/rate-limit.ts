@@ -191,25 +191,29 @@ function countFields(
   refused: Bucket | null,
 ): Bucket | null | Promise<Bucket | null> {
   for (let i = from; i < fields.length; i++) {
-    const counted = countField(options, ctx, fields[i]!);
+    const field = fields[i]!;
+    // Permissions first: a denied call spends its caller's budget, not the organization's.
+    const counted = countCallOf(options, ctx, field.name, passes(declaredScopes(field), ctx));
     if (isPromise(counted)) return counted.then((bucket) => countFields(options, ctx, fields, i + 1, refused ?? bucket));
     refused ??= counted;
   }
   return refused;
 }
 
-/** One root-field call against its budgets: the bucket that refused it, or null. */
-function countField(
+/**
+ * One call of root field `field` against its budgets: the caller's (a denied call too), then the
+ * organization's (permitted calls only). The bucket that refused it, or null.
+ */
+function countCallOf(
   options: RateLimitOptions,
   ctx: Context,
-  field: GraphQLField<unknown, unknown>,
+  field: string,
+  permitted: boolean,
 ): Bucket | null | Promise<Bucket | null> {
-  // Permissions first: a denied call spends its caller's budget, not the organization's.
-  const permitted = passes(declaredScopes(field), ctx);
-  const caller = callerBucket(options, ctx, field.name);
+  const caller = callerBucket(options, ctx, field);
   const afterCaller = (over: boolean): Bucket | null | Promise<Bucket | null> => {
     if (over) return caller; // refused at the caller's limit: the organization's budget is not spent
-    const organization = permitted ? organizationBucket(options, ctx, field.name) : null;
+    const organization = permitted ? organizationBucket(options, ctx, field) : null;
     if (!organization) return null;
     const orgCounted = countCall(options.store, organization.identity, options.windowMs, organization.max);
     return isPromise(orgCounted)
@@ -255,12 +259,6 @@ export function limitRefusedRequests<C>(
  */
 export async function limitRouteCall(options: RateLimitOptions, ctx: Context, field: string, permitted: boolean): Promise<void> {
   const seconds = Math.max(1, Math.ceil(options.windowMs / 1000));
-  const caller = callerBucket(options, ctx, field);
-  if (await countCall(options.store, caller.identity, options.windowMs, caller.max))
-    throw rateLimited(message(caller, seconds), seconds);
-  const organization = permitted ? organizationBucket(options, ctx, field) : null;
-  if (!organization) return;
-  if (await countCall(options.store, organization.identity, options.windowMs, organization.max)) {
-    throw rateLimited(message(organization, seconds), seconds);
-  }
+  const refused = await countCallOf(options, ctx, field, permitted);
+  if (refused) throw rateLimited(message(refused, seconds), seconds);
 }

@@ -4,12 +4,13 @@
 #   docker run --env-file .env -p 4000:4000 control-plane-gateway
 # Migrations ship in the image: `docker run … control-plane-gateway node dist/cli/migrate.js`.
 
-# --- build: all dependencies, compile TypeScript to dist/ -----------------------------------
+# --- build: all dependencies; type-check, then bundle to dist/ (scripts/build.ts) -----------
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build.ts ./scripts/
 COPY src ./src
 RUN npm run build
 

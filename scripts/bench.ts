@@ -3,8 +3,8 @@
  *
  * One throwaway PostgreSQL (embedded) with 8 organizations of 4,000 workflows and one of
  * 100,000; one development issuer (JWKS over HTTP) both servers verify against; the gateway
- * (NODE_ENV=production, compiled — `dist/` when `npm run build` made it, else transpiled here
- * into .bench-build/) and the limit server (scripts/bench-limit-server.ts: node:http + pg, the
+ * (NODE_ENV=production, the production bundle `npm run build` makes, built here into
+ * .bench-build/) and the limit server (scripts/bench-limit-server.ts: node:http + pg, the
  * same JWT verification and settings statement, the minimal SQL, one round trip), each a child
  * process so its CPU and memory are its own. Workloads run in interleaved rounds (gateway and
  * limit alternate, their order flipping every round); every figure is the median over rounds:
@@ -35,6 +35,7 @@ import { DEV_AUDIENCE, startDevIssuer } from '../src/auth/dev-issuer.js';
 import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, withDatabase } from '../src/db/bootstrap.js';
 import { startEmbeddedPostgres } from '../src/db/embedded-postgres.js';
 import { migrate } from '../src/db/migrate.js';
+import { bundle, ENTRY_POINTS } from './build.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
@@ -117,10 +118,23 @@ const median = (values: number[]) => {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Build: the compiled gateway (issue-9's dist/ when present), else a transpiled copy of src/.
+// Build: what ships (scripts/build.ts's bundle), or a file-per-module transpile when profiling
 // ---------------------------------------------------------------------------------------------
-function compiledEntryPoints(): { gateway: string; limit: string } {
+/**
+ * The gateway runs as the production bundle `npm run build` makes, built afresh into
+ * .bench-build/ (so a stale dist/ never stands in for the code under test); the limit server is
+ * bundled the same way. With BENCH_CPU_PROFILE (or BENCH_BUILD=files) both are transpiled file
+ * by file instead, so a profile's frames keep their package paths (scripts/profile-summary.ts
+ * groups by them).
+ */
+async function compiledEntryPoints(): Promise<{ gateway: string; limit: string; kind: string }> {
   const out = path.join(ROOT, '.bench-build');
+  const build = process.env.BENCH_BUILD ?? (process.env.BENCH_CPU_PROFILE ? 'files' : 'bundle');
+  if (build === 'bundle') {
+    await bundle(ENTRY_POINTS, path.join(out, 'gateway'));
+    await bundle(['scripts/bench-limit-server.ts'], path.join(out, 'limit'), 'scripts');
+    return { gateway: path.join(out, 'gateway/main.js'), limit: path.join(out, 'limit/bench-limit-server.js'), kind: 'bundle' };
+  }
   fs.rmSync(out, { recursive: true, force: true });
   const files = (dir: string): string[] =>
     fs
@@ -133,12 +147,10 @@ function compiledEntryPoints(): { gateway: string; limit: string } {
     { cwd: ROOT, stdio: 'inherit' },
   );
   if (built.status !== 0) throw new Error('could not compile the gateway for the benchmark');
-  // migrate.ts finds the migrations next to its own directory's parent.
-  fs.symlinkSync(path.join(ROOT, 'migrations'), path.join(out, 'migrations'));
-  const dist = path.join(ROOT, 'dist/main.js');
   return {
-    gateway: fs.existsSync(dist) ? dist : path.join(out, 'src/main.js'),
+    gateway: path.join(out, 'src/main.js'),
     limit: path.join(out, 'scripts/bench-limit-server.js'),
+    kind: 'transpiled per file',
   };
 }
 
@@ -345,7 +357,7 @@ async function main() {
   };
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
-    const entry = compiledEntryPoints();
+    const entry = await compiledEntryPoints();
     const embedded = await startEmbeddedPostgres({ dataDir: path.join(work, 'pg'), durable: false });
     stopPostgres = () => embedded.stop();
     const superuser = embedded.superuserUrl();
@@ -492,7 +504,7 @@ async function main() {
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
     console.log(
       `\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${os.cpus().length} × ${cpu} · Node ${process.version} · ` +
-        `gateway ${path.relative(ROOT, entry.gateway)} (NODE_ENV=production) · pool ${poolMax} · ${connections} connections · ` +
+        `gateway ${path.relative(ROOT, entry.gateway)} (${entry.kind}, NODE_ENV=production) · pool ${poolMax} · ${connections} connections · ` +
         `${rounds} interleaved rounds × ${duration} s, medians · audit sealing every ${sealInterval} · load average ${load} · seeded in ${seeded.toFixed(0)} s\n`,
     );
     console.log(

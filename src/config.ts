@@ -278,6 +278,8 @@ export function devIssuerStateFile(config: Config): string {
 }
 
 export class ConfigError extends Error {
+  // Named explicitly: logs test it (logger.ts), and the production bundle renames classes.
+  override readonly name = 'ConfigError';
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }

@@ -9,7 +9,6 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
-import { Redis } from 'ioredis';
 import type pg from 'pg';
 import { MemberActivity } from './auth/activity.js';
 import { KeyVerifier } from './auth/key-verifier.js';
@@ -282,6 +281,8 @@ export async function startGateway(config: Config, logger: Logger, options: Star
     let store: MemoryStore | FallbackStore;
     let rateLimitStoreMode: () => RateLimitStoreMode;
     if (config.REDIS_URL) {
+      // Loaded only when configured: a single replica never holds ioredis's code in memory.
+      const { Redis } = await import('ioredis');
       // Never wait for Redis: commands fail at once while it is away (no offline queue) and the
       // fallback counts locally; reconnection is retried every ≤ 2 s in the background.
       const redis = new Redis(config.REDIS_URL, {

@@ -17,7 +17,7 @@ import { syncCatalogue, verifyCatalogue } from './catalogue.js';
 
 /**
  * `migrations/` at the project root, found by walking up from this file: the same from
- * `src/db/` (tsx) and from a compiled build (`dist/db/`, or any outDir inside the project).
+ * `src/db/` (tsx) and from the production bundle's chunks (`dist/`, or any outDir inside the project).
  */
 export const MIGRATIONS_DIR = findUp(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 

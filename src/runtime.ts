@@ -282,7 +282,7 @@ export async function startGateway(config: Config, logger: Logger, options: Star
     let rateLimitStoreMode: () => RateLimitStoreMode;
     if (config.REDIS_URL) {
       // Loaded only when configured: a single replica never holds ioredis's code in memory.
-      const { Redis } = await import('ioredis');
+      const { Redis } = await import('./ratelimit/redis-client.js');
       // Never wait for Redis: commands fail at once while it is away (no offline queue) and the
       // fallback counts locally; reconnection is retried every ≤ 2 s in the background.
       const redis = new Redis(config.REDIS_URL, {
@@ -294,9 +294,10 @@ export async function startGateway(config: Config, logger: Logger, options: Star
         lazyConnect: true,
       });
       let lastRedisError = '';
+      let closing = false;
       redis.on('error', (error) => {
         // Reconnect attempts repeat the same error; the store logs the transitions that matter.
-        if (error.message !== lastRedisError) logger.debug({ err: error }, 'redis error');
+        if (!closing && error.message !== lastRedisError) logger.debug({ err: error }, 'redis error');
         lastRedisError = error.message;
       });
       const fallback = new FallbackStore(redis, new RedisStore(redis, config.RATE_LIMIT_WINDOW), logger);
@@ -304,7 +305,11 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       // request; an unreachable one does not hold the start (ioredis keeps retrying).
       await Promise.race([redis.connect().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())]);
       cleanups.push(async () => {
+        // The store stops listening first: the connection's own `close` must not log a fallback
+        // after the log has ended. Then QUIT, waited for (at most a second), not a dropped socket.
+        closing = true;
         fallback.close();
+        await Promise.race([redis.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())]);
         redis.disconnect();
       });
       store = fallback;

@@ -160,9 +160,12 @@ export class FallbackStore extends Store {
   ) {
     super();
     this.current = redis.status === 'ready' ? 'shared' : 'pending';
-    redis.on('ready', () => this.switchTo('shared'));
-    redis.on('close', () => this.switchTo('local-fallback', 'connection closed'));
+    redis.on('ready', this.onReady);
+    redis.on('close', this.onClose);
   }
+
+  private readonly onReady = () => this.switchTo('shared');
+  private readonly onClose = () => this.switchTo('local-fallback', 'connection closed');
 
   mode(): RateLimitStoreMode {
     return this.current === 'shared' ? 'shared' : 'local-fallback';
@@ -191,7 +194,10 @@ export class FallbackStore extends Store {
     if (this.current !== 'shared') this.local.setForIdentity(identity, timestamps, windowMs);
   }
 
+  /** Stops counting and listening: at shutdown the connection's end is not an outage to log. */
   close(): void {
+    this.redis.off('ready', this.onReady);
+    this.redis.off('close', this.onClose);
     this.local.close();
   }
 

@@ -9,12 +9,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startDevIssuer, type DevIssuer } from '../../src/auth/dev-issuer.js';
 import { APP_ROLE, OWNER_ROLE, dropDatabase, withDatabase } from '../../src/db/bootstrap.js';
 import { GatewayClient, expectData } from '../helpers/gateway.js';
+import { startTestRedis } from '../helpers/redis.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -57,7 +59,61 @@ const noStackTrace = (text: string) => expect(text).not.toMatch(/^\s+at .+\(.+:\
 
 let issuer: DevIssuer;
 let gateway: ChildProcess | undefined;
-const gatewayOutput: string[] = [];
+let gatewayOutput: string[] = [];
+
+/** `node <build>/main.js` in production mode against the test issuer; resolves with its ready line. */
+async function startCompiledGateway(env: Record<string, string>): Promise<Record<string, unknown>> {
+  gatewayOutput = [];
+  const output = gatewayOutput;
+  const child = spawn('node', [path.join(buildDir, 'main.js')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH!,
+      NODE_ENV: 'production',
+      DATABASE_URL: appUrl,
+      OIDC_ISSUER: issuer.issuer,
+      OIDC_AUDIENCE: issuer.audience,
+      CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
+      PORT: '0',
+      DATA_DIR: path.join(buildDir, 'data'),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  gateway = child;
+  child.stdout!.on('data', (d) => output.push(String(d)));
+  child.stderr!.on('data', (d) => output.push(String(d)));
+  return new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line:\n${output.join('')}`)), 60_000);
+    const check = () => {
+      const line = output
+        .join('')
+        .split('\n')
+        .find((l) => l.includes('"gateway ready"'));
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line));
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => reject(new Error(`gateway exited ${code}:\n${output.join('')}`)));
+  });
+}
+
+/** SIGTERM: exit code 0, every line JSON, `stopped` the last one. Resolves with the lines. */
+async function stopCleanly(): Promise<string[]> {
+  const child = gateway!;
+  // 'close', not 'exit': only then has everything the process wrote to stdout been read (under
+  // load, 'exit' can come before the last log line's data event).
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  expect(await exited, gatewayOutput.join('')).toBe(0);
+  const lines = gatewayOutput.join('').trim().split('\n');
+  for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+  expect(lines.at(-1)).toContain('"stopped"');
+  return lines;
+}
 
 beforeAll(async () => {
   issuer = await startDevIssuer({ port: 0 });
@@ -158,40 +214,10 @@ describe('the README production steps, in order, on a fresh database', () => {
   it('5. node dist/main.js serves a token from the issuer; /metrics wants its secret; SIGTERM ends it cleanly', async () => {
     const metricsToken = randomBytes(24).toString('hex');
     const firstOwner = 'olga@example.com';
-    gateway = spawn('node', [path.join(buildDir, 'main.js')], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH!,
-        NODE_ENV: 'production',
-        DATABASE_URL: appUrl,
-        OIDC_ISSUER: issuer.issuer,
-        OIDC_AUDIENCE: issuer.audience,
-        CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-        AUDIT_SIGNING_KEY: randomBytes(32).toString('base64'),
-        ORG_CREATION: `domains:${firstOwner}`,
-        METRICS_TOKEN: metricsToken,
-        GRAPHIQL: 'true', // to check its assets are found from the compiled build
-        PORT: '0',
-        DATA_DIR: path.join(buildDir, 'data'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    gateway.stdout!.on('data', (d) => gatewayOutput.push(String(d)));
-    gateway.stderr!.on('data', (d) => gatewayOutput.push(String(d)));
-    const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ready line:\n${gatewayOutput.join('')}`)), 60_000);
-      const check = () => {
-        const line = gatewayOutput
-          .join('')
-          .split('\n')
-          .find((l) => l.includes('"gateway ready"'));
-        if (line) {
-          clearTimeout(timer);
-          resolve(JSON.parse(line));
-        }
-      };
-      gateway!.stdout!.on('data', check);
-      gateway!.once('exit', (code) => reject(new Error(`gateway exited ${code}:\n${gatewayOutput.join('')}`)));
+    const ready = await startCompiledGateway({
+      ORG_CREATION: `domains:${firstOwner}`,
+      METRICS_TOKEN: metricsToken,
+      GRAPHIQL: 'true', // to check its assets are found from the compiled build
     });
     // The start log tells only what is true here: no demo members, no GraphiQL in production.
     expect(ready.demoMembers).toBeUndefined();
@@ -217,6 +243,20 @@ describe('the README production steps, in order, on a fresh database', () => {
     );
     expect(viewer.viewer).toEqual({ organization: { name: 'Production Co' }, role: { name: 'Owner' } });
 
+    // The bundle holds one graphql-js: a syntax error is the same GraphQLError, with its location.
+    const syntax = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ viewer { user { name }' }),
+    });
+    expect((await syntax.json()).errors).toEqual([
+      {
+        message: 'Syntax Error: Expected Name, found <EOF>.',
+        locations: [{ line: 1, column: 25 }],
+        extensions: { code: 'GRAPHQL_PARSE_FAILED' },
+      },
+    ]);
+
     // GraphiQL's assets come from node_modules, found from the compiled file.
     const page = await (await fetch(`${url}/graphql`, { headers: { accept: 'text/html' } })).text();
     const assets = [...new Set([...page.matchAll(/\/graphiql-assets\/[A-Za-z0-9_./-]+/g)].map((m) => m[0]))];
@@ -234,18 +274,50 @@ describe('the README production steps, in order, on a fresh database', () => {
       /gateway_graphql_requests_total\{operation_name="anonymous",operation_type="mutation",outcome="OK"\} 1/,
     );
 
-    // 'close', not 'exit': only then has everything the process wrote to stdout been read (under
-    // load, 'exit' can come before the last log line's data event).
-    const exited = new Promise<number | null>((resolve) => gateway!.once('close', (code) => resolve(code)));
-    gateway.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    const lines = gatewayOutput.join('').trim().split('\n');
-    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
-    expect(lines.at(-1)).toContain('"stopped"');
+    const lines = await stopCleanly();
     // One line per request, with who, where, what and how it ended; no object dumps.
     const requestLine = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.operationType === 'query');
     expect(requestLine).toMatchObject({ orgId: created.createOrganization.id, outcome: 'OK', status: 200 });
     expect(requestLine.userId).toMatch(/^[0-9a-f-]{36}$/);
     expect(gatewayOutput.join('')).not.toMatch(/_connection|"client":\{|_events/);
+  }, 120_000);
+
+  it('6. with REDIS_URL it starts, counts locally while Redis cannot be reached, and still stops cleanly', async () => {
+    // A port nothing listens on: the shared store is loaded (its own chunk in the bundle) and falls back.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+
+    const ready = await startCompiledGateway({ REDIS_URL: `redis://127.0.0.1:${port}` });
+    const url = String(ready.url);
+    const readiness = await fetch(`${url}/ready`);
+    expect(readiness.status).toBe(200);
+    expect(await readiness.json()).toMatchObject({ rateLimitStore: 'local-fallback' });
+    const anonymous = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(anonymous.status).toBe(200);
+
+    const lines = await stopCleanly();
+    expect(lines.some((l) => l.includes('rate-limit store unreachable'))).toBe(true);
+  }, 120_000);
+
+  it('7. with a Redis that answers it counts shared, and SIGTERM ends it cleanly (no log after the last line)', async (ctx) => {
+    const redis = await startTestRedis();
+    if (!redis) return ctx.skip(); // no redis-server on this machine
+    try {
+      const ready = await startCompiledGateway({ REDIS_URL: redis.url });
+      const readiness = await fetch(`${String(ready.url)}/ready`);
+      expect(await readiness.json()).toMatchObject({ rateLimitStore: 'shared' });
+      // The connection's own end at shutdown must not be logged as an outage after `stopped`
+      // (that wrote to a closed log stream: an uncaught error and exit code 1).
+      const lines = await stopCleanly();
+      expect(lines.some((l) => l.includes('rate-limit store unreachable'))).toBe(false);
+    } finally {
+      await redis.stop();
+    }
   }, 120_000);
 });

@@ -278,7 +278,8 @@ export function devIssuerStateFile(config: Config): string {
 }
 
 export class ConfigError extends Error {
-  // Named explicitly: logs test it (logger.ts), and the production bundle renames classes.
+  // Named explicitly: the logger tests `error.name` (logger.ts), and a subclass of Error is
+  // otherwise named 'Error' (a bundler may also rename the class itself).
   override readonly name = 'ConfigError';
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

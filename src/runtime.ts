@@ -303,13 +303,13 @@ export async function startGateway(config: Config, logger: Logger, options: Star
       const fallback = new FallbackStore(redis, new RedisStore(redis, config.RATE_LIMIT_WINDOW), logger);
       // Give Redis a moment to connect, so a healthy start counts shared from the first
       // request; an unreachable one does not hold the start (ioredis keeps retrying).
-      await Promise.race([redis.connect().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())]);
+      await settledWithin(redis.connect(), 1_000);
       cleanups.push(async () => {
         // The store stops listening first: the connection's own `close` must not log a fallback
         // after the log has ended. Then QUIT, waited for (at most a second), not a dropped socket.
         closing = true;
         fallback.close();
-        await Promise.race([redis.quit().catch(() => {}), new Promise((r) => setTimeout(r, 1_000).unref())]);
+        await settledWithin(redis.quit(), 1_000);
         redis.disconnect();
       });
       store = fallback;
@@ -484,4 +484,9 @@ function describeDatabase(url: string): string {
 
 export function ensureDataDir(config: Config): void {
   fs.mkdirSync(config.DATA_DIR, { recursive: true });
+}
+
+/** Waits for `work` to settle (its failure ignored), for at most `ms`. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  await Promise.race([work.catch(() => {}), new Promise((resolve) => setTimeout(resolve, ms).unref())]);
 }

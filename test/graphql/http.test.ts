@@ -84,6 +84,40 @@ describe('operations endpoints', () => {
     expect(small.status).toBe(200);
     expect(JSON.parse(small.body)).toEqual({ data: { __typename: 'Query' } });
   });
+
+  it('answers 413 as soon as a body passes the limit, without waiting for its end, and closes that connection', async () => {
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+        const request = http.request(t.gateway.graphqlUrl, {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+        });
+        request.on('response', (response) => {
+          let body = '';
+          response.on('data', (c) => (body += String(c)));
+          response.on('end', () => resolve({ status: response.statusCode!, connection: response.headers.connection, body }));
+        });
+        request.on('error', reject);
+        // 5 KB past a 4 KB limit, and the body never ends: the answer must not wait for it.
+        request.write('{"query":"{ __typename }","extensions":{"pad":"');
+        request.write('x'.repeat(5000));
+      });
+      expect(answer.status).toBe(413);
+      expect(answer.connection).toBe('close');
+      expect(JSON.parse(answer.body).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    } finally {
+      agent.destroy();
+    }
+    // The gateway goes on serving.
+    const after = await fetch(t.gateway.graphqlUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+    expect(after.status).toBe(200);
+  });
 });
 
 describe('what an operation may arrive in (CSRF: no form content types)', () => {

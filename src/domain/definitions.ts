@@ -212,21 +212,15 @@ export async function createDefinitionRow(
   const { authKind, logoUrl } = connectorFields(kind, input, true);
   return withDatabaseErrors(
     async () => {
-      // Two statements, not one with a CTE: the version's workspace policy must see the new
-      // definition, and rows inserted by a CTE are invisible to the rest of its statement.
+      // One round trip (migration 023): the definition and its version 1, inserted by a
+      // function in that order, under the caller's own grants and policies.
       const { rows } = await db.query<DefinitionRow>(
-        `insert into definitions (org_id, kind, name, description, auth_kind, logo_url, created_by, updated_by, workspace_id)
-       values (app_public.current_org_id(), $1, $2, $3, $4, $5, $6, $6, $7)
-       returning id, org_id, kind, name, description, current_version, auth_kind, logo_url,
-                 created_at, updated_at, created_by, updated_by, workspace_id, enabled`,
-        [kind, name, description, authKind, logoUrl, actorId, input.workspaceId ?? null],
+        `select id, org_id, kind, name, description, current_version, auth_kind, logo_url,
+                created_at, updated_at, created_by, updated_by, workspace_id, enabled
+           from app_private.create_definition($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [kind, name, description, authKind, logoUrl, actorId, input.workspaceId ?? null, definition],
       );
       const row = rows[0]!;
-      await db.query(
-        `insert into definition_versions (org_id, definition_id, version, definition, created_by)
-       values (app_public.current_org_id(), $1, 1, $2, $3)`,
-        [row.id, definition, actorId],
-      );
       return { ...row, definition };
     },
     { ...uniqueName(kind), foreignKey: { definitions_org_id_workspace_id_fkey: { resourceType: 'Workspace' } } },

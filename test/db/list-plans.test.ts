@@ -483,6 +483,13 @@ const REGISTRY: ListCase[] = [
       // One source (pagedQuery's one-source search steps).
       'search, a common term, invitations only': () => (rdb, page) =>
         listPeople(rdb, { search: 'BIG.TEST', status: 'invited' }, page, false),
+      // Filters together: one walks its index in the list's order, the others are checked on the
+      // way, so a page reads about page ÷ the share of rows matching them all (here ≥ 1/6).
+      'roleId and status': () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId, status: 'inactive' }, page, false),
+      'teamId and roleId': () => (rdb, page) =>
+        listPeople(rdb, { teamId: sample.teamId, roleId: sample.viewerRoleId }, page, false),
+      'a small team and a rare term': () => (rdb, page) =>
+        listPeople(rdb, { teamId: sample.smallTeamId, search: RARE_PERSON }, page, false),
     },
   },
   // Issue 10: the connections beside the capped plain lists (migration 020 orders them).

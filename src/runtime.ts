@@ -34,6 +34,7 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createGateway, type Gateway } from './yoga.js';
+import { isClosingBehindRefusedBody } from './http/request-body.js';
 import { sealingKey, type SealingKey } from './audit/seal.js';
 import { AuditSealer, scheduleAuditSealing } from './audit/sealer.js';
 
@@ -396,6 +397,13 @@ export async function startGateway(config: Config, logger: Logger, options: Star
     // running, and shutdown must not end the pool under it.
     let inFlight = 0;
     const server = http.createServer((req, res) => {
+      if (isClosingBehindRefusedBody(req.socket)) {
+        // Pipelined behind a body refused with 413 on a connection that is closing: not run
+        // (src/http/request-body.ts). Nobody will read this answer; it only ends the exchange.
+        res.writeHead(503, { connection: 'close' });
+        res.end();
+        return;
+      }
       if (stopping) {
         // From SIGTERM on nothing new is accepted, not even on a kept-alive connection.
         res.writeHead(503, { connection: 'close', 'retry-after': '1', 'content-type': 'application/json' });

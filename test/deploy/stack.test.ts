@@ -200,4 +200,9 @@ describe('Dockerfile', () => {
     expect(instructions.at(-1)).toBe('CMD ["node", "dist/main.js"]');
     expect(dockerfile).toMatch(/HEALTHCHECK[^\n]*\\\n\s*CMD [^\n]*\/health/);
   });
+
+  it('runs with glibc’s dynamic mmap threshold off (MALLOC_TRIM_THRESHOLD_, issue 10: resident memory under load)', () => {
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    expect(runtime).toMatch(/^ENV [^]*?MALLOC_TRIM_THRESHOLD_=\d+/m);
+  });
 });

@@ -159,6 +159,23 @@ describe('a connection closing behind a refused body (review-a F1, F2)', () => {
     expect(JSON.stringify(check.body)).not.toContain(name);
   });
 
+  it('a body the client breaks off mid-way is a bad request in the log, not a database fault', async () => {
+    const requestId = `broken-off-${Date.now()}`;
+    const socket = net.connect(Number(new URL(t.gateway.url).port), '127.0.0.1');
+    await once(socket, 'connect');
+    socket.on('error', () => {});
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Request-Id: ${requestId}\r\nContent-Length: 1000\r\n\r\n{"query":`,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    const lines = () => t.logs.flatMap((chunk) => chunk.split('\n')).filter((line) => line.includes(requestId));
+    await expect.poll(() => lines().some((line) => line.includes('"msg":"request"')), { timeout: 3_000 }).toBe(true);
+    const logged = lines().map((line) => JSON.parse(line) as { level: number; status?: number });
+    expect(logged.find((line) => line.status !== undefined)).toMatchObject({ status: 400 });
+    expect(logged.filter((line) => line.level >= 50)).toEqual([]);
+  });
+
   it('answers a request whose client went away before its body was read (the handler settles)', async () => {
     let settled: string | undefined;
     // A server of our own stands in for any wait before the body is parsed: the request is

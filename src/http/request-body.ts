@@ -6,7 +6,9 @@
  *    with 415 UNSUPPORTED_MEDIA_TYPE before anything runs (CSRF). GET runs queries only (Yoga
  *    refuses mutations over GET with 405).
  *  - The body limit holds however the body is sent: Content-Length is checked before reading,
- *    and the bytes are counted as they are read, so a chunked body stops at the limit (413).
+ *    and the bytes are counted as they are read, so a chunked body stops at the limit (413). The
+ *    rest is never read: the connection closes behind the 413, and nothing pipelined behind it
+ *    runs.
  *  - Malformed JSON (or bytes that are not UTF-8) answers 400 BAD_REQUEST with a fixed message:
  *    no parser exception, no piece of the body.
  */

@@ -85,39 +85,52 @@ async function load(superuserUrl: string): Promise<void> {
       `insert into memberships (org_id, user_id, role_id, status, sort_key, user_name, user_email)
          select $1, $2, id, 'active', 'owner', 'Owner', 'owner@big.test' from roles where org_id = $1 and system_key = 'owner';
        insert into memberships (org_id, user_id, role_id, status, sort_key, user_name, user_email)
-         select $1, u.id, r.id, case when n % 4 = 0 then 'inactive' else 'active' end, lower(coalesce(u.name, u.email, '')),
+         select $1, u.id, r.id, case when n % 400 = 1 then 'inactive' else 'active' end, lower(coalesce(u.name, u.email, '')),
                 u.name, u.email
          from (select id, name, email, row_number() over (order by subject) n from users where subject like 'u%') u
-         join roles r on r.org_id = $1 and r.system_key = case when u.n % 3 = 0 then 'developer' else 'viewer' end;
+         join roles r on r.org_id = $1
+           and r.system_key = case when u.n % 400 = 7 then 'admin' when u.n % 3 = 0 then 'developer' else 'viewer' end;
        insert into invitations (org_id, email, role_id, expires_at)
          select $1, 'invitee' || i || '@big.test', r.id, now() + interval '7 days'
          from generate_series(1, ${ROWS}) i, roles r where r.org_id = $1 and r.system_key = 'viewer';
+       -- A rare kind: 1 service principal in 400 is an API key (the rest are runners).
+       update service_principals set kind = 'api_key', role_id = (select id from roles where org_id = $1 and system_key = 'viewer')
+       where org_id = $1 and ('x' || substr(md5(id::text), 4, 3))::bit(12)::int % 400 = 21;
        insert into teams (org_id, name) select $1, 'Team ' || md5(i::text) from generate_series(1, ${ROWS}) i;
+       -- Developers are a third of the organization but rare in the large team below (about 1 in 400
+       -- of its developers stay developers): the team rows' role copy must be what a page walks.
+       update memberships m set role_id = (select id from roles where org_id = $1 and system_key = 'viewer')
+       where m.org_id = $1 and m.role_id = (select id from roles where org_id = $1 and system_key = 'developer')
+         and ('x' || substr(md5(m.id::text), 1, 2))::bit(8)::int % 2 = 0
+         and ('x' || substr(md5(m.id::text), 3, 3))::bit(12)::int % 400 <> 0;
        -- A team holding half of everyone, invitations included (team rows carry the list's sort key, 022).
-       insert into team_members (org_id, team_id, membership_id, sort_key)
-         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1), m.id, m.sort_key
+       insert into team_members (org_id, team_id, membership_id, sort_key, status, role_id)
+         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1), m.id, m.sort_key, m.status, m.role_id
          from memberships m where m.org_id = $1 and ('x' || substr(md5(m.id::text), 1, 2))::bit(8)::int % 2 = 0;
-       insert into invitation_teams (org_id, invitation_id, team_id, sort_key)
-         select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1), i.email
+       insert into invitation_teams (org_id, invitation_id, team_id, sort_key, role_id)
+         select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1), i.email, i.role_id
          from invitations i where i.org_id = $1 and ('x' || substr(md5(i.id::text), 1, 2))::bit(8)::int % 2 = 0;
        -- A small team: 5 members and 3 pending invitations spread over the order, and 5,000 accepted
        -- invitations (history: their team rows stay, and a page must not walk them).
-       insert into team_members (org_id, team_id, membership_id, sort_key)
-         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1 offset 1), m.id, m.sort_key
-         from (select id, sort_key, row_number() over (order by id) n from memberships where org_id = $1) m where m.n % 4000 = 1;
+       insert into team_members (org_id, team_id, membership_id, sort_key, status, role_id)
+         select $1, (select id from teams where org_id = $1 order by lower(name) limit 1 offset 1), m.id, m.sort_key, m.status,
+                m.role_id
+         from (select id, sort_key, status, role_id, row_number() over (order by id) n from memberships where org_id = $1) m
+         where m.n % 4000 = 1;
        insert into invitations (org_id, email, role_id, expires_at, status, accepted_at)
          select $1, 'former' || i || '@big.test', r.id, now(), 'accepted', now()
          from generate_series(1, 5000) i, roles r where r.org_id = $1 and r.system_key = 'viewer';
-       insert into invitation_teams (org_id, invitation_id, team_id, sort_key, pending)
+       insert into invitation_teams (org_id, invitation_id, team_id, sort_key, pending, role_id)
          select $1, i.id, (select id from teams where org_id = $1 order by lower(name) limit 1 offset 1), i.email,
-                i.status = 'pending'
+                i.status = 'pending', i.role_id
          from invitations i where i.org_id = $1 and (i.email in ('invitee7@big.test', 'invitee7007@big.test', 'invitee17007@big.test')
                                                       or i.status = 'accepted');
        insert into customers (id, org_id, name, name_key, slug, region, status)
          values ($3, $1, 'Dense customer', 'dense customer', 'dense', 'US', 'active');
        insert into customers (org_id, name, name_key, slug, region, status)
-         select $1, 'Customer ' || md5(i::text), 'customer ' || md5(i::text), 'c-' || i, (array['US','EU','APAC'])[1 + i % 3],
-                case when i % 5 = 0 then 'suspended' else 'active' end
+         select $1, 'Customer ' || md5(i::text), 'customer ' || md5(i::text), 'c-' || i,
+                case when i % 400 = 9 then 'APAC' when i % 2 = 0 then 'US' else 'EU' end,
+                case when i % 400 = 3 then 'suspended' else 'active' end
          from generate_series(1, ${ROWS}) i;`,
       [BIG, OWNER_USER, DENSE_CUSTOMER],
     );
@@ -134,7 +147,11 @@ async function load(superuserUrl: string): Promise<void> {
          select org_id, id, 1, jsonb_build_object('steps', jsonb_build_array(name)) from definitions;
        insert into definition_deployments (org_id, definition_id, kind, environment, version)
          select org_id, id, kind, 'production', 1 from definitions
-         where kind in ('connector', 'workflow') and ('x' || substr(md5(id::text), 1, 2))::bit(8)::int % 3 = 0;`,
+         where kind in ('connector', 'workflow') and ('x' || substr(md5(id::text), 1, 2))::bit(8)::int % 3 = 0;
+       -- A rare environment: 1 in 400 deployed to test.
+       insert into definition_deployments (org_id, definition_id, kind, environment, version)
+         select org_id, id, kind, 'test', 1 from definitions
+         where kind in ('connector', 'workflow') and ('x' || substr(md5(id::text), 1, 3))::bit(12)::int % 400 = 1;`,
       [BIG, OWNER_USER, OTHER],
     );
     await client.query(
@@ -147,21 +164,29 @@ async function load(superuserUrl: string): Promise<void> {
          join lateral (select id from customers where org_id = $1 and slug = 'c-' || (1 + i % 100)) c on true
          join lateral (select id, name from definitions where org_id = $1 and kind = 'workflow'
                        and lower(btrim(name)) = 'workflow ' || md5((1 + i % 1000)::text)) d on true;
+       -- 50 agent runs among them (the rare target kind).
+       insert into executions (org_id, customer_id, target_kind, definition_id, target_name, status, created_at)
+         select $1, $2::uuid, 'agent', d.id, d.name, 'succeeded', now() - (i * 397) * interval '1 second'
+         from generate_series(1, 50) i
+         join lateral (select id, name from definitions where org_id = $1 and kind = 'agent'
+                       and lower(btrim(name)) = 'agent ' || md5(i::text)) d on true;
        insert into connections (org_id, customer_id, connector_id, name, scope, status, sync_status, created_at)
          select $1, case when i % 4 = 0 then $2::uuid else c.id end, d.id, 'Connection ' || md5(i::text),
-                case when i % 2 = 0 then 'shared' else 'user' end,
-                (array['active','error','disconnected'])[1 + i % 3], (array['never','syncing','succeeded','failed'])[1 + i % 4],
+                case when i % 400 = 5 then 'user' else 'shared' end,
+                case when i % 400 = 11 then 'disconnected' when i % 3 = 0 then 'error' else 'active' end,
+                case when i % 400 = 13 then 'failed' else (array['never','syncing','succeeded'])[1 + i % 3] end,
                 now() - i * interval '1 second'
          from generate_series(1, ${ROWS}) i
          join lateral (select id from customers where org_id = $1 and slug = 'c-' || (1 + i % 100)) c on true
          join lateral (select id from definitions where org_id = $1 and kind = 'connector'
                        and lower(btrim(name)) = 'connector ' || md5((1 + i % 1000)::text)) d on true;
        insert into audit_events (org_id, occurred_at, actor_type, actor_user_id, action, resource_type, outcome)
-         select $1, now() - i * interval '1 second', case when i % 4 = 0 then 'system' else 'user' end,
-                case when i % 4 = 0 then null when i % 500 = 1 then $3::uuid
+         select $1, now() - i * interval '1 second', case when i % 400 = 4 then 'system' else 'user' end,
+                case when i % 400 = 4 then null when i % 500 = 1 then $3::uuid
                      else ('0b160001-0000-4000-8000-' || lpad(to_hex(1 + i % 100), 12, '0'))::uuid end,
                 case when i % 500 = 2 then 'workflow.deploy' else (array['workflow.create','workflow.update','customer.create'])[1 + i % 3] end,
-                (array['workflow','customer'])[1 + i % 2], (array['success','failure','denied'])[1 + i % 3]
+                case when i % 400 = 17 then 'connection' else (array['workflow','customer'])[1 + i % 2] end,
+                case when i % 400 = 19 then 'denied' when i % 3 = 0 then 'failure' else 'success' end
          from generate_series(1, ${ROWS}) i;
        -- Workspaces, custom project roles and project members (migration 017 orders them).
        insert into workspaces (org_id, name) select $1, 'Space ' || md5(i::text) from generate_series(1, ${ROWS}) i;
@@ -208,6 +233,8 @@ async function load(superuserUrl: string): Promise<void> {
     );
     sample.customerId = await one(`select id as v from customers where org_id = $1 and slug = 'c-7'`);
     sample.viewerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'viewer'`);
+    sample.adminRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'admin'`);
+    sample.developerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'developer'`);
     sample.teamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1`);
     sample.smallTeamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1 offset 1`);
     sample.defaultWorkspaceId = await one(`select id as v from workspaces where org_id = $1 and is_default`);
@@ -367,13 +394,21 @@ const definitionFilters = (kind: DefinitionKind): Record<string, () => Lister> =
   return {
     createdBy: () => list({ createdBy: OWNER_USER }),
     updatedAfter: () => list({ updatedAfter: new Date(Date.now() - 5 * 3600_000) }),
+    // A rare value of a filter that is not the order: the planner reads the matching rows and
+    // sorts them (a range on definitions_updated; for deployedTo, the deployments' primary key).
+    'updatedAfter, the last minute (rare)': () => list({ updatedAfter: new Date(Date.now() - 60_000) }),
     // Not a filter: the page with its creators' names joined after the cut (`createdBy { name }`).
     'with creator names': () => (rdb, page) =>
       listDefinitions(rdb, kind, {}, { field: 'CREATED_AT', direction: 'desc' }, page, { withCreator: true }),
     // The usual list page (id, name, createdBy only): the light columns.
     'light, with creator names': () => (rdb, page) =>
       listDefinitions(rdb, kind, {}, { field: 'NAME', direction: 'asc' }, page, { withCreator: true, light: true }),
-    ...(kind === 'connector' || kind === 'workflow' ? { deployedTo: () => list({ deployedTo: 'production' }) } : {}),
+    ...(kind === 'connector' || kind === 'workflow'
+      ? {
+          deployedTo: () => list({ deployedTo: 'production' }),
+          'deployedTo, rare': () => list({ deployedTo: 'test' }),
+        }
+      : {}),
     // One row of each kind in the organization (the other one has it too: the index leads with org_id).
     'search, a rare term': () => list({ search: RARE_DEFINITION }),
     // A quarter of the rows ("about billing"): the ordered window fills the page.
@@ -417,7 +452,10 @@ const REGISTRY: ListCase[] = [
     orders: { 'newest first': (rdb, page) => listExecutions(rdb, {}, page, false) },
     filters: {
       status: () => (rdb, page) => listExecutions(rdb, { status: 'failed' }, page, false),
-      targetKind: () => (rdb, page) => listExecutions(rdb, { targetKind: 'workflow' }, page, false),
+      // Filters on a column of a few values, with a common value and a rare one (1 row in 400, or
+      // 50 rows): each has an index in the list's order (migration 024), so the share does not matter.
+      'targetKind, common': () => (rdb, page) => listExecutions(rdb, { targetKind: 'workflow' }, page, false),
+      'targetKind, rare': () => (rdb, page) => listExecutions(rdb, { targetKind: 'agent' }, page, false),
       targetId: () => (rdb, page) => listExecutions(rdb, { targetId: sample.workflowId }, page, false),
       customerId: () => (rdb, page) => listExecutions(rdb, { customerId: sample.customerId }, page, false),
       range: () => (rdb, page) =>
@@ -433,16 +471,21 @@ const REGISTRY: ListCase[] = [
       'search, a common term': () => (rdb, page) => listConnections(rdb, { search: 'connection' }, page, false),
       customerId: () => (rdb, page) => listConnections(rdb, { customerId: sample.customerId }, page, false),
       connectorId: () => (rdb, page) => listConnections(rdb, { connectorId: sample.connectorId }, page, false),
-      status: () => (rdb, page) => listConnections(rdb, { status: 'error' }, page, false),
-      syncStatus: () => (rdb, page) => listConnections(rdb, { syncStatus: 'failed' }, page, false),
-      scope: () => (rdb, page) => listConnections(rdb, { scope: 'shared' }, page, false),
+      'status, common': () => (rdb, page) => listConnections(rdb, { status: 'error' }, page, false),
+      'status, rare': () => (rdb, page) => listConnections(rdb, { status: 'disconnected' }, page, false),
+      'syncStatus, common': () => (rdb, page) => listConnections(rdb, { syncStatus: 'succeeded' }, page, false),
+      'syncStatus, rare': () => (rdb, page) => listConnections(rdb, { syncStatus: 'failed' }, page, false),
+      'scope, common': () => (rdb, page) => listConnections(rdb, { scope: 'shared' }, page, false),
+      'scope, rare': () => (rdb, page) => listConnections(rdb, { scope: 'user' }, page, false),
     },
   },
   {
     field: 'Query.apiKeys',
     orders: { 'newest first': (rdb, page) => listServicePrincipals(rdb, {}, page, false) },
     filters: {
-      kind: () => (rdb, page) => listServicePrincipals(rdb, { kind: 'runner' }, page, false),
+      'kind, common': () => (rdb, page) => listServicePrincipals(rdb, { kind: 'runner' }, page, false),
+      'kind, rare': () => (rdb, page) => listServicePrincipals(rdb, { kind: 'api_key' }, page, false),
+      'kind, none': () => (rdb, page) => listServicePrincipals(rdb, { kind: 'oidc_client' }, page, false),
       // Sparse values, each with its index (migration 017); active keys are most of them.
       environment: () => (rdb, page) => listServicePrincipals(rdb, { environment: 'live' }, page, false),
       'status revoked': () => (rdb, page) => listServicePrincipals(rdb, { status: 'revoked' }, page, false),
@@ -457,16 +500,20 @@ const REGISTRY: ListCase[] = [
     filters: {
       'search, a rare term': () => (rdb, page) => listCustomers(rdb, { search: RARE_CUSTOMER }, page, false),
       'search, a common term': () => (rdb, page) => listCustomers(rdb, { search: 'Customer' }, page, false),
-      status: () => (rdb, page) => listCustomers(rdb, { status: 'suspended' }, page, false),
-      region: () => (rdb, page) => listCustomers(rdb, { region: 'EU' }, page, false),
+      'status, common': () => (rdb, page) => listCustomers(rdb, { status: 'active' }, page, false),
+      'status, rare': () => (rdb, page) => listCustomers(rdb, { status: 'suspended' }, page, false),
+      'region, common': () => (rdb, page) => listCustomers(rdb, { region: 'EU' }, page, false),
+      'region, rare': () => (rdb, page) => listCustomers(rdb, { region: 'APAC' }, page, false),
     },
   },
   {
     field: 'Query.people',
     orders: { 'by name': (rdb, page) => listPeople(rdb, {}, page, false) },
     filters: {
-      roleId: () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId }, page, false),
-      status: () => (rdb, page) => listPeople(rdb, { status: 'inactive' }, page, false),
+      'roleId, common': () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId }, page, false),
+      'roleId, rare': () => (rdb, page) => listPeople(rdb, { roleId: sample.adminRoleId }, page, false),
+      'status, common': () => (rdb, page) => listPeople(rdb, { status: 'active' }, page, false),
+      'status, rare': () => (rdb, page) => listPeople(rdb, { status: 'inactive' }, page, false),
       invited: () => (rdb, page) => listPeople(rdb, { status: 'invited' }, page, false),
       // The team's rows in the list's order (migration 022): 5 members, 3 pending invitations and
       // 5,000 accepted ones (not in the index); half of everyone.
@@ -483,11 +530,21 @@ const REGISTRY: ListCase[] = [
       // One source (pagedQuery's one-source search steps).
       'search, a common term, invitations only': () => (rdb, page) =>
         listPeople(rdb, { search: 'BIG.TEST', status: 'invited' }, page, false),
-      // Filters together: one walks its index in the list's order, the others are checked on the
-      // way, so a page reads about page ÷ the share of rows matching them all (here ≥ 1/6).
+      // Filters together: one walks its index in the list's order (here the rare status's, 024),
+      // the others are checked on the way, so a page reads about page ÷ the share of the walked
+      // rows that match the rest (here 2/3).
       'roleId and status': () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId, status: 'inactive' }, page, false),
       'teamId and roleId': () => (rdb, page) =>
         listPeople(rdb, { teamId: sample.teamId, roleId: sample.viewerRoleId }, page, false),
+      // A large team and a rare status or role: the team rows' copies, indexed (024).
+      'a large team and a rare status': () => (rdb, page) =>
+        listPeople(rdb, { teamId: sample.teamId, status: 'inactive' }, page, false),
+      'a large team and a rare role': () => (rdb, page) =>
+        listPeople(rdb, { teamId: sample.teamId, roleId: sample.adminRoleId }, page, false),
+      'a large team and a role common elsewhere but rare in it': () => (rdb, page) =>
+        listPeople(rdb, { teamId: sample.teamId, roleId: sample.developerRoleId }, page, false),
+      'a large team and a rare role, members only': () => (rdb, page) =>
+        listPeople(rdb, { teamId: sample.teamId, roleId: sample.adminRoleId, status: 'active' }, page, false),
       'a small team and a rare term': () => (rdb, page) =>
         listPeople(rdb, { teamId: sample.smallTeamId, search: RARE_PERSON }, page, false),
     },
@@ -551,10 +608,12 @@ const REGISTRY: ListCase[] = [
     orders: { 'newest first': (rdb, page) => listAuditEvents(rdb, {}, page, false) },
     filters: {
       userId: () => (rdb, page) => listAuditEvents(rdb, { userId: OWNER_USER }, page, false),
-      system: () => (rdb, page) => listAuditEvents(rdb, { system: true }, page, false),
+      'system (rare)': () => (rdb, page) => listAuditEvents(rdb, { system: true }, page, false),
       action: () => (rdb, page) => listAuditEvents(rdb, { action: 'workflow.deploy' }, page, false),
-      resourceType: () => (rdb, page) => listAuditEvents(rdb, { resourceType: 'customer' }, page, false),
-      outcome: () => (rdb, page) => listAuditEvents(rdb, { outcome: 'denied' }, page, false),
+      'resourceType, common': () => (rdb, page) => listAuditEvents(rdb, { resourceType: 'customer' }, page, false),
+      'resourceType, rare': () => (rdb, page) => listAuditEvents(rdb, { resourceType: 'connection' }, page, false),
+      'outcome, common': () => (rdb, page) => listAuditEvents(rdb, { outcome: 'failure' }, page, false),
+      'outcome, rare': () => (rdb, page) => listAuditEvents(rdb, { outcome: 'denied' }, page, false),
       range: () => (rdb, page) =>
         listAuditEvents(rdb, { from: new Date(Date.now() - 86400_000), to: new Date(Date.now() - 600_000) }, page, false),
     },

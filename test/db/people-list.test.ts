@@ -340,13 +340,49 @@ describe('teamId: the team rows in the list order', () => {
     await expectSameAsBefore({ teamId: TEAM, search: 'quentin' }, [4]);
   });
 
+  it("a member's status and role, and an invitation's role, follow onto the team's rows (024's copies)", async () => {
+    const { memberId, invitationId, developerRoleId } = await asApp(pool, manageA, async (c) => {
+      const member = await c.query<{ id: string }>(
+        `select m.id from memberships m join team_members tm on tm.membership_id = m.id
+         where tm.team_id = $1 and m.status = 'active' and m.role_id = $2 order by m.sort_key limit 1`,
+        [TEAM, viewerRoleId],
+      );
+      const invitation = await c.query<{ id: string }>(
+        `select it.invitation_id as id from invitation_teams it where it.team_id = $1 and it.pending order by it.sort_key limit 1`,
+        [TEAM],
+      );
+      const role = await c.query<{ id: string }>(`select id from roles where org_id = $1 and system_key = 'developer'`, [A]);
+      return { memberId: member.rows[0]!.id, invitationId: invitation.rows[0]!.id, developerRoleId: role.rows[0]!.id };
+    });
+    const change = (sql: string, values: unknown[]) => asApp(pool, manageA, (c) => c.query(sql, values), { commit: true });
+
+    await change(`update memberships set status = 'inactive' where id = $1`, [memberId]);
+    expect(await reference({ teamId: TEAM, status: 'inactive' })).toContain(memberId);
+    await expectSameAsBefore({ teamId: TEAM, status: 'inactive' }, [2]);
+    await expectSameAsBefore({ teamId: TEAM, status: 'active' }, [7]);
+
+    await change(`update memberships set role_id = $2 where id = $1`, [memberId, developerRoleId]);
+    await change(`update invitations set role_id = $2 where id = $1`, [invitationId, developerRoleId]);
+    const developers = await reference({ teamId: TEAM, roleId: developerRoleId });
+    expect(developers).toEqual(expect.arrayContaining([memberId, invitationId]));
+    await expectSameAsBefore({ teamId: TEAM, roleId: developerRoleId }, [1, 100]);
+    await expectSameAsBefore({ teamId: TEAM, roleId: viewerRoleId }, [7]);
+
+    // Back as they were: the copies follow again.
+    await change(`update memberships set status = 'active', role_id = $2 where id = $1`, [memberId, viewerRoleId]);
+    await change(`update invitations set role_id = $2 where id = $1`, [invitationId, viewerRoleId]);
+    expect(await reference({ teamId: TEAM, roleId: developerRoleId })).not.toContain(memberId);
+    await expectSameAsBefore({ teamId: TEAM, roleId: developerRoleId }, [1, 100]);
+    await expectSameAsBefore({ teamId: TEAM, status: 'inactive' }, [2]);
+  });
+
   it('a written sort key or copy is not taken: the triggers set them from their source', async () => {
     await asApp(
       pool,
       manageA,
       async (c) => {
-        await c.query(`update team_members set sort_key = 'aaa' where team_id = $1`, [TEAM]);
-        await c.query(`update invitation_teams set sort_key = 'aaa', pending = true where team_id = $1`, [TEAM]);
+        await c.query(`update team_members set sort_key = 'aaa', status = 'inactive', role_id = null where team_id = $1`, [TEAM]);
+        await c.query(`update invitation_teams set sort_key = 'aaa', pending = true, role_id = null where team_id = $1`, [TEAM]);
         const { rowCount } = await c.query(
           `update memberships set user_name = 'Mallory', user_email = 'x@y.z', sort_key = 'aaa' where org_id = $1`,
           [A],
@@ -356,6 +392,8 @@ describe('teamId: the team rows in the list order', () => {
       { commit: true },
     );
     await expectSameAsBefore({ teamId: TEAM }, [5]);
+    await expectSameAsBefore({ teamId: TEAM, status: 'inactive' }, [5]);
+    await expectSameAsBefore({ teamId: TEAM, roleId: viewerRoleId }, [5]);
     expect(await reference({ search: 'mallory' })).toEqual([]);
     expect((await walk({ search: 'mallory' }, 5)).forward).toEqual([]);
     await expectSameAsBefore({ search: 'ann' }, [5]);

@@ -1,7 +1,10 @@
 /**
  * What the HTTP + GraphQL framework alone costs on this machine, apart from anything the gateway
  * does: a bare Yoga server (a two-field schema, no plugins, no database, no token) beside a raw
- * node:http server giving the same JSON, each in its own process, loaded like `npm run bench`
+ * node:http server giving the same JSON, and beside the same schema run by Envelop (parse,
+ * validate, execute with Yoga's executor) behind a few lines of node:http — Yoga's HTTP layer
+ * (its fetch-API adapter, request parsing, hooks and result processing) is the difference between
+ * the last two. Each in its own process, loaded like `npm run bench`
  * loads the gateway (16 connections, interleaved rounds), with the server's CPU per request.
  * It tells how much of the gap between the gateway and the limit server (scripts/bench.ts) the
  * framework takes before the gateway's own work starts. Yoga here reads the body its default way
@@ -30,6 +33,31 @@ if (kind === 'raw') {
     req.on('data', (c) => (body += c));
     req.on('end', () => { JSON.parse(body); res.writeHead(200, { 'content-type': 'application/json' }); res.end(answer); });
   };
+} else if (kind === 'envelop') {
+  const { envelop, useEngine, useSchema } = require('@envelop/core');
+  const graphql = require('graphql');
+  const { normalizedExecutor } = require('@graphql-tools/executor');
+  const { createSchema } = require('graphql-yoga');
+  const schema = createSchema({ typeDefs: 'type V { id: ID! name: String! } type Query { viewer: V }', resolvers: { Query: { viewer: () => ({ id: '1', name: 'x' }) } } });
+  const getEnveloped = envelop({ plugins: [useEngine({ ...graphql, execute: normalizedExecutor }), useSchema(schema)] });
+  const documents = new Map(); // parsed and validated once, as Yoga's cache does
+  handler = (req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', async () => {
+      const params = JSON.parse(body);
+      const run = getEnveloped({ req });
+      let document = documents.get(params.query);
+      if (!document) {
+        document = run.parse(params.query);
+        if (run.validate(run.schema, document).length) throw new Error('invalid');
+        documents.set(params.query, document);
+      }
+      const result = await run.execute({ schema: run.schema, document, contextValue: await run.contextFactory(), variableValues: params.variables });
+      res.writeHead(200, { 'content-type': 'application/graphql-response+json; charset=utf-8' });
+      res.end(JSON.stringify(result));
+    });
+  };
 } else {
   const { createYoga, createSchema } = require('graphql-yoga');
   handler = createYoga({
@@ -47,7 +75,7 @@ interface Figures {
   cpuMs: number[];
 }
 
-async function round(kind: 'raw' | 'yoga', figures: Figures): Promise<void> {
+async function round(kind: 'raw' | 'yoga' | 'envelop', figures: Figures): Promise<void> {
   const child = spawn(process.execPath, ['-e', SERVER, kind], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     cwd: process.cwd(),
@@ -82,9 +110,11 @@ async function round(kind: 'raw' | 'yoga', figures: Figures): Promise<void> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const raw: Figures = { reqs: [], cpuMs: [] };
 const yoga: Figures = { reqs: [], cpuMs: [] };
+const bareEnvelop: Figures = { reqs: [], cpuMs: [] };
 for (let i = 0; i < rounds; i++) {
   await round('raw', raw);
   await round('yoga', yoga);
+  await round('envelop', bareEnvelop);
 }
 console.log(
   `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC · ${os.cpus().length} × ${os.cpus()[0]?.model} · Node ${process.version} · ` +
@@ -96,4 +126,7 @@ console.log(
 console.log('\n| server | req/s | server CPU/req ms |\n|---|---:|---:|');
 console.log(`| raw node:http | ${Math.round(median(raw.reqs))} | ${median(raw.cpuMs).toFixed(3)} |`);
 console.log(`| bare Yoga (two fields, no plugins) | ${Math.round(median(yoga.reqs))} | ${median(yoga.cpuMs).toFixed(3)} |`);
+console.log(
+  `| the same schema through Envelop on node:http (no Yoga) | ${Math.round(median(bareEnvelop.reqs))} | ${median(bareEnvelop.cpuMs).toFixed(3)} |`,
+);
 console.log(`\nbare Yoga ÷ raw: ${(median(yoga.reqs) / median(raw.reqs)).toFixed(2)} req/s`);

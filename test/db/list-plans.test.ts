@@ -180,10 +180,14 @@ async function load(superuserUrl: string): Promise<void> {
          join lateral (select id from customers where org_id = $1 and slug = 'c-' || (1 + i % 100)) c on true
          join lateral (select id from definitions where org_id = $1 and kind = 'connector'
                        and lower(btrim(name)) = 'connector ' || md5((1 + i % 1000)::text)) d on true;
-       insert into audit_events (org_id, occurred_at, actor_type, actor_user_id, action, resource_type, outcome)
-         select $1, now() - i * interval '1 second', case when i % 400 = 4 then 'system' else 'user' end,
-                case when i % 400 = 4 then null when i % 500 = 1 then $3::uuid
+       -- Rare actors: the system (1 in 400) and one runner (1 in 400, a service event).
+       insert into audit_events (org_id, occurred_at, actor_type, actor_user_id, actor_principal_id, action, resource_type,
+                                 outcome)
+         select $1, now() - i * interval '1 second',
+                case when i % 400 = 4 then 'system' when i % 400 = 23 then 'service' else 'user' end,
+                case when i % 400 = 4 then null when i % 400 = 23 then md5('sp1')::uuid when i % 500 = 1 then $3::uuid
                      else ('0b160001-0000-4000-8000-' || lpad(to_hex(1 + i % 100), 12, '0'))::uuid end,
+                case when i % 400 = 23 then (select id from service_principals where user_id = md5('sp1')::uuid) end,
                 case when i % 500 = 2 then 'workflow.deploy' else (array['workflow.create','workflow.update','customer.create'])[1 + i % 3] end,
                 case when i % 400 = 17 then 'connection' else (array['workflow','customer'])[1 + i % 2] end,
                 case when i % 400 = 19 then 'denied' when i % 3 = 0 then 'failure' else 'success' end
@@ -233,6 +237,9 @@ async function load(superuserUrl: string): Promise<void> {
     );
     sample.customerId = await one(`select id as v from customers where org_id = $1 and slug = 'c-7'`);
     sample.viewerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'viewer'`);
+    sample.servicePrincipalId = await one(
+      `select id as v from service_principals where org_id = $1 and user_id = md5('sp1')::uuid`,
+    );
     sample.adminRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'admin'`);
     sample.developerRoleId = await one(`select id as v from roles where org_id = $1 and system_key = 'developer'`);
     sample.teamId = await one(`select id as v from teams where org_id = $1 order by lower(name) limit 1`);
@@ -609,6 +616,8 @@ const REGISTRY: ListCase[] = [
     filters: {
       userId: () => (rdb, page) => listAuditEvents(rdb, { userId: OWNER_USER }, page, false),
       'system (rare)': () => (rdb, page) => listAuditEvents(rdb, { system: true }, page, false),
+      'servicePrincipalId (rare)': () => (rdb, page) =>
+        listAuditEvents(rdb, { servicePrincipalId: sample.servicePrincipalId }, page, false),
       action: () => (rdb, page) => listAuditEvents(rdb, { action: 'workflow.deploy' }, page, false),
       'resourceType, common': () => (rdb, page) => listAuditEvents(rdb, { resourceType: 'customer' }, page, false),
       'resourceType, rare': () => (rdb, page) => listAuditEvents(rdb, { resourceType: 'connection' }, page, false),
@@ -707,6 +716,20 @@ describe(`with ${ROWS.toLocaleString('en')} rows in every listed table, a page r
         const list = filtered();
         await assertPageSized(`${entry.field} filter ${name}`, staff, (rdb) => list(rdb, { first: PAGE }), PAGE);
         await assertPageSized(`${entry.field} filter ${name} (last)`, staff, (rdb) => list(rdb, { last: PAGE }), PAGE);
+        // Resumed from the first page's end: the filter's index must also serve the keyset.
+        const { result: cursor, rdb } = await capture(
+          staff,
+          async (rdb) => (await list(rdb, { first: PAGE })).pageInfo.endCursor,
+        );
+        await rdb.abandon();
+        if (cursor) {
+          for (const page of [
+            { first: PAGE, after: cursor },
+            { last: PAGE, before: cursor },
+          ]) {
+            await assertPageSized(`${entry.field} filter ${name} ${JSON.stringify(page)}`, staff, (rdb) => list(rdb, page), PAGE);
+          }
+        }
       }
       if (entry.confined) {
         const list = Object.values(entry.orders)[0]!;

@@ -52,11 +52,11 @@ export interface PeopleFilter {
  * Search matches a member on its user's name or email (copies on the membership, 022: the
  * indexed search of the other lists), an invitation on its email.
  */
-/** `statusAndRole`: the membership's own (m), or a team row's copies of them (tm, 024). */
+/** `statusAndRole`: the membership's own (m), or a team row's copies of them (tm, 025). */
 const memberColumns = (statusAndRole: 'm' | 'tm') => `'member'::text as kind, m.user_id, null::text as invited_email,
     ${statusAndRole}.role_id, ${statusAndRole}.status, m.customer_id, m.last_active_at, m.created_at,
     null::timestamptz as expires_at, m.user_name, m.user_email`;
-/** `role`: the invitation's own (i), or a team row's copy of it (it, 024). */
+/** `role`: the invitation's own (i), or a team row's copy of it (it, 025). */
 const invitationColumns = (role: 'i' | 'it') => `'invitation'::text as kind, null::uuid as user_id, i.email as invited_email,
     ${role}.role_id, 'invited'::text as status, i.customer_id, null::timestamptz as last_active_at, i.created_at, i.expires_at`;
 const MEMBERS = `select m.id, ${memberColumns('m')}, m.sort_key
@@ -66,13 +66,13 @@ const MEMBERS = `select m.id, ${memberColumns('m')}, m.sort_key
 const INVITATIONS = `select i.id, ${invitationColumns('i')}, i.email as sort_key from invitations i where i.status = 'pending'`;
 /**
  * A team's members, in the list's order on the team's rows (team_members_people_order). The status
- * and role are the team row's copies (024), so a status or role filter is an index condition on
+ * and role are the team row's copies (025), so a status or role filter is an index condition on
  * the team's rows (team_members_status_order, team_members_role_order), not a check of every member.
  */
 const TEAM_MEMBERS = `select tm.membership_id as id, ${memberColumns('tm')}, tm.sort_key, tm.team_id
   from team_members tm join memberships m on m.org_id = tm.org_id and m.id = tm.membership_id
   where tm.org_id = (select app_public.current_org_id())`;
-/** A team's pending invitations (invitation_teams_people_order holds the pending ones only; the role is the copy, 024). */
+/** A team's pending invitations (invitation_teams_people_order holds the pending ones only; the role is the copy, 025). */
 const TEAM_INVITATIONS = `select it.invitation_id as id, ${invitationColumns('it')}, it.sort_key, it.team_id
   from invitation_teams it join invitations i on i.org_id = it.org_id and i.id = it.invitation_id
   where it.pending and i.status = 'pending'`;

@@ -543,7 +543,7 @@ const REGISTRY: ListCase[] = [
       'roleId and status': () => (rdb, page) => listPeople(rdb, { roleId: sample.viewerRoleId, status: 'inactive' }, page, false),
       'teamId and roleId': () => (rdb, page) =>
         listPeople(rdb, { teamId: sample.teamId, roleId: sample.viewerRoleId }, page, false),
-      // A large team and a rare status or role: the team rows' copies, indexed (024).
+      // A large team and a rare status or role: the team rows' copies, indexed (025).
       'a large team and a rare status': () => (rdb, page) =>
         listPeople(rdb, { teamId: sample.teamId, status: 'inactive' }, page, false),
       'a large team and a rare role': () => (rdb, page) =>

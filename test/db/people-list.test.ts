@@ -340,7 +340,7 @@ describe('teamId: the team rows in the list order', () => {
     await expectSameAsBefore({ teamId: TEAM, search: 'quentin' }, [4]);
   });
 
-  it("a member's status and role, and an invitation's role, follow onto the team's rows (024's copies)", async () => {
+  it("a member's status and role, and an invitation's role, follow onto the team's rows (025's copies)", async () => {
     const { memberId, invitationId, developerRoleId } = await asApp(pool, manageA, async (c) => {
       const member = await c.query<{ id: string }>(
         `select m.id from memberships m join team_members tm on tm.membership_id = m.id

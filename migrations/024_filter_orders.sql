@@ -16,7 +16,9 @@
 --    members (by email, like invitations_people_order). With a team as well: 025;
 --  * customers: status and region;
 --  * connections: status, sync status and scope;
---  * executions: target kind (status, target, customer already had theirs, 007/017);
+--  * executions: target kind (status, target, customer already had theirs, 007/017), and a status
+--    within one customer (an End User's runs are confined to theirs: a status rare for a customer
+--    with many runs read all of them);
 --  * API keys and runners (service principals): kind (environment and status had theirs, 017);
 --  * audit log: outcome, resource type and actor type (the `system` filter); action and actor
 --    already had theirs (007).
@@ -38,6 +40,7 @@ create index connections_scope_order on app_public.connections (org_id, scope, c
 create index service_principals_kind_order on app_public.service_principals (org_id, kind, created_at desc, id desc);
 
 create index executions_target_kind_order on app_public.executions (org_id, target_kind, created_at desc, id desc);
+create index executions_customer_status_order on app_public.executions (org_id, customer_id, status, created_at desc, id desc);
 
 create index audit_events_outcome_order on app_public.audit_events (org_id, outcome, occurred_at desc, id desc);
 create index audit_events_resource_type_order on app_public.audit_events (org_id, resource_type, occurred_at desc, id desc);

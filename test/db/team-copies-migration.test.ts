@@ -5,44 +5,21 @@
  * migration has not: run during the backfill they blanked every invitation row), and the tables
  * the backfill briefly un-forced are forced again.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, beforeAll, expect, it, inject } from 'vitest';
-import { OWNER_ROLE, bootstrapDatabase, dropDatabase, withDatabase } from '../../src/db/bootstrap.js';
-import { readMigrationFiles } from '../../src/db/migrate.js';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createUnmigratedDatabase, type UnmigratedDatabase } from '../helpers/unmigrated-database.js';
 
-const pgInfo = inject('postgres');
-const name = `gateway_test_team_copies_${randomBytes(4).toString('hex')}`;
-let owner: pg.Client;
-let superuser: pg.Client;
+let db: UnmigratedDatabase;
+let owner: UnmigratedDatabase['owner'];
+let superuser: UnmigratedDatabase['superuser'];
 
 beforeAll(async () => {
-  await bootstrapDatabase({
-    superuserUrl: pgInfo.superuserUrl,
-    database: name,
-    ownerPassword: pgInfo.ownerPassword,
-    appPassword: pgInfo.appPassword,
-  });
-  owner = new pg.Client({
-    connectionString: withDatabase(pgInfo.superuserUrl, name, { user: OWNER_ROLE, password: pgInfo.ownerPassword }),
-  });
-  await owner.connect();
-  superuser = new pg.Client({ connectionString: withDatabase(pgInfo.superuserUrl, name) });
-  await superuser.connect();
+  db = await createUnmigratedDatabase('team_copies');
+  ({ owner, superuser } = db);
 });
-afterAll(async () => {
-  await owner?.end();
-  await superuser?.end();
-  await dropDatabase(pgInfo.superuserUrl, name);
-});
+afterAll(() => db?.drop());
 
-async function apply(filter: (id: number) => boolean) {
-  for (const file of readMigrationFiles().filter((f) => filter(f.id))) {
-    await owner.query('begin');
-    await owner.query(file.sql);
-    await owner.query('commit');
-  }
-}
+const apply = (which: (id: number) => boolean) => db.apply(which);
 
 /** Team rows beside their sources, read as the superuser (no RLS); the copies once 025 made them. */
 async function teamRows(copies: boolean) {

@@ -3,40 +3,22 @@
  * default workspace, every existing definition lands in it (its updated_at untouched), and the
  * tables the backfill briefly un-forced are forced again.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterAll, beforeAll, expect, it, inject } from 'vitest';
-import { APP_ROLE, OWNER_ROLE, bootstrapDatabase, dropDatabase, withDatabase } from '../../src/db/bootstrap.js';
-import { readMigrationFiles } from '../../src/db/migrate.js';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { APP_ROLE } from '../../src/db/bootstrap.js';
+import { createUnmigratedDatabase, type UnmigratedDatabase } from '../helpers/unmigrated-database.js';
 
-const pgInfo = inject('postgres');
-const name = `gateway_test_backfill_${randomBytes(4).toString('hex')}`;
-let owner: pg.Client;
+let db: UnmigratedDatabase;
+let owner: UnmigratedDatabase['owner'];
+let superuser: UnmigratedDatabase['superuser'];
 
 beforeAll(async () => {
-  await bootstrapDatabase({
-    superuserUrl: pgInfo.superuserUrl,
-    database: name,
-    ownerPassword: pgInfo.ownerPassword,
-    appPassword: pgInfo.appPassword,
-  });
-  owner = new pg.Client({
-    connectionString: withDatabase(pgInfo.superuserUrl, name, { user: OWNER_ROLE, password: pgInfo.ownerPassword }),
-  });
-  await owner.connect();
+  db = await createUnmigratedDatabase('backfill');
+  ({ owner, superuser } = db);
 });
-afterAll(async () => {
-  await owner?.end();
-  await dropDatabase(pgInfo.superuserUrl, name);
-});
+afterAll(() => db?.drop());
 
-async function apply(filter: (id: number) => boolean) {
-  for (const file of readMigrationFiles().filter((f) => filter(f.id))) {
-    await owner.query('begin');
-    await owner.query(file.sql);
-    await owner.query('commit');
-  }
-}
+const apply = (which: (id: number) => boolean) => db.apply(which);
 
 it('puts existing definitions into their organization’s new default workspace', async () => {
   await apply((id) => id < 10);
@@ -74,9 +56,7 @@ it('puts existing definitions into their organization’s new default workspace'
 
   await apply((id) => id >= 10);
 
-  const superuser = new pg.Client({ connectionString: withDatabase(pgInfo.superuserUrl, name) });
-  await superuser.connect();
-  try {
+  {
     const workspaces = (
       await superuser.query<{ org_id: string; id: string; name: string; is_default: boolean }>(
         'select org_id, id, name, is_default from app_public.workspaces order by org_id',
@@ -108,7 +88,5 @@ it('puts existing definitions into their organization’s new default workspace'
       await superuser.query<{ rolbypassrls: boolean }>('select rolbypassrls from pg_roles where rolname = $1', [APP_ROLE])
     ).rows[0]!;
     expect(role.rolbypassrls).toBe(false);
-  } finally {
-    await superuser.end();
   }
 });
